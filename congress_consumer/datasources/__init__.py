@@ -1,0 +1,34 @@
+"""Congress-compatible data source driver framework.
+
+Modules, one job each:
+
+* :mod:`.translators` -- the translator format: keys and table layout.
+* :mod:`.validation` -- translator validation and table schemas.
+* :mod:`.conversion` -- objects to ``(table, row)`` pairs.
+* :mod:`.datasource_driver` -- :class:`DataSourceDriver`, state and
+  publishing of diffs to subscribers.
+* :mod:`.polling` -- :class:`PollingDataSourceDriver`.
+* :mod:`.pushed` -- :class:`PushedDataSourceDriver`.
+* :mod:`.execution` -- the :class:`ExecutionDriver` mixin.
+"""
+
+from congress_consumer.datasources.conversion import compute_hash  # noqa
+from congress_consumer.datasources.conversion import convert_obj  # noqa
+from congress_consumer.datasources.conversion import convert_objs  # noqa
+from congress_consumer.datasources.datasource_driver import (  # noqa
+    DataSourceDriver)
+from congress_consumer.datasources.execution import ExecutionDriver  # noqa
+from congress_consumer.datasources.polling import (  # noqa
+    PollingDataSourceDriver)
+from congress_consumer.datasources.pushed import (  # noqa
+    PushedDataSourceDriver)
+from congress_consumer.datasources.translators import (  # noqa
+    TranslatorConstants)
+from congress_consumer.datasources.validation import get_schema  # noqa
+from congress_consumer.datasources.validation import (  # noqa
+    validate_translator)
+
+__all__ = ['DataSourceDriver', 'ExecutionDriver', 'PollingDataSourceDriver',
+           'PushedDataSourceDriver', 'TranslatorConstants', 'compute_hash',
+           'convert_obj', 'convert_objs', 'get_schema',
+           'validate_translator']

@@ -1,0 +1,120 @@
+"""Mixin letting policy actions be executed through a driver.
+
+Actions are called with Congress's argument form,
+``{'positional': [...], 'named': {...}}``::
+
+    class NovaDriver(PollingDataSourceDriver, ExecutionDriver):
+        def __init__(self, name='', args=None):
+            super().__init__(name, args)
+            self.add_executable_method(
+                'servers.reboot', [{'name': 'server', 'description': 'id'}],
+                'Reboot a server', method=self._reboot)
+
+        def pause(self, server):
+            ...
+
+    driver.execute('servers.reboot', {'positional': ['vm1']})
+    driver.execute('pause', {'named': {'server': 'vm1'}})
+
+An action is dispatched to the callable given to
+:meth:`ExecutionDriver.add_executable_method`, else to the driver's own
+public method of that name.  Methods of the driver framework itself
+(``poll``, ``publish``, ``stop``, ...) and names starting with ``_`` are
+never executable.  Anything else raises ``UnknownActionError``.
+"""
+
+from congress_consumer import exceptions
+
+_FRAMEWORK_MODULES = frozenset(
+    'congress_consumer.datasources.' + name
+    for name in ('datasource_driver', 'execution', 'polling', 'pushed',
+                 'translators', 'validation', 'conversion'))
+
+
+class ExecutionDriver(object):
+    """Mixin providing ``execute`` and an action registry."""
+
+    @property
+    def executable_methods(self):
+        """``{name: {'name', 'args', 'description', 'method'}}``."""
+        methods = self.__dict__.get('_executable_methods')
+        if methods is None:
+            methods = self.__dict__['_executable_methods'] = {}
+        return methods
+
+    def add_executable_method(self, method_name, method_args,
+                              method_desc='', method=None):
+        """Register an action.
+
+        :param method_name: the action name.
+        :param method_args: list of ``{'name', 'description'}`` dicts
+            (plain strings are accepted as names).
+        :param method_desc: a human readable description.
+        :param method: the callable to run; defaults to the driver's own
+            method named ``method_name``.
+        """
+        if not isinstance(method_name, str) or not method_name:
+            raise exceptions.InvalidParamError(
+                param='method_name', reason='must be a non-empty string')
+        if method is not None and not callable(method):
+            raise exceptions.InvalidParamError(
+                param='method', reason='must be callable')
+        args = [a if isinstance(a, dict) else {'name': a, 'description': ''}
+                for a in (method_args or [])]
+        self.executable_methods[method_name] = {
+            'name': method_name, 'args': args,
+            'description': method_desc, 'method': method}
+
+    def get_actions(self):
+        """Return ``{'results': [{'name', 'args', 'description'}, ...]}``."""
+        results = [{'name': m['name'], 'args': list(m['args']),
+                    'description': m['description']}
+                   for _name, m in sorted(self.executable_methods.items())]
+        return {'results': results}
+
+    def _is_framework_name(self, name):
+        for klass in type(self).__mro__:
+            if klass is object or klass.__module__ in _FRAMEWORK_MODULES:
+                if name in vars(klass):
+                    return True
+        return False
+
+    def _find_action(self, action):
+        entry = self.executable_methods.get(action)
+        if entry is not None and entry['method'] is not None:
+            return entry['method']
+        if (isinstance(action, str) and action
+                and not action.startswith('_')
+                and not self._is_framework_name(action)):
+            method = getattr(self, action, None)
+            if callable(method):
+                return method
+        raise exceptions.UnknownActionError(
+            action=action, datasource=getattr(self, 'name', ''))
+
+    def execute(self, action, action_args=None):
+        """Run ``action`` and return its result.
+
+        :param action_args: ``{'positional': list, 'named': dict}``; both
+            keys are optional.
+        :raises UnknownActionError: if no method serves ``action``.
+        :raises InvalidParamError: if ``action_args`` is malformed.
+        """
+        method = self._find_action(action)
+        action_args = action_args or {}
+        if not isinstance(action_args, dict):
+            raise exceptions.InvalidParamError(
+                param='action_args', reason='must be a dict')
+        extra = sorted(set(action_args) - {'positional', 'named'})
+        if extra:
+            raise exceptions.InvalidParamError(
+                param='action_args', reason='unknown key(s) %s' % extra)
+        positional = action_args.get('positional') or []
+        named = action_args.get('named') or {}
+        if not isinstance(positional, (list, tuple)):
+            raise exceptions.InvalidParamError(
+                param='positional', reason='must be a list')
+        if not isinstance(named, dict):
+            raise exceptions.InvalidParamError(
+                param='named', reason='must be a dict')
+        return method(*positional, **named)
