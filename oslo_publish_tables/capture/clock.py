@@ -1,0 +1,36 @@
+"""The stamp: microseconds since the epoch from the database's clock.
+
+Reading every producer's stamp from the one database clock makes stamps
+of conflicting transactions follow commit order whatever host wrote them
+(see doc/source/reference/sync-protocol). SQLite writers share a host, so
+SQLite, and ``[publish_tables] clock = local``, use this host's clock.
+"""
+
+import time
+
+_SQL = {
+    'postgresql':
+        'SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 '
+        'AS BIGINT)',
+    'mysql': 'SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)',
+    'mariadb': 'SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)',
+}
+
+
+def local_now():
+    """Microseconds since the epoch on this host."""
+    return time.time_ns() // 1000
+
+
+def sql_for(dialect_name, source='database'):
+    """The SQL that reads the clock, or None to use :func:`local_now`."""
+    if source == 'local':
+        return None
+    return _SQL.get(dialect_name)
+
+
+def now(connection, sql):
+    """Read the clock through ``connection`` (a SQLAlchemy Connection)."""
+    if sql is None:
+        return local_now()
+    return int(connection.exec_driver_sql(sql).scalar())

@@ -1,0 +1,283 @@
+"""Core event listeners that capture committed changes on one engine.
+
+:class:`EngineCapture` binds a :class:`~.tables.TableRegistry` and a
+``submit`` callable to one :class:`sqlalchemy.engine.Engine`. Install and
+uninstall are a matched pair; nothing is registered at import time and
+nothing outside the engine is touched.
+
+What is listened to, and why this level: the ORM's unit of work, its bulk
+``UPDATE``/``DELETE`` and plain Core statements all reach the engine as
+Core statements, so ``ConnectionEvents`` on the engine see every write
+whatever issued it, with no session-level hooks needed.
+
+* ``begin``: a fresh journal;
+* ``before_execute`` / ``after_execute``: plan a DML statement on a
+  published table, then record its keys;
+* ``before_cursor_execute``: SQL text (``text()``, ``exec_driver_sql``)
+  that writes a published table becomes a resync marker;
+* ``savepoint`` / ``rollback_savepoint`` / ``release_savepoint``;
+* ``commit``: read the rows back and the stamp, before ``COMMIT``;
+* ``rollback``: discard;
+* the dialect's ``do_commit`` is wrapped for this engine only, because
+  no event says that ``COMMIT`` succeeded: the prepared record is handed
+  to ``submit`` only then.
+"""
+
+import logging
+import re
+import uuid
+
+from sqlalchemy import event
+from sqlalchemy.sql import elements
+
+from oslo_publish_tables.capture import clock
+from oslo_publish_tables.capture import journal as journal_mod
+from oslo_publish_tables.capture import statements
+from oslo_publish_tables import envelope
+from oslo_publish_tables import exceptions
+
+LOG = logging.getLogger(__name__)
+
+_JOURNAL = 'publish_tables.journal'
+_PENDING = 'publish_tables.pending'
+_PLAN = 'publish_tables.plan'
+
+_WRITE_SQL = re.compile(
+    r'^\s*(insert|update|delete|replace|merge|truncate|upsert|load)\b',
+    re.IGNORECASE)
+
+
+class Draft(object):
+    """A record prepared before COMMIT, handed off after it succeeds."""
+
+    __slots__ = ('kind', 'ts', 'txn', 'changes', 'tables', 'reason')
+
+    def __init__(self, kind, ts, txn=None, changes=(), tables=(),
+                 reason=''):
+        self.kind = kind
+        self.ts = ts
+        self.txn = txn
+        self.changes = changes
+        self.tables = tables
+        self.reason = reason
+
+    @classmethod
+    def resync(cls, tables, reason):
+        return cls('resync', clock.local_now(), tables=sorted(tables),
+                   reason=reason)
+
+
+class EngineCapture(object):
+    """Capture of committed changes on published tables of one engine."""
+
+    def __init__(self, registry, submit, strict=False, clock_source=None):
+        self.registry = registry
+        self.submit = submit
+        self.strict = strict
+        self.clock_source = clock_source or 'database'
+        self.stats = {'statements': 0, 'transactions': 0, 'resyncs': 0,
+                      'errors': 0}
+        self._engine = None
+        self._clock_sql = None
+        self._do_commit = None
+        self._names = sorted(registry.names, key=len, reverse=True)
+        self._name_re = re.compile(
+            r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),
+            re.IGNORECASE)
+
+    # -- install / uninstall --------------------------------------------
+
+    _EVENTS = ('begin', 'after_execute', 'before_cursor_execute',
+               'savepoint', 'rollback_savepoint', 'release_savepoint',
+               'commit', 'rollback')
+
+    def install(self, engine):
+        """Start capturing on ``engine``."""
+        if self._engine is not None:
+            raise exceptions.PublishTablesError('already installed')
+        self._engine = engine
+        self._clock_sql = clock.sql_for(engine.dialect.name,
+                                        self.clock_source)
+        event.listen(engine, 'before_execute', self._before_execute,
+                     retval=True)
+        for name in self._EVENTS:
+            event.listen(engine, name, getattr(self, '_on_' + name))
+        dialect = engine.dialect
+        self._do_commit = dialect.do_commit
+        dialect.do_commit = self._wrapped_do_commit
+
+    def uninstall(self):
+        """Stop capturing; the engine is left exactly as it was."""
+        engine = self._engine
+        if engine is None:
+            return
+        event.remove(engine, 'before_execute', self._before_execute)
+        for name in self._EVENTS:
+            event.remove(engine, name, getattr(self, '_on_' + name))
+        engine.dialect.__dict__.pop('do_commit', None)
+        self._engine = None
+
+    # -- helpers ----------------------------------------------------------
+
+    def _journal(self, conn):
+        info = conn.info
+        journal = info.get(_JOURNAL)
+        if journal is None:
+            journal = info[_JOURNAL] = journal_mod.Journal()
+        return journal
+
+    def _failed(self, conn, tables, reason, exc=None):
+        """Capture failed: resync marker, or raise in strict mode."""
+        self.stats['errors'] += 1
+        if self.strict:
+            raise exceptions.CaptureError(reason) from exc
+        LOG.warning('publish_tables: %s; consumers will resync %s',
+                    reason, ', '.join(sorted(tables)))
+        journal = self._journal(conn)
+        for table in tables:
+            journal.request_resync(table, reason)
+
+    # -- statements -------------------------------------------------------
+
+    def _on_begin(self, conn):
+        conn.info[_JOURNAL] = journal_mod.Journal()
+        conn.info.pop(_PENDING, None)
+        conn.info.pop(_PLAN, None)
+
+    def _before_execute(self, conn, clause, multiparams, params, options):
+        if not getattr(clause, 'is_dml', False):
+            return clause, multiparams, params
+        info = self.registry.get(getattr(clause.table, 'name', None))
+        if info is None:
+            return clause, multiparams, params
+        sets = statements.param_sets(multiparams, params)
+        try:
+            if clause.is_insert:
+                plan, clause = statements.plan_insert(
+                    clause, sets, info, conn.dialect)
+            else:
+                plan = statements.plan_update_delete(conn, clause, sets, info)
+        except statements.Unanalysable as exc:
+            self._failed(conn, [info.name], str(exc), exc)
+            return clause, multiparams, params
+        except Exception as exc:  # capture must not break the service
+            if isinstance(exc, exceptions.CaptureError):
+                raise
+            self._failed(conn, [info.name],
+                         'cannot analyse a statement on %s: %s'
+                         % (info.name, exc), exc)
+            return clause, multiparams, params
+        conn.info[_PLAN] = (clause, plan, sets)
+        return clause, multiparams, params
+
+    def _on_after_execute(self, conn, clause, multiparams, params, options,
+                          result):
+        pending = conn.info.pop(_PLAN, None)
+        if pending is None or pending[0] is not clause:
+            return
+        _, plan, sets = pending
+        self.stats['statements'] += 1
+        try:
+            plan.finish(result, self._journal(conn), sets)
+        except statements.Unanalysable as exc:
+            self._failed(conn, [plan.info.name], str(exc), exc)
+
+    def _on_before_cursor_execute(self, conn, cursor, statement, parameters,
+                                  context, executemany):
+        compiled = context.compiled if context is not None else None
+        if compiled is not None and not isinstance(
+                compiled.statement, elements.TextClause):
+            return
+        if not _WRITE_SQL.match(statement):
+            return
+        tables = {m.group(1).lower() for m in
+                  self._name_re.finditer(statement)}
+        tables = [n for n in self._names if n.lower() in tables]
+        if tables:
+            self._failed(conn, tables, 'SQL text writes a published table '
+                         '(%s)' % statement[:80])
+
+    # -- transactions -----------------------------------------------------
+
+    def _on_savepoint(self, conn, name):
+        self._journal(conn).savepoint(name)
+
+    def _on_rollback_savepoint(self, conn, name, context):
+        self._journal(conn).rollback_to(name)
+
+    def _on_release_savepoint(self, conn, name, context):
+        self._journal(conn).release(name)
+
+    def _on_rollback(self, conn):
+        conn.info.pop(_JOURNAL, None)
+        conn.info.pop(_PENDING, None)
+        conn.info.pop(_PLAN, None)
+
+    def _on_commit(self, conn):
+        journal = conn.info.pop(_JOURNAL, None)
+        if not journal:
+            return
+        tables = set(journal.resync)
+        try:
+            changes = self._build_changes(conn, journal)
+            ts = clock.now(conn, self._clock_sql)
+        except Exception as exc:  # capture must not break the service
+            tables.update(e.table for e in journal.entries)
+            if self.strict:
+                raise exceptions.CaptureError(
+                    'cannot read back committed rows: %s' % exc) from exc
+            self.stats['errors'] += 1
+            LOG.warning('publish_tables: cannot read back rows before '
+                        'COMMIT (%s); consumers will resync %s', exc,
+                        ', '.join(sorted(tables)))
+            conn.info[_PENDING] = [Draft.resync(tables, str(exc))]
+            return
+        drafts = []
+        if changes:
+            drafts.append(Draft('txn', ts, uuid.uuid4().hex, changes))
+        if tables:
+            drafts.append(Draft('resync', ts, tables=sorted(tables),
+                                reason='; '.join(journal.resync.values())))
+        conn.info[_PENDING] = drafts
+
+    def _wrapped_do_commit(self, dbapi_connection):
+        drafts = dbapi_connection.info.pop(_PENDING, None)
+        try:
+            self._do_commit(dbapi_connection)
+        except BaseException:
+            if drafts:
+                tables = set()
+                for draft in drafts:
+                    tables.update(draft.tables)
+                    tables.update(c.table for c in draft.changes)
+                self.stats['resyncs'] += 1
+                self.submit(Draft.resync(tables, 'COMMIT failed; outcome '
+                                         'unknown'))
+            raise
+        if drafts:
+            self.stats['transactions'] += 1
+            for draft in drafts:
+                if draft.kind == 'resync':
+                    self.stats['resyncs'] += 1
+                self.submit(draft)
+
+    def _build_changes(self, conn, journal):
+        changes = []
+        for table, nets in journal.fold().items():
+            info = self.registry.get(table)
+            rows = statements.read_rows(conn, info, nets)
+            for key, net in nets.items():
+                pk = dict(zip(info.pk_names, key))
+                row = rows.get(key)
+                if row is not None:
+                    op = 'insert' if net.first_op == 'insert' else 'update'
+                    changes.append(envelope.Change(
+                        table, op, pk, info.image(row),
+                        sorted(net.changed)))
+                elif net.first_op != 'insert':
+                    before = net.before or pk
+                    changes.append(envelope.Change(
+                        table, 'delete', pk,
+                        {k: v for k, v in before.items()
+                         if k not in info.excluded}, ()))
+        return changes

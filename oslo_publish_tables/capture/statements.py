@@ -1,0 +1,210 @@
+"""Find the primary keys an INSERT, UPDATE or DELETE touches.
+
+A statement becomes a :class:`Plan` before it runs and is finished after
+it ran, when its result is known:
+
+* INSERT: keys from the parameters, else from the result (executemany
+  inserts are asked to return their keys);
+* UPDATE/DELETE whose ``WHERE`` is an equality on the whole primary key:
+  keys from the parameters, no extra query (unit-of-work flushes);
+* any other UPDATE/DELETE: ``SELECT pk ... WHERE <same criteria> FOR
+  UPDATE`` before it runs, and the row count checked after;
+* DELETE also reads the rows it is about to remove (before-images).
+
+Anything it cannot pin down raises :class:`Unanalysable`, which the
+caller turns into a resync marker.
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.sql import elements
+from sqlalchemy.sql import operators
+
+from oslo_publish_tables import exceptions
+
+_CHUNK = 500
+
+
+class Unanalysable(exceptions.PublishTablesError):
+    """The statement's effect on published rows cannot be determined."""
+
+
+def param_sets(multiparams, params):
+    """Return the list of parameter dicts a statement runs with."""
+    if multiparams:
+        return [dict(p) for p in multiparams]
+    return [dict(params or {})]
+
+
+def _column_name(key):
+    if isinstance(key, str):
+        return key
+    if isinstance(key, sa.Column) or isinstance(key,
+                                                 elements.ColumnClause):
+        return key.name
+    prop = getattr(key, 'property', None)
+    if prop is not None and getattr(prop, 'columns', None):
+        return prop.columns[0].name
+    return str(key)
+
+
+def _where_binds(where, info):
+    """Return {pk name: BindParameter} if ``where`` pins the whole key."""
+    if where is None:
+        return None
+    if (isinstance(where, elements.BooleanClauseList)
+            and where.operator is operators.and_):
+        clauses = where.clauses
+    else:
+        clauses = [where]
+    found = {}
+    for clause in clauses:
+        if not (isinstance(clause, elements.BinaryExpression)
+                and clause.operator is operators.eq):
+            continue
+        left, right = clause.left, clause.right
+        if isinstance(left, elements.BindParameter):
+            left, right = right, left
+        if (isinstance(left, sa.Column) and isinstance(
+                right, elements.BindParameter)
+                and getattr(left.table, 'name', None) == info.name
+                and left.name in info.pk_names):
+            found[left.name] = right
+    if set(found) == set(info.pk_names):
+        return found
+    return None
+
+
+def _bind_value(bind, params):
+    if bind.key in params:
+        return params[bind.key]
+    return bind.effective_value
+
+
+class Plan(object):
+    """What one statement does to the published rows of one table."""
+
+    def __init__(self, info, op, keys=None, before=None, changed=(),
+                 expected=None):
+        self.info = info
+        self.op = op
+        self.keys = keys
+        self.before = before or {}
+        self.changed = tuple(changed)
+        self.expected = expected
+
+    def finish(self, result, journal, sets):
+        """Record the statement's keys in ``journal`` after it ran."""
+        info = self.info
+        keys = self.keys
+        if keys is None:
+            keys = _inserted_keys(info, result, sets)
+        elif self.expected is not None and result.rowcount >= 0 and (
+                result.rowcount != self.expected):
+            raise Unanalysable('%s matched %d rows, expected %d'
+                               % (self.op, result.rowcount, self.expected))
+        for key in keys:
+            journal.add(info.name, key, self.op, self.before.get(key),
+                        self.changed)
+
+
+def _inserted_keys(info, result, sets):
+    try:
+        rows = result.inserted_primary_key_rows
+    except (sa.exc.InvalidRequestError, AttributeError):
+        rows = [None] * len(sets)
+    keys = []
+    for row, params in zip(rows, sets):
+        values = []
+        for i, name in enumerate(info.pk_names):
+            value = row[i] if row is not None else None
+            if value is None:
+                value = params.get(name)
+            if value is None:
+                raise Unanalysable('insert into %s: primary key unknown'
+                                   % info.name)
+            values.append(value)
+        keys.append(info.key(values))
+    return keys
+
+
+def plan_insert(clause, sets, info, dialect):
+    """Return ``(plan, clause)``; the clause may now return its keys."""
+    if getattr(clause, 'select', None) is not None:
+        raise Unanalysable('INSERT ... SELECT into %s' % info.name)
+    if getattr(clause, '_multi_values', None):
+        raise Unanalysable('multi-VALUES INSERT into %s' % info.name)
+    op = 'upsert' if getattr(clause, '_post_values_clause', None) \
+        is not None else 'insert'
+    changed = [c.name for c in info.columns]
+    if all(p.get(n) is not None for p in sets for n in info.pk_names):
+        keys = [info.key_of(p) for p in sets]
+        return Plan(info, op, keys=keys, changed=changed), clause
+    if (len(sets) > 1 and not clause._returning
+            and not clause._return_defaults
+            and dialect.insert_executemany_returning):
+        clause = clause.return_defaults(*clause.table.primary_key.columns)
+    return Plan(info, op, changed=changed), clause
+
+
+def _changed_columns(clause, sets, binds, info):
+    names = {_column_name(k) for k in (clause._values or {})}
+    names.update(_column_name(k) for k, _ in
+                 (getattr(clause, '_ordered_values', None) or ()))
+    bound = {b.key for b in (binds or {}).values()}
+    names.update(k for k in sets[0] if k not in bound)
+    names.update(c.name for c in clause.table.columns if c.onupdate)
+    published = {c.name for c in info.columns}
+    return sorted((names & published) - set(info.pk_names))
+
+
+def _rows_by_keys(conn, info, keys):
+    rows = {}
+    cols = info.pk_columns if len(info.pk_columns) > 1 else None
+    keys = list(keys)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start:start + _CHUNK]
+        if cols:
+            where = sa.tuple_(*cols).in_(chunk)
+        else:
+            where = info.pk_columns[0].in_([k[0] for k in chunk])
+        for row in conn.execute(sa.select(*info.table.columns).where(where)):
+            mapping = row._mapping
+            rows[info.key_of(mapping)] = dict(mapping)
+    return rows
+
+
+def read_rows(conn, info, keys):
+    """Read the current rows for ``keys``: ``{key: {column: value}}``."""
+    return _rows_by_keys(conn, info, keys)
+
+
+def plan_update_delete(conn, clause, sets, info):
+    """Return the plan of an UPDATE or DELETE (may query ``conn``)."""
+    op = 'delete' if clause.is_delete else 'update'
+    binds = _where_binds(clause.whereclause, info)
+    changed = () if op == 'delete' else _changed_columns(
+        clause, sets, binds, info)
+    if binds is not None:
+        keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
+                for p in sets]
+        before = read_rows(conn, info, keys) if op == 'delete' else None
+        return Plan(info, op, keys=keys, before=before, changed=changed)
+    if len(sets) > 1:
+        raise Unanalysable('executemany %s on %s without a key criterion'
+                           % (op.upper(), info.name))
+    target = clause.table
+    columns = ([target.c[c.name] for c in info.table.columns]
+               if op == 'delete' else
+               [target.c[n] for n in info.pk_names])
+    select = sa.select(*columns)
+    if clause.whereclause is not None:
+        select = select.where(clause.whereclause)
+    if conn.dialect.name != 'sqlite':
+        select = select.with_for_update(of=target)
+    found = {}
+    for row in conn.execute(select, sets[0]):
+        mapping = row._mapping
+        found[info.key_of(mapping)] = dict(mapping)
+    before = found if op == 'delete' else None
+    return Plan(info, op, keys=list(found), before=before, changed=changed,
+                expected=len(found))

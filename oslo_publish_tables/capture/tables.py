@@ -1,0 +1,135 @@
+"""Which tables and columns are published, validated against the schema.
+
+Options (group ``[publish_tables]``):
+
+``tables``
+    Names of the tables to publish. Nothing else is ever published.
+``exclude_columns``
+    ``table.column`` entries never published (passwords, user data...).
+    Primary key columns cannot be excluded.
+"""
+
+import sqlalchemy as sa
+from oslo_config import cfg
+
+from oslo_publish_tables import exceptions
+
+GROUP = 'publish_tables'
+
+_opts = [
+    cfg.ListOpt('tables', default=[],
+                help='Tables whose committed changes are published. '
+                     'Tables not listed are never published.'),
+    cfg.ListOpt('exclude_columns', default=[],
+                help='Columns never published, as table.column entries, '
+                     'e.g. instances.user_data. Primary key columns '
+                     'cannot be excluded.'),
+]
+
+
+class TableInfo(object):
+    """A published table: its reflected schema and published columns."""
+
+    def __init__(self, table, excluded):
+        self.name = table.name
+        self.table = table
+        self.pk_columns = tuple(table.primary_key.columns)
+        self.pk_names = tuple(c.name for c in self.pk_columns)
+        self.excluded = frozenset(excluded)
+        self.columns = tuple(c for c in table.columns
+                             if c.name not in self.excluded)
+        self._coercers = tuple(_coercer(c) for c in self.pk_columns)
+
+    def key(self, values):
+        """Return the canonical key tuple for a sequence of pk values."""
+        return tuple(coerce(v) for coerce, v in zip(self._coercers, values))
+
+    def key_of(self, mapping):
+        """Return the key tuple of a row mapping (column name -> value)."""
+        return self.key([mapping[n] for n in self.pk_names])
+
+    def image(self, mapping):
+        """Return the published image of a row (exclusions applied)."""
+        return {c.name: mapping[c.name] for c in self.columns}
+
+
+def _coercer(column):
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return _identity
+    if python_type in (int, str):
+        return lambda v: v if v is None else python_type(v)
+    return _identity
+
+
+def _identity(value):
+    return value
+
+
+def _split_exclusions(entries, tables):
+    excluded = {}
+    for entry in entries:
+        table, dot, column = entry.partition('.')
+        if not dot or not table or not column:
+            raise exceptions.ConfigError(
+                'exclude_columns', entry, 'expected table.column')
+        if table not in tables:
+            raise exceptions.ConfigError(
+                'exclude_columns', entry,
+                'table %r is not listed in [publish_tables] tables' % table)
+        excluded.setdefault(table, set()).add(column)
+    return excluded
+
+
+class TableRegistry(object):
+    """The validated set of published tables of one engine."""
+
+    def __init__(self, infos):
+        self._infos = {info.name: info for info in infos}
+
+    def __contains__(self, name):
+        return name in self._infos
+
+    def get(self, name):
+        """Return the :class:`TableInfo` for ``name`` or None."""
+        return self._infos.get(name)
+
+    @property
+    def names(self):
+        return frozenset(self._infos)
+
+    @classmethod
+    def reflect(cls, connection, tables, exclude_columns=()):
+        """Reflect ``tables`` on ``connection`` and validate the options.
+
+        Raises :class:`~oslo_publish_tables.exceptions.ConfigError` naming
+        the option and value for an unknown table or column.
+        """
+        tables = [t.strip() for t in tables if t.strip()]
+        if not tables:
+            raise exceptions.ConfigError(
+                'tables', tables, 'no table is listed; nothing to publish')
+        excluded = _split_exclusions(exclude_columns, set(tables))
+        existing = set(sa.inspect(connection).get_table_names())
+        metadata = sa.MetaData()
+        infos = []
+        for name in tables:
+            if name not in existing:
+                raise exceptions.ConfigError(
+                    'tables', name, 'no such table in the database')
+            table = sa.Table(name, metadata, autoload_with=connection)
+            if not table.primary_key.columns:
+                raise exceptions.ConfigError(
+                    'tables', name, 'the table has no primary key')
+            for column in excluded.get(name, ()):
+                if column not in table.columns:
+                    raise exceptions.ConfigError(
+                        'exclude_columns', '%s.%s' % (name, column),
+                        'no such column')
+                if table.columns[column].primary_key:
+                    raise exceptions.ConfigError(
+                        'exclude_columns', '%s.%s' % (name, column),
+                        'primary key columns cannot be excluded')
+            infos.append(TableInfo(table, excluded.get(name, ())))
+        return cls(infos)

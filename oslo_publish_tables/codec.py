@@ -1,0 +1,110 @@
+"""Lossless JSON-safe encoding of column values.
+
+Column values travel inside oslo.messaging notifications, whose payloads
+must be plain JSON. Values JSON can carry as they are (``None``, bool,
+int, finite float, str) are sent unchanged. Everything else is sent as a
+tagged object ``{"$t": TAG, "v": TEXT}``:
+
+=========  ====================================================
+tag        value
+=========  ====================================================
+``dt``     :class:`datetime.datetime`, ISO 8601 (keeps tzinfo)
+``d``      :class:`datetime.date`, ISO 8601
+``tm``     :class:`datetime.time`, ISO 8601
+``td``     :class:`datetime.timedelta`, as ``[days, seconds, us]``
+``dec``    :class:`decimal.Decimal`, its exact string
+``b``      :class:`bytes`, base64
+``uuid``   :class:`uuid.UUID`, canonical string
+``f``      non-finite float: ``"nan"``, ``"inf"``, ``"-inf"``
+``json``   a JSON column's value (list or dict), as is
+=========  ====================================================
+
+Lists and dicts only ever appear inside a ``json`` tag, so a tagged object
+can never be confused with data.
+"""
+
+import base64
+import datetime
+import decimal
+import math
+import uuid
+
+from oslo_publish_tables import exceptions
+
+_PLAIN = (str, bool, int, type(None))
+
+
+def encode(value):
+    """Return a JSON-safe form of one column value."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {'$t': 'f', 'v': repr(value)}
+    if isinstance(value, datetime.datetime):
+        return {'$t': 'dt', 'v': value.isoformat()}
+    if isinstance(value, datetime.date):
+        return {'$t': 'd', 'v': value.isoformat()}
+    if isinstance(value, datetime.time):
+        return {'$t': 'tm', 'v': value.isoformat()}
+    if isinstance(value, datetime.timedelta):
+        return {'$t': 'td',
+                'v': [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, decimal.Decimal):
+        return {'$t': 'dec', 'v': str(value)}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {'$t': 'b', 'v': base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, uuid.UUID):
+        return {'$t': 'uuid', 'v': str(value)}
+    if isinstance(value, (list, tuple, dict)):
+        return {'$t': 'json', 'v': value}
+    raise exceptions.EnvelopeError(
+        'cannot encode a value of type %s' % type(value).__name__)
+
+
+def _timedelta(v):
+    days, seconds, micros = v
+    return datetime.timedelta(days=days, seconds=seconds,
+                              microseconds=micros)
+
+
+_DECODERS = {
+    'dt': datetime.datetime.fromisoformat,
+    'd': datetime.date.fromisoformat,
+    'tm': datetime.time.fromisoformat,
+    'td': _timedelta,
+    'dec': decimal.Decimal,
+    'b': base64.b64decode,
+    'uuid': uuid.UUID,
+    'f': float,
+    'json': lambda v: v,
+}
+
+
+def decode(value):
+    """Invert :func:`encode`; raise EnvelopeError on anything unknown."""
+    if isinstance(value, _PLAIN) or isinstance(value, float):
+        return value
+    if isinstance(value, dict) and set(value) == {'$t', 'v'}:
+        decoder = _DECODERS.get(value['$t'])
+        if decoder is not None:
+            try:
+                return decoder(value['v'])
+            except (TypeError, ValueError, ArithmeticError) as exc:
+                raise exceptions.EnvelopeError(
+                    'bad %r value %r: %s' % (value['$t'], value['v'], exc))
+    raise exceptions.EnvelopeError('not an encoded value: %r' % (value,))
+
+
+def encode_row(row):
+    """Encode a mapping of column name to value."""
+    return {name: encode(value) for name, value in row.items()}
+
+
+def decode_row(row):
+    """Decode a mapping produced by :func:`encode_row`."""
+    if not isinstance(row, dict):
+        raise exceptions.EnvelopeError('a row must be an object, not %r'
+                                       % (type(row).__name__,))
+    return {str(name): decode(value) for name, value in row.items()}

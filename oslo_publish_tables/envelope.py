@@ -1,0 +1,162 @@
+"""The versioned message format (see doc/source/reference/message-format).
+
+A producer sends notifications whose payload is a *batch*::
+
+    {"format": "publish_tables", "version": "1.0",
+     "producer": {"id": ..., "host": ..., "pid": ..., "started": ...,
+                  "publisher": ...},
+     "last_seq": 42, "heartbeat_interval": 10.0, "final": false,
+     "records": [RECORD, ...]}
+
+and each record is a committed transaction (or a chunk of one)::
+
+    {"seq": 41, "kind": "txn", "txn": "5f0c...", "ts": 1700000000123456,
+     "part": 0, "parts": 1,
+     "changes": [{"table": "instances", "op": "update",
+                  "pk": {"id": 7}, "row": {...}, "changed": ["vm_state"]}]}
+
+or a resync marker::
+
+    {"seq": 42, "kind": "resync", "ts": ..., "tables": ["instances"],
+     "reason": "text() statement"}
+
+This module builds batches on the producer side and validates and decodes
+them on the consumer side. It is the only place that knows the layout.
+"""
+
+import collections
+
+from oslo_publish_tables import codec
+from oslo_publish_tables import exceptions
+
+FORMAT = 'publish_tables'
+VERSION = '1.0'
+MAJOR = 1
+
+EVENT_BATCH = 'publish_tables.batch'
+EVENT_HEARTBEAT = 'publish_tables.heartbeat'
+EVENT_GOODBYE = 'publish_tables.goodbye'
+EVENT_TYPES = (EVENT_BATCH, EVENT_HEARTBEAT, EVENT_GOODBYE)
+
+OPS = ('insert', 'update', 'delete')
+
+Change = collections.namedtuple('Change', 'table op pk row changed')
+Change.__doc__ = """One row change; ``row`` is the before-image on delete."""
+
+Record = collections.namedtuple('Record', 'seq kind ts txn changes tables '
+                                'reason part parts')
+Record.__doc__ = """A committed transaction chunk or a resync marker."""
+
+Batch = collections.namedtuple('Batch', 'producer last_seq final '
+                               'heartbeat_interval records')
+Batch.__doc__ = """A decoded notification payload."""
+
+
+def txn_record(seq, ts, txn, changes, part=0, parts=1):
+    """Return the wire form of a transaction record.
+
+    ``changes`` are :class:`Change` tuples with raw (not yet encoded)
+    column values.
+    """
+    return {'seq': seq, 'kind': 'txn', 'ts': ts, 'txn': txn,
+            'part': part, 'parts': parts,
+            'changes': [_encode_change(c) for c in changes]}
+
+
+def resync_record(seq, ts, tables, reason):
+    """Return the wire form of a resync marker."""
+    return {'seq': seq, 'kind': 'resync', 'ts': ts,
+            'tables': sorted(tables), 'reason': reason}
+
+
+def _encode_change(change):
+    return {'table': change.table, 'op': change.op,
+            'pk': codec.encode_row(change.pk),
+            'row': codec.encode_row(change.row),
+            'changed': sorted(change.changed)}
+
+
+def batch(producer, last_seq, records, heartbeat_interval, final=False):
+    """Return a notification payload carrying ``records``."""
+    return {'format': FORMAT, 'version': VERSION, 'producer': producer,
+            'last_seq': last_seq, 'final': final,
+            'heartbeat_interval': heartbeat_interval, 'records': records}
+
+
+def _require(mapping, key, types, where):
+    """Return ``mapping[key]`` if it is one of ``types`` (bool is not int)."""
+    try:
+        value = mapping[key]
+    except (KeyError, TypeError):
+        raise exceptions.EnvelopeError('%s: missing %r' % (where, key))
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(value, types) or (
+            isinstance(value, bool) and bool not in types):
+        raise exceptions.EnvelopeError('%s: %r has the wrong type %s'
+                                       % (where, key, type(value).__name__))
+    return value
+
+
+def parse(payload):
+    """Validate and decode a notification payload into a :class:`Batch`.
+
+    Raises :class:`~oslo_publish_tables.exceptions.EnvelopeError` naming
+    the first problem found; never returns a partly valid batch.
+    """
+    if not isinstance(payload, dict):
+        raise exceptions.EnvelopeError('payload is not an object')
+    if payload.get('format') != FORMAT:
+        raise exceptions.EnvelopeError('unknown format %r'
+                                       % (payload.get('format'),))
+    version = _require(payload, 'version', str, 'batch')
+    try:
+        major = int(version.split('.')[0])
+    except ValueError:
+        raise exceptions.EnvelopeError('bad version %r' % version)
+    if major != MAJOR:
+        raise exceptions.EnvelopeError('unsupported version %r' % version)
+    producer = _require(payload, 'producer', dict, 'batch')
+    _require(producer, 'id', str, 'producer')
+    last_seq = _require(payload, 'last_seq', int, 'batch')
+    final = _require(payload, 'final', bool, 'batch')
+    interval = _require(payload, 'heartbeat_interval', (int, float), 'batch')
+    records = [_parse_record(r)
+               for r in _require(payload, 'records', list, 'batch')]
+    return Batch(producer, last_seq, final, float(interval), records)
+
+
+def _parse_record(rec):
+    if not isinstance(rec, dict):
+        raise exceptions.EnvelopeError('record is not an object')
+    seq = _require(rec, 'seq', int, 'record')
+    ts = _require(rec, 'ts', int, 'record')
+    kind = _require(rec, 'kind', str, 'record')
+    where = 'record %d' % seq
+    if kind == 'resync':
+        tables = _require(rec, 'tables', list, where)
+        if not all(isinstance(t, str) for t in tables):
+            raise exceptions.EnvelopeError('%s: bad table list' % where)
+        return Record(seq, kind, ts, None, (), tuple(tables),
+                      str(rec.get('reason', '')), 0, 1)
+    if kind != 'txn':
+        raise exceptions.EnvelopeError('%s: unknown kind %r' % (where, kind))
+    txn = _require(rec, 'txn', str, where)
+    part = _require(rec, 'part', int, where)
+    parts = _require(rec, 'parts', int, where)
+    changes = tuple(_parse_change(c, where)
+                    for c in _require(rec, 'changes', list, where))
+    return Record(seq, kind, ts, txn, changes,
+                  tuple(sorted({c.table for c in changes})), '', part, parts)
+
+
+def _parse_change(change, where):
+    table = _require(change, 'table', str, where)
+    op = _require(change, 'op', str, where)
+    if op not in OPS:
+        raise exceptions.EnvelopeError('%s: unknown op %r' % (where, op))
+    pk = codec.decode_row(_require(change, 'pk', dict, where))
+    row = codec.decode_row(_require(change, 'row', dict, where))
+    if not pk:
+        raise exceptions.EnvelopeError('%s: empty primary key' % where)
+    changed = _require(change, 'changed', list, where)
+    return Change(table, op, pk, row, tuple(changed))

@@ -1,0 +1,14 @@
+"""Options of oslo_publish_tables for oslo-config-generator."""
+
+import copy
+import itertools
+
+from oslo_publish_tables.capture import tables
+from oslo_publish_tables import publisher
+from oslo_publish_tables import sender
+
+
+def list_opts():
+    """Return ``[(group, [options])]`` for the sample config file."""
+    return [('publish_tables', copy.deepcopy(list(itertools.chain(
+        tables._opts, publisher._opts, sender._opts))))]

@@ -1,0 +1,171 @@
+"""Install and uninstall publishing on an engine or an enginefacade.
+
+From code::
+
+    from oslo_publish_tables import publisher
+
+    publisher.install(engine, conf)      # conf: your oslo.config ConfigOpts
+    ...
+    publisher.uninstall(engine)
+
+or on an oslo.db enginefacade context manager, for every engine it
+creates from now on::
+
+    publisher.install_on_context(main_context_manager, conf)
+    publisher.uninstall_from_context(main_context_manager)
+
+Options are read from ``conf``'s ``[publish_tables]`` group, registered
+by these calls (never at import time). All engines of a process that use
+the same transport, topic and driver share one background
+:class:`~oslo_publish_tables.sender.Sender`.
+"""
+
+import socket
+import threading
+
+from oslo_config import cfg
+
+from oslo_publish_tables.capture import listeners
+from oslo_publish_tables.capture import tables as tables_mod
+from oslo_publish_tables import exceptions
+from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import transport as transport_mod
+
+GROUP = 'publish_tables'
+
+_opts = [
+    cfg.BoolOpt('strict', default=False,
+                help='Fail the service transaction when a change cannot '
+                     'be captured. By default the failure is logged and '
+                     'consumers are told to resync the table instead.'),
+    cfg.StrOpt('clock', default='database', choices=['database', 'local'],
+               help='Where change stamps come from: the database server '
+                    'clock (one clock for every producer; orders changes '
+                    'of a row across hosts) or this host\'s clock.'),
+]
+
+_lock = threading.Lock()
+_senders = {}
+_installed = {}
+
+
+def register_opts(conf):
+    """Register every ``[publish_tables]`` option on ``conf``."""
+    from oslo_publish_tables import opts
+    for group, options in opts.list_opts():
+        conf.register_opts(options, group=group)
+
+
+def _sender_for(conf):
+    group = conf[GROUP]
+    key = (group.transport_url, group.topic, group.driver)
+    with _lock:
+        entry = _senders.get(key)
+        if entry is None:
+            transport = transport_mod.NotificationTransport(
+                conf, group.topic,
+                group.publisher_id or 'publish_tables.%s'
+                % socket.gethostname(),
+                driver=group.driver, transport_url=group.transport_url)
+            entry = _senders[key] = [sender_mod.Sender(
+                transport, group.max_batch_changes, group.spool_size,
+                group.heartbeat_interval, group.max_retry_interval,
+                group.shutdown_timeout), 0]
+        entry[1] += 1
+        return key, entry[0]
+
+
+def _release_sender(key):
+    with _lock:
+        entry = _senders.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] > 0:
+            return
+        del _senders[key]
+    entry[0].stop()
+    entry[0].transport.close()
+
+
+def install(engine, conf=None, submit=None):
+    """Publish committed changes of ``engine``'s configured tables.
+
+    ``conf`` defaults to the global :data:`oslo_config.cfg.CONF`. The
+    configured tables are reflected now; a bad option value raises
+    :class:`~oslo_publish_tables.exceptions.ConfigError` naming it.
+    ``submit`` replaces the shared sender (for tests and tools).
+    Returns the :class:`~.capture.listeners.EngineCapture`.
+    """
+    conf = cfg.CONF if conf is None else conf
+    register_opts(conf)
+    group = conf[GROUP]
+    with engine.connect() as connection:
+        registry = tables_mod.TableRegistry.reflect(
+            connection, group.tables, group.exclude_columns)
+    key = None
+    if submit is None:
+        key, sender = _sender_for(conf)
+        submit = sender.submit
+    capture = listeners.EngineCapture(registry, submit, strict=group.strict,
+                                      clock_source=group.clock)
+    with _lock:
+        if engine in _installed:
+            if key is not None:
+                _release_sender(key)
+            raise exceptions.PublishTablesError(
+                'publishing is already installed on %r' % engine)
+        _installed[engine] = (capture, key)
+    capture.install(engine)
+    return capture
+
+
+def uninstall(engine):
+    """Undo :func:`install`; flushes the sender when it was the last."""
+    with _lock:
+        capture, key = _installed.pop(engine, (None, None))
+    if capture is None:
+        return
+    capture.uninstall()
+    if key is not None:
+        _release_sender(key)
+
+
+def installed(engine):
+    """Return the EngineCapture installed on ``engine``, or None."""
+    entry = _installed.get(engine)
+    return entry[0] if entry else None
+
+
+class _ContextHook(object):
+    def __init__(self, conf):
+        self.conf = conf
+        self.engines = []
+        self.enabled = True
+
+    def __call__(self, engine):
+        if self.enabled:
+            install(engine, self.conf)
+            self.engines.append(engine)
+
+
+_context_hooks = {}
+
+
+def install_on_context(context_manager, conf=None):
+    """Install on every engine an enginefacade context manager creates."""
+    hook = _ContextHook(conf)
+    _context_hooks[id(context_manager)] = hook
+    context_manager.append_on_engine_create(hook)
+    return hook
+
+
+def uninstall_from_context(context_manager):
+    """Undo :func:`install_on_context` on engines it created."""
+    hook = _context_hooks.pop(id(context_manager), None)
+    if hook is None:
+        return
+    hook.enabled = False
+    for engine in hook.engines:
+        uninstall(engine)
+    hook.engines = []

@@ -1,0 +1,241 @@
+"""The background sender: one per process, shared by every engine.
+
+The committing thread only calls :meth:`Sender.submit`, which numbers the
+record and appends it to a bounded in-memory spool (microseconds, no I/O).
+A background thread takes everything waiting, packs it into as few
+notifications as ``max_batch_changes`` allows and sends them; a failed
+send is retried with backoff and nothing is dropped until the spool is
+full. Records that overflow the spool are dropped but keep their
+sequence numbers, so consumers see a gap and resync; the count is logged
+once per ``heartbeat_interval``. When idle the thread sends heartbeats
+carrying the last sequence number; a clean shutdown flushes and says
+goodbye. It uses :mod:`threading` only, so it runs on native threads and,
+in an eventlet-monkeypatched process, on green threads.
+"""
+
+import atexit
+import collections
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from oslo_config import cfg
+
+from oslo_publish_tables.capture import clock
+from oslo_publish_tables import envelope
+from oslo_publish_tables import transport as transport_mod
+
+LOG = logging.getLogger(__name__)
+GROUP = 'publish_tables'
+
+_opts = [
+    cfg.StrOpt('topic', default='publish_tables',
+               help='Notification topic the deltas are published on.'),
+    cfg.StrOpt('publisher_id',
+               help='Publisher id of the notifications; defaults to '
+                    'publish_tables.<host name>.'),
+    cfg.StrOpt('transport_url', secret=True,
+               help='Transport for the deltas; defaults to the '
+                    'notification transport of [oslo_messaging_'
+                    'notifications] and then [DEFAULT] transport_url.'),
+    cfg.StrOpt('driver', default='messagingv2',
+               help='oslo.messaging notification driver that sends the '
+                    'deltas (messagingv2, or test/log for testing).'),
+    cfg.IntOpt('max_batch_changes', default=1000, min=1,
+               help='Most row changes carried by one notification; a '
+                    'larger transaction is split into numbered parts.'),
+    cfg.IntOpt('spool_size', default=100000, min=1,
+               help='Most records held while the broker is unreachable. '
+                    'Beyond it records are dropped and consumers see a '
+                    'sequence gap, which makes them resync.'),
+    cfg.FloatOpt('heartbeat_interval', default=10.0, min=0.1,
+                 help='Seconds between heartbeats of an idle producer.'),
+    cfg.FloatOpt('max_retry_interval', default=30.0, min=0.1,
+                 help='Longest wait between two attempts to send.'),
+    cfg.FloatOpt('shutdown_timeout', default=5.0, min=0,
+                 help='Seconds a clean shutdown waits to flush the spool.'),
+]
+
+
+def producer_identity():
+    """A new identity: random id plus host, pid and start time."""
+    return {'id': uuid.uuid4().hex, 'host': socket.gethostname(),
+            'pid': os.getpid(), 'started': clock.local_now()}
+
+
+class Sender(object):
+    """Numbers records and publishes them in the background."""
+
+    def __init__(self, transport, max_batch_changes=1000,
+                 spool_size=100000, heartbeat_interval=10.0,
+                 max_retry_interval=30.0, shutdown_timeout=5.0):
+        self.transport = transport
+        self.max_batch_changes = max_batch_changes
+        self.spool_size = spool_size
+        self.heartbeat_interval = heartbeat_interval
+        self.max_retry_interval = max_retry_interval
+        self.shutdown_timeout = shutdown_timeout
+        self._cond = threading.Condition()
+        self._reset()
+        if hasattr(os, 'register_at_fork'):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self):
+        """(Re)initialise: also runs in a forked child, which is a new
+        producer and must not share its parent's identity or numbers."""
+        self._cond = threading.Condition()
+        self.identity = producer_identity()
+        self._seq = 0
+        self._spool = collections.deque()
+        self._thread = None
+        self._stopping = False
+        self._dropped = 0
+        self._dropped_logged = 0.0
+        self.stats = collections.Counter()
+
+    @property
+    def last_seq(self):
+        return self._seq
+
+    # -- commit path ------------------------------------------------------
+
+    def submit(self, draft):
+        """Number ``draft``'s records and queue them (never blocks)."""
+        parts = _split(draft, self.max_batch_changes)
+        with self._cond:
+            for index, changes in enumerate(parts):
+                self._seq += 1
+                if len(self._spool) >= self.spool_size:
+                    self._dropped += 1
+                    self.stats['dropped'] += 1
+                    continue
+                self._spool.append((self._seq, draft, changes, index,
+                                    len(parts)))
+            self._cond.notify()
+            if self._thread is None and not self._stopping:
+                self._start()
+
+    def _start(self):
+        self._thread = threading.Thread(target=self._run,
+                                        name='publish-tables-sender',
+                                        daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+
+    # -- background thread --------------------------------------------------
+
+    def _take(self):
+        """Pop records for one notification (caller holds the lock)."""
+        taken, changes = [], 0
+        while self._spool:
+            seq, draft, part, index, count = self._spool[0]
+            size = max(len(part), 1)
+            if taken and changes + size > self.max_batch_changes:
+                break
+            self._spool.popleft()
+            taken.append((seq, draft, part, index, count))
+            changes += size
+        return taken
+
+    def _run(self):
+        backoff = 0.0
+        last_sent = time.monotonic()
+        while True:
+            with self._cond:
+                if not self._spool and not self._stopping:
+                    self._cond.wait(self.heartbeat_interval)
+                if self._stopping and not self._spool:
+                    return
+                taken = self._take()
+                last_seq = self._seq
+            self._log_drops()
+            try:
+                if taken:
+                    self._send(envelope.EVENT_BATCH, taken, last_seq)
+                elif time.monotonic() - last_sent >= self.heartbeat_interval:
+                    self._send(envelope.EVENT_HEARTBEAT, [], last_seq)
+                else:
+                    continue
+            except transport_mod.SendError as exc:
+                with self._cond:
+                    self._spool.extendleft(reversed(taken))
+                backoff = min(max(backoff * 2, 0.05),
+                              self.max_retry_interval)
+                self.stats['send_failures'] += 1
+                LOG.warning('publish_tables: send failed (%s); %d records '
+                            'waiting, retrying in %.2fs', exc,
+                            len(self._spool), backoff)
+                with self._cond:
+                    self._cond.wait_for(lambda: self._stopping, backoff)
+                    if self._stopping:
+                        return
+                continue
+            backoff = 0.0
+            last_sent = time.monotonic()
+
+    def _send(self, event_type, taken, last_seq, final=False):
+        records = [_wire(seq, draft, part, index, count)
+                   for seq, draft, part, index, count in taken]
+        payload = envelope.batch(self.identity, last_seq, records,
+                                 self.heartbeat_interval, final=final)
+        self.transport.send(event_type, payload)
+        self.stats['notifications'] += 1
+        self.stats['records'] += len(records)
+
+    def _log_drops(self):
+        if self._dropped and (time.monotonic() - self._dropped_logged
+                              >= self.heartbeat_interval):
+            LOG.error('publish_tables: spool full (%d records); dropped %d '
+                      'records, consumers will see a gap and resync',
+                      self.spool_size, self._dropped)
+            self._dropped = 0
+            self._dropped_logged = time.monotonic()
+
+    # -- shutdown -----------------------------------------------------------
+
+    def flush(self, timeout=None):
+        """Wait until the spool is empty; return True if it is."""
+        deadline = time.monotonic() + (timeout or self.shutdown_timeout)
+        while time.monotonic() < deadline:
+            with self._cond:
+                if not self._spool:
+                    return True
+                self._cond.notify()
+            time.sleep(0.005)
+        return False
+
+    def stop(self):
+        """Flush, say goodbye and stop the thread (idempotent)."""
+        atexit.unregister(self.stop)
+        thread = self._thread
+        if thread is None:
+            return
+        flushed = self.flush(self.shutdown_timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        thread.join(self.shutdown_timeout)
+        self._thread = None
+        if flushed:
+            try:
+                self._send(envelope.EVENT_GOODBYE, [], self._seq, final=True)
+            except transport_mod.SendError as exc:
+                LOG.warning('publish_tables: goodbye not sent: %s', exc)
+        self._stopping = False
+
+
+def _split(draft, size):
+    if draft.kind != 'txn' or len(draft.changes) <= size:
+        return [draft.changes]
+    changes = list(draft.changes)
+    return [changes[i:i + size] for i in range(0, len(changes), size)]
+
+
+def _wire(seq, draft, part, index, count):
+    if draft.kind == 'resync':
+        return envelope.resync_record(seq, draft.ts, draft.tables,
+                                      draft.reason)
+    return envelope.txn_record(seq, draft.ts, draft.txn, part, index, count)

@@ -1,0 +1,288 @@
+"""Every capture path, on SQLite, PostgreSQL and MySQL/MariaDB."""
+
+import uuid
+
+import sqlalchemy as sa
+import testtools
+
+from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables import exceptions
+from oslo_publish_tables import publisher
+from oslo_publish_tables.tests import backends
+from oslo_publish_tables.tests import capture_fixture
+
+
+def _uuid():
+    return str(uuid.uuid4())
+
+
+class CaptureTest(testtools.TestCase):
+    backend = 'sqlite'
+
+    def setUp(self):
+        super().setUp()
+        self.db = self.useFixture(capture_fixture.CapturedDatabase(
+            self.backend, exclude_columns=['instances.user_data']))
+
+    def session(self):
+        return self.db.maker()
+
+    def _add_instances(self, n, **values):
+        with self.session() as s, s.begin():
+            objs = [m.Instance(uuid=_uuid(), vm_state='active',
+                               memory_mb=512, **values) for _ in range(n)]
+            s.add_all(objs)
+        return [o.id for o in objs]
+
+    def assert_replays_to_db(self, table='instances'):
+        """Replaying every captured change gives the table's rows."""
+        replica = {}
+        info = self.db.capture.registry.get(table)
+        for change in self.db.changes():
+            if change.table != table:
+                continue
+            key = info.key_of(change.pk)
+            if change.op == 'delete':
+                replica.pop(key, None)
+            else:
+                replica[key] = change.row
+        self.assertEqual(self.db.rows(table), replica)
+
+    def test_unit_of_work_insert_has_full_row(self):
+        ids = self._add_instances(2, user_data='secret')
+        changes = self.db.changes()
+        self.assertEqual(['insert', 'insert'], [c.op for c in changes])
+        self.assertEqual(sorted(ids), sorted(c.pk['id'] for c in changes))
+        row = changes[0].row
+        self.assertEqual(0, row['power_state'])  # server default read back
+        self.assertEqual(0, row['deleted'])
+        self.assertNotIn('user_data', row)  # excluded column
+        self.assertIsNotNone(row['created_at'])
+        self.assert_replays_to_db()
+
+    def test_attribute_change_and_delete(self):
+        [iid] = self._add_instances(1)
+        with self.session() as s, s.begin():
+            inst = s.get(m.Instance, iid)
+            inst.vm_state = 'error'
+        with self.session() as s, s.begin():
+            s.delete(s.get(m.Instance, iid))
+        update, delete = self.db.changes()[1:]
+        self.assertEqual(('update', 'error'), (update.op,
+                                               update.row['vm_state']))
+        self.assertIn('vm_state', update.changed)
+        self.assertIn('updated_at', update.changed)
+        self.assertEqual('delete', delete.op)
+        self.assertEqual('error', delete.row['vm_state'])  # before-image
+        self.assert_replays_to_db()
+
+    def test_rollback_publishes_nothing(self):
+        [iid] = self._add_instances(1)
+        before = len(self.db.drafts)
+        s = self.session()
+        with s.begin():
+            s.get(m.Instance, iid).vm_state = 'building'
+            s.flush()
+            s.rollback()
+        with self.session() as s:
+            s.begin()
+            s.query(m.Instance).filter_by(id=iid).update(
+                {'task_state': 'deleting'}, synchronize_session=False)
+            s.rollback()
+        self.assertEqual(before, len(self.db.drafts))
+
+    def test_savepoint_rollback_discards_only_its_changes(self):
+        [iid] = self._add_instances(1)
+        with self.session() as s, s.begin():
+            s.get(m.Instance, iid).vm_state = 'stopped'
+            s.flush()
+            nested = s.begin_nested()
+            s.add(m.Instance(uuid=_uuid(), vm_state='ghost'))
+            s.get(m.Instance, iid).host = 'ghost-host'
+            s.flush()
+            nested.rollback()
+            with s.begin_nested():
+                s.add(m.Tag(resource_id='r1', tag='kept'))
+        changes = self.db.changes()[1:]
+        self.assertEqual({('instances', 'update'), ('tags', 'insert')},
+                         {(c.table, c.op) for c in changes})
+        self.assertNotIn('ghost', [c.row.get('vm_state') for c in changes])
+        self.assertIsNone(changes[0].row['host'])
+        self.assert_replays_to_db()
+
+    def test_several_flushes_make_one_record(self):
+        with self.session() as s, s.begin():
+            inst = m.Instance(uuid=_uuid(), vm_state='building')
+            s.add(inst)
+            s.flush()
+            inst.vm_state = 'active'
+            s.flush()
+            s.add(m.InstanceMetadata(key='k', value='v',
+                                     instance_uuid=inst.uuid))
+        self.assertEqual(1, len(self.db.drafts))
+        by_table = {c.table: c for c in self.db.changes()}
+        self.assertEqual('insert', by_table['instances'].op)
+        self.assertEqual('active', by_table['instances'].row['vm_state'])
+
+    def test_bulk_query_update_and_soft_delete(self):
+        ids = self._add_instances(4)
+        with self.session() as s, s.begin():
+            s.query(m.Instance).filter(m.Instance.id.in_(ids[:2])).update(
+                {'vm_state': 'error'}, synchronize_session=False)
+        with self.session() as s, s.begin():
+            n = s.query(m.Instance).filter(
+                m.Instance.id.in_(ids[2:])).soft_delete(
+                synchronize_session=False)
+        self.assertEqual(2, n)
+        changes = self.db.changes()[4:]
+        errors = [c for c in changes if c.row['vm_state'] == 'error']
+        self.assertEqual(sorted(ids[:2]), sorted(c.pk['id'] for c in errors))
+        soft = [c for c in changes if c.row['deleted']]
+        # soft delete sets deleted = id: an SQL expression, read back
+        self.assertEqual(sorted(ids[2:]), sorted(c.row['deleted']
+                                                 for c in soft))
+        self.assert_replays_to_db()
+
+    def test_update_on_match(self):
+        [iid] = self._add_instances(1, task_state='spawning')
+        with self.session() as s, s.begin():
+            inst = s.query(m.Instance).filter_by(id=iid).one()
+            s.expunge(inst)
+            s.query(m.Instance).update_on_match(
+                inst, 'id', {'task_state': None, 'vm_state': 'active'})
+        last = self.db.changes()[-1]
+        self.assertEqual(('update', None), (last.op, last.row['task_state']))
+        self.assert_replays_to_db()
+
+    def test_bulk_delete_and_2_0_style_statements(self):
+        ids = self._add_instances(3)
+        with self.session() as s, s.begin():
+            s.execute(sa.update(m.Instance).where(
+                m.Instance.id == ids[0]).values(host='h1'))
+            s.execute(sa.insert(m.Instance), [
+                {'uuid': _uuid(), 'vm_state': 'new'} for _ in range(3)])
+            s.query(m.Instance).filter(m.Instance.id == ids[1]).delete(
+                synchronize_session=False)
+            s.execute(sa.delete(m.Instance).where(
+                m.Instance.vm_state == 'new', m.Instance.id > 0))
+        ops = sorted(c.op for c in self.db.changes()[3:])
+        self.assertEqual(['delete', 'update'], ops)  # new rows net out
+        self.assert_replays_to_db()
+
+    def test_core_statements_outside_any_session(self):
+        table = self.db.capture.registry.get('instances').table
+        with self.db.engine.begin() as conn:
+            conn.execute(table.insert(), [
+                {'uuid': _uuid(), 'vm_state': 'x', 'deleted': 0}
+                for _ in range(5)])
+            conn.execute(table.update().where(table.c.vm_state == 'x')
+                         .values(vm_state='y'))
+        with self.db.engine.begin() as conn:
+            conn.execute(table.delete().where(table.c.id <= 2))
+        self.assertEqual(['insert'] * 5 + ['delete'] * 2,
+                         [c.op for c in self.db.changes()])
+        self.assert_replays_to_db()
+
+    def test_composite_key_executemany(self):
+        with self.session() as s, s.begin():
+            s.execute(sa.insert(m.Tag), [
+                {'resource_id': 'r', 'tag': 't%d' % i} for i in range(4)])
+        with self.session() as s, s.begin():
+            s.query(m.Tag).filter(m.Tag.tag.in_(['t0', 't1'])).delete(
+                synchronize_session=False)
+        self.assertEqual({('r', 't2'), ('r', 't3')},
+                         set(self.db.rows('tags')))
+        self.assert_replays_to_db('tags')
+
+    def test_unpublished_table_is_never_published(self):
+        with self.session() as s, s.begin():
+            s.add(m.Service(host='h', binary='nova-compute'))
+        with self.session() as s, s.begin():
+            s.query(m.Service).update({'report_count': 5})
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text('UPDATE services SET report_count = 6'))
+        self.assertEqual([], self.db.drafts)
+
+    def test_text_sql_on_published_table_requests_resync(self):
+        self._add_instances(1)
+        with self.db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE instances SET host = 'h2'"))
+        with self.db.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM tags WHERE tag = 'x'")
+        self.assertEqual(['instances', 'tags'], self.db.resyncs())
+
+    def test_text_sql_in_rolled_back_transaction_publishes_nothing(self):
+        with self.db.engine.connect() as conn:
+            conn.execute(sa.text("UPDATE instances SET host = 'h2'"))
+            conn.rollback()
+        self.assertEqual([], self.db.drafts)
+
+    def test_commit_failure_becomes_resync_marker(self):
+        self._add_instances(1)
+        dialect = self.db.engine.dialect
+        original = self.db.capture._do_commit
+
+        def failing_commit(dbapi_connection):
+            original(dbapi_connection)
+            raise sa.exc.OperationalError('COMMIT', {}, 'lost connection')
+
+        self.db.capture._do_commit = failing_commit
+        self.addCleanup(setattr, self.db.capture, '_do_commit', original)
+        self.assertRaises(sa.exc.DBAPIError, self._add_instances, 1)
+        self.assertEqual('resync', self.db.drafts[-1].kind)
+        self.assertEqual(['instances'], self.db.drafts[-1].tables)
+        self.assertIs(dialect.do_commit.__func__,
+                      type(self.db.capture)._wrapped_do_commit)
+
+    def test_uninstall_restores_engine(self):
+        publisher.uninstall(self.db.engine)
+        self.assertNotIn('do_commit', vars(self.db.engine.dialect))
+        self._add_instances(1)
+        self.assertEqual([], self.db.drafts)
+        self.assertIsNone(publisher.installed(self.db.engine))
+
+    def test_stamps_follow_commit_order(self):
+        [iid] = self._add_instances(1)
+        for state in ('a', 'b', 'c'):
+            with self.session() as s, s.begin():
+                s.get(m.Instance, iid).vm_state = state
+        stamps = [d.ts for d in self.db.drafts]
+        self.assertEqual(sorted(stamps), stamps)
+        self.assertEqual(len(set(stamps)), len(stamps))
+
+
+class ConfigErrorTest(testtools.TestCase):
+    backend = 'sqlite'
+
+    def _install(self, tables=m.PUBLISHED, exclude_columns=()):
+        db = self.useFixture(backends.DatabaseFixture(self.backend))
+        engine = sa.create_engine(db.url)
+        self.addCleanup(engine.dispose)
+        m.create(engine)
+        conf = capture_fixture.make_conf(tables=list(tables),
+                                         exclude_columns=exclude_columns)
+        exc = self.assertRaises(exceptions.ConfigError, publisher.install,
+                                engine, conf, submit=list.append)
+        self.assertIsNone(publisher.installed(engine))
+        return exc
+
+    def test_unknown_table_names_option_and_value(self):
+        exc = self._install(tables=['instances', 'instancez'])
+        self.assertIn('[publish_tables] tables', str(exc))
+        self.assertIn('instancez', str(exc))
+
+    def test_unknown_column(self):
+        exc = self._install(exclude_columns=['instances.nope'])
+        self.assertIn('exclude_columns', str(exc))
+        self.assertIn('instances.nope', str(exc))
+
+    def test_primary_key_cannot_be_excluded(self):
+        exc = self._install(exclude_columns=['instances.id'])
+        self.assertIn('primary key', str(exc))
+
+    def test_malformed_exclusion(self):
+        exc = self._install(exclude_columns=['user_data'])
+        self.assertIn('table.column', str(exc))
+
+
+backends.for_each_backend(CaptureTest)
