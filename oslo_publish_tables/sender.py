@@ -84,8 +84,10 @@ class Sender(object):
             os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self):
-        """(Re)initialise: also runs in a forked child, which is a new
-        producer and must not share its parent's identity or numbers."""
+        """(Re)initialise; a forked child is a new producer.
+
+        The child must not share its parent's identity or numbers.
+        """
         self._cond = threading.Condition()
         self.identity = producer_identity()
         self._seq = 0

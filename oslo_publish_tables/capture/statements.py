@@ -38,8 +38,7 @@ def param_sets(multiparams, params):
 def _column_name(key):
     if isinstance(key, str):
         return key
-    if isinstance(key, sa.Column) or isinstance(key,
-                                                 elements.ColumnClause):
+    if isinstance(key, elements.ColumnClause):
         return key.name
     prop = getattr(key, 'property', None)
     if prop is not None and getattr(prop, 'columns', None):

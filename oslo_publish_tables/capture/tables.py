@@ -9,8 +9,8 @@ Options (group ``[publish_tables]``):
     Primary key columns cannot be excluded.
 """
 
-import sqlalchemy as sa
 from oslo_config import cfg
+import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions
 
