@@ -6,9 +6,11 @@ import itertools
 from oslo_publish_tables.capture import tables
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender
+from oslo_publish_tables.snapshot import service
 
 
 def list_opts():
     """Return ``[(group, [options])]`` for the sample config file."""
     return [('publish_tables', copy.deepcopy(list(itertools.chain(
-        tables._opts, publisher._opts, sender._opts))))]
+        tables._opts, publisher._opts, sender._opts,
+        service._opts))))]

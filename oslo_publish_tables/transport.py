@@ -26,15 +26,18 @@ class NotificationTransport(object):
     """One oslo.messaging notification driver bound to one topic."""
 
     def __init__(self, conf, topic, publisher_id, driver='messagingv2',
-                 transport_url=None, retry=0):
+                 transport_url=None, retry=0, transport=None):
         self.topic = topic
         self.publisher_id = publisher_id
         self.retry = retry
-        self._transport = oslo_messaging.get_notification_transport(
-            conf, url=transport_url)
+        self._owned = transport is None
+        self._transport = transport or \
+            oslo_messaging.get_notification_transport(conf, url=transport_url)
         self._driver = stevedore_driver.DriverManager(
             _NAMESPACE, driver, invoke_on_load=True,
-            invoke_args=(conf, [topic], self._transport)).driver
+            invoke_args=(conf,),
+            invoke_kwds={'topics': [topic],
+                         'transport': self._transport}).driver
 
     def send(self, event_type, payload):
         """Send one notification; raise SendError if it did not go out."""
@@ -50,4 +53,5 @@ class NotificationTransport(object):
             raise SendError('%s: %s' % (type(exc).__name__, exc)) from exc
 
     def close(self):
-        self._transport.cleanup()
+        if self._owned:
+            self._transport.cleanup()

@@ -1,0 +1,259 @@
+"""The publish_tables datasource driver (the spec's OsloMsgReceiverDriver).
+
+A :class:`~congress_consumer.datasources.PushedDataSourceDriver` whose
+tables are exact replicas of tables published by one or more services
+running the ``publish_tables`` plugin. ``args`` (Congress-style):
+
+``topic`` (default ``publish_tables``), ``pool``
+    the notification topic and an optional listener pool name;
+``transport_url``
+    default: the notification transport of the consumer's config;
+``tables``
+    published table names, list or comma-separated string (required);
+``table_names``
+    ``{published: datasource table}`` renames of whole tables;
+``columns``
+    ``{table: [column, ...]}`` columns to keep (default: all published);
+``rename``
+    ``{table: {column: new name}}``;
+``types``
+    ``{table: {column: int|float|str|bool|json}}`` conversions;
+``snapshot_source``
+    ``rpc`` (default; the producer's ``publish-tables-agent``) or
+    ``database`` with ``database_url`` (a read-only URL);
+``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
+``tombstone_ttl``, ``chunk_rows``
+    see :mod:`congress_consumer.publish_tables.sync`.
+
+Rows are tuples of Congress values: datetimes become ISO strings,
+Decimals floats, UUIDs and bytes strings, JSON values JSON text.
+"""
+
+import base64
+import collections
+import datetime
+import decimal
+import json
+import uuid
+
+from oslo_config import cfg
+import oslo_messaging
+
+from congress_consumer.datasources import execution
+from congress_consumer.datasources import pushed
+from congress_consumer import exceptions
+from congress_consumer.publish_tables import receiver as receiver_mod
+from congress_consumer.publish_tables import snapshots
+from congress_consumer.publish_tables import sync
+
+
+def congress_value(value):
+    """Return a hashable value Congress's policy engine understands."""
+    if isinstance(value, (datetime.datetime, datetime.date,
+                          datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+_CONVERSIONS = {'int': int, 'float': float, 'str': str, 'bool': bool,
+                'json': lambda v: json.dumps(v, sort_keys=True)}
+
+
+def _as_list(value):
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(',') if v.strip()]
+    return list(value or ())
+
+
+class _TableMap(object):
+    """How one published table becomes one datasource table."""
+
+    def __init__(self, name, args, columns=None):
+        self.source = name
+        self.name = (args.get('table_names') or {}).get(name, name)
+        self.columns = list((args.get('columns') or {}).get(name) or
+                            columns or ())
+        renames = (args.get('rename') or {}).get(name, {})
+        self.names = [renames.get(c, c) for c in self.columns]
+        types = (args.get('types') or {}).get(name, {})
+        for column, kind in types.items():
+            if kind not in _CONVERSIONS:
+                raise exceptions.InvalidParamError(
+                    'types: %s.%s = %r: expected one of %s' % (
+                        name, column, kind, ', '.join(sorted(_CONVERSIONS))))
+        self.converters = [_CONVERSIONS.get(types.get(c)) for c in
+                           self.columns]
+
+    def row(self, row):
+        values = []
+        for column, convert in zip(self.columns, self.converters):
+            value = row.get(column)
+            if convert is not None and value is not None:
+                value = convert(value)
+            values.append(congress_value(value))
+        return tuple(values)
+
+    def translator(self):
+        return {'translation-type': 'HDICT', 'table-name': self.name,
+                'selector-type': 'DICT_SELECTOR',
+                'field-translators': [
+                    {'fieldname': n, 'translator': {'translation-type':
+                                                    'VALUE'}}
+                    for n in self.names]}
+
+
+class PublishTablesDriver(pushed.PushedDataSourceDriver,
+                          execution.ExecutionDriver):
+    """Replicas of published tables, synced from snapshot + deltas."""
+
+    DRIVER_INFO = {
+        'id': 'publish_tables',
+        'description': 'Exact replicas of tables pushed by services that '
+                       'run the oslo.publish_tables plugin.',
+        'config': {'tables': 'required', 'topic': 'optional',
+                   'pool': 'optional', 'transport_url': 'optional',
+                   'table_names': 'optional', 'columns': 'optional',
+                   'rename': 'optional', 'types': 'optional',
+                   'snapshot_source': 'optional',
+                   'snapshot_topic': 'optional',
+                   'database_url': 'optional', 'gap_timeout': 'optional',
+                   'producer_timeout': 'optional',
+                   'tombstone_ttl': 'optional', 'chunk_rows': 'optional'},
+        'secret': ['transport_url', 'database_url'],
+    }
+
+    def __init__(self, name='', args=None, conf=None, transport=None,
+                 snapshot_source=None):
+        super().__init__(name, args)
+        args = self.args
+        tables = _as_list(args.get('tables'))
+        if not tables:
+            raise exceptions.InvalidParamError('tables: no table listed')
+        self.conf = cfg.CONF if conf is None else conf
+        self._maps = {t: _TableMap(t, args) for t in tables}
+        self._counts = {m.name: collections.Counter()
+                        for m in self._maps.values()}
+        for table_map in self._maps.values():
+            self.state[table_map.name] = set()
+            if table_map.columns:
+                self.register_translator(table_map.translator())
+        self._transport = transport or \
+            oslo_messaging.get_notification_transport(
+                self.conf, url=args.get('transport_url'))
+        self.snapshot_source = snapshot_source or self._snapshot_source()
+        self.sync = sync.Synchronizer(
+            tables, None, self.snapshot_source, listener=self._on_change,
+            gap_timeout=float(args.get('gap_timeout', 5.0)),
+            producer_timeout=float(args.get('producer_timeout', 30.0)),
+            tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
+            chunk_rows=int(args.get('chunk_rows', 5000)))
+        self.sync.on_columns = self._learn_columns
+        self.receiver = receiver_mod.Receiver(
+            self._transport, self.sync, topic=args.get('topic',
+                                                       'publish_tables'),
+            pool=args.get('pool'))
+        self.add_executable_method(
+            'resync', [{'name': 'table', 'description': 'table to resync '
+                        '(all tables if omitted)'}],
+            'Take a fresh snapshot of a table.', method=self.resync)
+
+    def _snapshot_source(self):
+        kind = self.args.get('snapshot_source', 'rpc')
+        if kind == 'database':
+            url = self.args.get('database_url')
+            if not url:
+                raise exceptions.InvalidParamError(
+                    'snapshot_source = database needs database_url')
+            return snapshots.DirectSnapshotSource(
+                url, list(self._maps),
+                chunk_rows=int(self.args.get('chunk_rows', 5000)))
+        if kind != 'rpc':
+            raise exceptions.InvalidParamError(
+                'snapshot_source = %r: expected rpc or database' % kind)
+        rpc = oslo_messaging.get_rpc_transport(
+            self.conf, url=self.args.get('transport_url'))
+        return snapshots.RpcSnapshotSource(
+            rpc, self.args.get('snapshot_topic', 'publish_tables_snapshot'))
+
+    def _learn_columns(self, table, columns):
+        table_map = self._maps[table]
+        if table_map.columns:
+            return
+        self._maps[table] = table_map = _TableMap(table, self.args, columns)
+        self.register_translator(table_map.translator())
+
+    def _on_change(self, table, old, new):
+        table_map = self._maps[table]
+        if not table_map.columns:
+            return
+        counts = self._counts[table_map.name]
+        rows = self.state[table_map.name]
+        to_add, to_del = set(), set()
+        if old is not None:
+            before = table_map.row(old)
+            counts[before] -= 1
+            if counts[before] <= 0:
+                del counts[before]
+                rows.discard(before)
+                to_del.add(before)
+        if new is not None:
+            after = table_map.row(new)
+            counts[after] += 1
+            if after not in rows:
+                rows.add(after)
+                to_add.add(after)
+        if self._subscribers and (to_add or to_del):
+            self.publish_diff(table_map.name, to_add - to_del,
+                              to_del - to_add)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self):
+        """Listen first, then sync every table (the protocol's order)."""
+        self.receiver.start()
+        self.sync.start()
+
+    def stop(self):
+        self.receiver.stop()
+        self.sync.stop()
+        self.snapshot_source.cleanup()
+
+    def wait_live(self, timeout=30.0):
+        live = self.sync.wait_live(timeout)
+        self.initialized = live
+        return live
+
+    def resync(self, table=None):
+        """Executable action: resync one table, or all."""
+        tables = None
+        if table is not None:
+            sources = [t for t, m in self._maps.items() if m.name == table
+                       or t == table]
+            if not sources:
+                raise exceptions.UnknownTableError(table=table,
+                                                   datasource=self.name)
+            tables = sources
+        self.sync.request_resync(tables, 'requested by execute')
+
+    def get_snapshot(self, table_id):
+        with self.sync.lock:
+            return super().get_snapshot(table_id)
+
+    def get_status(self):
+        status = super().get_status()
+        status['tables'] = {self._maps[t].name: self.sync.table_status(t)
+                            for t in self._maps}
+        status['producers'] = len(self.sync.tracker)
+        status['gaps'] = self.sync.tracker.gaps
+        status['vanished_producers'] = self.sync.tracker.vanished
+        status['discarded'] = dict(self.sync.counts)
+        status['received'] = self.receiver.received
+        return status

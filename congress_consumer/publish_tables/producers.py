@@ -1,0 +1,96 @@
+"""Loss detection: which records of which producer are missing.
+
+Each producer numbers its records 1, 2, 3, ... The first number seen from
+a producer is its baseline (earlier records predate the subscription and
+are in the snapshot). A number above the baseline that stays missing for
+``gap_timeout`` seconds, or that a heartbeat shows the producer has
+passed, is a gap. A producer that falls silent for three heartbeat
+intervals (at least ``producer_timeout`` seconds) without saying goodbye
+may have died between COMMIT and publishing. Both call for a resync;
+:meth:`ProducerTracker.check` reports them once and marks them covered,
+so the next gap is detected afresh.
+"""
+
+import time
+
+
+class _Producer(object):
+    __slots__ = ('baseline', 'contiguous', 'pending', 'announced',
+                 'missing_since', 'last_seen', 'interval', 'final')
+
+    def __init__(self, first, now, interval):
+        self.baseline = first
+        self.contiguous = first - 1
+        self.pending = set()
+        self.announced = 0
+        self.missing_since = None
+        self.last_seen = now
+        self.interval = interval
+        self.final = False
+
+
+class ProducerTracker(object):
+    """Tracks the records received from every producer."""
+
+    def __init__(self, gap_timeout=5.0, producer_timeout=30.0,
+                 clock=time.monotonic):
+        self.gap_timeout = gap_timeout
+        self.producer_timeout = producer_timeout
+        self._clock = clock
+        self._producers = {}
+        self.gaps = 0
+        self.vanished = 0
+
+    def __len__(self):
+        return len(self._producers)
+
+    def observe(self, producer_id, seqs, last_seq, final=False,
+                interval=10.0):
+        """Record a batch: its record numbers and the announced last."""
+        now = self._clock()
+        state = self._producers.get(producer_id)
+        if state is None:
+            first = min(seqs) if seqs else last_seq + 1
+            state = self._producers[producer_id] = _Producer(
+                first, now, interval)
+        state.last_seen = now
+        state.interval = interval
+        state.final = state.final or final
+        state.announced = max(state.announced, last_seq)
+        for seq in seqs:
+            if seq > state.contiguous:
+                state.pending.add(seq)
+        while state.contiguous + 1 in state.pending:
+            state.contiguous += 1
+            state.pending.discard(state.contiguous)
+        if state.pending or state.announced > state.contiguous:
+            state.missing_since = state.missing_since or now
+        else:
+            state.missing_since = None
+            if state.final:
+                del self._producers[producer_id]
+
+    def check(self):
+        """Return reasons to resync (each reported once)."""
+        now = self._clock()
+        reasons = []
+        for pid, state in list(self._producers.items()):
+            if (state.missing_since is not None
+                    and now - state.missing_since >= self.gap_timeout):
+                top = max([state.announced] + list(state.pending))
+                reasons.append('producer %s: records %d..%d missing'
+                               % (pid, state.contiguous + 1, top))
+                self.gaps += 1
+                state.contiguous = top
+                state.pending.clear()
+                state.missing_since = None
+                if state.final:
+                    del self._producers[pid]
+                    continue
+            silence = max(3 * state.interval, self.producer_timeout)
+            if not state.final and now - state.last_seen >= silence:
+                reasons.append('producer %s silent for %.0fs without '
+                               'goodbye' % (pid, now - state.last_seen))
+                self.vanished += 1
+                del self._producers[pid]
+        return reasons

@@ -1,0 +1,70 @@
+"""Receives ``publish_tables.*`` notifications with oslo.messaging.
+
+:class:`Receiver` listens on the producers' topic and passes every
+decoded batch to a :class:`~.sync.Synchronizer`. A malformed, unknown or
+wrong-version message is logged, counted and acknowledged (deliberately
+discarded); it never reaches the replica. A batch is acknowledged after
+its changes are in the replica. Listening starts before any snapshot is
+taken (the first step of the sync protocol).
+
+Without a ``pool`` the listener shares the topic's default queue, which
+the producers' notifier declares, so records wait there while the
+consumer is down. Independent consumers of the same topic each need a
+``pool`` name of their own.
+"""
+
+import logging
+
+import oslo_messaging
+
+from oslo_publish_tables import envelope
+from oslo_publish_tables import exceptions as pt_exceptions
+
+LOG = logging.getLogger(__name__)
+
+
+class _Endpoint(object):
+    filter_rule = oslo_messaging.NotificationFilter(
+        event_type=r'^publish_tables\.')
+
+    def __init__(self, receiver):
+        self.receiver = receiver
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        self.receiver.deliver(event_type, payload)
+
+
+class Receiver(object):
+    """An oslo.messaging notification listener feeding a synchroniser."""
+
+    def __init__(self, transport, synchronizer, topic='publish_tables',
+                 pool=None, executor='threading'):
+        self.synchronizer = synchronizer
+        self.received = 0
+        self._listener = oslo_messaging.get_notification_listener(
+            transport, [oslo_messaging.Target(topic=topic)],
+            [_Endpoint(self)], executor=executor, pool=pool)
+
+    def deliver(self, event_type, payload):
+        """Decode and apply one notification payload; never raises."""
+        self.received += 1
+        if event_type not in envelope.EVENT_TYPES:
+            LOG.warning('discarded a notification of unknown type %r',
+                        event_type)
+            self.synchronizer.discard('unknown_event')
+            return
+        try:
+            batch = envelope.parse(payload)
+        except pt_exceptions.EnvelopeError as exc:
+            LOG.warning('discarded a malformed %s message: %s', event_type,
+                        exc)
+            self.synchronizer.discard('malformed')
+            return
+        self.synchronizer.handle(batch)
+
+    def start(self):
+        self._listener.start()
+
+    def stop(self):
+        self._listener.stop()
+        self._listener.wait()

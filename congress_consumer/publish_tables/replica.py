@@ -1,0 +1,135 @@
+"""A versioned replica of one table (see doc/source/reference/sync-protocol).
+
+Every key the replica knows has a version: the stamp of the change it
+holds, a live row or a tombstone. A change is applied only if it is newer
+than that version, so duplicates, reordering and late deliveries
+converge. Snapshots load through the same rule (every snapshot row has
+the snapshot stamp ``S``) and end with a sweep of what the snapshot
+proved gone; ``floor`` then becomes ``S``.
+"""
+
+import collections
+
+APPLIED = 'applied'
+DUPLICATE = 'duplicate'
+LATE = 'late'
+UNRESOLVABLE = 'unresolvable'
+
+
+class TableReplica(object):
+    """Rows of one table, keyed by primary key tuple, with versions.
+
+    ``listener(table, old_row, new_row)`` is called for every visible
+    change (either row may be None). Callers serialise access.
+    """
+
+    def __init__(self, name, pk_names=None, listener=None):
+        self.name = name
+        self.pk_names = tuple(pk_names) if pk_names else None
+        self.rows = {}
+        self.versions = {}
+        self.tombstones = {}
+        self.floor = None
+        self.purge_floor = 0
+        self.counts = collections.Counter()
+        self.last_ts = 0
+        self._listener = listener
+        self._loading = None
+
+    @property
+    def loaded(self):
+        """True once a snapshot has completed."""
+        return self.floor is not None
+
+    def key(self, pk):
+        if self.pk_names is None:
+            self.pk_names = tuple(sorted(pk))
+        return tuple(pk[n] for n in self.pk_names)
+
+    # -- deltas -----------------------------------------------------------
+
+    def apply(self, op, pk, row, ts):
+        """Apply one change stamped ``ts``; return what happened."""
+        key = self.key(pk)
+        version = self.versions.get(key)
+        if version is None:
+            if self.floor is not None and ts <= self.floor:
+                return self._count(LATE)
+            if ts <= self.purge_floor:
+                return self._count(UNRESOLVABLE)
+        elif ts == version:
+            return self._count(DUPLICATE)
+        elif ts < version:
+            return self._count(LATE)
+        if op == 'delete':
+            self._delete(key, ts)
+        else:
+            self._put(key, row, ts)
+        self.last_ts = max(self.last_ts, ts)
+        return self._count(APPLIED)
+
+    def _count(self, outcome):
+        self.counts[outcome] += 1
+        return outcome
+
+    def _put(self, key, row, version):
+        old = self.rows.get(key)
+        self.rows[key] = row
+        self.versions[key] = version
+        self.tombstones.pop(key, None)
+        if self._listener is not None and old != row:
+            self._listener(self.name, old, row)
+
+    def _delete(self, key, version):
+        old = self.rows.pop(key, None)
+        self.versions[key] = version
+        self.tombstones[key] = version
+        if self._listener is not None and old is not None:
+            self._listener(self.name, old, None)
+
+    # -- snapshots --------------------------------------------------------
+
+    def begin_load(self, ts):
+        """Start loading a snapshot stamped ``ts``."""
+        self._loading = (ts, set())
+
+    def load(self, rows):
+        """Load snapshot rows; newer changes already held are kept."""
+        ts, seen = self._loading
+        for row in rows:
+            key = self.key(row)
+            seen.add(key)
+            version = self.versions.get(key)
+            if version is None or version <= ts:
+                self._put(key, row, ts)
+
+    def end_load(self):
+        """Finish the snapshot: sweep what it proved gone, raise floor."""
+        ts, seen = self._loading
+        self._loading = None
+        for key, version in list(self.versions.items()):
+            if version <= ts and key not in seen:
+                del self.versions[key]
+                self.tombstones.pop(key, None)
+                old = self.rows.pop(key, None)
+                if old is not None and self._listener is not None:
+                    self._listener(self.name, old, None)
+        self.floor = ts if self.floor is None else max(self.floor, ts)
+        self.counts['snapshots'] += 1
+
+    def abort_load(self):
+        self._loading = None
+
+    # -- housekeeping -----------------------------------------------------
+
+    def purge_tombstones(self, older_than):
+        """Forget tombstones stamped before ``older_than``; return count.
+
+        A later change for a forgotten key stamped at or below the purge
+        floor is reported as unresolvable (the caller resyncs).
+        """
+        old = [k for k, v in self.tombstones.items() if v < older_than]
+        for key in old:
+            self.purge_floor = max(self.purge_floor, self.tombstones.pop(key))
+            del self.versions[key]
+        return len(old)

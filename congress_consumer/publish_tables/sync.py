@@ -1,0 +1,245 @@
+"""Keeps replicas exact: applies deltas, detects loss, (re)syncs tables.
+
+:class:`Synchronizer` owns the :class:`~.replica.TableReplica` of every
+table of one datasource. :meth:`~Synchronizer.handle` takes decoded
+batches from the receiver (any thread, any order, duplicates welcome);
+a worker thread takes snapshots for tables that need one: at start
+(``SYNCING``), and after a gap, a vanished producer, a resync marker or
+an unresolvable late change (``RESYNCING``). Deltas keep applying while a
+snapshot loads; the version rule of the replica sorts them out.
+"""
+
+import collections
+import logging
+import threading
+import time
+
+import oslo_messaging
+import sqlalchemy as sa
+
+from oslo_publish_tables import codec
+from oslo_publish_tables import exceptions as pt_exceptions
+
+from congress_consumer.publish_tables import producers
+from congress_consumer.publish_tables import replica as replica_mod
+
+LOG = logging.getLogger(__name__)
+
+_SNAPSHOT_ERRORS = (pt_exceptions.PublishTablesError,
+                    oslo_messaging.MessagingException,
+                    sa.exc.SQLAlchemyError, OSError, KeyError, TypeError)
+
+SYNCING = 'SYNCING'
+LIVE = 'LIVE'
+RESYNCING = 'RESYNCING'
+
+
+class TableStatus(object):
+    """Sync state and counters of one table."""
+
+    def __init__(self):
+        self.state = SYNCING
+        self.requested = 0.0
+        self.started = None
+        self.last_applied_wall = None
+        self.lag_ms = None
+        self.resyncs = 0
+        self.reasons = collections.deque(maxlen=5)
+
+
+class Synchronizer(object):
+    """Snapshot + delta-stream synchronisation of a set of tables."""
+
+    def __init__(self, tables, pk_names, snapshot_source, listener=None,
+                 gap_timeout=5.0, producer_timeout=30.0,
+                 tombstone_ttl=600.0, chunk_rows=5000,
+                 retry_interval=1.0, clock=time.monotonic):
+        self.source = snapshot_source
+        self.on_columns = None
+        self.chunk_rows = chunk_rows
+        self.tombstone_ttl_us = int(tombstone_ttl * 1e6)
+        self.retry_interval = retry_interval
+        self._clock = clock
+        self.lock = threading.RLock()
+        pk_names = pk_names or {}
+        self.replicas = {
+            t: replica_mod.TableReplica(t, pk_names.get(t), listener)
+            for t in tables}
+        self.status = {t: TableStatus() for t in tables}
+        self.tracker = producers.ProducerTracker(gap_timeout,
+                                                 producer_timeout, clock)
+        self.counts = collections.Counter()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        now = clock()
+        for status in self.status.values():
+            status.requested = now
+
+    # -- input --------------------------------------------------------------
+
+    def handle(self, batch):
+        """Apply a decoded :class:`~oslo_publish_tables.envelope.Batch`."""
+        resync = {}
+        with self.lock:
+            for record in batch.records:
+                if record.kind == 'resync':
+                    for table in record.tables:
+                        if table in self.replicas:
+                            resync[table] = 'marker: %s' % record.reason
+                    continue
+                for change in record.changes:
+                    self._apply(change, record.ts, resync)
+            self.tracker.observe(batch.producer['id'],
+                                 [r.seq for r in batch.records],
+                                 batch.last_seq, batch.final,
+                                 batch.heartbeat_interval)
+        for table, reason in resync.items():
+            self.request_resync([table], reason)
+
+    def _apply(self, change, ts, resync):
+        replica = self.replicas.get(change.table)
+        if replica is None:
+            self.counts['unknown_table'] += 1
+            return
+        pk = change.pk
+        if replica.pk_names is not None and set(pk) != set(
+                replica.pk_names):
+            self.counts['discarded'] += 1
+            LOG.warning('discarded a change of %s with key %s (expected %s)',
+                        change.table, sorted(pk), replica.pk_names)
+            return
+        row = dict(change.row)
+        row.update(pk)
+        outcome = replica.apply(change.op, pk, row, ts)
+        if outcome == replica_mod.APPLIED:
+            status = self.status[change.table]
+            status.last_applied_wall = now = time.time()
+            status.lag_ms = max(0.0, now * 1e3 - ts / 1e3)
+        elif outcome == replica_mod.UNRESOLVABLE:
+            resync[change.table] = 'late change below the purge floor'
+
+    def discard(self, reason):
+        """Count a message deliberately dropped (malformed, unknown)."""
+        self.counts['discarded'] += 1
+        self.counts['discarded:' + reason] += 1
+
+    def request_resync(self, tables=None, reason='requested'):
+        """Schedule a fresh snapshot of ``tables`` (default: all)."""
+        now = self._clock()
+        with self.lock:
+            for table in tables or list(self.status):
+                status = self.status[table]
+                status.requested = now
+                status.reasons.append(reason)
+                if status.state == LIVE:
+                    status.state = RESYNCING
+        LOG.info('resync of %s requested: %s',
+                 ', '.join(tables or sorted(self.status)), reason)
+        self._wake.set()
+
+    # -- worker ---------------------------------------------------------------
+
+    def start(self):
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='publish-tables-sync')
+        self._thread.start()
+
+    def stop(self, timeout=10):
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _due(self):
+        with self.lock:
+            return [t for t, s in self.status.items()
+                    if s.started is None or s.started < s.requested]
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.tick()
+            for table in self._due():
+                if self._stop.is_set():
+                    return
+                try:
+                    self.sync_table(table)
+                except _SNAPSHOT_ERRORS as exc:
+                    self.counts['snapshot_failures'] += 1
+                    LOG.warning('snapshot of %s failed: %s; retrying',
+                                table, exc)
+                    self._stop.wait(self.retry_interval)
+            self._wake.wait(0.2)
+            self._wake.clear()
+
+    def tick(self):
+        """Periodic checks: lost records, silent producers, tombstones."""
+        reasons = self.tracker.check()
+        if reasons:
+            self.request_resync(None, '; '.join(reasons))
+        with self.lock:
+            for rep in self.replicas.values():
+                if rep.tombstones and rep.last_ts:
+                    rep.purge_tombstones(rep.last_ts - self.tombstone_ttl_us)
+
+    def sync_table(self, table):
+        """Take a snapshot of ``table`` and load it (blocking)."""
+        status = self.status[table]
+        replica = self.replicas[table]
+        status.started = self._clock()
+        snap = self.source.open(table)
+        try:
+            with self.lock:
+                if replica.pk_names is None:
+                    replica.pk_names = tuple(snap['pk'])
+                if self.on_columns is not None:
+                    self.on_columns(table, snap['columns'])
+                replica.begin_load(snap['ts'])
+            while True:
+                page = self.source.fetch(snap['id'], self.chunk_rows)
+                rows = [codec.decode_row(r) for r in page['rows']]
+                with self.lock:
+                    replica.load(rows)
+                if page['done'] or not rows:
+                    break
+        except BaseException:
+            with self.lock:
+                replica.abort_load()
+            self.source.close(snap['id'])
+            raise
+        with self.lock:
+            replica.end_load()
+            if status.requested <= status.started:
+                status.state = LIVE
+            status.resyncs = replica.counts['snapshots'] - 1
+        LOG.info('%s loaded from snapshot at %d (fence %.1f ms)', table,
+                 snap['ts'], snap.get('fence_ms', 0.0))
+
+    # -- status ---------------------------------------------------------------
+
+    def wait_live(self, timeout=30.0):
+        """Block until every table is LIVE; return True if they are."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if all(s.state == LIVE for s in self.status.values()):
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def table_status(self, table):
+        """Status and counters of one table, for the API."""
+        status = self.status[table]
+        replica = self.replicas[table]
+        return {'state': status.state,
+                'rows': len(replica.rows),
+                'last_applied_ts': replica.last_ts or None,
+                'last_applied_at': status.last_applied_wall,
+                'lag_ms': status.lag_ms,
+                'applied': replica.counts[replica_mod.APPLIED],
+                'duplicate': replica.counts[replica_mod.DUPLICATE],
+                'late': replica.counts[replica_mod.LATE],
+                'unresolvable': replica.counts[replica_mod.UNRESOLVABLE],
+                'snapshots': replica.counts['snapshots'],
+                'resyncs': status.resyncs,
+                'last_resync_reasons': list(status.reasons)}

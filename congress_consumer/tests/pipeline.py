@@ -1,0 +1,127 @@
+"""Producer database + sender + consumer driver, wired for tests.
+
+On ``fake://`` both sides share one transport object (the fake driver
+keeps messages per transport); on RabbitMQ they connect separately.
+"""
+
+import time
+
+import fixtures
+import oslo_messaging
+import sqlalchemy as sa
+
+from oslo_publish_tables import demo_schema
+from oslo_publish_tables import publisher
+from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import transport as transport_mod
+from oslo_publish_tables.tests import backends
+from oslo_publish_tables.tests import capture_fixture
+
+from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.publish_tables import snapshots
+
+
+class Producer(fixtures.Fixture):
+    """An engine with publishing installed and its own sender."""
+
+    def __init__(self, url, conf, transport, topic, tables):
+        super().__init__()
+        self.url, self.conf = url, conf
+        self.transport, self.topic, self.tables = transport, topic, tables
+
+    def _setUp(self):
+        self.engine = sa.create_engine(self.url)
+        self.addCleanup(self.engine.dispose)
+        self.sender = sender_mod.Sender(
+            transport_mod.NotificationTransport(
+                self.conf, self.topic, 'test-producer',
+                transport=self.transport),
+            heartbeat_interval=0.5)
+        self.addCleanup(self.sender.stop)
+        self.capture = publisher.install(self.engine, self.conf,
+                                         submit=self.sender.submit)
+        self.addCleanup(publisher.uninstall, self.engine)
+
+
+class Pipeline(fixtures.Fixture):
+    """A published database and a consumer driver replicating it."""
+
+    def __init__(self, backend='sqlite', rabbit=False,
+                 tables=demo_schema.PUBLISHED, driver_args=None):
+        super().__init__()
+        self.backend = backend
+        self.rabbit = rabbit
+        self.tables = list(tables)
+        self.driver_args = driver_args or {}
+
+    def _setUp(self):
+        db = self.useFixture(backends.DatabaseFixture(self.backend))
+        self.url = db.url
+        engine = sa.create_engine(db.url)
+        demo_schema.create(engine)
+        engine.dispose()
+        self.conf = capture_fixture.make_conf(tables=self.tables)
+        if self.rabbit:
+            rabbit = self.useFixture(backends.RabbitFixture())
+            self.topic = rabbit.topic
+            self.transport_url = rabbit.transport_url
+        else:
+            self.topic = 'publish_tables'
+            self.transport_url = 'fake://'
+        self._shared = None if self.rabbit else self.new_transport()
+        self.producer = self.add_producer()
+        self.driver = self.new_driver()
+
+    def new_transport(self):
+        transport = oslo_messaging.get_notification_transport(
+            self.conf, url=self.transport_url)
+        self.addCleanup(transport.cleanup)
+        return transport
+
+    def add_producer(self):
+        """Another producer process-equivalent writing the same database."""
+        transport = self._shared or self.new_transport()
+        return self.useFixture(Producer(self.url, self.conf, transport,
+                                        self.topic, self.tables))
+
+    def new_driver(self, start=True, **overrides):
+        args = dict(tables=self.tables, topic=self.topic, gap_timeout=0.5,
+                    producer_timeout=3.0)
+        args.update(self.driver_args)
+        args.update(overrides)
+        source = snapshots.DirectSnapshotSource(self.url, self.tables)
+        driver = driver_mod.PublishTablesDriver(
+            'nova', args, conf=self.conf,
+            transport=self._shared or self.new_transport(),
+            snapshot_source=source)
+        if start:
+            driver.start()
+            self.addCleanup(driver.stop)
+        return driver
+
+    def db_rows(self, table):
+        info = self.producer.capture.registry.get(table)
+        with self.producer.engine.connect() as conn:
+            return {info.key_of(r._mapping): dict(r._mapping)
+                    for r in conn.execute(sa.select(*info.columns))}
+
+    def replica_rows(self, table, driver=None):
+        driver = driver or self.driver
+        with driver.sync.lock:
+            return dict(driver.sync.replicas[table].rows)
+
+    def diverging(self, driver=None):
+        """Tables whose replica differs from the database (row for row)."""
+        return [t for t in self.tables
+                if self.db_rows(t) != self.replica_rows(t, driver)]
+
+    def converge(self, timeout=20.0, driver=None):
+        """Wait until every replica equals its table; return leftovers."""
+        driver = driver or self.driver
+        deadline = time.monotonic() + timeout
+        while True:
+            driver.sync.tick()
+            bad = self.diverging(driver)
+            if not bad or time.monotonic() > deadline:
+                return bad
+            time.sleep(0.05)

@@ -1,0 +1,152 @@
+"""A consistent, fenced snapshot of one table (see sync-protocol).
+
+:func:`open_snapshot` takes the fence, starts a consistent read, reads the
+snapshot stamp ``S`` from the database clock and releases the fence; rows
+are then streamed in chunks with :meth:`TableSnapshot.fetch`. Every change
+stamped ``<= S`` is in the snapshot and every change stamped ``> S`` is
+not. The fence is a share lock held for a few milliseconds:
+
+* PostgreSQL: ``LOCK TABLE t IN SHARE MODE`` on a second connection,
+  released right after ``REPEATABLE READ`` has taken its snapshot;
+* MySQL/MariaDB: ``LOCK TABLES t READ`` on a second connection, released
+  right after ``START TRANSACTION WITH CONSISTENT SNAPSHOT``;
+* SQLite: ``BEGIN IMMEDIATE`` on a second connection; rows are read in
+  full at once (SQLite tables are small; no read transaction stays open).
+
+The lock waits for transactions that have already written the table,
+for at most ``lock_timeout`` seconds.
+"""
+
+import logging
+import time
+
+import sqlalchemy as sa
+
+from oslo_publish_tables.capture import clock
+from oslo_publish_tables import exceptions
+
+LOG = logging.getLogger(__name__)
+
+
+class TableSnapshot(object):
+    """An open snapshot: its stamp and a cursor over its rows."""
+
+    def __init__(self, info, ts, connection, result, rows=None):
+        self.info = info
+        self.ts = ts
+        self.columns = [c.name for c in info.columns]
+        self.pk_names = list(info.pk_names)
+        self._connection = connection
+        self._result = result
+        self._rows = rows
+        self.fence_seconds = 0.0
+
+    def fetch(self, max_rows):
+        """Return up to ``max_rows`` rows (dicts); [] when exhausted."""
+        if self._rows is not None:
+            chunk, self._rows = self._rows[:max_rows], self._rows[max_rows:]
+            return chunk
+        if self._result is None:
+            return []
+        rows = [dict(r._mapping) for r in self._result.fetchmany(max_rows)]
+        if not rows:
+            self.close()
+        return rows
+
+    def close(self):
+        """End the read transaction and return the connection."""
+        result, connection = self._result, self._connection
+        self._result = self._connection = None
+        self._rows = None
+        if result is not None:
+            result.close()
+        if connection is not None:
+            connection.close()
+
+
+def _quote(engine, info):
+    return engine.dialect.identifier_preparer.format_table(info.table)
+
+
+def open_snapshot(engine, info, lock_timeout=10.0):
+    """Fence ``info``'s table and open a consistent snapshot of it."""
+    name = engine.dialect.name
+    opener = {'postgresql': _open_postgresql, 'mysql': _open_mysql,
+              'mariadb': _open_mysql, 'sqlite': _open_sqlite}.get(name)
+    if opener is None:
+        raise exceptions.SnapshotError('snapshots of %s databases are not '
+                                       'supported' % name)
+    started = time.monotonic()
+    try:
+        snapshot = opener(engine, info, lock_timeout)
+    except sa.exc.DBAPIError as exc:
+        raise exceptions.SnapshotError(
+            'cannot snapshot %s: %s' % (info.name, exc.orig)) from exc
+    snapshot.fence_seconds = time.monotonic() - started
+    return snapshot
+
+
+def _select(info):
+    return sa.select(*info.columns)
+
+
+def _stream(engine, info, begin_sql):
+    """Second connection: consistent read, clock, then a row cursor."""
+    conn = engine.connect().execution_options(
+        isolation_level='REPEATABLE READ', stream_results=True)
+    if begin_sql:
+        conn.exec_driver_sql(begin_sql)
+    return conn
+
+
+def _open_postgresql(engine, info, lock_timeout):
+    fence = engine.connect()
+    try:
+        fence.exec_driver_sql("SET LOCAL lock_timeout = '%dms'"
+                              % int(lock_timeout * 1000))
+        fence.exec_driver_sql('LOCK TABLE %s IN SHARE MODE'
+                              % _quote(engine, info))
+        conn = _stream(engine, info, None)
+        ts = clock.now(conn, clock.sql_for('postgresql'))
+    finally:
+        fence.rollback()
+        fence.close()
+    return TableSnapshot(info, ts, conn, conn.execute(_select(info)))
+
+
+def _open_mysql(engine, info, lock_timeout):
+    fence = engine.connect()
+    try:
+        fence.exec_driver_sql('SET SESSION lock_wait_timeout = %d'
+                              % max(1, int(lock_timeout)))
+        fence.exec_driver_sql('LOCK TABLES %s READ' % _quote(engine, info))
+        try:
+            conn = _stream(engine, info,
+                           'START TRANSACTION WITH CONSISTENT SNAPSHOT')
+            ts = clock.now(conn, clock.sql_for(engine.dialect.name))
+        finally:
+            fence.exec_driver_sql('UNLOCK TABLES')
+    finally:
+        fence.close()
+    return TableSnapshot(info, ts, conn, conn.execute(_select(info)))
+
+
+def _open_sqlite(engine, info, lock_timeout):
+    fence = engine.raw_connection()
+    try:
+        raw = fence.driver_connection
+        saved = raw.isolation_level
+        raw.isolation_level = None
+        try:
+            raw.execute('PRAGMA busy_timeout = %d' % int(lock_timeout * 1000))
+            raw.execute('BEGIN IMMEDIATE')
+            with engine.connect() as conn:
+                ts = clock.local_now()
+                rows = [dict(r._mapping) for r in conn.execute(_select(info))]
+                conn.rollback()
+            raw.execute('ROLLBACK')
+        finally:
+            raw.isolation_level = saved
+    finally:
+        fence.close()
+    return TableSnapshot(info, ts, None, None, rows=rows)

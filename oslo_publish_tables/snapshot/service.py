@@ -1,0 +1,130 @@
+"""The snapshot service: consistent table snapshots, served in chunks.
+
+Consumers ask for snapshots instead of reading the service's database
+themselves, so they need no database credentials. The same
+:class:`SnapshotService` serves the oslo.messaging RPC endpoint run by
+``publish-tables-agent`` and, in process, a consumer given a read-only
+database URL. Rows leave the service encoded with
+:mod:`oslo_publish_tables.codec`.
+
+RPC interface (topic ``[publish_tables] snapshot_topic``, namespace
+``publish_tables_snapshot``, version 1.0)::
+
+    open_snapshot(table) -> {"id", "ts", "columns", "pk"}
+    fetch(snapshot_id, max_rows) -> {"rows": [...], "done": bool}
+    close_snapshot(snapshot_id) -> None
+"""
+
+import threading
+import time
+import uuid
+
+from oslo_config import cfg
+import oslo_messaging
+
+from oslo_publish_tables import codec
+from oslo_publish_tables import exceptions
+from oslo_publish_tables.snapshot import reader
+
+GROUP = 'publish_tables'
+NAMESPACE = 'publish_tables_snapshot'
+VERSION = '1.0'
+
+_opts = [
+    cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
+               help='RPC topic of the snapshot service.'),
+    cfg.IntOpt('snapshot_chunk_rows', default=5000, min=1,
+               help='Most rows returned by one fetch of a snapshot.'),
+    cfg.FloatOpt('snapshot_lock_timeout', default=10.0, min=0.1,
+                 help='Longest wait for the share lock that fences a '
+                      'snapshot against writers.'),
+    cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
+                 help='An open snapshot nobody fetched from for this many '
+                      'seconds is closed.'),
+]
+
+
+class SnapshotService(object):
+    """Open, page through and close snapshots of published tables."""
+
+    def __init__(self, engine, registry, chunk_rows=5000, lock_timeout=10.0,
+                 idle_timeout=120.0):
+        self.engine = engine
+        self.registry = registry
+        self.chunk_rows = chunk_rows
+        self.lock_timeout = lock_timeout
+        self.idle_timeout = idle_timeout
+        self._open = {}
+        self._lock = threading.Lock()
+
+    def open_snapshot(self, table):
+        info = self.registry.get(table)
+        if info is None:
+            raise exceptions.SnapshotError('table %r is not published'
+                                           % table)
+        self._expire()
+        snap = reader.open_snapshot(self.engine, info, self.lock_timeout)
+        sid = uuid.uuid4().hex
+        with self._lock:
+            self._open[sid] = [snap, time.monotonic()]
+        return {'id': sid, 'ts': snap.ts, 'columns': snap.columns,
+                'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
+
+    def fetch(self, snapshot_id, max_rows=None):
+        with self._lock:
+            entry = self._open.get(snapshot_id)
+            if entry is None:
+                raise exceptions.SnapshotError('no open snapshot %r'
+                                               % snapshot_id)
+            entry[1] = time.monotonic()
+        rows = entry[0].fetch(min(max_rows or self.chunk_rows,
+                                  self.chunk_rows))
+        if not rows:
+            self.close_snapshot(snapshot_id)
+        return {'rows': [codec.encode_row(r) for r in rows],
+                'done': not rows}
+
+    def close_snapshot(self, snapshot_id):
+        with self._lock:
+            entry = self._open.pop(snapshot_id, None)
+        if entry is not None:
+            entry[0].close()
+
+    def _expire(self):
+        now = time.monotonic()
+        with self._lock:
+            stale = [sid for sid, (_, used) in self._open.items()
+                     if now - used > self.idle_timeout]
+        for sid in stale:
+            self.close_snapshot(sid)
+
+    def close(self):
+        for sid in list(self._open):
+            self.close_snapshot(sid)
+
+
+class SnapshotEndpoint(object):
+    """The RPC endpoint in front of a :class:`SnapshotService`."""
+
+    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
+
+    def __init__(self, service):
+        self.service = service
+
+    def open_snapshot(self, ctxt, table):
+        return self.service.open_snapshot(table)
+
+    def fetch(self, ctxt, snapshot_id, max_rows=None):
+        return self.service.fetch(snapshot_id, max_rows)
+
+    def close_snapshot(self, ctxt, snapshot_id):
+        self.service.close_snapshot(snapshot_id)
+
+
+def rpc_server(conf, transport, service, server='publish-tables-agent'):
+    """Return an oslo.messaging RPC server exposing ``service``."""
+    target = oslo_messaging.Target(topic=conf[GROUP].snapshot_topic,
+                                   server=server)
+    return oslo_messaging.get_rpc_server(
+        transport, target, [SnapshotEndpoint(service)], executor='threading',
+        access_policy=oslo_messaging.DefaultRPCAccessPolicy)
