@@ -1,10 +1,13 @@
-"""Send notifications through an oslo.messaging notification driver.
+"""Send notifications through oslo.messaging, seeing every failure.
 
-:class:`oslo_messaging.Notifier` logs and swallows every send error, so a
-caller can never tell that a message was lost. The sender must know, to
-keep the message and try again, so it calls the notification driver
-(loaded by name through stevedore, like the Notifier does) directly and
-sees its exceptions.
+:class:`oslo_messaging.Notifier` logs and swallows every send error, and
+so does the ``messaging``/``messagingv2`` driver itself, so neither can
+tell a caller that a message was lost. The sender must know, to keep the
+message and try again. For those two drivers this module therefore does
+what the driver does (send the notification on ``<topic>.info`` of the
+notification transport, in the 1.0 or 2.0 message format) without the
+blanket ``except``; any other driver (``test``, ``log``, ``routing``) is
+loaded by name through stevedore, like the Notifier does.
 """
 
 import uuid
@@ -16,6 +19,7 @@ from stevedore import driver as stevedore_driver
 from oslo_publish_tables import exceptions
 
 _NAMESPACE = 'oslo.messaging.notify.drivers'
+_MESSAGING = {'messaging': 1.0, 'messagingv2': 2.0}
 
 
 class SendError(exceptions.PublishTablesError):
@@ -33,6 +37,11 @@ class NotificationTransport(object):
         self._owned = transport is None
         self._transport = transport or \
             oslo_messaging.get_notification_transport(conf, url=transport_url)
+        self._version = _MESSAGING.get(driver)
+        self._target = oslo_messaging.Target(topic='%s.info' % topic)
+        if self._version is not None:
+            self._driver = None
+            return
         self._driver = stevedore_driver.DriverManager(
             _NAMESPACE, driver, invoke_on_load=True,
             invoke_args=(conf,),
@@ -48,7 +57,12 @@ class NotificationTransport(object):
                    'payload': payload,
                    'timestamp': str(timeutils.utcnow())}
         try:
-            self._driver.notify({}, message, 'info', self.retry)
+            if self._driver is None:
+                self._transport._send_notification(
+                    self._target, {}, message, version=self._version,
+                    retry=self.retry)
+            else:
+                self._driver.notify({}, message, 'info', self.retry)
         except Exception as exc:  # drivers raise anything; normalise it
             raise SendError('%s: %s' % (type(exc).__name__, exc)) from exc
 

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from oslo_publish_tables import demo_schema
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import transport as transport_mod
 from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests import capture_fixture
+from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer.publish_tables import driver as driver_mod
 from congress_consumer.publish_tables import snapshots
@@ -122,6 +122,10 @@ class Pipeline(fixtures.Fixture):
         while True:
             driver.sync.tick()
             bad = self.diverging(driver)
+            with driver.sync.lock:
+                bad += [t + ' (%s)' % s.state
+                        for t, s in driver.sync.status.items()
+                        if s.state != 'LIVE']
             if not bad or time.monotonic() > deadline:
                 return bad
             time.sleep(0.05)
