@@ -101,8 +101,14 @@ def install(engine, conf=None, submit=None):
     register_opts(conf)
     group = conf[GROUP]
     with engine.connect() as connection:
-        registry = tables_mod.TableRegistry.reflect(
-            connection, group.tables, group.exclude_columns)
+        try:
+            registry = tables_mod.TableRegistry.reflect(
+                connection, group.tables, group.exclude_columns)
+        finally:
+            # Inside create_engine (the plugin) the engine's other
+            # listeners, such as oslo.db's, are not there yet: this
+            # connection missed their set-up and must not be pooled.
+            connection.invalidate()
     key = None
     if submit is None:
         key, sender = _sender_for(conf)

@@ -92,6 +92,7 @@ class Sender(object):
         self.identity = producer_identity()
         self._seq = 0
         self._spool = collections.deque()
+        self._inflight = 0
         self._thread = None
         self._stopping = False
         self._dropped = 0
@@ -152,6 +153,7 @@ class Sender(object):
                 if self._stopping and not self._spool:
                     return
                 taken = self._take()
+                self._inflight = len(taken)
                 last_seq = self._seq
             self._log_drops()
             try:
@@ -164,6 +166,7 @@ class Sender(object):
             except transport_mod.SendError as exc:
                 with self._cond:
                     self._spool.extendleft(reversed(taken))
+                    self._inflight = 0
                 backoff = min(max(backoff * 2, 0.05),
                               self.max_retry_interval)
                 self.stats['send_failures'] += 1
@@ -175,6 +178,8 @@ class Sender(object):
                     if self._stopping:
                         return
                 continue
+            with self._cond:
+                self._inflight = 0
             backoff = 0.0
             last_sent = time.monotonic()
 
@@ -199,11 +204,11 @@ class Sender(object):
     # -- shutdown -----------------------------------------------------------
 
     def flush(self, timeout=None):
-        """Wait until the spool is empty; return True if it is."""
+        """Wait until every record is sent; return True if it was."""
         deadline = time.monotonic() + (timeout or self.shutdown_timeout)
         while time.monotonic() < deadline:
             with self._cond:
-                if not self._spool:
+                if not self._spool and not self._inflight:
                     return True
                 self._cond.notify()
             time.sleep(0.005)

@@ -192,9 +192,11 @@ def plan_update_delete(conn, clause, sets, info):
         raise Unanalysable('executemany %s on %s without a key criterion'
                            % (op.upper(), info.name))
     target = clause.table
-    columns = ([target.c[c.name] for c in info.table.columns]
-               if op == 'delete' else
-               [target.c[n] for n in info.pk_names])
+    by_name = {c.name: c for c in target.columns}
+    names = ([c.name for c in info.table.columns] if op == 'delete'
+             else info.pk_names)
+    # The database may have columns the code's table does not declare.
+    columns = [by_name[n] for n in names if n in by_name]
     select = sa.select(*columns)
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)
