@@ -193,19 +193,15 @@ def plan_update_delete(conn, clause, sets, info):
                            % (op.upper(), info.name))
     target = clause.table
     by_name = {c.name: c for c in target.columns}
-    names = ([c.name for c in info.table.columns] if op == 'delete'
-             else info.pk_names)
-    # The database may have columns the code's table does not declare.
-    columns = [by_name[n] for n in names if n in by_name]
-    select = sa.select(*columns)
+    select = sa.select(*[by_name[n] for n in info.pk_names])
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)
     if conn.dialect.name != 'sqlite':
         select = select.with_for_update(of=target)
-    found = {}
-    for row in conn.execute(select, sets[0]):
-        mapping = row._mapping
-        found[info.key_of(mapping)] = dict(mapping)
-    before = found if op == 'delete' else None
-    return Plan(info, op, keys=list(found), before=before, changed=changed,
-                expected=len(found))
+    keys = list({info.key_of(r._mapping): None
+                 for r in conn.execute(select, sets[0])})
+    # Before-images through the reflected table: the database may have
+    # columns the code's table does not declare.
+    before = read_rows(conn, info, keys) if op == 'delete' else None
+    return Plan(info, op, keys=keys, before=before, changed=changed,
+                expected=len(keys))
