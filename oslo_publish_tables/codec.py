@@ -87,11 +87,13 @@ def decode(value):
     if isinstance(value, _PLAIN) or isinstance(value, float):
         return value
     if isinstance(value, dict) and set(value) == {'$t', 'v'}:
-        decoder = _DECODERS.get(value['$t'])
+        tag = value['$t']
+        decoder = _DECODERS.get(tag) if isinstance(tag, str) else None
         if decoder is not None:
             try:
                 return decoder(value['v'])
-            except (TypeError, ValueError, ArithmeticError) as exc:
+            except (TypeError, ValueError, ArithmeticError,
+                    AttributeError) as exc:  # uuid.UUID(5): AttributeError
                 raise exceptions.EnvelopeError(
                     'bad %r value %r: %s' % (value['$t'], value['v'], exc))
     raise exceptions.EnvelopeError('not an encoded value: %r' % (value,))

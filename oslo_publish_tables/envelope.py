@@ -120,9 +120,14 @@ def parse(payload):
     last_seq = _require(payload, 'last_seq', int, 'batch')
     final = _require(payload, 'final', bool, 'batch')
     interval = _require(payload, 'heartbeat_interval', (int, float), 'batch')
+    try:
+        interval = float(interval)
+    except OverflowError:  # a JSON integer beyond the float range
+        raise exceptions.EnvelopeError("batch: 'heartbeat_interval' is "
+                                       "out of range")
     records = [_parse_record(r)
                for r in _require(payload, 'records', list, 'batch')]
-    return Batch(producer, last_seq, final, float(interval), records)
+    return Batch(producer, last_seq, final, interval, records)
 
 
 def _parse_record(rec):

@@ -108,6 +108,9 @@ def install(engine, conf=None, submit=None):
             # Inside create_engine (the plugin) the engine's other
             # listeners, such as oslo.db's, are not there yet: this
             # connection missed their set-up and must not be pooled.
+            # End the reflection's transaction first: rollback listeners
+            # (oslo.db's on SQLite) fail on an invalidated connection.
+            connection.rollback()
             connection.invalidate()
     key = None
     if submit is None:
@@ -116,12 +119,14 @@ def install(engine, conf=None, submit=None):
     capture = listeners.EngineCapture(registry, submit, strict=group.strict,
                                       clock_source=group.clock)
     with _lock:
-        if engine in _installed:
-            if key is not None:
-                _release_sender(key)
-            raise exceptions.PublishTablesError(
-                'publishing is already installed on %r' % engine)
-        _installed[engine] = (capture, key)
+        duplicate = engine in _installed
+        if not duplicate:
+            _installed[engine] = (capture, key)
+    if duplicate:
+        if key is not None:
+            _release_sender(key)  # takes _lock itself: not while held
+        raise exceptions.PublishTablesError(
+            'publishing is already installed on %r' % engine)
     capture.install(engine)
     return capture
 

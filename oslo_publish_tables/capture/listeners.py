@@ -202,13 +202,21 @@ class EngineCapture(object):
     def _on_savepoint(self, conn, name):
         self._journal(conn).savepoint(name)
 
+    # An invalidated connection (a disconnect) still gets the rollback
+    # events, but touching its info would raise PendingRollbackError; its
+    # journal is gone with it and the next begin starts a fresh one.
+
     def _on_rollback_savepoint(self, conn, name, context):
-        self._journal(conn).rollback_to(name)
+        if not conn.invalidated:
+            self._journal(conn).rollback_to(name)
 
     def _on_release_savepoint(self, conn, name, context):
-        self._journal(conn).release(name)
+        if not conn.invalidated:
+            self._journal(conn).release(name)
 
     def _on_rollback(self, conn):
+        if conn.invalidated:
+            return
         conn.info.pop(_JOURNAL, None)
         conn.info.pop(_PENDING, None)
         conn.info.pop(_PLAN, None)
