@@ -1,0 +1,182 @@
+"""CPU cost per row of each stage of the pipeline, without the network.
+
+``python tools/bench/hotpaths.py [--backend postgresql] [--profile]``
+
+Times, in microseconds per row change, on one 1,000-row transaction of
+``instances`` (the shape used by the throughput benchmark):
+
+* the service's own INSERT/UPDATE with the capture off and on (the
+  difference is what the capture adds to the committing thread);
+* the Sender building the wire records (``_wire``: codec + envelope);
+* JSON serialisation of the batch (what oslo.messaging does);
+* the consumer: JSON parsing, ``envelope.parse``, ``Synchronizer.handle``
+  into a replica, and the driver's translation into Congress tuples;
+* a snapshot page: reading, ``codec.encode_row`` and ``decode_row``.
+
+``--profile`` adds a cProfile listing of the capture-on run and of the
+consumer path, sorted by own time.
+"""
+
+import argparse
+import cProfile
+import datetime
+import json
+import os
+import pstats
+import sys
+import time
+import warnings
+
+warnings.simplefilter('ignore')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib  # noqa: E402
+import oslo_messaging  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from congress_consumer.publish_tables import driver as driver_mod  # noqa
+from oslo_publish_tables import codec  # noqa: E402
+from oslo_publish_tables import demo_schema  # noqa: E402
+from oslo_publish_tables import envelope  # noqa: E402
+from oslo_publish_tables import publisher  # noqa: E402
+from oslo_publish_tables import sender as sender_mod  # noqa: E402
+
+ROWS = 1000
+
+
+def _rows(base):
+    now = datetime.datetime.now()
+    return [{'id': base + k, 'uuid': '%036d' % (base + k),
+             'hostname': 'vm-%d' % k, 'host': 'compute-%d' % (k % 16),
+             'vm_state': 'building', 'task_state': 'scheduling',
+             'memory_mb': 2048, 'locked': False, 'power_state': 0,
+             'deleted': 0, 'created_at': now} for k in range(ROWS)]
+
+
+def _writes(engine, base, repeat):
+    table = demo_schema.Instance.__table__
+    start = time.perf_counter()
+    for n in range(repeat):
+        lo = base + n * ROWS
+        with engine.begin() as conn:
+            conn.execute(table.insert(), _rows(lo))
+        with engine.begin() as conn:
+            conn.execute(table.update().where(
+                table.c.id.between(lo, lo + ROWS - 1)).values(
+                vm_state='active', task_state=None))
+    return (time.perf_counter() - start) / (2 * repeat * ROWS) * 1e6
+
+
+def _per_row(func, repeat=5):
+    start = time.perf_counter()
+    for _ in range(repeat):
+        result = func()
+    return (time.perf_counter() - start) / repeat / ROWS * 1e6, result
+
+
+def measure(backend, profile=False, repeat=5):
+    out = []
+    with benchlib.scratch_database(backend) as url:
+        engine = sa.create_engine(url)
+        demo_schema.create(engine)
+        conf = benchlib.make_conf(tables=['instances'])
+        _writes(engine, 10 ** 8, 1)
+        off = _writes(engine, 2 * 10 ** 8, repeat)
+        drafts = []
+        publisher.install(engine, conf, submit=drafts.append)
+        on = _writes(engine, 3 * 10 ** 8, repeat)
+        prof = None
+        if profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            _writes(engine, 4 * 10 ** 8, 2)
+            prof.disable()
+        publisher.uninstall(engine)
+        out.append(('service INSERT+UPDATE, capture off', off))
+        out.append(('service INSERT+UPDATE, capture on', on))
+        out.append(('  added by the capture (commit path)', on - off))
+
+        draft = drafts[-1]
+        wire, records = _per_row(lambda: [sender_mod._wire(
+            1, draft, draft.changes, 0, 1)])
+        payload = envelope.batch(sender_mod.producer_identity(), 1,
+                                 records, 10.0)
+        dumps, text = _per_row(lambda: json.dumps(payload))
+        out.append(('sender: records (codec + envelope)', wire))
+        out.append(('sender: JSON of the batch', dumps))
+        out.append(('  JSON bytes per row change', len(text) / ROWS))
+
+        loads, data = _per_row(lambda: json.loads(text))
+        parse, batch = _per_row(lambda: envelope.parse(data))
+        transport = oslo_messaging.get_notification_transport(
+            conf, url='fake://')
+        columns = [c.name for c in demo_schema.Instance.__table__.columns]
+        drivers = []
+        for _ in range(5):
+            # A fresh replica each time, so every change is applied and
+            # translated (a repeated change would not reach the driver).
+            driver = driver_mod.PublishTablesDriver(
+                'hot', {'tables': ['instances']}, conf=conf,
+                transport=transport, snapshot_source=_NoSnapshots())
+            driver.sync.on_columns('instances', columns)
+            driver.sync.replicas['instances'].pk_names = ('id',)
+            drivers.append(driver)
+
+        def handle():
+            drivers.pop().sync.handle(batch)
+
+        consumer_prof = None
+        if profile:
+            consumer_prof = cProfile.Profile()
+            consumer_prof.enable()
+        handle_cost, _ = _per_row(handle)
+        if profile:
+            consumer_prof.disable()
+        transport.cleanup()
+        out.append(('consumer: JSON parse', loads))
+        out.append(('consumer: envelope.parse (validate + decode)', parse))
+        out.append(('consumer: apply to replica + Congress tuples',
+                    handle_cost))
+
+        with engine.connect() as conn:
+            start = time.perf_counter()
+            rows = [dict(r._mapping) for r in conn.execute(
+                sa.select(demo_schema.Instance.__table__).limit(ROWS))]
+            read = (time.perf_counter() - start) / len(rows) * 1e6
+        encode, encoded = _per_row(lambda: [codec.encode_row(r)
+                                            for r in rows])
+        decode, _ = _per_row(lambda: [codec.decode_row(r)
+                                      for r in encoded])
+        out.append(('snapshot: read rows', read))
+        out.append(('snapshot: codec.encode_row', encode))
+        out.append(('snapshot: codec.decode_row', decode))
+        engine.dispose()
+    return out, prof, consumer_prof
+
+
+class _NoSnapshots(object):
+    def cleanup(self):
+        pass
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--backend', default='postgresql',
+                        choices=sorted(benchlib.NAMES))
+    parser.add_argument('--profile', action='store_true')
+    args = parser.parse_args(argv)
+    benchlib.quiet_logging()
+    rows, prof, consumer_prof = measure(args.backend, args.profile)
+    benchlib.table('CPU cost per row change (%s, %d-row transactions)'
+                   % (benchlib.NAMES[args.backend], ROWS),
+                   ['stage', 'us/row'], [(n, '%.1f' % v) for n, v in rows])
+    for title, p in (('capture on (service process)', prof),
+                     ('consumer apply path', consumer_prof)):
+        if p is not None:
+            print('--- cProfile: %s ---' % title)
+            pstats.Stats(p).sort_stats('tottime').print_stats(15)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

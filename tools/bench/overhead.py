@@ -1,0 +1,206 @@
+"""Issue item 1: service overhead of the capture, off versus on.
+
+A nova-like workload on :mod:`oslo_publish_tables.demo_schema`, one
+"cycle" being the life of an instance, as nova's database API writes it:
+
+1. create the instance with three metadata rows (one transaction);
+2. three transactions moving ``vm_state``/``task_state`` along, two
+   through loaded ORM objects (``UPDATE ... WHERE id = :id``) and one
+   through ``Query.update`` by uuid (a criteria update);
+3. every fifth cycle, a transaction that updates and then rolls back;
+4. destroy: bulk soft delete of the metadata and the instance with
+   oslo.db's ``Query.soft_delete`` (one transaction).
+
+Runs alternate off, on, off, on, ... on the same engine and database; the
+capture is installed for an "on" run and uninstalled after it. A third
+mode, "capture", installs the capture with a ``submit`` that drops the
+records: the commit-path cost alone, without the Sender's thread. "On"
+publishes to RabbitMQ with the messagingv2 driver through a background
+Sender in this process, so its thread competes for the GIL as it would
+in a service. Throughput is the median over the rounds; commit latency
+(the duration of ``Session.commit()``, which flushes, reads the rows back
+and the stamp, commits and hands the record off) is pooled.
+"""
+
+import random
+import time
+import uuid
+
+from oslo_db.sqlalchemy import orm as db_orm
+import sqlalchemy as sa
+
+import benchlib
+from oslo_publish_tables import demo_schema
+from oslo_publish_tables import publisher
+
+Instance = demo_schema.Instance
+InstanceMetadata = demo_schema.InstanceMetadata
+
+TRANSITIONS = (('building', 'networking'), ('building', 'spawning'),
+               ('active', None))
+
+
+class Workload(object):
+    """The nova-like cycle; records each committed transaction."""
+
+    def __init__(self, maker, seed=1):
+        self.maker = maker
+        self.rng = random.Random(seed)
+        self.cycles = 0
+        self.commits = []        # seconds per Session.commit()
+        self.rollbacks = 0
+
+    def _commit(self, session):
+        start = time.perf_counter()
+        session.commit()
+        self.commits.append(time.perf_counter() - start)
+        session.close()
+
+    def cycle(self):
+        n = self.cycles = self.cycles + 1
+        ident = str(uuid.uuid4())
+        session = self.maker()
+        session.add(Instance(
+            uuid=ident, hostname='vm-%d' % n, host='compute-%d' % (n % 16),
+            vm_state='building', task_state='scheduling',
+            memory_mb=self.rng.choice((512, 2048, 8192)),
+            user_data='#cloud-config\n' + 'x' * 200))
+        for key in ('role', 'owner', 'tier'):
+            session.add(InstanceMetadata(key=key, value='%s-%d' % (key, n),
+                                         instance_uuid=ident))
+        self._commit(session)
+
+        for index, (vm_state, task_state) in enumerate(TRANSITIONS):
+            session = self.maker()
+            if index == 1:
+                session.query(Instance).filter_by(uuid=ident).update(
+                    {'vm_state': vm_state, 'task_state': task_state},
+                    synchronize_session=False)
+            else:
+                inst = session.query(Instance).filter_by(uuid=ident).one()
+                inst.vm_state = vm_state
+                inst.task_state = task_state
+            self._commit(session)
+
+        if n % 5 == 0:
+            session = self.maker()
+            inst = session.query(Instance).filter_by(uuid=ident).one()
+            inst.task_state = 'rebooting'
+            session.flush()
+            session.rollback()
+            session.close()
+            self.rollbacks += 1
+
+        session = self.maker()
+        session.query(InstanceMetadata).filter_by(
+            instance_uuid=ident).soft_delete(synchronize_session=False)
+        session.query(Instance).filter_by(uuid=ident).soft_delete(
+            synchronize_session=False)
+        self._commit(session)
+
+    def run_for(self, seconds):
+        """Run whole cycles for about ``seconds``; return (txns, secs)."""
+        before = len(self.commits)
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            self.cycle()
+        return len(self.commits) - before, time.perf_counter() - start
+
+
+def measure_backend(backend, rounds, seconds, topic):
+    """Alternate off/on runs on ``backend``; return the figures."""
+    with benchlib.scratch_database(backend) as url:
+        engine = sa.create_engine(url)
+        try:
+            demo_schema.create(engine)
+            conf = benchlib.make_conf(tables=list(demo_schema.PUBLISHED))
+            sender = benchlib.make_sender(conf, topic)
+            try:
+                return _rounds(engine, conf, sender, rounds, seconds)
+            finally:
+                sender.stop()
+                sender.transport.close()
+        finally:
+            engine.dispose()
+
+
+def _rounds(engine, conf, sender, rounds, seconds):
+    maker = db_orm.get_maker(engine)
+    work = Workload(maker)
+    # Count the SQL statements that reach the DBAPI, both modes alike.
+    statements = [0]
+
+    def _count(*args):
+        statements[0] += 1
+
+    sa.event.listen(engine, 'before_cursor_execute', _count)
+    # Warm up both paths (connections, compiled caches, the AMQP link).
+    capture = publisher.install(engine, conf, submit=sender.submit)
+    work.run_for(min(1.0, seconds))
+    sender.flush(30)
+    publisher.uninstall(engine)
+    work.run_for(min(1.0, seconds))
+
+    modes = ('off', 'on', 'capture')
+    tps = {m: [] for m in modes}
+    lat = {m: [] for m in modes}
+    sql = {m: 0 for m in modes}
+    published = 0
+    for index in range(rounds):
+        # Alternate which mode goes first, so drift affects both alike.
+        order = modes if index % 2 == 0 else modes[::-1]
+        for mode in order:
+            if mode == 'on':
+                capture = publisher.install(engine, conf,
+                                            submit=sender.submit)
+            elif mode == 'capture':
+                publisher.install(engine, conf, submit=_discard)
+            mark = len(work.commits)
+            executed = statements[0]
+            txns, elapsed = work.run_for(seconds)
+            sql[mode] += statements[0] - executed
+            if mode == 'on':
+                publisher.uninstall(engine)
+                published += capture.stats['transactions']
+                # Let the sender drain outside the measured window, so
+                # the next "off" run is not charged for it.
+                sender.flush(60)
+            elif mode == 'capture':
+                publisher.uninstall(engine)
+            tps[mode].append(txns / elapsed)
+            lat[mode].extend(work.commits[mark:])
+    sa.event.remove(engine, 'before_cursor_execute', _count)
+    return {
+        'stmts_off': sql['off'] / len(lat['off']),
+        'stmts_on': sql['on'] / len(lat['on']),
+        'tps_off': benchlib.median(tps['off']),
+        'tps_on': benchlib.median(tps['on']),
+        'tps_capture': benchlib.median(tps['capture']),
+        'p50_capture_ms': benchlib.percentile(lat['capture'], 50) * 1e3,
+        'p99_capture_ms': benchlib.percentile(lat['capture'], 99) * 1e3,
+        'tps_rounds': tps,
+        'p50_off_ms': benchlib.percentile(lat['off'], 50) * 1e3,
+        'p50_on_ms': benchlib.percentile(lat['on'], 50) * 1e3,
+        'p99_off_ms': benchlib.percentile(lat['off'], 99) * 1e3,
+        'p99_on_ms': benchlib.percentile(lat['on'], 99) * 1e3,
+        'commits_off': len(lat['off']),
+        'commits_on': len(lat['on']),
+        'published_txns': published,
+        'sender': dict(sender.stats),
+        'rollbacks': work.rollbacks,
+    }
+
+
+def _discard(draft):
+    """Capture without a sender: isolates the commit-path cost."""
+
+
+def run(backends, rounds, seconds):
+    """Return ``{backend: figures}`` for every backend given."""
+    results = {}
+    with benchlib.scratch_topic('pt_bench_overhead_') as (topic, _):
+        for backend in backends:
+            results[backend] = measure_backend(backend, rounds, seconds,
+                                               topic)
+    return results

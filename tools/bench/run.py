@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+"""Benchmarks of oslo.publish_tables against real services, in one run.
+
+    python tools/bench/run.py --quick            # about 3 minutes
+    python tools/bench/run.py                    # full (about 10 minutes)
+    python tools/bench/run.py --large            # adds 1M-row syncs
+    python tools/bench/run.py --only latency,traffic --backends postgresql
+
+Needs RabbitMQ, and PostgreSQL / MariaDB for those backends, on localhost
+(the URLs of oslo_publish_tables.tests.backends; override with the
+PUBLISH_TABLES_*_URL variables). A backend whose server does not answer is
+skipped with a note. Every figure is measured in this run; the targets
+are printed beside them with PASS or MISS. See
+doc/source/reference/performance.rst.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+# Spawned children read this at start-up; eventlet's deprecation notice
+# (imported by oslo libraries) would otherwise be printed by each one.
+os.environ['PYTHONWARNINGS'] = 'ignore'
+warnings.simplefilter('ignore')
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchlib  # noqa: E402
+
+SCENARIOS = ('overhead', 'throughput', 'latency', 'sync', 'traffic')
+
+QUICK = {
+    'overhead_rounds': 3, 'overhead_seconds': 1.5,
+    'producers': [1, 4], 'changes': 20000, 'rows_per_txn': 1000,
+    'naive': 2000, 'drain': 20000,
+    'rates': [100, 1000], 'latency_seconds': 3, 'poll_time': 0.5,
+    'poll_seconds': 3,
+    'sync': [('postgresql', 10000), ('postgresql', 100000),
+             ('sqlite', 10000)],
+}
+FULL = {
+    'overhead_rounds': 7, 'overhead_seconds': 4.0,
+    'producers': [1, 2, 4], 'changes': 60000, 'rows_per_txn': 1000,
+    'naive': 5000, 'drain': 60000,
+    'rates': [100, 1000], 'latency_seconds': 10, 'poll_time': 1.0,
+    'poll_seconds': 8,
+    'sync': [('postgresql', 10000), ('postgresql', 100000),
+             ('sqlite', 10000), ('sqlite', 100000)],
+}
+LARGE = [('postgresql', 1000000), ('sqlite', 1000000)]
+
+TARGET_RATIO = 0.95
+TARGET_P99_ADDED_MS = 1.0
+TARGET_DELTAS = 30000
+TARGET_P50_MS = 3.0
+TARGET_P99_MS = 20.0
+TARGET_SYNC_S = 30.0
+TARGET_RSS = 1.5 * 2 ** 30
+TARGET_TRAFFIC = 50.0
+
+
+class Verdicts(object):
+    def __init__(self):
+        self.rows = []
+
+    def add(self, item, what, measured, target, ok):
+        self.rows.append((item, what, measured, target,
+                          'PASS' if ok else 'MISS'))
+
+
+def _ok(value, predicate):
+    return value is not None and predicate(value)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--quick', action='store_true',
+                        help='short runs (about 3 minutes in all)')
+    parser.add_argument('--large', action='store_true',
+                        help='also sync 1,000,000-row tables')
+    parser.add_argument('--only', default=','.join(SCENARIOS),
+                        help='comma-separated subset of: %s'
+                        % ', '.join(SCENARIOS))
+    parser.add_argument('--backends', default='sqlite,postgresql,mysql',
+                        help='databases for the overhead runs; the first '
+                        'server backend also carries throughput, latency '
+                        'and traffic (default: %(default)s)')
+    parser.add_argument('--json', metavar='FILE',
+                        help='also write every raw figure to FILE')
+    args = parser.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(',') if s.strip()]
+    unknown = set(args.only) - set(SCENARIOS)
+    if unknown:
+        parser.error('unknown scenario(s): %s' % ', '.join(sorted(unknown)))
+    args.backends = [b.strip() for b in args.backends.split(',')
+                     if b.strip()]
+    for backend in args.backends:
+        if backend not in benchlib.NAMES:
+            parser.error('unknown backend %r' % backend)
+    return args
+
+
+def check_services(backends):
+    ok, reason = benchlib.available('rabbit')
+    if not ok:
+        sys.exit('RabbitMQ is required and does not answer: %s' % reason)
+    usable = []
+    for backend in backends:
+        if backend == benchlib.SQLITE:
+            usable.append(backend)
+            continue
+        ok, reason = benchlib.available(backend)
+        if ok:
+            usable.append(backend)
+        else:
+            print('note: %s skipped: %s' % (benchlib.NAMES[backend], reason))
+    return usable
+
+
+def report_overhead(results, verdicts):
+    rows = []
+    for backend, r in results.items():
+        ratio = r['tps_on'] / r['tps_off']
+        added = r['p99_on_ms'] - r['p99_off_ms']
+        rows.append((benchlib.NAMES[backend], benchlib.fmt_num(r['tps_off']),
+                     benchlib.fmt_num(r['tps_on']), '%.3f' % ratio,
+                     '%.2f' % r['p50_off_ms'], '%.2f' % r['p50_on_ms'],
+                     '%.2f' % r['p99_off_ms'], '%.2f' % r['p99_on_ms'],
+                     '%+.2f' % added,
+                     '%s (%.3f)' % (benchlib.fmt_num(r['tps_capture']),
+                                    r['tps_capture'] / r['tps_off']),
+                     '%.2f' % r['p99_capture_ms'],
+                     '%.1f/%.1f' % (r['stmts_off'], r['stmts_on'])))
+        name = benchlib.NAMES[backend]
+        verdicts.add('1', 'on/off throughput, %s' % name, '%.3f' % ratio,
+                     '>= %.2f' % TARGET_RATIO, ratio >= TARGET_RATIO)
+        verdicts.add('1', 'added p99 commit latency, %s' % name,
+                     '%+.2f ms' % added, '< %.0f ms' % TARGET_P99_ADDED_MS,
+                     added < TARGET_P99_ADDED_MS)
+    benchlib.table(
+        '1. Service overhead: nova-like cycle, middleware off vs on '
+        '(direct mode, messagingv2 to RabbitMQ)',
+        ['backend', 'txn/s off', 'txn/s on', 'on/off', 'p50 off ms',
+         'p50 on ms', 'p99 off ms', 'p99 on ms', 'p99 added ms',
+         'capture only txn/s (/off)', 'capture p99 ms', 'SQL/txn off/on'],
+        rows)
+    print('  commits per mode: %s' % ', '.join(
+        '%s %d/%d' % (benchlib.NAMES[b], r['commits_off'], r['commits_on'])
+        for b, r in results.items()))
+    print('durable: not built (issue 4)\n')
+
+
+def report_throughput(r, verdicts):
+    rows = []
+    for d in r['deltas']:
+        rows.append(('deltas, %d producer process%s' % (
+            d['producers'], 'es' if d['producers'] > 1 else ''),
+            benchlib.fmt_num(d['changes']), benchlib.fmt_num(d['seconds'], 2),
+            benchlib.fmt_num(d['deltas_per_s']),
+            benchlib.fmt_num(d['commit_rate']),
+            benchlib.fmt_num(d['lag_after_last_commit_s'], 2),
+            'yes' if d['complete'] else 'NO'))
+    dr = r['drain']
+    rows.append(('consumer alone, backlog in queue',
+                 benchlib.fmt_num(dr['changes']),
+                 benchlib.fmt_num(dr['seconds'], 2),
+                 benchlib.fmt_num(dr['deltas_per_s']), '-', '-',
+                 'yes' if dr['complete'] else 'NO'))
+    nv = r['naive']
+    rows.append(('naive: Notifier.info per row',
+                 benchlib.fmt_num(nv['changes']),
+                 benchlib.fmt_num(nv['seconds'], 2),
+                 benchlib.fmt_num(nv['deltas_per_s']),
+                 benchlib.fmt_num(nv['send_rate']), '-',
+                 'yes' if nv['complete'] else 'NO'))
+    benchlib.table(
+        '2. Delta throughput end to end over RabbitMQ (%s, %d rows per '
+        'transaction)' % (benchlib.NAMES[r['backend']], r['rows_per_txn']),
+        ['path', 'row deltas', 'seconds', 'deltas/s to replica',
+         'commit rate/s', 'lag after last commit s', 'complete'], rows)
+    best = max((d['deltas_per_s'] or 0) for d in r['deltas'])
+    for d in r['deltas']:
+        if nv['deltas_per_s']:
+            print('  %d producer(s): %.1fx the naive baseline'
+                  % (d['producers'], (d['deltas_per_s'] or 0)
+                     / nv['deltas_per_s']))
+    print()
+    verdicts.add('2', 'row deltas/s end to end (best)', benchlib.fmt_num(
+        best), '>= {:,}'.format(TARGET_DELTAS), best >= TARGET_DELTAS)
+
+
+def report_latency(r, verdicts):
+    rows = []
+    for d in r['deltas']:
+        rows.append(('deltas, %d tx/s offered' % d['offered'],
+                     benchlib.fmt_num(d['achieved']), d['producers'],
+                     d['count'], '%.2f' % d['p50_ms'], '%.2f' % d['p99_ms'],
+                     '%.2f' % d['mean_ms'], '%.1f' % d['max_ms'],
+                     d['missing']))
+        ok50 = _ok(d['p50_ms'], lambda v: v <= TARGET_P50_MS)
+        ok99 = _ok(d['p99_ms'], lambda v: v <= TARGET_P99_MS)
+        verdicts.add('3', 'p50 latency at %d tx/s' % d['offered'],
+                     '%.2f ms' % d['p50_ms'], '<= %.0f ms' % TARGET_P50_MS,
+                     ok50)
+        verdicts.add('3', 'p99 latency at %d tx/s' % d['offered'],
+                     '%.2f ms' % d['p99_ms'], '<= %.0f ms' % TARGET_P99_MS,
+                     ok99)
+    pm = r['polling_measured']
+    if pm:
+        rows.append(('polling every %gs (measured)' % pm['poll_time'],
+                     benchlib.fmt_num(pm['achieved']), 1, pm['count'],
+                     '%.0f' % pm['p50_ms'], '%.0f' % pm['p99_ms'],
+                     '%.0f' % pm['mean_ms'], '%.0f' % pm['max_ms'],
+                     pm['missing']))
+    pd = r['polling_default']
+    rows.append(('polling every %gs (computed)' % pd['poll_time'], '-', '-',
+                 '-', '%.0f' % pd['p50_ms'], '%.0f' % pd['p99_ms'],
+                 '%.0f' % pd['mean_ms'], '-', '-'))
+    benchlib.table(
+        '3. Latency COMMIT -> visible in the consumer (%s, single-row '
+        'updates, loopback RabbitMQ)' % benchlib.NAMES[r['backend']],
+        ['path', 'achieved tx/s', 'producers', 'changes', 'p50 ms',
+         'p99 ms', 'mean ms', 'max ms', 'not seen'], rows)
+    if pm:
+        print('  polling formula check: measured mean %.0f ms, predicted '
+              'period/2 + poll = %.0f/2 + %.0f = %.0f ms (%+.1f%%); '
+              '"not seen": overwritten before a poll read them'
+              % (pm['mean_ms'], pm['period_ms'], pm['poll_ms'],
+                 pm['predicted_mean_ms'],
+                 (pm['mean_ms'] / pm['predicted_mean_ms'] - 1) * 100))
+    if r['deltas'] and r['deltas'][0]['p50_ms']:
+        print('  deltas vs Congress default polling (10 s): mean %.0fx '
+              'lower' % (pd['mean_ms'] / r['deltas'][0]['mean_ms']))
+    print()
+
+
+def report_sync(results, verdicts):
+    rows = []
+    for r in results:
+        rows.append((benchlib.NAMES[r['backend']],
+                     benchlib.fmt_num(r['rows']),
+                     '%.2f' % r['seconds'] if r['live'] else 'not LIVE',
+                     benchlib.fmt_num(r['rows'] / r['seconds']),
+                     benchlib.fmt_bytes(r['rss_before']),
+                     benchlib.fmt_bytes(r['rss_peak']),
+                     benchlib.fmt_num((r['rss_peak'] - r['rss_before'])
+                                      / r['rows'], 0),
+                     benchlib.fmt_num(r['achieved_write_rate']),
+                     r['applied'], 'yes' if r['converged'] else 'NO'))
+        if r['rows'] >= 1000000:
+            name = benchlib.NAMES[r['backend']]
+            verdicts.add('4', 'sync 1M rows to LIVE, %s' % name,
+                         '%.1f s' % r['seconds'], '<= %.0f s'
+                         % TARGET_SYNC_S, r['live'] and
+                         r['seconds'] <= TARGET_SYNC_S)
+            verdicts.add('4', 'consumer peak RSS at 1M rows, %s' % name,
+                         benchlib.fmt_bytes(r['rss_peak']), '<= 1.5 GiB',
+                         r['rss_peak'] <= TARGET_RSS)
+    benchlib.table(
+        '4. Initial sync to LIVE while writes continue (database snapshot '
+        'source, consumer in its own process)',
+        ['backend', 'rows', 'seconds to LIVE', 'rows/s', 'RSS at start',
+         'peak RSS', 'bytes/row', 'writes/s during', 'deltas applied',
+         'converged'], rows)
+    if not any(r['rows'] >= 1000000 for r in results):
+        print('  1M rows: run with --large (targets 30 s, 1.5 GiB)')
+        big = [r for r in results if r['live']]
+        if big:
+            r = max(big, key=lambda x: x['rows'])
+            print('  linear extrapolation from %s rows on %s: %.0f s, %s'
+                  % (benchlib.fmt_num(r['rows']),
+                     benchlib.NAMES[r['backend']],
+                     r['seconds'] * 1e6 / r['rows'],
+                     benchlib.fmt_bytes(r['rss_before'] + (
+                         r['rss_peak'] - r['rss_before']) * 1e6
+                         / r['rows'])))
+    print()
+
+
+def report_traffic(r, verdicts):
+    h = r['per_hour']
+    rows = [
+        ('deltas: batch payloads (JSON)', benchlib.fmt_bytes(
+            h['deltas_payload']), '-'),
+        ('deltas: + notification envelope', benchlib.fmt_bytes(
+            h['deltas_messages']), '-'),
+        ('deltas: + heartbeats (upper bound)', benchlib.fmt_bytes(
+            h['deltas_total']), '1.0x'),
+        ('polling 60 s, whole-table diffs', benchlib.fmt_bytes(
+            h['poll_diffs']), '%.2fx' % r['ratio_diffs']),
+        ('polling 60 s, whole table each time', benchlib.fmt_bytes(
+            h['poll_whole']), '%.1fx' % r['ratio_whole']),
+    ]
+    benchlib.table(
+        '5. Bus bytes per hour: %s-row table, %d rows (1%%) changing per '
+        'minute' % ('{:,}'.format(r['rows']), r['changes_per_minute']),
+        ['what', 'bytes/hour', 'vs deltas'], rows)
+    print('  measured: %d changes in %d notifications, %.0f payload bytes '
+          'per change, %.0f bytes of notification envelope, heartbeat '
+          '%d bytes\n' % (r['changes_sent'], r['notifications_per_minute'],
+                          r['bytes_per_change'], r['envelope_bytes'],
+                          r['heartbeat_bytes']))
+    verdicts.add('5', 'whole-table polling bytes / delta bytes',
+                 '%.1fx' % r['ratio_whole'], '>= %.0fx' % TARGET_TRAFFIC,
+                 r['ratio_whole'] >= TARGET_TRAFFIC)
+
+
+def report_growth(results):
+    rows = []
+    tput = results.get('throughput')
+    if tput:
+        for d in tput['deltas']:
+            rows.append(('producers', d['producers'], 'deltas/s',
+                         benchlib.fmt_num(d['deltas_per_s']),
+                         'commit rate/s %s' % benchlib.fmt_num(
+                             d['commit_rate'])))
+    for r in results.get('sync') or ():
+        rows.append(('rows (%s)' % benchlib.NAMES[r['backend']],
+                     benchlib.fmt_num(r['rows']), 'seconds to LIVE',
+                     '%.2f' % r['seconds'],
+                     '%.1f us/row, %s/row' % (
+                         r['seconds'] / r['rows'] * 1e6, benchlib.fmt_bytes(
+                             (r['rss_peak'] - r['rss_before'])
+                             / r['rows']))))
+    lat = results.get('latency')
+    if lat:
+        for d in lat['deltas']:
+            rows.append(('offered tx/s', d['offered'], 'p99 ms',
+                         '%.2f' % d['p99_ms'], 'achieved %s tx/s' %
+                         benchlib.fmt_num(d['achieved'])))
+    over = results.get('overhead')
+    if over:
+        for backend, r in over.items():
+            rows.append(('SQL statements per txn (%s)' %
+                         benchlib.NAMES[backend], 'off %.1f' % r['stmts_off'],
+                         'on', '%.1f' % r['stmts_on'],
+                         '+%.1f round trips' % (r['stmts_on']
+                                                - r['stmts_off'])))
+    if rows:
+        benchlib.table('6. Cost growth', ['scaling', 'value', 'figure',
+                                          'measured', 'note'], rows)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    benchlib.quiet_logging()
+    params = dict(QUICK if args.quick else FULL)
+    backends = check_services(args.backends)
+    servers = [b for b in backends if b != benchlib.SQLITE]
+    main_backend = servers[0] if servers else benchlib.SQLITE
+    print('oslo.publish_tables benchmarks (%s%s); %d CPUs; backends %s; '
+          'delta/latency runs on %s\n' % (
+              'quick' if args.quick else 'full',
+              ', large' if args.large else '', os.cpu_count(),
+              ', '.join(benchlib.NAMES[b] for b in backends),
+              benchlib.NAMES[main_backend]))
+    results, verdicts = {}, Verdicts()
+    started = time.time()
+
+    if 'overhead' in args.only:
+        import overhead
+        results['overhead'] = overhead.run(
+            backends, params['overhead_rounds'], params['overhead_seconds'])
+        report_overhead(results['overhead'], verdicts)
+    if 'throughput' in args.only:
+        import throughput
+        results['throughput'] = throughput.run(
+            main_backend, params['producers'], params['changes'],
+            params['rows_per_txn'], params['naive'], params['drain'])
+        report_throughput(results['throughput'], verdicts)
+    if 'latency' in args.only:
+        import latency
+        results['latency'] = latency.run(
+            main_backend, params['rates'], params['latency_seconds'],
+            params['poll_time'], params['poll_seconds'])
+        report_latency(results['latency'], verdicts)
+    if 'sync' in args.only:
+        import initsync
+        sizes = list(params['sync']) + (LARGE if args.large else [])
+        sizes = [(b, n) for b, n in sizes if b in backends]
+        results['sync'] = initsync.run(sizes)
+        report_sync(results['sync'], verdicts)
+    if 'traffic' in args.only:
+        import traffic
+        results['traffic'] = traffic.run(main_backend)
+        report_traffic(results['traffic'], verdicts)
+
+    report_growth(results)
+    benchlib.table('Targets', ['item', 'figure', 'measured', 'target',
+                               'verdict'], verdicts.rows)
+    print('total time: %.0f s' % (time.time() - started))
+    if args.json:
+        with open(args.json, 'w') as out:
+            json.dump(results, out, indent=1, default=str)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

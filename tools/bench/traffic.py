@@ -1,0 +1,131 @@
+"""Issue item 5: bytes on the bus per hour, deltas versus polling.
+
+A 10,000-row ``instances`` table; 1% of its rows (100) change per
+minute, each change its own transaction as nova writes them (``vm_state``,
+``task_state``, ``updated_at`` of one instance). One minute of that is
+run for real with publishing on: the Sender publishes to RabbitMQ
+through a transport that counts ``len(json.dumps(payload))`` of every
+batch it hands over, and the notification around it. Transactions are
+spaced so that each goes out alone, as it would at one change every
+0.6 s. An hour is 60 such minutes. Heartbeats are counted as an upper
+bound (one every ``heartbeat_interval``; a producer that changes rows
+every 0.6 s sends none).
+
+The polling alternatives, from the same table states, read before and
+after the minute's changes:
+
+* a poller every 60 s that publishes whole-table *diffs* (Congress's
+  DSE: the rows removed and added, as translated tuples);
+* a poller every 60 s that ships the *whole table* each time (what every
+  poll moves, e.g. a ``GET /servers/detail`` of every row as JSON).
+"""
+
+import json
+import random
+import time
+
+import sqlalchemy as sa
+
+import benchlib
+from congress_consumer.publish_tables import driver as driver_mod
+import initsync
+from oslo_publish_tables import demo_schema
+from oslo_publish_tables import envelope
+from oslo_publish_tables import publisher
+
+ROWS = 10000
+CHANGES_PER_MINUTE = ROWS // 100
+
+
+def _read_table(engine):
+    table = demo_schema.Instance.__table__
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            sa.select(table).order_by(table.c.id))]
+
+
+def _as_json_row(row):
+    return {k: driver_mod.congress_value(v) for k, v in row.items()}
+
+
+def _as_tuple(row):
+    return tuple(driver_mod.congress_value(row[k]) for k in sorted(row))
+
+
+def measure(backend, topic, spacing=0.02):
+    with benchlib.scratch_database(backend) as url:
+        initsync.populate(url, backend, ROWS)
+        engine = sa.create_engine(url)
+        conf = benchlib.make_conf(tables=['instances'])
+        sender = benchlib.make_sender(conf, topic, counting=True)
+        counting = sender.transport
+        try:
+            before = _read_table(engine)
+            publisher.install(engine, conf, submit=sender.submit)
+            table = demo_schema.Instance.__table__
+            rng = random.Random(3)
+            ids = rng.sample(range(1, ROWS + 1), CHANGES_PER_MINUTE)
+            states = [('active', None), ('active', 'rebooting'),
+                      ('stopped', None), ('active', 'migrating')]
+            for n, ident in enumerate(ids):
+                vm_state, task_state = states[n % len(states)]
+                with engine.begin() as conn:
+                    conn.execute(table.update().where(
+                        table.c.id == ident).values(
+                        vm_state=vm_state, task_state=task_state,
+                        updated_at=sa.func.now()))
+                time.sleep(spacing)
+            sender.flush(30)
+            publisher.uninstall(engine)
+            after = _read_table(engine)
+        finally:
+            sender.stop()
+            counting.close()
+            engine.dispose()
+    counts = dict(counting.counts)
+    # The stop above sent a goodbye; it is not part of a steady hour.
+    goodbyes = [s for s in counting.sizes if s[0] == envelope.EVENT_GOODBYE]
+    delta_payload = sum(s[2] for s in counting.sizes
+                        if s[0] == envelope.EVENT_BATCH)
+    delta_messages = sum(1 for s in counting.sizes
+                         if s[0] == envelope.EVENT_BATCH)
+    envelope_bytes = (counts['message_bytes'] - counts['payload_bytes']) \
+        / max(counts['notifications'], 1)
+    heartbeat = len(json.dumps(envelope.batch(
+        sender.identity, 10 ** 6, [], sender.heartbeat_interval)))
+    heartbeats_per_hour = 3600 / sender.heartbeat_interval
+
+    old = {_as_tuple(r) for r in before}
+    new = {_as_tuple(r) for r in after}
+    diff = {'table': 'instances', 'to_add': sorted(new - old, key=str),
+            'to_del': sorted(old - new, key=str)}
+    whole = [_as_json_row(r) for r in after]
+    per_hour = {
+        'deltas_payload': 60 * delta_payload,
+        'deltas_messages': 60 * (delta_payload
+                                 + delta_messages * envelope_bytes),
+        'heartbeats_max': heartbeats_per_hour * (heartbeat
+                                                 + envelope_bytes),
+        'poll_diffs': 60 * len(json.dumps(diff)),
+        'poll_whole': 60 * len(json.dumps(whole)),
+    }
+    per_hour['deltas_total'] = (per_hour['deltas_messages']
+                                + per_hour['heartbeats_max'])
+    return {
+        'backend': backend, 'rows': ROWS,
+        'changes_per_minute': CHANGES_PER_MINUTE,
+        'changes_sent': counts['changes'],
+        'notifications_per_minute': delta_messages,
+        'bytes_per_change': delta_payload / max(counts['changes'], 1),
+        'envelope_bytes': envelope_bytes,
+        'heartbeat_bytes': heartbeat, 'goodbyes': len(goodbyes),
+        'diff_rows': len(diff['to_add']) + len(diff['to_del']),
+        'per_hour': per_hour,
+        'ratio_whole': per_hour['poll_whole'] / per_hour['deltas_total'],
+        'ratio_diffs': per_hour['poll_diffs'] / per_hour['deltas_total'],
+    }
+
+
+def run(backend):
+    with benchlib.scratch_topic('pt_bench_traffic_') as (topic, _):
+        return measure(backend, topic)
