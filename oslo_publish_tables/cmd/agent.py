@@ -1,0 +1,216 @@
+"""``publish-tables-agent``: the snapshot service next to a service's DB.
+
+Run it with the configuration of the service whose tables are published::
+
+    publish-tables-agent --config-file /etc/nova/nova.conf
+
+It reads ``[database] connection`` and the ``[publish_tables]`` section,
+connects to the database with the URL minus the ``publish_tables``
+plugin (the agent only reads; it never captures), reflects the published
+tables and serves consistent snapshots of them to consumers over
+oslo.messaging RPC on ``[publish_tables] snapshot_topic`` (see
+:mod:`oslo_publish_tables.snapshot.service`), until SIGTERM or SIGINT.
+The RPC transport is ``[publish_tables] transport_url``, else
+``[DEFAULT] transport_url``.
+
+When the connection URL names its own options file with
+``publish_tables_config=...`` (see :mod:`oslo_publish_tables.plugin`),
+the ``[publish_tables]`` options are read from that file, as the plugin
+does.
+
+Consumers with ``snapshot_source = rpc`` need no database credentials.
+An open snapshot lives in the agent that opened it, so run one agent per
+``snapshot_topic``.
+
+Issue 4 will add the outbox relay to this agent.
+"""
+
+import re
+import signal
+import socket
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_db import options as db_options
+from oslo_db.sqlalchemy import engines
+from oslo_log import log as logging
+import oslo_messaging
+import sqlalchemy as sa
+
+from oslo_publish_tables.capture import tables as tables_mod
+from oslo_publish_tables import exceptions
+from oslo_publish_tables import plugin as plugin_mod
+from oslo_publish_tables import publisher
+from oslo_publish_tables.snapshot import service as service_mod
+
+LOG = logging.getLogger(__name__)
+
+PROJECT = 'publish-tables-agent'
+PLUGIN_NAME = 'publish_tables'
+_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
+
+
+def register_opts(conf):
+    """Register the ``[database]`` and ``[publish_tables]`` options."""
+    db_options.set_defaults(conf)
+    publisher.register_opts(conf)
+
+
+def _query_values(url, name):
+    value = url.query.get(name, ())
+    return [value] if isinstance(value, str) else list(value)
+
+
+def database_url(conf):
+    """``[database] connection`` without the plugin's query parameters.
+
+    Returns ``(url, config_file)``: the URL as a string, other engine
+    plugins kept, and the ``publish_tables_config`` file named in it
+    (or None).
+    """
+    connection = conf.database.connection
+    if not connection:
+        raise exceptions.ConfigError('connection', connection,
+                                     'the agent needs the database URL',
+                                     group='database')
+    try:
+        url = sa.engine.make_url(connection)
+    except sa.exc.ArgumentError:
+        raise exceptions.ConfigError(
+            'connection', '***', 'not an SQLAlchemy URL',
+            group='database') from None
+    config_files = _query_values(url, plugin_mod.CONFIG_PARAM)
+    others = [p for p in _query_values(url, 'plugin') if p != PLUGIN_NAME]
+    url = url.difference_update_query(['plugin', plugin_mod.CONFIG_PARAM])
+    if others:
+        url = url.update_query_dict({'plugin': others})
+    return (url.render_as_string(hide_password=False),
+            config_files[-1] if config_files else None)
+
+
+def _publish_conf(conf, config_file):
+    if not config_file:
+        return conf
+    own = cfg.ConfigOpts()
+    publisher.register_opts(own)
+    own([], project='publish_tables', default_config_files=[config_file])
+    return own
+
+
+class Agent(object):
+    """The agent's database engine, snapshot service and RPC server.
+
+    ``transport`` replaces the RPC transport made from the configuration
+    (on ``fake://`` the server and its clients must share one).
+    """
+
+    def __init__(self, conf, transport=None, server_name=None):
+        self.conf = conf
+        self.server_name = server_name or socket.gethostname()
+        self.engine = None
+        self.service = None
+        self.server = None
+        self.transport = transport
+        self._own_transport = transport is None
+
+    def start(self):
+        """Connect, reflect the tables and start serving snapshots."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
+        url, config_file = database_url(self.conf)
+        publish_conf = _publish_conf(self.conf, config_file)
+        group = publish_conf[publisher.GROUP]
+        db = self.conf.database
+        self.engine = engines.create_engine(
+            url, mysql_sql_mode=db.mysql_sql_mode,
+            connection_recycle_time=db.connection_recycle_time,
+            max_pool_size=db.max_pool_size, max_overflow=db.max_overflow,
+            pool_timeout=db.pool_timeout, max_retries=db.max_retries,
+            retry_interval=db.retry_interval,
+            connection_parameters=db.connection_parameters,
+            logging_name=PROJECT)
+        with self.engine.connect() as connection:
+            registry = tables_mod.TableRegistry.reflect(
+                connection, group.tables, group.exclude_columns)
+        self.service = service_mod.SnapshotService(
+            self.engine, registry, chunk_rows=group.snapshot_chunk_rows,
+            lock_timeout=group.snapshot_lock_timeout,
+            idle_timeout=group.snapshot_idle_timeout)
+        if self.transport is None:
+            self.transport = oslo_messaging.get_rpc_transport(
+                self.conf, url=group.transport_url)
+        self.server = service_mod.rpc_server(
+            publish_conf, self.transport, self.service,
+            server=self.server_name)
+        self.server.start()
+        LOG.info('serving snapshots of %s on RPC topic %s (server %s)',
+                 ', '.join(sorted(registry.names)), group.snapshot_topic,
+                 self.server_name)
+
+    def stop(self):
+        """Stop serving and release everything; never raises."""
+        if self.server is not None:
+            try:
+                self.server.stop()
+                self.server.wait()
+            except Exception:
+                LOG.exception('stopping the RPC server failed')
+            self.server = None
+        if self.service is not None:
+            self.service.close()
+            self.service = None
+        if self.transport is not None and self._own_transport:
+            self.transport.cleanup()
+            self.transport = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+
+def _mask(exc):
+    """The text of ``exc`` with the passwords of URLs hidden."""
+    return _URL_PASSWORD.sub(r'\1***@', str(exc))
+
+
+def main(argv=None, conf=None):
+    """Entry point of ``publish-tables-agent``; returns the exit status."""
+    conf = cfg.CONF if conf is None else conf
+    register_opts(conf)
+    logging.register_options(conf)
+    conf(sys.argv[1:] if argv is None else argv, project=PROJECT)
+    logging.setup(conf, PROJECT)
+    conf.log_opt_values(LOG, logging.DEBUG)  # secret options show ****
+    stop_event = threading.Event()
+
+    def handler(signum, frame):
+        LOG.info('signal %d received', signum)
+        stop_event.set()
+
+    previous = {sig: signal.signal(sig, handler)
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    agent = Agent(conf)
+    try:
+        try:
+            agent.start()
+        except (exceptions.PublishTablesError, sa.exc.SQLAlchemyError,
+                oslo_messaging.MessagingException) as exc:
+            LOG.error('cannot start: %s', _mask(exc))
+            return 1
+        while not stop_event.wait(0.5):
+            pass
+        LOG.info('stopping')
+        agent.stop()
+        return 0
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

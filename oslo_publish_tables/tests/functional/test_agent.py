@@ -1,0 +1,210 @@
+"""publish-tables-agent serves snapshots to RpcSnapshotSource clients."""
+
+import logging
+import uuid
+
+import fixtures
+from oslo_config import cfg
+import oslo_messaging
+from oslo_messaging import conffixture  # noqa: F401
+import sqlalchemy as sa
+import testtools
+
+from oslo_publish_tables.cmd import agent as agent_mod
+from oslo_publish_tables import codec
+from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables.tests import backends
+
+from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.publish_tables import snapshots
+
+
+def _conf(**publish_tables):
+    conf = cfg.ConfigOpts()
+    agent_mod.register_opts(conf)
+    conf([], project='publish-tables-agent-tests', default_config_files=[],
+         default_config_dirs=[])
+    for name, value in publish_tables.items():
+        conf.set_override(name, value, 'publish_tables')
+    # oslo.messaging registers some options it reads (tracing) on
+    # cfg.CONF only; its test fixture registers them on our conf too.
+    oslo_messaging.conffixture.ConfFixture(conf)
+    return conf
+
+
+class DatabaseUrlTest(testtools.TestCase):
+
+    def url(self, connection):
+        conf = _conf()
+        conf.set_override('connection', connection, 'database')
+        return agent_mod.database_url(conf)
+
+    def test_plugin_removed(self):
+        self.assertEqual(
+            ('mysql+pymysql://nova:s3cret@db/nova?charset=utf8', None),
+            self.url('mysql+pymysql://nova:s3cret@db/nova?charset=utf8'
+                     '&plugin=publish_tables'))
+
+    def test_other_plugins_and_config_file(self):
+        url, config_file = self.url(
+            'sqlite:////tmp/x.db?plugin=other&plugin=publish_tables'
+            '&publish_tables_config=/etc/nova/api.conf')
+        self.assertEqual('sqlite:////tmp/x.db?plugin=other', url)
+        self.assertEqual('/etc/nova/api.conf', config_file)
+
+    def test_no_connection(self):
+        exc = self.assertRaises(agent_mod.exceptions.ConfigError,
+                                agent_mod.database_url, _conf())
+        self.assertIn('[database] connection', str(exc))
+
+
+class AgentTest(testtools.TestCase):
+    """The agent's RPC server and a consumer's client on one transport."""
+
+    rabbit = False
+
+    def setUp(self):
+        super().setUp()
+        db = self.useFixture(backends.DatabaseFixture('sqlite'))
+        self.engine = sa.create_engine(db.url)
+        self.addCleanup(self.engine.dispose)
+        m.create(self.engine)
+        self.uuids = [str(uuid.uuid4()) for _ in range(7)]
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(m.Instance.__table__), [
+                {'uuid': u, 'hostname': 'vm%d' % i, 'memory_mb': 512 * i,
+                 'deleted': 0} for i, u in enumerate(self.uuids)])
+            conn.execute(sa.insert(m.Tag.__table__), [
+                {'resource_id': self.uuids[0], 'tag': 'a'},
+                {'resource_id': self.uuids[0], 'tag': 'b'}])
+        self.topic = 'publish_tables_snapshot'
+        self.conf = _conf(tables=['instances', 'tags'],
+                          exclude_columns=['instances.user_data'],
+                          snapshot_chunk_rows=3)
+        # The service's own URL: the plugin is not installed here, so the
+        # agent fails unless it removes it.
+        self.conf.set_override(
+            'connection', backends.add_query(db.url, plugin='publish_tables'),
+            'database')
+        if self.rabbit:
+            rabbit = self.useFixture(backends.RabbitFixture())
+            self.topic = rabbit.topic
+            rabbit.add_queue('%s.%s' % (self.topic, 'agent-test'))
+            self.conf.set_override('snapshot_topic', self.topic,
+                                   'publish_tables')
+            self.conf.set_override('transport_url', rabbit.transport_url,
+                                   'publish_tables')
+            server_transport = None  # made by the agent from the conf
+            self.client_transport = oslo_messaging.get_rpc_transport(
+                self.conf, url=rabbit.transport_url)
+            self.addCleanup(self.client_transport.cleanup)
+        else:
+            # fake:// keeps messages per transport object: share one.
+            server_transport = oslo_messaging.get_rpc_transport(
+                self.conf, url='fake://')
+            self.addCleanup(server_transport.cleanup)
+            self.client_transport = server_transport
+        self.agent = agent_mod.Agent(self.conf, transport=server_transport,
+                                     server_name='agent-test')
+        self.agent.start()
+        self.addCleanup(self.agent.stop)
+        self.source = snapshots.RpcSnapshotSource(self.client_transport,
+                                                  self.topic, timeout=20)
+
+    def db_rows(self, table):
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(m.Base.metadata.tables[table]))
+            return [dict(r._mapping) for r in rows]
+
+    def snapshot(self, table):
+        snap = self.source.open(table)
+        rows, pages = [], 0
+        while True:
+            page = self.source.fetch(snap['id'], 100)
+            pages += 1
+            rows.extend(codec.decode_row(r) for r in page['rows'])
+            if page['done']:
+                return snap, rows, pages
+
+    def test_snapshot_has_the_rows(self):
+        snap, rows, pages = self.snapshot('instances')
+        self.assertEqual(['id'], snap['pk'])
+        self.assertNotIn('user_data', snap['columns'])
+        self.assertIsInstance(snap['ts'], int)
+        self.assertEqual(4, pages)  # 3 + 3 + 1 rows, then done
+        expected = [{k: v for k, v in r.items() if k != 'user_data'}
+                    for r in self.db_rows('instances')]
+        key = (lambda r: r['id'])
+        self.assertEqual(sorted(expected, key=key), sorted(rows, key=key))
+
+    def test_composite_key_table(self):
+        snap, rows, _pages = self.snapshot('tags')
+        self.assertEqual(['resource_id', 'tag'], snap['pk'])
+        self.assertEqual(sorted(self.db_rows('tags'), key=repr),
+                         sorted(rows, key=repr))
+
+    def test_unpublished_table_is_refused(self):
+        # RabbitMQ: RemoteError; fake://: the exception itself.
+        self.assertRaises((oslo_messaging.RemoteError,
+                           agent_mod.exceptions.SnapshotError),
+                          self.source.open, 'services')
+
+    def test_driver_syncs_through_the_agent(self):
+        driver = driver_mod.PublishTablesDriver(
+            'nova', {'tables': ['instances'], 'topic': self.topic + '_n',
+                     'columns': {'instances': ['uuid', 'hostname']}},
+            conf=self.conf, transport=self.client_transport,
+            snapshot_source=self.source)
+        driver.start()
+        self.addCleanup(driver.stop)
+        self.assertTrue(driver.wait_live(20))
+        self.assertEqual(
+            sorted((r['uuid'], r['hostname'])
+                   for r in self.db_rows('instances')),
+            sorted(r['data'] for r in driver.get_row_data('instances')))
+
+    def test_stop_closes_open_snapshots(self):
+        snap = self.source.open('instances')
+        self.assertEqual(1, len(self.agent.service._open))
+        service = self.agent.service
+        self.agent.stop()
+        self.assertEqual({}, service._open)
+        self.assertIsNone(self.agent.server)
+        self.assertIsNotNone(snap['id'])
+
+
+class AgentRabbitTest(AgentTest):
+    rabbit = True
+
+
+class MainTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MockPatch(
+            'oslo_publish_tables.cmd.agent.logging.setup'))
+        self.log = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
+
+    def test_bad_table_fails_naming_the_option(self):
+        db = self.useFixture(backends.DatabaseFixture('sqlite'))
+        conf_file = self.useFixture(fixtures.TempDir()).join('nova.conf')
+        with open(conf_file, 'w') as f:
+            f.write('[database]\nconnection = %s?plugin=publish_tables\n'
+                    '[publish_tables]\ntables = nosuch\n'
+                    'transport_url = fake://\n' % db.url)
+        conf = cfg.ConfigOpts()
+        self.assertEqual(1, agent_mod.main(['--config-file', conf_file],
+                                           conf=conf))
+        self.assertIn("[publish_tables] tables = 'nosuch'", self.log.output)
+
+    def test_password_not_logged(self):
+        conf = cfg.ConfigOpts()
+        conf_file = self.useFixture(fixtures.TempDir()).join('nova.conf')
+        with open(conf_file, 'w') as f:
+            f.write('[database]\nconnection = nosuchdialect://nova:'
+                    'Sup3rS3cret@db/nova?plugin=publish_tables\n'
+                    '[publish_tables]\ntables = instances\n')
+        self.assertEqual(1, agent_mod.main(['--config-file', conf_file],
+                                           conf=conf))
+        self.assertIn('cannot start', self.log.output)
+        self.assertNotIn('Sup3rS3cret', self.log.output)
