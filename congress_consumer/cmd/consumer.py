@@ -1,0 +1,383 @@
+"""``congress-consumer``: replicas of published tables behind an HTTP API.
+
+Configuration (``--config-file /etc/congress-consumer/consumer.conf``)::
+
+    [DEFAULT]
+    transport_url = rabbit://consumer:secret@rabbit:5672/
+
+    [consumer]
+    datasources = nova
+    api_host = 127.0.0.1
+    api_port = 8780
+
+    [datasource_nova]
+    tables = instances,compute_nodes
+    columns = instances.uuid,instances.host,instances.vm_state
+    pool = congress
+
+Every name listed in ``[consumer] datasources`` has a section
+``[datasource_<name>]`` with the options of :data:`_datasource_opts`;
+they become the ``args`` of a
+:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`
+(see :func:`driver_args`). The command starts every driver (each listens
+first, then takes its snapshots), serves :mod:`congress_consumer.api.wsgi`
+and runs until SIGTERM or SIGINT. A bad value stops it with an error
+naming ``[group] option = value``; secrets (transport and database URLs)
+are never logged.
+"""
+
+import re
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import oslo_messaging
+import sqlalchemy as sa
+
+from oslo_publish_tables import exceptions as pt_exceptions
+
+from congress_consumer.api import wsgi
+from congress_consumer import exceptions
+from congress_consumer.publish_tables import driver as driver_mod
+
+LOG = logging.getLogger(__name__)
+
+PROJECT = 'congress-consumer'
+GROUP = 'consumer'
+DATASOURCE_GROUP_PREFIX = 'datasource_'
+
+_opts = [
+    cfg.ListOpt('datasources', default=[],
+                help='Names of the datasources to run. Each name <name> '
+                     'is configured in its own section '
+                     '[datasource_<name>] and served by the API as '
+                     'data source <name>.'),
+    cfg.HostAddressOpt('api_host', default=wsgi.DEFAULT_HOST,
+                       help='Address the HTTP API listens on.'),
+    cfg.PortOpt('api_port', default=wsgi.DEFAULT_PORT,
+                help='Port the HTTP API listens on (0: any free port).'),
+]
+
+_datasource_opts = [
+    cfg.StrOpt('driver', default='publish_tables',
+               choices=['publish_tables'],
+               help='Datasource driver.'),
+    cfg.ListOpt('tables', default=[],
+                help='Published tables to replicate (required), e.g. '
+                     'instances,compute_nodes. They must be published by '
+                     'the producers ([publish_tables] tables).'),
+    cfg.ListOpt('columns', default=[],
+                help='Columns to keep, as table.column entries in row '
+                     'order, e.g. instances.uuid,instances.host. A table '
+                     'with no entry keeps every published column, in the '
+                     'order of its snapshot.'),
+    cfg.StrOpt('topic', default='publish_tables',
+               help='Notification topic of the producers '
+                    '([publish_tables] topic).'),
+    cfg.StrOpt('pool',
+               help='Notification listener pool. Without a pool the '
+                    'datasource shares the topic\'s default queue '
+                    '<topic>.info; every independent consumer of a topic '
+                    'needs a pool name of its own.'),
+    cfg.StrOpt('transport_url', secret=True,
+               help='Transport of the notifications and of the snapshot '
+                    'RPC calls; defaults to [oslo_messaging_notifications] '
+                    'transport_url, then [DEFAULT] transport_url.'),
+    cfg.StrOpt('snapshot_source', default='rpc',
+               choices=[('rpc', 'ask publish-tables-agent over RPC'),
+                        ('database', 'read the database at database_url')],
+               help='Where table snapshots come from.'),
+    cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
+               help='RPC topic of publish-tables-agent\'s snapshot '
+                    'service ([publish_tables] snapshot_topic).'),
+    cfg.StrOpt('database_url', secret=True,
+               help='SQLAlchemy URL of a read-only database account, for '
+                    'snapshot_source = database. The account needs the '
+                    'privilege to lock the tables in share mode.'),
+    cfg.FloatOpt('gap_timeout', default=5.0,
+                 help='Seconds a missing record may take to arrive before '
+                      'it counts as lost and the tables are resynced.'),
+    cfg.FloatOpt('producer_timeout', default=30.0,
+                 help='Seconds of silence (no batch nor heartbeat) after '
+                      'which a producer counts as vanished and the tables '
+                      'are resynced. Keep it well above the producers\' '
+                      '[publish_tables] heartbeat_interval.'),
+    cfg.FloatOpt('tombstone_ttl', default=600.0,
+                 help='Seconds deleted rows are remembered to recognise '
+                      'late changes.'),
+    cfg.IntOpt('chunk_rows', default=5000,
+               help='Rows fetched per snapshot chunk.'),
+]
+
+_POSITIVE = ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
+             'chunk_rows')
+_NAME = re.compile(r'^[A-Za-z0-9_-]+$')
+_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
+
+
+class ConfigError(exceptions.InvalidParamError):
+    """A configuration option has a value the consumer cannot use."""
+
+    msg_fmt = '[%(group)s] %(option)s = %(value)s: %(reason)s'
+
+
+def mask(text):
+    """Hide the passwords of URLs in ``text``."""
+    return _URL_PASSWORD.sub(r'\1***@', str(text))
+
+
+def register_opts(conf):
+    """Register the ``[consumer]`` options on ``conf``."""
+    conf.register_opts(_opts, group=GROUP)
+
+
+def datasource_group(name):
+    return DATASOURCE_GROUP_PREFIX + name
+
+
+def register_datasource_opts(conf, name):
+    """Register the options of datasource ``name`` on its group."""
+    conf.register_opts(_datasource_opts, group=datasource_group(name))
+
+
+def _raw_value(conf, group, option):
+    """The option's text in the config files, for error messages."""
+    try:
+        files = list(conf.config_file or [])
+    except cfg.NoSuchOptError:  # conf was never parsed
+        return None
+    found = None
+    for path in files:
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except (OSError, cfg.ParseError):
+            continue
+        values = sections.get(group, {}).get(option)
+        if values:
+            found = values[-1]
+    return found
+
+
+def _get(conf, group, option):
+    try:
+        return conf[group][option]
+    except ValueError as exc:  # oslo.config's ConfigFileValueError & co
+        value = _raw_value(conf, group, option)
+        reason = str(exc).rpartition(' is not valid: ')[2]
+        raise ConfigError(group=group, option=option,
+                          value='?' if value is None else repr(value),
+                          reason=reason) from None
+
+
+def datasource_names(conf):
+    """The validated list of ``[consumer] datasources``."""
+    names = _get(conf, GROUP, 'datasources')
+    seen = set()
+    for name in names:
+        if not _NAME.match(name):
+            raise ConfigError(group=GROUP, option='datasources',
+                              value=repr(name),
+                              reason='use letters, digits, _ and - only')
+        if name in seen:
+            raise ConfigError(group=GROUP, option='datasources',
+                              value=repr(name), reason='listed twice')
+        seen.add(name)
+    return list(names)
+
+
+def _columns(group, entries, tables):
+    columns = {}
+    for entry in entries:
+        table, dot, column = entry.strip().partition('.')
+        if not dot or not table or not column:
+            raise ConfigError(group=group, option='columns',
+                              value=repr(entry),
+                              reason='expected table.column')
+        if table not in tables:
+            raise ConfigError(group=group, option='columns',
+                              value=repr(entry),
+                              reason='table %s is not listed in tables'
+                              % table)
+        if column in columns.setdefault(table, []):
+            raise ConfigError(group=group, option='columns',
+                              value=repr(entry), reason='listed twice')
+        columns[table].append(column)
+    return columns
+
+
+def driver_args(conf, name):
+    """The ``args`` of datasource ``name``'s driver, from its section.
+
+    Registers the section's options if needed. Unset optional options
+    are left out, so the driver's own defaults apply.
+    """
+    group = datasource_group(name)
+    register_datasource_opts(conf, name)
+    values = {opt.dest: _get(conf, group, opt.dest)
+              for opt in _datasource_opts}
+    tables = [t.strip() for t in values['tables'] if t.strip()]
+    if not tables:
+        raise ConfigError(group=group, option='tables', value="''",
+                          reason='list at least one published table')
+    if len(set(tables)) != len(tables):
+        raise ConfigError(group=group, option='tables',
+                          value=repr(','.join(tables)),
+                          reason='a table is listed twice')
+    for option in _POSITIVE:
+        if values[option] <= 0:
+            raise ConfigError(group=group, option=option,
+                              value=repr(values[option]),
+                              reason='must be greater than 0')
+    if values['snapshot_source'] == 'database' and \
+            not values['database_url']:
+        raise ConfigError(group=group, option='database_url', value="''",
+                          reason='required by snapshot_source = database')
+    args = {'tables': tables,
+            'topic': values['topic'],
+            'snapshot_source': values['snapshot_source'],
+            'snapshot_topic': values['snapshot_topic'],
+            'gap_timeout': values['gap_timeout'],
+            'producer_timeout': values['producer_timeout'],
+            'tombstone_ttl': values['tombstone_ttl'],
+            'chunk_rows': values['chunk_rows']}
+    columns = _columns(group, values['columns'], tables)
+    if columns:
+        args['columns'] = columns
+    for option in ('pool', 'transport_url', 'database_url'):
+        if values[option]:
+            args[option] = values[option]
+    return args
+
+
+def build_driver(conf, name, transport=None, snapshot_source=None):
+    """Make the (not started) driver of datasource ``name``.
+
+    ``transport`` and ``snapshot_source`` replace the ones made from the
+    configuration (tests share a ``fake://`` transport this way).
+    """
+    group = datasource_group(name)
+    args = driver_args(conf, name)
+    try:
+        return driver_mod.PublishTablesDriver(
+            name, args, conf=conf, transport=transport,
+            snapshot_source=snapshot_source)
+    except exceptions.CongressConsumerError as exc:
+        raise ConfigError('[%s] %s' % (group, mask(exc))) from None
+    except oslo_messaging.MessagingException as exc:
+        option = ('transport_url' if args.get('transport_url') else
+                  'transport_url (default: [oslo_messaging_notifications] '
+                  'or [DEFAULT] transport_url)')
+        raise ConfigError(group=group, option=option, value='***',
+                          reason=mask(exc)) from None
+    except (sa.exc.SQLAlchemyError, pt_exceptions.PublishTablesError) as exc:
+        raise ConfigError(group=group, option='database_url', value='***',
+                          reason='%s: %s' % (type(exc).__name__,
+                                             mask(exc))) from None
+
+
+def build_drivers(conf):
+    """``{name: driver}`` for every name in ``[consumer] datasources``."""
+    drivers = {}
+    try:
+        for name in datasource_names(conf):
+            drivers[name] = build_driver(conf, name)
+    except BaseException:
+        for driver in drivers.values():
+            driver.stop()
+        raise
+    return drivers
+
+
+class Consumer(object):
+    """The running drivers and their API server."""
+
+    def __init__(self, conf, drivers):
+        self.conf = conf
+        self.drivers = drivers
+        self.server = None
+        self._started = []
+
+    def start(self):
+        """Start every driver (listen, then sync), then serve the API."""
+        try:
+            for name, driver in sorted(self.drivers.items()):
+                driver.start()
+                self._started.append(driver)
+                LOG.info('datasource %s started: tables %s', name,
+                         ', '.join(sorted(driver.get_status()['tables'])))
+            group = self.conf[GROUP]
+            self.server = wsgi.serve(wsgi.API(self.drivers),
+                                     group.api_host, group.api_port)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self):
+        """Base URL of the API, e.g. ``http://127.0.0.1:8780``."""
+        host, port = self.server.server_address[:2]
+        if ':' in host:
+            host = '[%s]' % host
+        return 'http://%s:%d' % (host, port)
+
+    def stop(self):
+        """Stop serving, then stop every driver; never raises."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        while self._started:
+            driver = self._started.pop()
+            try:
+                driver.stop()
+            except Exception:
+                LOG.exception('stopping datasource %s failed', driver.name)
+
+
+def run(conf, stop_event):
+    """Build, start and serve until ``stop_event`` is set; return 0."""
+    consumer = Consumer(conf, build_drivers(conf))
+    conf.log_opt_values(LOG, logging.DEBUG)  # secret options show ****
+    consumer.start()
+    try:
+        while not stop_event.wait(0.5):
+            pass
+    finally:
+        LOG.info('stopping')
+        consumer.stop()
+    return 0
+
+
+def _install_signal_handlers(stop_event):
+    def handler(signum, frame):
+        LOG.info('signal %d received', signum)
+        stop_event.set()
+
+    return {sig: signal.signal(sig, handler)
+            for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def main(argv=None, conf=None):
+    """Entry point of ``congress-consumer``; returns the exit status."""
+    conf = cfg.CONF if conf is None else conf
+    register_opts(conf)
+    logging.register_options(conf)
+    conf(sys.argv[1:] if argv is None else argv, project=PROJECT)
+    logging.setup(conf, PROJECT)
+    stop_event = threading.Event()
+    previous = _install_signal_handlers(stop_event)
+    try:
+        return run(conf, stop_event)
+    except exceptions.CongressConsumerError as exc:
+        LOG.error('%s', mask(exc))
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

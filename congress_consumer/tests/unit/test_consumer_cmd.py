@@ -1,0 +1,292 @@
+"""congress-consumer: options, their mapping to driver args, the command."""
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+
+import fixtures
+from oslo_config import cfg
+import sqlalchemy as sa
+import testtools
+
+from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables.tests import backends
+
+from congress_consumer.cmd import consumer
+from congress_consumer import exceptions
+from congress_consumer import opts
+from congress_consumer.publish_tables import driver as driver_mod
+
+
+class ConfTestCase(testtools.TestCase):
+
+    def make_conf(self, text=''):
+        """A private ConfigOpts parsed from a config file with ``text``."""
+        path = self.useFixture(fixtures.TempDir()).join('consumer.conf')
+        with open(path, 'w') as f:
+            f.write(text)
+        conf = cfg.ConfigOpts()
+        consumer.register_opts(conf)
+        conf([], project='congress-consumer-tests',
+             default_config_files=[path], default_config_dirs=[])
+        return conf
+
+
+class OptsTest(ConfTestCase):
+
+    def test_list_opts(self):
+        groups = opts.list_opts()
+        self.assertEqual(['consumer', 'datasource_nova'],
+                         [getattr(g, 'name', g) for g, _ in groups])
+        self.assertEqual(['datasources', 'api_host', 'api_port'],
+                         [o.dest for o in groups[0][1]])
+        self.assertEqual(
+            ['driver', 'tables', 'columns', 'topic', 'pool',
+             'transport_url', 'snapshot_source', 'snapshot_topic',
+             'database_url', 'gap_timeout', 'producer_timeout',
+             'tombstone_ttl', 'chunk_rows'],
+            [o.dest for o in groups[1][1]])
+        secret = {o.dest for o in groups[1][1] if o.secret}
+        self.assertEqual({'transport_url', 'database_url'}, secret)
+        # Copies: the generator may not change the options in use.
+        self.assertIsNot(consumer._opts[0], groups[0][1][0])
+
+    def test_consumer_defaults(self):
+        conf = self.make_conf()
+        self.assertEqual([], conf.consumer.datasources)
+        self.assertEqual('127.0.0.1', conf.consumer.api_host)
+        self.assertEqual(8780, conf.consumer.api_port)
+
+    def test_datasource_groups_registered_at_runtime(self):
+        conf = self.make_conf('[consumer]\ndatasources = nova, neutron\n'
+                              '[datasource_nova]\ntables = instances\n'
+                              '[datasource_neutron]\ntables = ports\n')
+        self.assertEqual(['nova', 'neutron'], consumer.datasource_names(conf))
+        self.assertNotIn('datasource_nova', conf)
+        self.assertEqual(['instances'],
+                         consumer.driver_args(conf, 'nova')['tables'])
+        self.assertEqual(['ports'],
+                         consumer.driver_args(conf, 'neutron')['tables'])
+        self.assertIn('datasource_nova', conf)
+
+
+class DriverArgsTest(ConfTestCase):
+
+    def args(self, section, name='nova'):
+        conf = self.make_conf('[datasource_%s]\n%s' % (name, section))
+        return consumer.driver_args(conf, name)
+
+    def test_defaults(self):
+        self.assertEqual(
+            {'tables': ['instances', 'compute_nodes'],
+             'topic': 'publish_tables', 'snapshot_source': 'rpc',
+             'snapshot_topic': 'publish_tables_snapshot',
+             'gap_timeout': 5.0, 'producer_timeout': 30.0,
+             'tombstone_ttl': 600.0, 'chunk_rows': 5000},
+            self.args('tables = instances, compute_nodes\n'))
+
+    def test_every_option(self):
+        self.assertEqual(
+            {'tables': ['instances', 'tags'],
+             'columns': {'instances': ['uuid', 'host'], 'tags': ['tag']},
+             'topic': 'nova_tables', 'pool': 'congress',
+             'transport_url': 'rabbit://u:p@h:5672/',
+             'snapshot_source': 'database',
+             'snapshot_topic': 'nova_snapshots',
+             'database_url': 'mysql+pymysql://ro:pw@db/nova',
+             'gap_timeout': 2.5, 'producer_timeout': 60.0,
+             'tombstone_ttl': 120.0, 'chunk_rows': 100},
+            self.args('tables = instances,tags\n'
+                      'columns = instances.uuid,instances.host,tags.tag\n'
+                      'topic = nova_tables\npool = congress\n'
+                      'transport_url = rabbit://u:p@h:5672/\n'
+                      'snapshot_source = database\n'
+                      'snapshot_topic = nova_snapshots\n'
+                      'database_url = mysql+pymysql://ro:pw@db/nova\n'
+                      'gap_timeout = 2.5\nproducer_timeout = 60\n'
+                      'tombstone_ttl = 120\nchunk_rows = 100\n'))
+
+    def assert_error(self, section, expected, name='nova'):
+        exc = self.assertRaises(consumer.ConfigError, self.args, section,
+                                name)
+        self.assertIsInstance(exc, exceptions.CongressConsumerError)
+        self.assertIn(expected, str(exc))
+        return exc
+
+    def test_bad_float(self):
+        self.assert_error('tables = instances\ngap_timeout = soon\n',
+                          "[datasource_nova] gap_timeout = 'soon': ")
+
+    def test_bad_choice(self):
+        self.assert_error('tables = instances\nsnapshot_source = nfs\n',
+                          "[datasource_nova] snapshot_source = 'nfs': ")
+
+    def test_not_positive(self):
+        self.assert_error('tables = instances\nproducer_timeout = 0\n',
+                          '[datasource_nova] producer_timeout = 0.0: must '
+                          'be greater than 0')
+
+    def test_no_tables(self):
+        self.assert_error('topic = x\n', '[datasource_nova] tables = '
+                          "'': list at least one published table")
+
+    def test_bad_columns(self):
+        self.assert_error('tables = instances\ncolumns = uuid\n',
+                          "[datasource_nova] columns = 'uuid': expected "
+                          "table.column")
+        self.assert_error('tables = instances\ncolumns = tags.tag\n',
+                          "[datasource_nova] columns = 'tags.tag': table "
+                          "tags is not listed in tables")
+
+    def test_database_source_needs_url(self):
+        self.assert_error('tables = instances\nsnapshot_source = database\n',
+                          "[datasource_nova] database_url = '': required "
+                          "by snapshot_source = database")
+
+    def test_bad_datasource_names(self):
+        for names in ('a b', 'nova,nova', 'x/y'):
+            conf = self.make_conf('[consumer]\ndatasources = %s\n' % names)
+            exc = self.assertRaises(consumer.ConfigError,
+                                    consumer.datasource_names, conf)
+            self.assertIn('[consumer] datasources = ', str(exc))
+
+    def test_mask(self):
+        self.assertEqual('rabbit://u:***@h:5672/, mysql://ro:***@db/x',
+                         consumer.mask('rabbit://u:p@h:5672/, '
+                                       'mysql://ro:pw@db/x'))
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class ConsumerTest(ConfTestCase):
+    """The command on a database snapshot source and fake:// messaging."""
+
+    def setUp(self):
+        super().setUp()
+        db = self.useFixture(backends.DatabaseFixture('sqlite'))
+        engine = sa.create_engine(db.url)
+        m.create(engine)
+        self.uuids = sorted(str(uuid.uuid4()) for _ in range(3))
+        with engine.begin() as conn:
+            conn.execute(sa.insert(m.Instance.__table__),
+                         [{'uuid': u, 'host': 'h%d' % i, 'deleted': 0}
+                          for i, u in enumerate(self.uuids)])
+        engine.dispose()
+        self.db_url = db.url
+        self.port = _free_port()
+        self.text = ('[DEFAULT]\ntransport_url = fake://\n'
+                     '[consumer]\ndatasources = nova\n'
+                     'api_port = %d\n'
+                     '[datasource_nova]\ntables = instances\n'
+                     'columns = instances.uuid,instances.host\n'
+                     'snapshot_source = database\n'
+                     'database_url = %s\n'
+                     'transport_url = fake://user:Sup3rS3cret@/\n'
+                     % (self.port, self.db_url))
+        self.useFixture(fixtures.MockPatch(
+            'congress_consumer.cmd.consumer.logging.setup'))
+        self.log = self.useFixture(fixtures.FakeLogger(level=logging.DEBUG))
+
+    def get(self, path):
+        url = 'http://127.0.0.1:%d%s' % (self.port, path)
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def test_build_drivers(self):
+        conf = self.make_conf(self.text)
+        drivers = consumer.build_drivers(conf)
+        self.addCleanup(drivers['nova'].stop)
+        driver = drivers['nova']
+        self.assertIsInstance(driver, driver_mod.PublishTablesDriver)
+        self.assertEqual('nova', driver.name)
+        self.assertEqual(consumer.driver_args(conf, 'nova'), driver.args)
+        self.assertEqual(('uuid', 'host'),
+                         driver.get_column_names('instances'))
+
+    def test_consumer_serves_the_replica(self):
+        conf = self.make_conf(self.text.replace(
+            'api_port = %d' % self.port, 'api_port = 0'))
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        service.start()
+        self.addCleanup(service.stop)
+        self.assertTrue(service.drivers['nova'].wait_live(20))
+        url = service.url + '/v1/data-sources/nova/tables/instances/rows'
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            rows = json.loads(resp.read())['results']
+        self.assertEqual([[u, 'h%d' % i] for i, u in enumerate(self.uuids)],
+                         sorted(r['data'] for r in rows))
+        service.stop()
+        self.assertIsNone(service.server)
+
+    def test_bad_database_url_is_masked(self):
+        conf = self.make_conf(self.text.replace(
+            'database_url = %s' % self.db_url,
+            'database_url = nosuch://ro:Sup3rS3cret@db/nova'))
+        exc = self.assertRaises(consumer.ConfigError,
+                                consumer.build_drivers, conf)
+        self.assertIn('[datasource_nova] database_url = ***', str(exc))
+        self.assertNotIn('Sup3rS3cret', str(exc))
+
+    def test_main_fails_with_the_option_named(self):
+        path = self.useFixture(fixtures.TempDir()).join('bad.conf')
+        with open(path, 'w') as f:
+            f.write(self.text.replace('snapshot_source = database',
+                                      'snapshot_source = disk'))
+        status = consumer.main(['--config-file', path],
+                               conf=cfg.ConfigOpts())
+        self.assertEqual(1, status)
+        self.assertIn("[datasource_nova] snapshot_source = 'disk'",
+                      self.log.output)
+
+    def test_main_serves_until_sigterm(self):
+        path = self.useFixture(fixtures.TempDir()).join('consumer.conf')
+        with open(path, 'w') as f:
+            f.write(self.text)
+        seen = {}
+
+        def client():
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    listing = self.get('/v1/data-sources')
+                except OSError:
+                    time.sleep(0.1)
+                    continue
+                # The API answers, so main's signal handlers are in place.
+                seen['listing'] = listing
+                if listing['results'][0]['status'] == 'LIVE':
+                    seen['rows'] = self.get(
+                        '/v1/data-sources/nova/tables/instances/rows')
+                    break
+                time.sleep(0.1)
+            if 'listing' in seen:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        thread = threading.Thread(target=client, daemon=True)
+        thread.start()
+        status = consumer.main(['--config-file', path],
+                               conf=cfg.ConfigOpts())
+        thread.join(5)
+        self.assertEqual(0, status)
+        self.assertEqual([{'id': 'nova', 'name': 'nova',
+                           'driver': 'publish_tables', 'status': 'LIVE',
+                           'enabled': True,
+                           'description': driver_mod.PublishTablesDriver
+                           .DRIVER_INFO['description']}],
+                         seen['listing']['results'])
+        self.assertEqual([[u, 'h%d' % i] for i, u in enumerate(self.uuids)],
+                         sorted(r['data'] for r in seen['rows']['results']))
+        self.assertIn('signal %d received' % signal.SIGTERM, self.log.output)
+        self.assertIn('transport_url', self.log.output)  # options logged
+        self.assertNotIn('Sup3rS3cret', self.log.output)
+        self.assertRaises(OSError, self.get, '/v1/data-sources')  # stopped
