@@ -189,6 +189,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             return
         self._maps[table] = table_map = _TableMap(table, self.args, columns)
         self.register_translator(table_map.translator())
+        # Deltas applied before the columns were known reached the replica
+        # but not the state (_on_change ignored them); add them now. The
+        # snapshot load only reports rows it changes, so it would not.
+        for row in list(self.sync.replicas[table].rows.values()):
+            self._on_change(table, None, row)
 
     def _on_change(self, table, old, new):
         table_map = self._maps[table]

@@ -9,8 +9,15 @@ intervals (at least ``producer_timeout`` seconds) without saying goodbye
 may have died between COMMIT and publishing. Both call for a resync;
 :meth:`ProducerTracker.check` reports them once and marks them covered,
 so the next gap is detected afresh.
+
+A producer that said goodbye or was given up for silent is forgotten,
+but its position is remembered: if it turns up again (a redelivered
+message, or a producer that was only cut off for a while) its numbers
+continue from there instead of setting a new baseline, which would hide
+a record lost in between.
 """
 
+import collections
 import time
 
 
@@ -32,12 +39,15 @@ class _Producer(object):
 class ProducerTracker(object):
     """Tracks the records received from every producer."""
 
+    REMEMBER = 10000  # positions of forgotten producers kept
+
     def __init__(self, gap_timeout=5.0, producer_timeout=30.0,
                  clock=time.monotonic):
         self.gap_timeout = gap_timeout
         self.producer_timeout = producer_timeout
         self._clock = clock
         self._producers = {}
+        self._forgotten = collections.OrderedDict()
         self.gaps = 0
         self.vanished = 0
 
@@ -50,9 +60,14 @@ class ProducerTracker(object):
         now = self._clock()
         state = self._producers.get(producer_id)
         if state is None:
-            first = min(seqs) if seqs else last_seq + 1
+            old = self._forgotten.pop(producer_id, None)
+            if old is not None:
+                first = old[0] + 1
+            else:
+                first = min(seqs) if seqs else last_seq + 1
             state = self._producers[producer_id] = _Producer(
                 first, now, interval)
+            state.final = old is not None and old[1]
         state.last_seen = now
         state.interval = interval
         state.final = state.final or final
@@ -64,11 +79,19 @@ class ProducerTracker(object):
             state.contiguous += 1
             state.pending.discard(state.contiguous)
         if state.pending or state.announced > state.contiguous:
-            state.missing_since = state.missing_since or now
+            if state.missing_since is None:
+                state.missing_since = now
         else:
             state.missing_since = None
             if state.final:
-                del self._producers[producer_id]
+                self._forget(producer_id)
+
+    def _forget(self, producer_id):
+        state = self._producers.pop(producer_id)
+        top = max([state.contiguous, state.announced] + list(state.pending))
+        self._forgotten[producer_id] = (top, state.final)
+        while len(self._forgotten) > self.REMEMBER:
+            self._forgotten.popitem(last=False)
 
     def check(self):
         """Return reasons to resync (each reported once)."""
@@ -85,12 +108,12 @@ class ProducerTracker(object):
                 state.pending.clear()
                 state.missing_since = None
                 if state.final:
-                    del self._producers[pid]
+                    self._forget(pid)
                     continue
             silence = max(3 * state.interval, self.producer_timeout)
             if not state.final and now - state.last_seen >= silence:
                 reasons.append('producer %s silent for %.0fs without '
                                'goodbye' % (pid, now - state.last_seen))
                 self.vanished += 1
-                del self._producers[pid]
+                self._forget(pid)
         return reasons

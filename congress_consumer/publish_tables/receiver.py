@@ -44,6 +44,7 @@ class Receiver(object):
         self._listener = oslo_messaging.get_notification_listener(
             transport, [oslo_messaging.Target(topic=topic)],
             [_Endpoint(self)], executor=executor, pool=pool)
+        self._running = False
 
     def deliver(self, event_type, payload):
         """Decode and apply one notification payload; never raises."""
@@ -64,7 +65,13 @@ class Receiver(object):
 
     def start(self):
         self._listener.start()
+        self._running = True
 
     def stop(self):
+        """Stop listening; safe to call twice or before :meth:`start`."""
+        # oslo.messaging's stop() waits for a start() that never came.
+        if not self._running:
+            return
+        self._running = False
         self._listener.stop()
         self._listener.wait()

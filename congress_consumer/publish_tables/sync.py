@@ -109,6 +109,13 @@ class Synchronizer(object):
             LOG.warning('discarded a change of %s with key %s (expected %s)',
                         change.table, sorted(pk), replica.pk_names)
             return
+        try:
+            hash(tuple(pk.values()))
+        except TypeError:  # e.g. a JSON value: cannot key the replica
+            self.counts['discarded'] += 1
+            LOG.warning('discarded a change of %s with an unhashable key',
+                        change.table)
+            return
         row = dict(change.row)
         row.update(pk)
         outcome = replica.apply(change.op, pk, row, ts)
@@ -186,8 +193,13 @@ class Synchronizer(object):
         """Take a snapshot of ``table`` and load it (blocking)."""
         status = self.status[table]
         replica = self.replicas[table]
-        status.started = self._clock()
-        snap = self.source.open(table)
+        # A failed attempt must leave the table due, or it is never retried.
+        previous, status.started = status.started, self._clock()
+        try:
+            snap = self.source.open(table)
+        except BaseException:
+            status.started = previous
+            raise
         try:
             with self.lock:
                 if replica.pk_names is None:
@@ -205,6 +217,7 @@ class Synchronizer(object):
         except BaseException:
             with self.lock:
                 replica.abort_load()
+                status.started = previous
             self.source.close(snap['id'])
             raise
         with self.lock:
