@@ -27,7 +27,9 @@ import logging
 import re
 import uuid
 
+from oslo_db import exception as db_exc
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql import elements
 
 from oslo_publish_tables.capture import clock
@@ -37,6 +39,10 @@ from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
 
 LOG = logging.getLogger(__name__)
+
+# Errors the database raised on our own queries, raw or as oslo.db
+# translates them (DBDeadlock, ...): they are the service's, not ours.
+_DATABASE_ERRORS = (sa_exc.DBAPIError, db_exc.DBError)
 
 _JOURNAL = 'publish_tables.journal'
 _PENDING = 'publish_tables.pending'
@@ -160,6 +166,12 @@ class EngineCapture(object):
         except statements.Unanalysable as exc:
             self._failed(conn, [info.name], str(exc), exc)
             return clause, multiparams, params
+        except _DATABASE_ERRORS:
+            # The database failed our query (deadlock, lock timeout): the
+            # transaction may already be rolled back (InnoDB) or aborted
+            # (PostgreSQL). Swallowing it would let the service go on as
+            # if it were alive; raise it as its own statement would have.
+            raise
         except Exception as exc:  # capture must not break the service
             if isinstance(exc, exceptions.CaptureError):
                 raise
@@ -229,6 +241,8 @@ class EngineCapture(object):
         try:
             changes = self._build_changes(conn, journal)
             ts = clock.now(conn, self._clock_sql)
+        except _DATABASE_ERRORS:
+            raise  # the transaction is broken: COMMIT must not pretend
         except Exception as exc:  # capture must not break the service
             tables.update(e.table for e in journal.entries)
             if self.strict:

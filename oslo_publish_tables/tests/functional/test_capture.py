@@ -2,6 +2,8 @@
 
 import uuid
 
+import fixtures
+from oslo_db import exception as db_exc
 import sqlalchemy as sa
 import testtools
 
@@ -233,6 +235,30 @@ class CaptureTest(testtools.TestCase):
         self.assertEqual(['instances'], self.db.drafts[-1].tables)
         self.assertIs(dialect.do_commit.__func__,
                       type(self.db.capture)._wrapped_do_commit)
+
+    def _bulk_update_while_capture_query_fails(self, error):
+        self._add_instances(2)
+        self.useFixture(fixtures.MockPatch(
+            'oslo_publish_tables.capture.statements.plan_update_delete',
+            side_effect=error))
+        with self.session() as s, s.begin():
+            s.query(m.Instance).update({'host': 'h9'})
+
+    def test_database_error_in_capture_query_reaches_the_service(self):
+        # A deadlock on the capture's own SELECT ... FOR UPDATE has rolled
+        # back (InnoDB) or aborted (PostgreSQL) the service's transaction:
+        # it must see the error, never carry on as if it were alive.
+        for error in (sa.exc.OperationalError('SELECT', {}, 'deadlock'),
+                      db_exc.DBDeadlock()):
+            drafts = len(self.db.drafts)
+            self.assertRaises(type(error),
+                              self._bulk_update_while_capture_query_fails,
+                              error)
+            self.assertEqual([], self.db.drafts[drafts + 1:])
+
+    def test_other_capture_failure_becomes_resync_marker(self):
+        self._bulk_update_while_capture_query_fails(ValueError('odd'))
+        self.assertEqual(['instances'], self.db.resyncs())
 
     def test_uninstall_restores_engine(self):
         publisher.uninstall(self.db.engine)
