@@ -10,10 +10,15 @@ the benchmarks and the convergence tests.
 import random
 import uuid
 
+from oslo_db import exception as db_exc
 from oslo_db.sqlalchemy import orm as db_orm
 import sqlalchemy as sa
+from sqlalchemy.orm import exc as orm_exc
 
 from oslo_publish_tables import demo_schema as m
+
+# What a transaction gets for losing a race with another writer.
+CONFLICTS = (sa.exc.DBAPIError, db_exc.DBError, orm_exc.StaleDataError)
 
 STATES = ('building', 'active', 'stopped', 'error', 'deleted')
 
@@ -33,16 +38,30 @@ class Workload(object):
             m.Instance.deleted == 0)]
         return self.random.sample(ids, min(n, len(ids)))
 
+    def _instances(self, session, n):
+        """Up to ``n`` live instances; another writer may delete some."""
+        found = (session.get(m.Instance, iid) for iid in self._ids(session, n))
+        return [inst for inst in found if inst is not None]
+
     def step(self):
-        """Run one random transaction; return its name."""
+        """Run one random transaction; return its name.
+
+        A transaction that lost a race with another writer (deadlock,
+        lock timeout, a row deleted under it) has rolled back; it is
+        counted as ``conflict`` and ``'conflict'`` is returned.
+        """
         ops = [self.create, self.create, self.update, self.update,
                self.bulk_update, self.soft_delete, self.hard_delete,
                self.tags, self.core_update, self.rolled_back,
                self.savepoint, self.compute_node]
         op = self.random.choice(ops)
-        op()
-        self.counts[op.__name__] = self.counts.get(op.__name__, 0) + 1
-        return op.__name__
+        try:
+            op()
+            name = op.__name__
+        except CONFLICTS:
+            name = 'conflict'
+        self.counts[name] = self.counts.get(name, 0) + 1
+        return name
 
     def create(self):
         with self.maker() as s, s.begin():
@@ -56,8 +75,7 @@ class Workload(object):
 
     def update(self):
         with self.maker() as s, s.begin():
-            for iid in self._ids(s, 2):
-                inst = s.get(m.Instance, iid)
+            for inst in self._instances(s, 2):
                 inst.vm_state = self.random.choice(STATES)
                 inst.task_state = self.random.choice([None, 'spawning'])
 
@@ -102,8 +120,8 @@ class Workload(object):
         s = self.maker()
         try:
             s.begin()
-            for iid in self._ids(s, 3):
-                s.get(m.Instance, iid).vm_state = 'ROLLED-BACK'
+            for inst in self._instances(s, 3):
+                inst.vm_state = 'ROLLED-BACK'
             s.flush()
             s.add(m.Instance(uuid=str(uuid.uuid4()), vm_state='ROLLED-BACK'))
             s.flush()
@@ -113,9 +131,8 @@ class Workload(object):
 
     def savepoint(self):
         with self.maker() as s, s.begin():
-            ids = self._ids(s, 1)
-            for iid in ids:
-                s.get(m.Instance, iid).locked = True
+            for inst in self._instances(s, 1):
+                inst.locked = True
             nested = s.begin_nested()
             s.add(m.Instance(uuid=str(uuid.uuid4()), vm_state='ROLLED-BACK'))
             s.flush()
