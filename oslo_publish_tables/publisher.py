@@ -28,6 +28,7 @@ from oslo_config import cfg
 from oslo_publish_tables.capture import listeners
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables import transport as transport_mod
 
@@ -104,6 +105,8 @@ def install(engine, conf=None, submit=None):
         try:
             registry = tables_mod.TableRegistry.reflect(
                 connection, group.tables, group.exclude_columns)
+            if group.delivery == outbox_store.DURABLE:
+                outbox_store.OutboxStore.check(connection, registry.names)
         finally:
             # Inside create_engine (the plugin) the engine's other
             # listeners, such as oslo.db's, are not there yet: this
@@ -118,6 +121,8 @@ def install(engine, conf=None, submit=None):
         submit = sender.submit
     capture = listeners.EngineCapture(registry, submit, strict=group.strict,
                                       clock_source=group.clock)
+    if group.delivery == outbox_store.DURABLE:
+        capture.outbox = outbox_store.OutboxStore(engine)
     with _lock:
         duplicate = engine in _installed
         if not duplicate:

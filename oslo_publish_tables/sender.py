@@ -9,8 +9,11 @@ full. Records that overflow the spool are dropped but keep their
 sequence numbers, so consumers see a gap and resync; the count is logged
 once per ``heartbeat_interval``. When idle the thread sends heartbeats
 carrying the last sequence number; a clean shutdown flushes and says
-goodbye. It uses :mod:`threading` only, so it runs on native threads and,
-in an eventlet-monkeypatched process, on green threads.
+goodbye. In durable mode (:mod:`oslo_publish_tables.outbox`) a record
+whose every part the transport accepted has its outbox row deleted, in
+batches, by the same background thread. It uses :mod:`threading`
+only, so it runs on native threads and, in an eventlet-monkeypatched
+process, on green threads.
 """
 
 import atexit
@@ -23,6 +26,8 @@ import time
 import uuid
 
 from oslo_config import cfg
+from oslo_db import exception as db_exc
+from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables import envelope
@@ -30,6 +35,7 @@ from oslo_publish_tables import transport as transport_mod
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
+_DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
 
 _opts = [
     cfg.StrOpt('topic', default='publish_tables',
@@ -97,6 +103,7 @@ class Sender(object):
         self._stopping = False
         self._dropped = 0
         self._dropped_logged = 0.0
+        self._published = []  # durable records sent, rows not deleted yet
         self.stats = collections.Counter()
 
     @property
@@ -114,6 +121,8 @@ class Sender(object):
                 if len(self._spool) >= self.spool_size:
                     self._dropped += 1
                     self.stats['dropped'] += 1
+                    if getattr(draft, 'outbox', None) is not None:
+                        draft.keep = True  # the relay will publish it
                     continue
                 self._spool.append((self._seq, draft, changes, index,
                                     len(parts)))
@@ -162,6 +171,7 @@ class Sender(object):
                 elif time.monotonic() - last_sent >= self.heartbeat_interval:
                     self._send(envelope.EVENT_HEARTBEAT, [], last_seq)
                 else:
+                    self._prune()  # rows a database error kept
                     continue
             except transport_mod.SendError as exc:
                 with self._cond:
@@ -182,6 +192,8 @@ class Sender(object):
                 self._inflight = 0
             backoff = 0.0
             last_sent = time.monotonic()
+            self._confirm(taken)
+            self._prune()
 
     def _send(self, event_type, taken, last_seq, final=False):
         records = [_wire(seq, draft, part, index, count)
@@ -191,6 +203,41 @@ class Sender(object):
         self.transport.send(event_type, payload)
         self.stats['notifications'] += 1
         self.stats['records'] += len(records)
+
+    # -- durable mode: delete the outbox rows of published records --------
+
+    def _confirm(self, taken):
+        for _, draft, _, index, count in taken:
+            if getattr(draft, 'outbox', None) is None:
+                continue  # direct mode
+            if index == count - 1 and not draft.keep:
+                self._published.append(draft)
+
+    def _prune(self):
+        """Delete the outbox rows of published records, per database.
+
+        A database error keeps them for the next round; beyond
+        ``spool_size`` waiting rows the oldest are left to the relay,
+        which publishes them again (consumers absorb the duplicate).
+        """
+        if not self._published:
+            return
+        by_store = collections.defaultdict(list)
+        for draft in self._published:
+            by_store[draft.outbox].append(draft)
+        kept = []
+        for store, drafts in by_store.items():
+            try:
+                store.delete([d.outbox_id for d in drafts])
+            except _DATABASE_ERRORS as exc:
+                kept.extend(drafts)
+                self.stats['outbox_delete_failures'] += 1
+                LOG.warning('publish_tables: cannot delete %d published '
+                            'outbox rows (%s); retrying later',
+                            len(drafts), exc)
+            else:
+                self.stats['outbox_deleted'] += len(drafts)
+        self._published = kept[-self.spool_size:]
 
     def _log_drops(self):
         if self._dropped and (time.monotonic() - self._dropped_logged
@@ -226,6 +273,7 @@ class Sender(object):
             self._cond.notify_all()
         thread.join(self.shutdown_timeout)
         self._thread = None
+        self._prune()
         if flushed:
             try:
                 self._send(envelope.EVENT_GOODBYE, [], self._seq, final=True)
