@@ -35,11 +35,14 @@ _DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
 _MICROS = 1000000
 
 _opts = [
-    cfg.FloatOpt('outbox_grace_period', default=60.0, min=0,
+    cfg.FloatOpt('outbox_grace_period', default=15.0, min=0,
                  help='Durable mode: the relay in publish-tables-agent '
                       'publishes outbox rows older than this many '
                       'seconds (their process died before publishing '
-                      'them). Longer than a sender normally needs.'),
+                      'them). Longer than a healthy sender needs, and '
+                      'shorter than the consumers\' producer_timeout (30 '
+                      'by default), so that the relay delivers before '
+                      'they give up on the dead process and resync.'),
     cfg.FloatOpt('outbox_relay_interval', default=5.0, min=0.01,
                  help='Durable mode: seconds between two scans of the '
                       'outbox by the relay.'),
@@ -56,7 +59,7 @@ _opts = [
 class Relay(object):
     """Claims old outbox rows of one database and hands them to a sender."""
 
-    def __init__(self, engine, sender, grace_period=60.0, interval=5.0,
+    def __init__(self, engine, sender, grace_period=15.0, interval=5.0,
                  batch=500, lease=120.0, clock_source='database',
                  max_retry_interval=30.0):
         self.store = store_mod.OutboxStore(engine)
