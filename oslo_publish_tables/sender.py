@@ -273,7 +273,8 @@ class Sender(object):
             self._cond.notify_all()
         thread.join(self.shutdown_timeout)
         self._thread = None
-        self._prune()
+        if not thread.is_alive():
+            self._prune()  # never while the thread may still prune
         if flushed:
             try:
                 self._send(envelope.EVENT_GOODBYE, [], self._seq, final=True)

@@ -7,6 +7,7 @@ from alembic import autogenerate
 from alembic import migration as alembic_migration
 import fixtures
 from oslo_config import cfg
+from oslo_messaging import conffixture
 import sqlalchemy as sa
 import testtools
 
@@ -96,12 +97,14 @@ class DurableTest(testtools.TestCase):
         self.store = store_mod.OutboxStore(self.engine)
         self.drafts = []
 
-    def install(self, transport=None):
+    def install(self, transport=None, **sender_args):
         """Capture into the outbox; records go to ``transport``'s sender."""
         sender = None
         if transport is not None:
-            sender = sender_mod.Sender(transport, heartbeat_interval=0.2,
-                                       shutdown_timeout=0.5)
+            args = dict(heartbeat_interval=0.2, shutdown_timeout=0.5,
+                        max_retry_interval=0.05)
+            args.update(sender_args)
+            sender = sender_mod.Sender(transport, **args)
             self.addCleanup(sender.stop)
 
         def submit(draft):
@@ -219,7 +222,8 @@ class DurableTest(testtools.TestCase):
                         '%d rows left' % self.store.count())
         self.assertEqual([wire_view(d) for d in self.drafts],
                          [record_view(r) for _, r in transport.records()])
-        self.assertEqual(len(self.drafts), sender.stats['outbox_deleted'])
+        self.assertTrue(wait_for(
+            lambda: sender.stats['outbox_deleted'] == len(self.drafts)))
 
     def test_rows_stay_while_the_broker_is_down(self):
         transport = RecordingTransport(fail=1000000)
@@ -231,6 +235,47 @@ class DurableTest(testtools.TestCase):
         self.assertTrue(wait_for(lambda: self.store.count() == 0))
         self.assertEqual([wire_view(d) for d in self.drafts],
                          [record_view(r) for _, r in transport.records()])
+
+    def test_dropped_records_keep_their_rows_for_the_relay(self):
+        transport = RecordingTransport(fail=1000000)
+        _, sender = self.install(transport, spool_size=3)
+        self.workload(12)
+        self.assertGreater(sender.stats['dropped'], 0)
+        transport.fail = 0
+        self.assertTrue(sender.flush(10))
+        kept = [d for d in self.drafts if d.keep]
+        self.assertEqual(sender.stats['dropped'], len(kept))
+        self.assertTrue(wait_for(lambda: self.store.count() == len(kept)))
+        self.assertEqual([wire_view(d) for d in kept],
+                         [wire_view(d) for d in self.outbox()])
+        relay = self.relay(transport)
+        relay.start()
+        self.assertTrue(wait_for(lambda: self.store.count() == 0))
+        # Every record reached the transport: the sender's or the relay's.
+        self.assertEqual(sorted(wire_view(d)[:3] for d in self.drafts),
+                         sorted(record_view(r)[:3]
+                                for _, r in transport.records()))
+
+    def test_deletes_are_retried_after_database_errors(self):
+        transport = RecordingTransport()
+        capture, sender = self.install(transport)
+        delete = capture.outbox.delete
+        failures = {'left': 2}
+
+        def flaky(ids):
+            if failures['left']:
+                failures['left'] -= 1
+                raise sa.exc.OperationalError('DELETE', {},
+                                              Exception('server gone'))
+            return delete(ids)
+
+        self.useFixture(fixtures.MockPatchObject(capture.outbox, 'delete',
+                                                 flaky))
+        self.workload(10)
+        self.assertTrue(wait_for(lambda: self.store.count() == 0))
+        self.assertTrue(wait_for(
+            lambda: sender.stats['outbox_deleted'] == len(self.drafts)))
+        self.assertEqual(2, sender.stats['outbox_delete_failures'])
 
     # -- the relay -----------------------------------------------------------
 
@@ -321,6 +366,65 @@ class DurableTest(testtools.TestCase):
 
 
 backends.for_each_backend(DurableTest)
+
+
+class AgentRelayTest(testtools.TestCase):
+    """publish-tables-agent runs the relay in durable mode only."""
+
+    def setUp(self):
+        super().setUp()
+        db = self.useFixture(backends.DatabaseFixture('sqlite'))
+        self.url = db.url
+        engine = sa.create_engine(db.url)
+        self.addCleanup(engine.dispose)
+        m.create(engine)
+        self.engine = engine
+
+    def agent(self, delivery):
+        conf = cfg.ConfigOpts()
+        agent_mod.register_opts(conf)
+        conf([], project='publish-tables-agent-tests',
+             default_config_files=[], default_config_dirs=[])
+        conf.set_override('connection', self.url, 'database')
+        for name, value in dict(tables=list(m.PUBLISHED),
+                                transport_url='fake://', driver='test',
+                                delivery=delivery, outbox_grace_period=0,
+                                outbox_relay_interval=0.02).items():
+            conf.set_override(name, value, 'publish_tables')
+        conffixture.ConfFixture(conf)
+        agent = agent_mod.Agent(conf)
+        self.addCleanup(agent.stop)
+        return agent
+
+    def test_direct_mode_runs_no_relay(self):
+        agent = self.agent('direct')
+        agent.start()
+        self.assertIsNone(agent.relay)
+
+    def test_durable_mode_needs_the_outbox(self):
+        agent = self.agent('durable')
+        exc = self.assertRaises(exceptions.ConfigError, agent.start)
+        self.assertIn('db_sync', str(exc))
+
+    def test_relay_publishes_and_prunes(self):
+        migration.upgrade(self.engine)
+        conf = capture_fixture.make_conf(tables=list(m.PUBLISHED),
+                                         delivery='durable')
+        drafts = []
+        publisher.install(self.engine, conf, submit=drafts.append)
+        self.addCleanup(publisher.uninstall, self.engine)
+        load = demo_workload.Workload(self.engine, seed=4)
+        for _ in range(10):
+            load.step()
+        store = store_mod.OutboxStore(self.engine)
+        self.assertEqual(len(drafts), store.count())
+        agent = self.agent('durable')
+        agent.start()
+        self.assertTrue(wait_for(lambda: store.count() == 0))
+        self.assertEqual(len(drafts), agent.relay.stats['relayed'])
+        self.assertTrue(wait_for(
+            lambda: agent.relay_sender.stats['outbox_deleted']
+            == len(drafts)))
 
 
 class ManageTest(testtools.TestCase):
