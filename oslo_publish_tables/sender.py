@@ -292,6 +292,12 @@ def _split(draft, size):
 
 def _wire(seq, draft, part, index, count):
     if draft.kind == 'resync':
-        return envelope.resync_record(seq, draft.ts, draft.tables,
-                                      draft.reason)
-    return envelope.txn_record(seq, draft.ts, draft.txn, part, index, count)
+        record = envelope.resync_record(seq, draft.ts, draft.tables,
+                                        draft.reason)
+    else:
+        record = envelope.txn_record(seq, draft.ts, draft.txn, part, index,
+                                     count)
+    outbox_id = getattr(draft, 'outbox_id', None)
+    if outbox_id is not None:  # durable mode: see message-format
+        record['outbox_id'] = outbox_id
+    return record

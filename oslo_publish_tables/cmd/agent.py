@@ -154,7 +154,8 @@ class Agent(object):
         self.service = service_mod.SnapshotService(
             self.engine, registry, chunk_rows=group.snapshot_chunk_rows,
             lock_timeout=group.snapshot_lock_timeout,
-            idle_timeout=group.snapshot_idle_timeout)
+            idle_timeout=group.snapshot_idle_timeout,
+            outbox=group.delivery == outbox_store.DURABLE)
         if self.transport is None:
             self.transport = oslo_messaging.get_rpc_transport(
                 self.conf, url=group.transport_url)

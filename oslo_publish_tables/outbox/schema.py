@@ -4,7 +4,9 @@ The migrations in ``migrations/versions`` create exactly this table; a
 test compares the two.
 
 ``id``
-    Insertion order; the relay publishes in this order.
+    Allocation order, never reused (SQLite: ``AUTOINCREMENT``); the relay
+    publishes in this order, and a snapshot states the highest id
+    allocated under its fence (:func:`high_water_sql`).
 ``created``
     The record's stamp (microseconds, the capture's clock): the relay
     compares it with the same clock to find rows older than the grace
@@ -41,4 +43,5 @@ outbox = sa.Table(
     sa.Index('publish_tables_outbox_created_idx', 'created'),
     mysql_engine='InnoDB',
     mysql_charset='utf8mb4',
+    sqlite_autoincrement=True,
 )

@@ -196,3 +196,39 @@ class OutboxStore(object):
                 except OutboxError as exc:  # left there for an operator
                     LOG.error('publish_tables: %s', exc)
             return drafts
+
+
+def high_water(conn):
+    """The highest outbox id allocated so far, read on ``conn``.
+
+    Not an MVCC read: the allocation counter itself (PostgreSQL: the
+    ``id`` sequence; MySQL/MariaDB: the table's ``AUTO_INCREMENT``;
+    SQLite: ``sqlite_sequence``). Read under a snapshot's fence, it
+    separates the records of the transactions that wrote the fenced
+    table before the fence (ids ``<=``) from those that write it after
+    (ids ``>``): see the durable mode guide.
+    """
+    name = conn.dialect.name
+    if name == 'postgresql':
+        seq = conn.exec_driver_sql(
+            "SELECT pg_get_serial_sequence('%s', 'id')"
+            % schema.TABLE_NAME).scalar()
+        value, called = conn.exec_driver_sql(
+            'SELECT last_value, is_called FROM %s' % seq).one()
+        return int(value) if called else int(value) - 1
+    if name in ('mysql', 'mariadb'):
+        if not getattr(conn.dialect, 'is_mariadb', False):
+            # MySQL 8 caches information_schema statistics by default.
+            conn.exec_driver_sql(
+                'SET SESSION information_schema_stats_expiry = 0')
+        value = conn.exec_driver_sql(
+            "SELECT AUTO_INCREMENT FROM information_schema.tables "
+            "WHERE table_schema = DATABASE() AND table_name = '%s'"
+            % schema.TABLE_NAME).scalar()
+        return int(value or 1) - 1
+    if name == 'sqlite':
+        value = conn.exec_driver_sql(
+            "SELECT seq FROM sqlite_sequence WHERE name = '%s'"
+            % schema.TABLE_NAME).scalar()
+        return int(value or 0)
+    raise OutboxError('no outbox high-water mark on %s' % name)

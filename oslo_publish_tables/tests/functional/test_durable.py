@@ -400,6 +400,9 @@ class AgentRelayTest(testtools.TestCase):
         agent = self.agent('direct')
         agent.start()
         self.assertIsNone(agent.relay)
+        opened = agent.service.open_snapshot('tags')
+        agent.service.close_snapshot(opened['id'])
+        self.assertNotIn('outbox_id', opened)
 
     def test_durable_mode_needs_the_outbox(self):
         agent = self.agent('durable')
@@ -425,6 +428,11 @@ class AgentRelayTest(testtools.TestCase):
         self.assertTrue(wait_for(
             lambda: agent.relay_sender.stats['outbox_deleted']
             == len(drafts)))
+        # Its snapshots state the outbox high-water mark.
+        opened = agent.service.open_snapshot('tags')
+        agent.service.close_snapshot(opened['id'])
+        self.assertEqual(max(d.outbox_id for d in drafts),
+                         opened['outbox_id'])
 
 
 class ManageTest(testtools.TestCase):

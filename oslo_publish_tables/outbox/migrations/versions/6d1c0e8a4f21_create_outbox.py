@@ -31,6 +31,8 @@ def upgrade():
         sa.Column('claimed_until', sa.BigInteger(), nullable=True),
         mysql_engine='InnoDB',
         mysql_charset='utf8mb4',
+        # Never reuse the id of a deleted row (see outbox.schema).
+        sqlite_autoincrement=True,
     )
     op.create_index('publish_tables_outbox_created_idx',
                     'publish_tables_outbox', ['created'])
