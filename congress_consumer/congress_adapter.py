@@ -29,6 +29,10 @@ What Congress sees:
   actions, ``resync`` and ``refresh_snapshot``, run in a thread of their
   own), the RPCs behind Congress's datasource API.
 
+Congress's command line passes every option as a string: see
+:func:`driver_args` for the forms ``columns`` and the other mapping
+options take there, e.g. ``--config columns=instances.uuid,instances.host``.
+
 Congress is imported only when ``PublishTablesDataSource`` is first looked
 up (the entry point does that), so this module imports without Congress
 installed. Congress 11.0.0 also needs, on Python 3.10 and later,
@@ -51,6 +55,52 @@ LOG = logging.getLogger(__name__)
 _CLASS_NAME = 'PublishTablesDataSource'
 _classes = {}
 _classes_lock = threading.Lock()
+
+
+_MAPPING_ARGS = ('columns', 'table_names', 'rename', 'types')
+
+
+def driver_args(config):
+    """The driver's ``args`` from a Congress datasource ``config``.
+
+    Congress's command line gives every value as a string
+    (``--config columns=...``), so the mapping-valued options
+    ``columns``, ``table_names``, ``rename`` and ``types`` may also be
+    JSON objects in a string; ``columns`` may also be ``table.column``
+    entries separated by commas, in row order. Congress's own ``ds_id``
+    is dropped.
+
+    :raises InvalidParamError: for a string that is neither.
+    """
+    args = dict(config or {})
+    args.pop('ds_id', None)
+    for option in _MAPPING_ARGS:
+        value = args.get(option)
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        if text.startswith('{'):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise exceptions.InvalidParamError(
+                    param=option, reason='not a JSON object: %s' % exc
+                ) from None
+        elif option == 'columns':
+            value = {}
+            for entry in filter(None, (e.strip() for e in text.split(','))):
+                table, dot, column = entry.partition('.')
+                if not dot or not table or not column:
+                    raise exceptions.InvalidParamError(
+                        param=option, reason='%r: expected table.column'
+                        % entry)
+                value.setdefault(table, []).append(column)
+        if not isinstance(value, dict):
+            raise exceptions.InvalidParamError(
+                param=option, reason='expected a JSON object, got %r'
+                % (args[option],))
+        args[option] = value
+    return args
 
 
 def _jsonable(value):
@@ -106,9 +156,9 @@ def _build():
         driver_class = driver_mod.PublishTablesDriver
 
         def __init__(self, name='', args=None, **driver_kwargs):
-            args = dict(args or {})
             # Congress adds the datasource's database id to the config.
-            self.ds_id = args.pop('ds_id', None)
+            self.ds_id = (args or {}).get('ds_id')
+            args = driver_args(args)
             self.name = name
             self.type = 'datasource_driver'
             self.driver = self.driver_class(name, args, **driver_kwargs)

@@ -35,7 +35,8 @@ from congress_consumer.tests import congress as congress_tests
 from congress_consumer.tests import pipeline
 
 TABLES = ['instances']
-COLUMNS = {'instances': ['uuid', 'host', 'vm_state']}
+# As Congress's command line gives them: every value a string.
+COLUMNS = 'instances.uuid,instances.host,instances.vm_state'
 ERROR_RULE = 'error(id) :- nova:instances(uuid=id, vm_state="error")'
 
 
@@ -104,7 +105,7 @@ class CongressDseTest(testtools.TestCase):
                               transport_url='fake://',
                               snapshot_source='database',
                               database_url=self.url, columns=COLUMNS,
-                              gap_timeout=0.5, producer_timeout=5.0,
+                              gap_timeout='0.5', producer_timeout='5',
                               **config)}
         self.node.validate_create_datasource(req)
         service = self.node.create_datasource_service(req)
