@@ -34,9 +34,11 @@ import collections
 import datetime
 import decimal
 import json
+import time
 import uuid
 
 from oslo_config import cfg
+from oslo_log import log as logging
 import oslo_messaging
 
 from congress_consumer.datasources import execution
@@ -45,6 +47,8 @@ from congress_consumer import exceptions
 from congress_consumer.publish_tables import receiver as receiver_mod
 from congress_consumer.publish_tables import snapshots
 from congress_consumer.publish_tables import sync
+
+LOG = logging.getLogger(__name__)
 
 
 def congress_value(value):
@@ -164,6 +168,14 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             'resync', [{'name': 'table', 'description': 'table to resync '
                         '(all tables if omitted)'}],
             'Take a fresh snapshot of a table.', method=self.resync)
+        self.add_executable_method(
+            'refresh_snapshot',
+            [{'name': 'table', 'description': 'table to reload (all '
+              'tables if omitted)'},
+             {'name': 'timeout', 'description': 'seconds to wait for the '
+              'snapshot to load (default 30)'}],
+            'Take a fresh snapshot of a table and wait until it is loaded.',
+            method=self.refresh_snapshot)
 
     def _snapshot_source(self):
         kind = self.args.get('snapshot_source', 'rpc')
@@ -236,17 +248,60 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.initialized = live
         return live
 
+    def _sources(self, table):
+        """Published tables behind datasource ``table`` (None: all)."""
+        if table is None:
+            return list(self._maps)
+        sources = [t for t, m in self._maps.items() if m.name == table
+                   or t == table]
+        if not sources:
+            raise exceptions.UnknownTableError(table=table,
+                                               datasource=self.name)
+        return sources
+
     def resync(self, table=None):
-        """Executable action: resync one table, or all."""
-        tables = None
-        if table is not None:
-            sources = [t for t, m in self._maps.items() if m.name == table
-                       or t == table]
-            if not sources:
-                raise exceptions.UnknownTableError(table=table,
-                                                   datasource=self.name)
-            tables = sources
+        """Executable action: resync one table, or all.
+
+        Only schedules the snapshots and returns at once.
+        """
+        tables = None if table is None else self._sources(table)
         self.sync.request_resync(tables, 'requested by execute')
+
+    def refresh_snapshot(self, table=None, timeout=30.0):
+        """Executable action: reload one table, or all, from a snapshot.
+
+        Unlike :meth:`resync` it blocks until a snapshot taken after the
+        call has been loaded into every table concerned, or ``timeout``
+        seconds have passed.
+
+        :returns: True if every table was reloaded in time.
+        """
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise exceptions.InvalidParamError(
+                param='timeout', reason='must be a number of seconds, got '
+                '%r' % (timeout,)) from None
+        tables = self._sources(table)
+        with self.sync.lock:
+            before = {t: self.sync.replicas[t].counts['snapshots']
+                      for t in tables}
+        self.sync.request_resync(tables, 'snapshot refresh requested')
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.sync.lock:
+                done = all(
+                    self.sync.replicas[t].counts['snapshots'] > before[t]
+                    and self.sync.status[t].state == sync.LIVE
+                    for t in tables)
+            if done:
+                return True
+            if time.monotonic() >= deadline:
+                LOG.warning('refresh_snapshot of %s on %s: not loaded '
+                            'after %.1f s', ', '.join(tables), self.name,
+                            timeout)
+                return False
+            time.sleep(0.05)
 
     def get_snapshot(self, table_id):
         with self.sync.lock:

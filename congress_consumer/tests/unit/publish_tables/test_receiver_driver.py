@@ -377,6 +377,33 @@ class DriverTest(testtools.TestCase):
         self.assertRaises(exceptions.UnknownTableError, driver.execute,
                           'resync', {'positional': ['nope']})
 
+    def test_execute_refresh_snapshot_waits_for_the_load(self):
+        driver = self.make_driver()
+        self.sync_all(driver)
+        driver.sync.start()
+        self.addCleanup(driver.sync.stop)
+        self.assertIs(True, driver.execute(
+            'refresh_snapshot', {'positional': ['servers']}))
+        self.assertEqual(['instances', 'hosts', 'instances'],
+                         self.source.opened)
+        self.assertEqual(sync_mod.LIVE,
+                         driver.sync.status['instances'].state)
+        self.assertIs(True, driver.execute('refresh_snapshot'))
+        self.assertEqual(['hosts', 'instances'],
+                         sorted(self.source.opened[3:]))
+        self.assertRaises(exceptions.UnknownTableError, driver.execute,
+                          'refresh_snapshot', {'positional': ['nope']})
+        self.assertRaises(exceptions.InvalidParamError, driver.execute,
+                          'refresh_snapshot', {'named': {'timeout': 'x'}})
+
+    def test_refresh_snapshot_times_out_without_a_worker(self):
+        driver = self.make_driver()
+        self.sync_all(driver)
+        started = time.monotonic()
+        self.assertIs(False, driver.refresh_snapshot('hosts', timeout=0.2))
+        self.assertGreaterEqual(time.monotonic() - started, 0.2)
+        self.assertEqual(['hosts'], driver.sync._due())
+
     def test_get_status(self):
         driver = self.make_driver()
         self.sync_all(driver)
