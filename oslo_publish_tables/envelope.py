@@ -2,7 +2,7 @@
 
 A producer sends notifications whose payload is a *batch*::
 
-    {"format": "publish_tables", "version": "1.0",
+    {"format": "publish_tables", "version": "1.1",
      "producer": {"id": ..., "host": ..., "pid": ..., "started": ...,
                   "publisher": ...},
      "last_seq": 42, "heartbeat_interval": 10.0, "final": false,
@@ -30,7 +30,7 @@ from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions
 
 FORMAT = 'publish_tables'
-VERSION = '1.0'
+VERSION = '1.1'
 MAJOR = 1
 
 EVENT_BATCH = 'publish_tables.batch'
