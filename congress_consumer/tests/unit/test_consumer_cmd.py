@@ -50,10 +50,13 @@ class OptsTest(ConfTestCase):
             ['driver', 'tables', 'columns', 'topic', 'pool',
              'transport_url', 'snapshot_source', 'snapshot_topic',
              'database_url', 'gap_timeout', 'producer_timeout',
-             'tombstone_ttl', 'chunk_rows'],
+             'tombstone_ttl', 'chunk_rows', 'signing_key', 'signing_key_id',
+             'previous_signing_key', 'previous_signing_key_id',
+             'require_signature'],
             [o.dest for o in groups[1][1]])
         secret = {o.dest for o in groups[1][1] if o.secret}
-        self.assertEqual({'transport_url', 'database_url'}, secret)
+        self.assertEqual({'transport_url', 'database_url', 'signing_key',
+                          'previous_signing_key'}, secret)
         # Copies: the generator may not change the options in use.
         self.assertIsNot(consumer._opts[0], groups[0][1][0])
 
