@@ -1,13 +1,19 @@
-"""Keep secrets out of log messages and error texts.
+"""Keep secrets, and oversized input, out of log messages and errors.
 
 Error texts of messaging and database drivers sometimes quote the URL
 they were given, password included. :func:`redact` hides the password of
 every ``scheme://user:password@host`` (also each host of a multi-host
 ``rabbit://u:p@h1,u:p@h2/`` URL) and any further literal secrets it is
 given, before such a text is logged or put in an exception.
+
+:func:`short_repr` is the ``repr`` to quote untrusted input with (values
+of received messages): bounded in length and nesting, so a megabyte
+string or a deeply nested list makes neither a huge log line nor a
+``RecursionError``.
 """
 
 import re
+import reprlib
 from urllib import parse
 
 MASK = '***'
@@ -42,3 +48,25 @@ def redact(text, secrets=()):
         if len(secret) >= MIN_LITERAL:
             text = text.replace(secret, MASK)
     return text
+
+
+_repr = reprlib.Repr()
+_repr.maxlevel = 2
+_repr.maxstring = _repr.maxother = _repr.maxlong = 64
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 4
+MAX_TEXT = 200
+
+
+def short_repr(value):
+    """A ``repr`` of ``value`` of at most about 100 characters."""
+    try:
+        return _repr.repr(value)
+    except (ValueError, RecursionError, TypeError):
+        # e.g. an int beyond the digit limit of str(); never fail here.
+        return '<%s>' % type(value).__name__
+
+
+def short_text(text, limit=MAX_TEXT):
+    """``str(text)``, cut to ``limit`` characters."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + '...'

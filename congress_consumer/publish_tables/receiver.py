@@ -21,6 +21,7 @@ import oslo_messaging
 
 from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import redaction
 
 LOG = logging.getLogger(__name__)
 
@@ -53,8 +54,8 @@ class Receiver(object):
         """Decode and apply one notification payload; never raises."""
         self.received += 1
         if event_type not in envelope.EVENT_TYPES:
-            LOG.warning('discarded a notification of unknown type %r',
-                        event_type)
+            LOG.warning('discarded a notification of unknown type %s',
+                        redaction.short_repr(event_type))
             self.synchronizer.discard('unknown_event')
             return
         if self.authenticator is not None and \
