@@ -94,7 +94,9 @@ class Authenticator(object):
             self.synchronizer.discard('unauthenticated:' + exc.reason)
             self._log(event_type, exc)
             return False
-        self.counts['verified' if key_id else 'unsigned_accepted'] += 1
+        # Per key id: shows when the previous key is no longer in use.
+        self.counts['verified:%s' % key_id if key_id
+                    else 'unsigned_accepted'] += 1
         return True
 
     def _log(self, event_type, exc):

@@ -117,7 +117,8 @@ class ReceiverTest(testtools.TestCase):
         self.receiver.deliver(envelope.EVENT_BATCH,
                               _signed(later, 'k1', OLD_KEY))
         self.assertEqual({(1,): {'id': 1, 'name': 'b'}}, self.rows())
-        self.assertEqual({'verified': 2}, dict(self.auth.counts))
+        self.assertEqual({'verified:k1': 1, 'verified:k2': 1},
+                         dict(self.auth.counts))
         self.assertEqual(0, self.sync.counts['discarded'])
 
     def test_rejected_messages_are_counted_and_never_applied(self):
@@ -229,7 +230,7 @@ class DriverTest(testtools.TestCase):
         self.assertEqual(2, len(driver.state['servers']))
         status = driver.get_status()
         self.assertEqual({'key_ids': ['k2'], 'require_signature': True,
-                          'counts': {'unsigned': 1, 'verified': 1}},
+                          'counts': {'unsigned': 1, 'verified:k2': 1}},
                          status['signatures'])
         self.assertEqual(1, status['discarded']['discarded:'
                                                 'unauthenticated:unsigned'])
