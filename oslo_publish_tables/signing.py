@@ -33,6 +33,7 @@ ALGORITHM = 'HMAC-SHA256'
 MIN_KEY_LENGTH = 16
 _KEY_ID = re.compile(r'^[A-Za-z0-9._-]{1,64}$')
 _HEX = re.compile(r'^[0-9a-f]{64}$')
+_SIGNATURE_FIELDS = frozenset(('alg', 'key_id', 'value'))
 
 # Reasons a payload fails verification, as counted by consumers.
 UNSIGNED = 'unsigned'
@@ -168,6 +169,11 @@ class Verifier(object):
         signature = payload[FIELD]
         if not isinstance(signature, dict):
             raise SignatureError(MALFORMED, 'signature is not an object')
+        if set(signature) != _SIGNATURE_FIELDS:
+            # The signature object itself is not signed: accept nothing
+            # in it that could be changed without detection.
+            raise SignatureError(MALFORMED, 'signature must have exactly '
+                                 'the fields alg, key_id and value')
         if signature.get('alg') != ALGORITHM:
             raise SignatureError(MALFORMED, 'unsupported signature '
                                  'algorithm')

@@ -159,7 +159,11 @@ class VerifyTest(testtools.TestCase):
                           {'alg': 'HMAC-SHA256', 'key_id': '2025-02',
                            'value': value[:-1]},
                           {'alg': 'HMAC-SHA256', 'key_id': '2025-02',
-                           'value': 17}):
+                           'value': 17},
+                          # Found by the fuzzer: the signature object is
+                          # not itself signed, so nothing extra in it.
+                          {'alg': 'HMAC-SHA256', 'key_id': '2025-02',
+                           'value': value, '': None}):
             payload = _signed()
             payload['signature'] = signature
             self.assertFails(signing.MALFORMED, payload)
@@ -167,6 +171,9 @@ class VerifyTest(testtools.TestCase):
             payload = _signed()
             payload['signature']['key_id'] = key_id
             self.assertFails(signing.UNKNOWN_KEY, payload)
+        payload = _signed()
+        del payload['signature']['key_id']
+        self.assertFails(signing.MALFORMED, payload)
         self.assertFails(signing.MALFORMED, ['not', 'a', 'payload'])
 
     def test_producer_and_numbers_are_signed(self):
