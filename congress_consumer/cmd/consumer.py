@@ -37,6 +37,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import redaction
 
 from congress_consumer.api import wsgi
 from congress_consumer import exceptions
@@ -136,7 +137,6 @@ _datasource_opts = [
 _POSITIVE = ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
              'chunk_rows')
 _NAME = re.compile(r'^[A-Za-z0-9_-]+$')
-_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
 
 
 class ConfigError(exceptions.InvalidParamError):
@@ -146,8 +146,8 @@ class ConfigError(exceptions.InvalidParamError):
 
 
 def mask(text):
-    """Hide the passwords of URLs in ``text``."""
-    return _URL_PASSWORD.sub(r'\1***@', str(text))
+    """Hide the passwords of URLs in ``text`` (every host's)."""
+    return redaction.redact(text)
 
 
 def register_opts(conf):

@@ -163,6 +163,8 @@ class DriverArgsTest(ConfTestCase):
         self.assertEqual('rabbit://u:***@h:5672/, mysql://ro:***@db/x',
                          consumer.mask('rabbit://u:p@h:5672/, '
                                        'mysql://ro:pw@db/x'))
+        self.assertEqual('rabbit://u:***@h1,u:***@h2/',
+                         consumer.mask('rabbit://u:p1@h1,u:p2@h2/'))
 
 
 def _free_port():
