@@ -6,6 +6,7 @@ import itertools
 from oslo_publish_tables.capture import tables
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender
+from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service
 
 
@@ -13,4 +14,4 @@ def list_opts():
     """Return ``[(group, [options])]`` for the sample config file."""
     return [('publish_tables', copy.deepcopy(list(itertools.chain(
         tables._opts, publisher._opts, sender._opts,
-        service._opts))))]
+        signing._opts, service._opts))))]

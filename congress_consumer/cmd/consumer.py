@@ -51,6 +51,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import redaction
 
 from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
@@ -144,12 +145,33 @@ _datasource_opts = [
                       'late changes.'),
     cfg.IntOpt('chunk_rows', default=5000,
                help='Rows fetched per snapshot chunk.'),
+    cfg.StrOpt('signing_key', secret=True,
+               help='Key that the producers sign their messages with '
+                    '([publish_tables] signing_key). Set: messages are '
+                    'authenticated, see require_signature. Unset: '
+                    'messages are not authenticated; anyone who can '
+                    'publish on the topic can change the replicas.'),
+    cfg.StrOpt('signing_key_id', default='default',
+               help='Id of signing_key ([publish_tables] signing_key_id).'),
+    cfg.StrOpt('previous_signing_key', secret=True,
+               help='A second key still accepted while producers move '
+                    'to a new key: the old key during a rotation. '
+                    'Remove it once every producer uses signing_key.'),
+    cfg.StrOpt('previous_signing_key_id',
+               help='Id of previous_signing_key; must differ from '
+                    'signing_key_id.'),
+    cfg.BoolOpt('require_signature', default=True,
+                help='With signing_key set: discard (log and count) '
+                     'every unsigned message. False accepts unsigned '
+                     'messages but still discards messages whose '
+                     'signature is wrong; use it only while producers '
+                     'are being given their key. Without signing_key '
+                     'nothing is checked.'),
 ]
 
 _POSITIVE = ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
              'chunk_rows')
 _NAME = re.compile(r'^[A-Za-z0-9_-]+$')
-_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
 
 
 class ConfigError(exceptions.InvalidParamError):
@@ -159,8 +181,8 @@ class ConfigError(exceptions.InvalidParamError):
 
 
 def mask(text):
-    """Hide the passwords of URLs in ``text``."""
-    return _URL_PASSWORD.sub(r'\1***@', str(text))
+    """Hide the passwords of URLs in ``text`` (every host's)."""
+    return redaction.redact(text)
 
 
 def register_opts(conf):
@@ -284,6 +306,15 @@ def driver_args(conf, name):
     for option in ('pool', 'transport_url', 'database_url'):
         if values[option]:
             args[option] = values[option]
+    if values['previous_signing_key'] and not values['signing_key']:
+        raise ConfigError(group=group, option='previous_signing_key',
+                          value='***', reason='set signing_key too')
+    if values['signing_key']:
+        for option in ('signing_key', 'signing_key_id',
+                       'previous_signing_key', 'previous_signing_key_id',
+                       'require_signature'):
+            if values[option] is not None:
+                args[option] = values[option]
     return args
 
 

@@ -23,7 +23,11 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     ``database`` with ``database_url`` (a read-only URL);
 ``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
 ``tombstone_ttl``, ``chunk_rows``
-    see :mod:`congress_consumer.publish_tables.sync`.
+    see :mod:`congress_consumer.publish_tables.sync`;
+``signing_key``, ``signing_key_id``, ``previous_signing_key``,
+``previous_signing_key_id``, ``require_signature``
+    message signatures, see
+    :mod:`congress_consumer.publish_tables.authentication`.
 
 Rows are tuples of Congress values: datetimes become ISO strings,
 Decimals floats, UUIDs and bytes strings, JSON values JSON text.
@@ -34,16 +38,17 @@ import collections
 import datetime
 import decimal
 import json
+import logging
 import time
 import uuid
 
 from oslo_config import cfg
-from oslo_log import log as logging
 import oslo_messaging
 
 from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
 from congress_consumer import exceptions
+from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import receiver as receiver_mod
 from congress_consumer.publish_tables import snapshots
 from congress_consumer.publish_tables import sync
@@ -130,8 +135,13 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'snapshot_topic': 'optional',
                    'database_url': 'optional', 'gap_timeout': 'optional',
                    'producer_timeout': 'optional',
-                   'tombstone_ttl': 'optional', 'chunk_rows': 'optional'},
-        'secret': ['transport_url', 'database_url'],
+                   'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
+                   'signing_key': 'optional', 'signing_key_id': 'optional',
+                   'previous_signing_key': 'optional',
+                   'previous_signing_key_id': 'optional',
+                   'require_signature': 'optional'},
+        'secret': ['transport_url', 'database_url', 'signing_key',
+                   'previous_signing_key'],
     }
 
     def __init__(self, name='', args=None, conf=None, transport=None,
@@ -142,6 +152,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if not tables:
             raise exceptions.InvalidParamError('tables: no table listed')
         self.conf = cfg.CONF if conf is None else conf
+        verifier = authentication.verifier_from_args(args)
+        if verifier is None:
+            LOG.warning('datasource %s: no signing_key, messages are not '
+                        'authenticated: anyone who can publish on the '
+                        'topic can change its tables', name)
         self._maps = {t: _TableMap(t, args) for t in tables}
         self._counts = {m.name: collections.Counter()
                         for m in self._maps.values()}
@@ -160,10 +175,12 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
             chunk_rows=int(args.get('chunk_rows', 5000)))
         self.sync.on_columns = self._learn_columns
+        self.authenticator = None if verifier is None else \
+            authentication.Authenticator(verifier, self.sync)
         self.receiver = receiver_mod.Receiver(
             self._transport, self.sync, topic=args.get('topic',
                                                        'publish_tables'),
-            pool=args.get('pool'))
+            pool=args.get('pool'), authenticator=self.authenticator)
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
                         '(all tables if omitted)'}],
@@ -316,4 +333,6 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         status['vanished_producers'] = self.sync.tracker.vanished
         status['discarded'] = dict(self.sync.counts)
         status['received'] = self.receiver.received
+        if self.authenticator is not None:
+            status['signatures'] = self.authenticator.status()
         return status

@@ -53,11 +53,13 @@ class OptsTest(ConfTestCase):
             ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',
              'transport_url', 'snapshot_source', 'snapshot_topic',
              'database_url', 'gap_timeout', 'producer_timeout',
-             'tombstone_ttl', 'chunk_rows'],
+             'tombstone_ttl', 'chunk_rows', 'signing_key', 'signing_key_id',
+             'previous_signing_key', 'previous_signing_key_id',
+             'require_signature'],
             [o.dest for o in groups[1][1]])
         secret = {o.dest for o in groups[1][1] if o.secret}
-        self.assertEqual({'transport_url', 'database_url', 'push_token'},
-                         secret)
+        self.assertEqual({'transport_url', 'database_url', 'push_token',
+                          'signing_key', 'previous_signing_key'}, secret)
         # Copies: the generator may not change the options in use.
         self.assertIsNot(consumer._opts[0], groups[0][1][0])
 
@@ -166,6 +168,8 @@ class DriverArgsTest(ConfTestCase):
         self.assertEqual('rabbit://u:***@h:5672/, mysql://ro:***@db/x',
                          consumer.mask('rabbit://u:p@h:5672/, '
                                        'mysql://ro:pw@db/x'))
+        self.assertEqual('rabbit://u:***@h1,u:***@h2/',
+                         consumer.mask('rabbit://u:p1@h1,u:p2@h2/'))
 
 
 def _free_port():

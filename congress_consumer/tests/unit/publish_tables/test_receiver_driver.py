@@ -6,6 +6,7 @@ import decimal
 import json
 import time
 
+import fixtures
 from oslo_config import cfg
 import oslo_messaging
 import testtools
@@ -163,6 +164,15 @@ class ReceiverTest(testtools.TestCase):
     def test_unknown_event_type(self):
         self.assertDiscarded(self.valid, 'publish_tables.unknown',
                              'unknown_event')
+
+    def test_oversized_input_makes_short_log_lines(self):
+        log = self.useFixture(fixtures.FakeLogger())
+        self.assertDiscarded(self.valid, 'publish_tables.' + 'x' * 100000,
+                             'unknown_event')
+        self.receiver.deliver(envelope.EVENT_BATCH, self.mutated(
+            lambda p: p['records'][0]['changes'][0].update(op='y' * 100000)))
+        self.assertEqual(2, len(log.output.splitlines()))
+        self.assertLess(len(log.output), 1000)
 
     def test_one_bad_record_discards_the_whole_batch(self):
         payload = json.loads(json.dumps(envelope.batch(PRODUCER, 2, [
