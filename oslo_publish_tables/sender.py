@@ -77,8 +77,10 @@ class Sender(object):
 
     def __init__(self, transport, max_batch_changes=1000,
                  spool_size=100000, heartbeat_interval=10.0,
-                 max_retry_interval=30.0, shutdown_timeout=5.0):
+                 max_retry_interval=30.0, shutdown_timeout=5.0,
+                 signer=None):
         self.transport = transport
+        self.signer = signer  # a signing.Signer, or None: unsigned
         self.max_batch_changes = max_batch_changes
         self.spool_size = spool_size
         self.heartbeat_interval = heartbeat_interval
@@ -118,6 +120,7 @@ class Sender(object):
         with self._cond:
             for index, changes in enumerate(parts):
                 self._seq += 1
+                # Records being sent count: they are still held.
                 if len(self._spool) + self._inflight >= self.spool_size:
                     self._dropped += 1
                     self.stats['dropped'] += 1
@@ -200,6 +203,8 @@ class Sender(object):
                    for seq, draft, part, index, count in taken]
         payload = envelope.batch(self.identity, last_seq, records,
                                  self.heartbeat_interval, final=final)
+        if self.signer is not None:
+            payload = self.signer.sign(payload)
         self.transport.send(event_type, payload)
         self.stats['notifications'] += 1
         self.stats['records'] += len(records)

@@ -8,12 +8,17 @@ SQLite, and ``[publish_tables] clock = local``, use this host's clock.
 
 import time
 
+_MYSQL = ("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
+          "UTC_TIMESTAMP(6))")
+
 _SQL = {
     'postgresql':
         'SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 '
         'AS BIGINT)',
-    'mysql': 'SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)',
-    'mariadb': 'SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)',
+    # UTC arithmetic: UNIX_TIMESTAMP(NOW()) goes through the session time
+    # zone and is ambiguous (steps back) in a daylight-saving fall-back.
+    'mysql': _MYSQL,
+    'mariadb': _MYSQL,
 }
 
 

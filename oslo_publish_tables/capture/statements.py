@@ -23,6 +23,14 @@ from oslo_publish_tables import exceptions
 
 _CHUNK = 500
 
+# InnoDB's REPEATABLE READ: a plain SELECT reads the transaction's
+# snapshot, and a row that an UPDATE matched but left unchanged keeps its
+# snapshot version there, older than the latest commit. A locking read
+# sees the latest committed row (plus this transaction's own changes);
+# the transaction's DML already holds those row locks, so it waits for
+# nothing new.
+_STALE_READS = ('mysql', 'mariadb')
+
 
 class Unanalysable(exceptions.PublishTablesError):
     """The statement's effect on published rows cannot be determined."""
@@ -166,7 +174,10 @@ def _rows_by_keys(conn, info, keys):
             where = sa.tuple_(*cols).in_(chunk)
         else:
             where = info.pk_columns[0].in_([k[0] for k in chunk])
-        for row in conn.execute(sa.select(*info.table.columns).where(where)):
+        select = sa.select(*info.table.columns).where(where)
+        if conn.dialect.name in _STALE_READS:
+            select = select.with_for_update()
+        for row in conn.execute(select):
             mapping = row._mapping
             rows[info.key_of(mapping)] = dict(mapping)
     return rows

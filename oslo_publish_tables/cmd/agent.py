@@ -49,6 +49,7 @@ from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service as service_mod
 from oslo_publish_tables import transport as transport_mod
 
@@ -182,7 +183,9 @@ class Agent(object):
                 transport=self.notification_transport),
             group.max_batch_changes, group.spool_size,
             group.heartbeat_interval, group.max_retry_interval,
-            group.shutdown_timeout)
+            group.shutdown_timeout,
+            # Relayed records are signed like the service's own.
+            signer=signing.signer_from_conf(conf))
         self.relay = relay_mod.Relay.from_conf(conf, self.engine,
                                                self.relay_sender)
         self.relay.start()

@@ -260,6 +260,22 @@ class CaptureTest(testtools.TestCase):
         self._bulk_update_while_capture_query_fails(ValueError('odd'))
         self.assertEqual(['instances'], self.db.resyncs())
 
+    def test_unchanged_row_is_published_as_last_committed(self):
+        # The session's snapshot predates another commit to the row; its
+        # UPDATE matches the row but changes nothing (same host). The
+        # published image must be the latest committed row, not the
+        # snapshot's (InnoDB's REPEATABLE READ kept the old version).
+        [iid] = self._add_instances(1, host='h1')
+        with self.session() as s, s.begin():
+            s.query(m.Instance.id).all()  # the snapshot is taken here
+            with self.session() as other, other.begin():
+                other.get(m.Instance, iid).vm_state = 'changed'
+            s.query(m.Instance).filter(m.Instance.id == iid,
+                                       m.Instance.host == 'h1').update(
+                {'host': 'h1'}, synchronize_session=False)
+        self.assertEqual('changed', self.db.changes()[-1].row['vm_state'])
+        self.assert_replays_to_db()
+
     def test_uninstall_restores_engine(self):
         publisher.uninstall(self.db.engine)
         self.assertNotIn('do_commit', vars(self.db.engine.dialect))

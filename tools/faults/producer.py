@@ -1,0 +1,114 @@
+"""One producer process of the fault suite (run by ``run.py``).
+
+It installs publishing on its own engine, runs the random nova-like
+workload of :mod:`oslo_publish_tables.demo_workload` for ``--seconds``
+and appends one line per transaction to ``--stats``: ``t <op>
+<microseconds>`` (the commit latency the service saw), and every half
+second ``s <records> <notifications> <send failures>`` from its sender.
+Lines are written unbuffered, so a process killed with SIGKILL leaves
+everything up to its last transaction.
+
+``--duplicate`` and ``--reorder`` make its transport send a share of the
+notifications twice, or hold one back until after the next one.
+"""
+
+import argparse
+import os
+import random
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+
+import sqlalchemy as sa  # noqa: E402
+
+from oslo_publish_tables import demo_workload  # noqa: E402
+from oslo_publish_tables import publisher  # noqa: E402
+from oslo_publish_tables import sender as sender_mod  # noqa: E402
+from oslo_publish_tables.tests import capture_fixture  # noqa: E402
+from oslo_publish_tables import transport as transport_mod  # noqa: E402
+
+
+class Mischief(object):
+    """Wraps ``transport.send``: duplicates and reorders notifications."""
+
+    def __init__(self, send, duplicate, reorder, seed):
+        self._send = send
+        self.duplicate = duplicate
+        self.reorder = reorder
+        self.random = random.Random(seed)
+        self.held = None
+
+    def __call__(self, event_type, payload):
+        if self.held is None and self.random.random() < self.reorder:
+            self.held = (event_type, payload)  # goes out after the next
+            return
+        self._send(event_type, payload)
+        if self.random.random() < self.duplicate:
+            self._send(event_type, payload)
+        if self.held is not None:
+            held, self.held = self.held, None
+            self._send(*held)
+
+
+def _write_stats(fd, sender, end=b''):
+    stats = sender.stats
+    os.write(fd, b's %d %d %d\n%s' % (
+        stats['records'], stats['notifications'], stats['send_failures'],
+        end))
+
+
+def _report(fd, sender, stop):
+    while not stop.wait(0.5):
+        _write_stats(fd, sender)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--url', required=True)
+    parser.add_argument('--transport-url', required=True)
+    parser.add_argument('--topic', required=True)
+    parser.add_argument('--tables', required=True)
+    parser.add_argument('--seconds', type=float, required=True)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--stats', required=True)
+    parser.add_argument('--duplicate', type=float, default=0.0)
+    parser.add_argument('--reorder', type=float, default=0.0)
+    args = parser.parse_args(argv)
+    tables = args.tables.split(',')
+    conf = capture_fixture.make_conf(tables=tables, topic=args.topic,
+                                     transport_url=args.transport_url)
+    engine = sa.create_engine(args.url)
+    transport = transport_mod.NotificationTransport(
+        conf, args.topic, 'faults-producer',
+        transport_url=args.transport_url)
+    if args.duplicate or args.reorder:
+        transport.send = Mischief(transport.send, args.duplicate,
+                                  args.reorder, args.seed)
+    sender = sender_mod.Sender(transport, heartbeat_interval=0.5,
+                               max_retry_interval=1.0, shutdown_timeout=30)
+    publisher.install(engine, conf, submit=sender.submit)
+    fd = os.open(args.stats, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    stop = threading.Event()
+    threading.Thread(target=_report, args=(fd, sender, stop),
+                     daemon=True).start()
+    workload = demo_workload.Workload(engine, seed=args.seed)
+    deadline = time.monotonic() + args.seconds
+    while time.monotonic() < deadline:
+        start = time.perf_counter()
+        name = workload.step()
+        elapsed = int((time.perf_counter() - start) * 1e6)
+        os.write(fd, b't %s %d\n' % (name.encode(), elapsed))
+    publisher.uninstall(engine)
+    sender.stop()  # flush and say goodbye
+    stop.set()
+    _write_stats(fd, sender, b'end\n')
+    transport.close()
+    engine.dispose()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The fault-injection suite: does the replica converge whatever happens?
+
+::
+
+    python tools/faults/run.py --quick                 # CI's short version
+    python tools/faults/run.py                         # the long version
+    python tools/faults/run.py --scenarios kill-producer --backends mysql
+
+For each database backend and scenario (see :mod:`scenario`), three
+producer processes write a random nova-like workload at full speed while
+the real ``congress-consumer`` takes its snapshot, and the scenario's
+faults strike: ``kill -9`` of a producer between COMMIT and publish
+(its spooled records die with it), ``kill -9`` of the consumer and a
+restart, RabbitMQ cut off for a while (through a TCP proxy; the
+service's commits must go on), and 20 % duplicated plus 20 % reordered
+notifications. At the end the replica, read through the consumer's HTTP
+API, is compared with the database row for row. The table printed per
+backend has what was committed and published, what the consumer absorbed
+(duplicates, late changes, resyncs, gaps, vanished producers), the rows
+compared and divergent, and the seconds from the last write to a
+converged replica. The exit status is 1 if any replica diverged.
+
+It needs RabbitMQ and the databases on localhost (see
+``oslo_publish_tables/tests/backends.py``); a database that does not
+answer is skipped with a note, unless ``CI`` is set.
+"""
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import scenario  # noqa: E402
+
+import benchlib  # noqa: E402  (put on the path by scenario)
+
+COLUMNS = [
+    ('scenario', 'scenario'), ('committed', 'txns'),
+    ('records_published', 'records sent'), ('send_failures', 'send fails'),
+    ('commit_p99_ms', 'commit p99 ms'), ('commit_max_ms', 'commit max ms'),
+    ('duplicates', 'dups'), ('late', 'late'), ('resyncs', 'resyncs'),
+    ('gaps', 'gaps'), ('vanished', 'vanished'),
+    ('consumer_runs', 'consumer runs'), ('rows', 'rows'),
+    ('divergent', 'divergent'), ('converge_s', 'converged after s'),
+]
+
+
+def _row(name, figures):
+    cells = []
+    for key, _ in COLUMNS:
+        value = name if key == 'scenario' else figures[key]
+        if isinstance(value, float):
+            value = '%.1f' % value
+        cells.append(str(value))
+    return cells
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Fault-injection suite of oslo-publish-tables.')
+    parser.add_argument('--quick', action='store_true',
+                        help='short writes and outage (CI)')
+    parser.add_argument('--backends', default='postgresql,mysql')
+    parser.add_argument('--scenarios', default=','.join(scenario.SCENARIOS))
+    parser.add_argument('--seconds', type=float,
+                        help='seconds of writes per scenario')
+    parser.add_argument('--outage', type=float,
+                        help='seconds RabbitMQ is cut off')
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (8.0 if args.quick else 60.0)
+    outage = args.outage or (3.0 if args.quick else 30.0)
+    benchlib.quiet_logging()
+    ok, reason = benchlib.available(benchlib.backends.RABBIT)
+    if not ok:
+        print('RabbitMQ is required: %s' % reason)
+        return 1
+    diverged = False
+    for backend in args.backends.split(','):
+        ok, reason = benchlib.available(backend)
+        if not ok:
+            if benchlib.backends.ci_enabled():
+                print('%s is required in CI: %s' % (backend, reason))
+                return 1
+            print('%s skipped: %s' % (backend, reason))
+            continue
+        rows = []
+        for name in args.scenarios.split(','):
+            figures = scenario.run(backend, name, seconds=seconds,
+                                   outage=outage)
+            diverged |= figures['divergent'] != 0
+            rows.append(_row(name, figures))
+            print('  %s/%s: %s divergent of %s rows' % (
+                backend, name, figures['divergent'], figures['rows']),
+                flush=True)
+        benchlib.table('%s: %d s of writes, 3 producers, outage %d s' % (
+            benchlib.NAMES[backend], seconds, outage),
+            [title for _, title in COLUMNS], rows)
+    print('FAILED: a replica diverged' if diverged else
+          'OK: every replica equals its database row for row')
+    return 1 if diverged else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
