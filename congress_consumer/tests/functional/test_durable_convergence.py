@@ -21,6 +21,7 @@ from oslo_publish_tables import demo_workload
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as store_mod
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
 from oslo_publish_tables.tests import backends
 from oslo_publish_tables import transport as transport_mod
 
@@ -102,7 +103,7 @@ class DurableConvergenceTest(testtools.TestCase):
 backends.for_each_backend(DurableConvergenceTest)
 
 
-def _agent_conf(url, transport_url, topic, tables):
+def _agent_conf(url, transport_url, topic, tables, **overrides):
     conf = cfg.ConfigOpts()
     agent_mod.register_opts(conf)
     conf([], project='publish-tables-agent-tests', default_config_files=[],
@@ -113,10 +114,45 @@ def _agent_conf(url, transport_url, topic, tables):
                             snapshot_topic=topic + '_snapshot',
                             outbox_grace_period=0.5,
                             outbox_relay_interval=0.1,
-                            heartbeat_interval=0.5).items():
+                            heartbeat_interval=0.5, **overrides).items():
         conf.set_override(name, value, 'publish_tables')
     conffixture.ConfFixture(conf)
     return conf
+
+
+KEY = 'durable-signing-key-0123456789'
+
+
+class SignedRelayTest(testtools.TestCase):
+    """The agent's relay signs with the service's key."""
+
+    def test_consumer_requiring_signatures_accepts_relayed_records(self):
+        p = self.useFixture(pipeline.Pipeline(
+            delivery='durable',
+            driver_args={'signing_key': KEY, 'signing_key_id': 'k1'}))
+        p.driver.stop()  # it would share the topic's queue
+        driver = p.new_driver(producer_timeout=PATIENT)
+        self.assertTrue(driver.wait_live(20))
+        doomed = p.add_producer()
+        doomed.sender.signer = signing.Signer('k1', KEY)
+        dead = threading.Event()
+        self.addCleanup(dead.set)
+        doomed.sender.transport.send = lambda *a: dead.wait()
+        _run_workload(doomed.engine, 15, seed=5)
+        store = store_mod.OutboxStore(doomed.engine)
+        self.assertGreater(store.count(), 0)
+        conf = _agent_conf(p.url, 'fake://', p.topic, p.tables,
+                           signing_key=KEY, signing_key_id='k1')
+        agent = agent_mod.Agent(conf, notification_transport=p._shared)
+        self.addCleanup(agent.stop)
+        agent.start()
+        self.assertEqual([], p.converge(driver=driver))
+        verified = driver.get_status()['signatures']['counts']
+        self.assertGreater(verified.get('verified:k1', 0), 0)
+        self.assertEqual([], [k for k in driver.sync.counts
+                              if 'unauthenticated' in k])
+        self.assertEqual((0, 0), (driver.sync.tracker.vanished,
+                                  driver.sync.tracker.gaps))
 
 
 class KilledProcessTest(testtools.TestCase):
