@@ -25,7 +25,6 @@ An open snapshot lives in the agent that opened it, so run one agent per
 Issue 4 will add the outbox relay to this agent.
 """
 
-import re
 import signal
 import socket
 import sys
@@ -42,13 +41,13 @@ from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import plugin as plugin_mod
 from oslo_publish_tables import publisher
+from oslo_publish_tables import redaction
 from oslo_publish_tables.snapshot import service as service_mod
 
 LOG = logging.getLogger(__name__)
 
 PROJECT = 'publish-tables-agent'
 PLUGIN_NAME = 'publish_tables'
-_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
 
 
 def register_opts(conf):
@@ -173,11 +172,6 @@ class Agent(object):
             self.engine = None
 
 
-def _mask(exc):
-    """The text of ``exc`` with the passwords of URLs hidden."""
-    return _URL_PASSWORD.sub(r'\1***@', str(exc))
-
-
 def main(argv=None, conf=None):
     """Entry point of ``publish-tables-agent``; returns the exit status."""
     conf = cfg.CONF if conf is None else conf
@@ -200,7 +194,7 @@ def main(argv=None, conf=None):
             agent.start()
         except (exceptions.PublishTablesError, sa.exc.SQLAlchemyError,
                 oslo_messaging.MessagingException) as exc:
-            LOG.error('cannot start: %s', _mask(exc))
+            LOG.error('cannot start: %s', redaction.redact(exc))
             return 1
         while not stop_event.wait(0.5):
             pass
