@@ -29,7 +29,6 @@ under the agent's own producer identity. Several agents may run the
 relay at once: rows are claimed with a lease.
 """
 
-import re
 import signal
 import socket
 import sys
@@ -48,6 +47,7 @@ from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
 from oslo_publish_tables import publisher
+from oslo_publish_tables import redaction
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service as service_mod
@@ -57,7 +57,6 @@ LOG = logging.getLogger(__name__)
 
 PROJECT = 'publish-tables-agent'
 PLUGIN_NAME = 'publish_tables'
-_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
 
 
 def register_opts(conf):
@@ -219,11 +218,6 @@ class Agent(object):
             self.engine = None
 
 
-def _mask(exc):
-    """The text of ``exc`` with the passwords of URLs hidden."""
-    return _URL_PASSWORD.sub(r'\1***@', str(exc))
-
-
 def main(argv=None, conf=None):
     """Entry point of ``publish-tables-agent``; returns the exit status."""
     conf = cfg.CONF if conf is None else conf
@@ -246,7 +240,7 @@ def main(argv=None, conf=None):
             agent.start()
         except (exceptions.PublishTablesError, sa.exc.SQLAlchemyError,
                 oslo_messaging.MessagingException) as exc:
-            LOG.error('cannot start: %s', _mask(exc))
+            LOG.error('cannot start: %s', redaction.redact(exc))
             return 1
         while not stop_event.wait(0.5):
             pass

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from oslo_publish_tables.cmd import agent
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import migration
+from oslo_publish_tables import redaction
 
 PROJECT = 'publish-tables-manage'
 
@@ -69,7 +70,7 @@ def main(argv=None, conf=None, out=None):
     try:
         conf.command.func(conf, out or sys.stdout)
     except (exceptions.PublishTablesError, sa.exc.SQLAlchemyError) as exc:
-        sys.stderr.write('%s: %s\n' % (PROJECT, agent._mask(exc)))
+        sys.stderr.write('%s: %s\n' % (PROJECT, redaction.redact(exc)))
         return 1
     return 0
 
