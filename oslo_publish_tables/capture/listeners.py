@@ -85,6 +85,7 @@ class EngineCapture(object):
                       'errors': 0}
         self._engine = None
         self._clock_sql = None
+        self._clock_column = None
         self._do_commit = None
         self._names = sorted(registry.names, key=len, reverse=True)
         self._name_re = re.compile(
@@ -104,6 +105,8 @@ class EngineCapture(object):
         self._engine = engine
         self._clock_sql = clock.sql_for(engine.dialect.name,
                                         self.clock_source)
+        self._clock_column = clock.column_for(engine.dialect.name,
+                                              self.clock_source)
         event.listen(engine, 'before_execute', self._before_execute,
                      retval=True)
         for name in self._EVENTS:
@@ -239,8 +242,9 @@ class EngineCapture(object):
             return
         tables = set(journal.resync)
         try:
-            changes = self._build_changes(conn, journal)
-            ts = clock.now(conn, self._clock_sql)
+            changes, ts = self._build_changes(conn, journal)
+            if ts is None:  # no row read back, or the local clock
+                ts = clock.now(conn, self._clock_sql)
         except _DATABASE_ERRORS:
             raise  # the transaction is broken: COMMIT must not pretend
         except Exception as exc:  # capture must not break the service
@@ -284,10 +288,19 @@ class EngineCapture(object):
                 self.submit(draft)
 
     def _build_changes(self, conn, journal):
-        changes = []
+        """Read the rows back; the stamp comes with them (one round trip).
+
+        Every read-back runs after the transaction's last write, so the
+        clock column of any of them is a valid stamp; the last one read
+        is kept. Returns ``(changes, stamp or None)``.
+        """
+        changes, ts = [], None
         for table, nets in journal.fold().items():
             info = self.registry.get(table)
-            rows = statements.read_rows(conn, info, nets)
+            select = statements.key_select(info, self._clock_column)
+            rows, stamp = statements.read_rows(conn, info, nets, select)
+            if stamp is not None:
+                ts = int(stamp)
             for key, net in nets.items():
                 pk = dict(zip(info.pk_names, key))
                 row = rows.get(key)
@@ -302,4 +315,4 @@ class EngineCapture(object):
                         table, 'delete', pk,
                         {k: v for k, v in before.items()
                          if k not in info.excluded}, ()))
-        return changes
+        return changes, ts

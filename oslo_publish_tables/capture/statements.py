@@ -156,25 +156,50 @@ def _changed_columns(clause, sets, binds, info):
     return sorted((names & published) - set(info.pk_names))
 
 
-def _rows_by_keys(conn, info, keys):
-    rows = {}
-    cols = info.pk_columns if len(info.pk_columns) > 1 else None
+def key_select(info, extra=None):
+    """``SELECT <all columns> [, extra] WHERE pk IN :keys`` (expanding).
+
+    Built once per table and ``extra`` column, then reused.
+    """
+    cache = info.__dict__.setdefault('_key_selects', {})
+    name = None if extra is None else extra.name
+    if name not in cache:
+        cache[name] = _key_select(info, extra)
+    return cache[name]
+
+
+def _key_select(info, extra):
+    cols = list(info.table.columns)
+    if extra is not None:
+        cols.append(extra)
+    keys = sa.bindparam('keys', expanding=True)
+    if len(info.pk_columns) > 1:
+        return sa.select(*cols).where(sa.tuple_(*info.pk_columns).in_(keys))
+    return sa.select(*cols).where(info.pk_columns[0].in_(keys))
+
+
+def read_rows(conn, info, keys, select=None):
+    """Read the current rows for ``keys``.
+
+    Returns ``({key: {column: value}}, extra)``: ``extra`` is the last
+    value of the column ``select`` (from :func:`key_select`) adds, if any.
+    """
+    select = key_select(info) if select is None else select
+    names = [c.name for c in info.table.columns]
+    width = len(names)
+    single = len(info.pk_columns) == 1
+    rows, extra = {}, None
     keys = list(keys)
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]
-        if cols:
-            where = sa.tuple_(*cols).in_(chunk)
-        else:
-            where = info.pk_columns[0].in_([k[0] for k in chunk])
-        for row in conn.execute(sa.select(*info.table.columns).where(where)):
-            mapping = row._mapping
-            rows[info.key_of(mapping)] = dict(mapping)
-    return rows
-
-
-def read_rows(conn, info, keys):
-    """Read the current rows for ``keys``: ``{key: {column: value}}``."""
-    return _rows_by_keys(conn, info, keys)
+        if single:
+            chunk = [k[0] for k in chunk]
+        for row in conn.execute(select, {'keys': chunk}):
+            mapping = dict(zip(names, row[:width]))
+            rows[info.key_of(mapping)] = mapping
+            if len(row) > width:
+                extra = row[width]
+    return rows, extra
 
 
 def plan_update_delete(conn, clause, sets, info):
@@ -186,7 +211,7 @@ def plan_update_delete(conn, clause, sets, info):
     if binds is not None:
         keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
                 for p in sets]
-        before = read_rows(conn, info, keys) if op == 'delete' else None
+        before = read_rows(conn, info, keys)[0] if op == 'delete' else None
         return Plan(info, op, keys=keys, before=before, changed=changed)
     if len(sets) > 1:
         raise Unanalysable('executemany %s on %s without a key criterion'
@@ -202,6 +227,6 @@ def plan_update_delete(conn, clause, sets, info):
                  for r in conn.execute(select, sets[0])})
     # Before-images through the reflected table: the database may have
     # columns the code's table does not declare.
-    before = read_rows(conn, info, keys) if op == 'delete' else None
+    before = read_rows(conn, info, keys)[0] if op == 'delete' else None
     return Plan(info, op, keys=keys, before=before, changed=changed,
                 expected=len(keys))
