@@ -3,7 +3,9 @@
 The committing thread only calls :meth:`Sender.submit`, which numbers the
 record and appends it to a bounded in-memory spool (microseconds, no I/O).
 A background thread takes everything waiting, packs it into as few
-notifications as ``max_batch_changes`` allows and sends them; a failed
+notifications as ``max_batch_changes`` allows and sends them, at most one
+every ``min_send_interval`` unless a notification is full: under load
+several commits share one notification, when idle nothing waits; a failed
 send is retried with backoff and nothing is dropped until the spool is
 full. Records that overflow the spool are dropped but keep their
 sequence numbers, so consumers see a gap and resync; the count is logged
@@ -47,6 +49,11 @@ _opts = [
     cfg.IntOpt('max_batch_changes', default=1000, min=1,
                help='Most row changes carried by one notification; a '
                     'larger transaction is split into numbered parts.'),
+    cfg.FloatOpt('min_send_interval', default=0.005, min=0,
+                 help='Least seconds between two notifications, unless '
+                      'one is full: commits arriving meanwhile share the '
+                      'next one. Adds at most this much latency under '
+                      'load; 0 sends every commit at once.'),
     cfg.IntOpt('spool_size', default=100000, min=1,
                help='Most records held while the broker is unreachable. '
                     'Beyond it records are dropped and consumers see a '
@@ -71,8 +78,10 @@ class Sender(object):
 
     def __init__(self, transport, max_batch_changes=1000,
                  spool_size=100000, heartbeat_interval=10.0,
-                 max_retry_interval=30.0, shutdown_timeout=5.0):
+                 max_retry_interval=30.0, shutdown_timeout=5.0,
+                 min_send_interval=0.005):
         self.transport = transport
+        self.min_send_interval = min_send_interval
         self.max_batch_changes = max_batch_changes
         self.spool_size = spool_size
         self.heartbeat_interval = heartbeat_interval
@@ -152,6 +161,7 @@ class Sender(object):
                     self._cond.wait(self.heartbeat_interval)
                 if self._stopping and not self._spool:
                     return
+                self._pace(last_sent)
                 taken = self._take()
                 self._inflight = len(taken)
                 last_seq = self._seq
@@ -182,6 +192,26 @@ class Sender(object):
                 self._inflight = 0
             backoff = 0.0
             last_sent = time.monotonic()
+
+    def _pace(self, last_sent):
+        """Gather commits until ``min_send_interval`` after the last send.
+
+        A full notification goes at once. The caller holds the lock.
+        """
+        until = last_sent + self.min_send_interval
+        if self._spool and time.monotonic() < until:
+            self._cond.wait_for(
+                lambda: (self._stopping or time.monotonic() >= until
+                         or self._batch_full()),
+                until - time.monotonic())
+
+    def _batch_full(self):
+        changes = 0
+        for record in self._spool:
+            changes += max(len(record[2]), 1)
+            if changes >= self.max_batch_changes:
+                return True
+        return False
 
     def _send(self, event_type, taken, last_seq, final=False):
         records = [_wire(seq, draft, part, index, count)
