@@ -165,7 +165,8 @@ class EngineCapture(object):
                 plan, clause = statements.plan_insert(
                     clause, sets, info, conn.dialect)
             else:
-                plan = statements.plan_update_delete(conn, clause, sets, info)
+                plan, clause = statements.plan_update_delete(
+                    conn, clause, sets, info)
         except statements.Unanalysable as exc:
             self._failed(conn, [info.name], str(exc), exc)
             return clause, multiparams, params

@@ -7,6 +7,8 @@ it ran, when its result is known:
   inserts are asked to return their keys);
 * UPDATE/DELETE whose ``WHERE`` is an equality on the whole primary key:
   keys from the parameters, no extra query (unit-of-work flushes);
+* any other UPDATE: ``RETURNING`` its keys where the database has it
+  for UPDATE (PostgreSQL), which saves a round trip;
 * any other UPDATE/DELETE: ``SELECT pk ... WHERE <same criteria> FOR
   UPDATE`` before it runs, and the row count checked after;
 * DELETE also reads the rows it is about to remove (before-images).
@@ -83,19 +85,23 @@ class Plan(object):
     """What one statement does to the published rows of one table."""
 
     def __init__(self, info, op, keys=None, before=None, changed=(),
-                 expected=None):
+                 expected=None, returning=False):
         self.info = info
         self.op = op
         self.keys = keys
         self.before = before or {}
         self.changed = tuple(changed)
         self.expected = expected
+        self.returning = returning
 
     def finish(self, result, journal, sets):
         """Record the statement's keys in ``journal`` after it ran."""
         info = self.info
         keys = self.keys
-        if keys is None:
+        if self.returning:
+            rows = result.returned_defaults_rows or ()
+            keys = list({info.key(row): None for row in rows})
+        elif keys is None:
             keys = _inserted_keys(info, result, sets)
         elif self.expected is not None and result.rowcount >= 0 and (
                 result.rowcount != self.expected):
@@ -202,8 +208,18 @@ def read_rows(conn, info, keys, select=None):
     return rows, extra
 
 
+def _can_return_keys(clause, op, dialect):
+    # return_defaults() keeps the rows from the caller: its result has no
+    # rows and its rowcount counts the returned ones.
+    return (op == 'update' and dialect.update_returning
+            and not clause._returning and not clause._return_defaults)
+
+
 def plan_update_delete(conn, clause, sets, info):
-    """Return the plan of an UPDATE or DELETE (may query ``conn``)."""
+    """Return ``(plan, clause)`` of an UPDATE or DELETE (may query ``conn``).
+
+    The clause may now return the keys it touches.
+    """
     op = 'delete' if clause.is_delete else 'update'
     binds = _where_binds(clause.whereclause, info)
     changed = () if op == 'delete' else _changed_columns(
@@ -212,12 +228,17 @@ def plan_update_delete(conn, clause, sets, info):
         keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
                 for p in sets]
         before = read_rows(conn, info, keys)[0] if op == 'delete' else None
-        return Plan(info, op, keys=keys, before=before, changed=changed)
+        return Plan(info, op, keys=keys, before=before,
+                    changed=changed), clause
     if len(sets) > 1:
         raise Unanalysable('executemany %s on %s without a key criterion'
                            % (op.upper(), info.name))
     target = clause.table
     by_name = {c.name: c for c in target.columns}
+    if _can_return_keys(clause, op, conn.dialect):
+        clause = clause.return_defaults(*[by_name[n]
+                                          for n in info.pk_names])
+        return Plan(info, op, changed=changed, returning=True), clause
     select = sa.select(*[by_name[n] for n in info.pk_names])
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)
@@ -229,4 +250,4 @@ def plan_update_delete(conn, clause, sets, info):
     # columns the code's table does not declare.
     before = read_rows(conn, info, keys)[0] if op == 'delete' else None
     return Plan(info, op, keys=keys, before=before, changed=changed,
-                expected=len(keys))
+                expected=len(keys)), clause

@@ -145,6 +145,39 @@ class CaptureTest(testtools.TestCase):
                                                  for c in soft))
         self.assert_replays_to_db()
 
+    def _statements_of(self, work):
+        sql = []
+
+        def record(conn, cursor, statement, *args):
+            sql.append(statement.split(None, 1)[0].upper())
+
+        sa.event.listen(self.db.engine, 'before_cursor_execute', record)
+        try:
+            work()
+        finally:
+            sa.event.remove(self.db.engine, 'before_cursor_execute', record)
+        return sql
+
+    def test_criteria_update_costs_one_read_back_with_the_stamp(self):
+        ids = self._add_instances(2, host='h0')
+
+        def work():
+            with self.session() as s, s.begin():
+                s.query(m.Instance).filter_by(host='h0').update(
+                    {'vm_state': 'error'}, synchronize_session=False)
+
+        sql = self._statements_of(work)
+        # RETURNING gives the keys where UPDATE has it (no pre-select);
+        # the stamp comes with the read-back SELECT (no clock query).
+        expected = ['UPDATE', 'SELECT']
+        if not self.db.engine.dialect.update_returning:
+            expected.insert(0, 'SELECT')
+        self.assertEqual(expected, [w for w in sql if w != 'COMMIT'])
+        self.assertEqual(sorted(ids),
+                         sorted(c.pk['id'] for c in self.db.changes()[2:]))
+        self.assertGreater(self.db.drafts[-1].ts, self.db.drafts[0].ts)
+        self.assert_replays_to_db()
+
     def test_update_on_match(self):
         [iid] = self._add_instances(1, task_state='spawning')
         with self.session() as s, s.begin():
