@@ -47,8 +47,13 @@ from congress_consumer.publish_tables import snapshots
 from congress_consumer.publish_tables import sync
 
 
+_AS_IS = frozenset((str, int, float, bool, type(None)))
+
+
 def congress_value(value):
     """Return a hashable value Congress's policy engine understands."""
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, (datetime.datetime, datetime.date,
                           datetime.time)):
         return value.isoformat()
@@ -91,8 +96,12 @@ class _TableMap(object):
                         name, column, kind, ', '.join(sorted(_CONVERSIONS))))
         self.converters = [_CONVERSIONS.get(types.get(c)) for c in
                            self.columns]
+        self._converting = any(self.converters)
 
     def row(self, row):
+        if not self._converting:
+            return tuple([v if type(v) in _AS_IS else congress_value(v)
+                          for v in map(row.get, self.columns)])
         values = []
         for column, convert in zip(self.columns, self.converters):
             value = row.get(column)
