@@ -143,6 +143,7 @@ def _rounds(engine, conf, sender, rounds, seconds):
     work.run_for(min(1.0, seconds))
 
     modes = ('off', 'on', 'capture')
+    cpu = {m: 0.0 for m in modes}  # process CPU: service and Sender threads
     tps = {m: [] for m in modes}
     lat = {m: [] for m in modes}
     sql = {m: 0 for m in modes}
@@ -158,7 +159,9 @@ def _rounds(engine, conf, sender, rounds, seconds):
                 publisher.install(engine, conf, submit=_discard)
             mark = len(work.commits)
             executed = statements[0]
+            cpu_start = time.process_time()
             txns, elapsed = work.run_for(seconds)
+            cpu[mode] += time.process_time() - cpu_start
             sql[mode] += statements[0] - executed
             if mode == 'on':
                 publisher.uninstall(engine)
@@ -172,6 +175,7 @@ def _rounds(engine, conf, sender, rounds, seconds):
             lat[mode].extend(work.commits[mark:])
     sa.event.remove(engine, 'before_cursor_execute', _count)
     return {
+        'cpu_ms': {m: cpu[m] / len(lat[m]) * 1e3 for m in modes},
         'stmts_off': sql['off'] / len(lat['off']),
         'stmts_on': sql['on'] / len(lat['on']),
         'tps_off': benchlib.median(tps['off']),

@@ -133,7 +133,10 @@ def report_overhead(results, verdicts):
                      '%s (%.3f)' % (benchlib.fmt_num(r['tps_capture']),
                                     r['tps_capture'] / r['tps_off']),
                      '%.2f' % r['p99_capture_ms'],
-                     '%.1f/%.1f' % (r['stmts_off'], r['stmts_on'])))
+                     '%.1f/%.1f' % (r['stmts_off'], r['stmts_on']),
+                     '%.2f/%.2f/%.2f' % tuple(r['cpu_ms'][m] for m in (
+                         'off', 'on', 'capture')),
+                     '%.3f' % (r['cpu_ms']['off'] / r['cpu_ms']['on'])))
         name = benchlib.NAMES[backend]
         verdicts.add('1', 'on/off throughput, %s' % name, '%.3f' % ratio,
                      '>= %.2f' % TARGET_RATIO, ratio >= TARGET_RATIO)
@@ -145,8 +148,12 @@ def report_overhead(results, verdicts):
         '(direct mode, messagingv2 to RabbitMQ)',
         ['backend', 'txn/s off', 'txn/s on', 'on/off', 'p50 off ms',
          'p50 on ms', 'p99 off ms', 'p99 on ms', 'p99 added ms',
-         'capture only txn/s (/off)', 'capture p99 ms', 'SQL/txn off/on'],
+         'capture only txn/s (/off)', 'capture p99 ms', 'SQL/txn off/on',
+         'CPU ms/txn off/on/capture', 'CPU off/on'],
         rows)
+    print('  CPU: process time of the benchmark (service and Sender '
+          'threads) per transaction; off/on is the throughput ratio a '
+          'CPU-bound service would see.')
     print('  commits per mode: %s' % ', '.join(
         '%s %d/%d' % (benchlib.NAMES[b], r['commits_off'], r['commits_on'])
         for b, r in results.items()))
