@@ -125,9 +125,9 @@ def measure_backend(backend, rounds, seconds, topic):
             engine.dispose()
 
 
-def _rounds(engine, conf, sender, rounds, seconds):
-    maker = db_orm.get_maker(engine)
-    work = Workload(maker)
+def _rounds(engine, conf, sender, rounds, seconds, work=None):
+    if work is None:
+        work = Workload(db_orm.get_maker(engine))
     # Count the SQL statements that reach the DBAPI, both modes alike.
     statements = [0]
 
@@ -201,10 +201,18 @@ def _discard(draft):
 
 
 def run(backends, rounds, seconds):
-    """Return ``{backend: figures}`` for every backend given."""
+    """Return ``{backend: figures}`` for every backend given.
+
+    Where nova is installed, ``{'nova ' + backend: figures}`` too: the
+    same runs with nova's own database API (:mod:`nova_workload`).
+    """
+    import nova_workload
     results = {}
     with benchlib.scratch_topic('pt_bench_overhead_') as (topic, _):
         for backend in backends:
             results[backend] = measure_backend(backend, rounds, seconds,
                                                topic)
+            if nova_workload.available():
+                results['nova ' + backend] = nova_workload.measure_backend(
+                    backend, rounds, seconds, topic, _rounds)
     return results
