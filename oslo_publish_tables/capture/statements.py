@@ -10,8 +10,9 @@ it ran, when its result is known:
 * any other UPDATE: ``RETURNING`` its keys where the database has it
   for UPDATE (PostgreSQL), which saves a round trip;
 * any other UPDATE/DELETE: ``SELECT pk ... WHERE <same criteria> FOR
-  UPDATE`` before it runs, and the row count checked after;
-* DELETE also reads the rows it is about to remove (before-images).
+  UPDATE`` before it runs (for a DELETE, the whole rows: they are its
+  before-images), and the row count checked after;
+* a DELETE by key reads the rows it is about to remove (before-images).
 
 Anything it cannot pin down raises :class:`Unanalysable`, which the
 caller turns into a resync marker.
@@ -239,15 +240,27 @@ def plan_update_delete(conn, clause, sets, info):
         clause = clause.return_defaults(*[by_name[n]
                                           for n in info.pk_names])
         return Plan(info, op, changed=changed, returning=True), clause
-    select = sa.select(*[by_name[n] for n in info.pk_names])
+    if op == 'delete':
+        # Keys and before-images in one query, through the reflected
+        # table's columns: the database may have columns the code's table
+        # does not declare.
+        quote = conn.dialect.identifier_preparer
+        prefix = quote.format_table(target)
+        select = sa.select(*[
+            sa.literal_column('%s.%s' % (prefix, quote.quote(c.name)),
+                              c.type).label(c.name)
+            for c in info.table.columns])
+    else:
+        select = sa.select(*[by_name[n] for n in info.pk_names])
+    select = select.select_from(target)
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)
     if conn.dialect.name != 'sqlite':
         select = select.with_for_update(of=target)
-    keys = list({info.key_of(r._mapping): None
-                 for r in conn.execute(select, sets[0])})
-    # Before-images through the reflected table: the database may have
-    # columns the code's table does not declare.
-    before = read_rows(conn, info, keys)[0] if op == 'delete' else None
-    return Plan(info, op, keys=keys, before=before, changed=changed,
-                expected=len(keys)), clause
+    found = {}
+    for row in conn.execute(select, sets[0]):
+        mapping = dict(row._mapping)
+        found[info.key_of(mapping)] = mapping
+    before = found if op == 'delete' else None
+    return Plan(info, op, keys=list(found), before=before, changed=changed,
+                expected=len(found)), clause
