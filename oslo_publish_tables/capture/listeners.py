@@ -293,15 +293,20 @@ class EngineCapture(object):
 
         Every read-back runs after the transaction's last write, so the
         clock column of any of them is a valid stamp; the last one read
-        is kept. Returns ``(changes, stamp or None)``.
+        is kept. A key whose last statement deleted it is not read back:
+        it is gone. Returns ``(changes, stamp or None)``.
         """
         changes, ts = [], None
+        last_op = {(e.table, e.key): e.op for e in journal.entries}
         for table, nets in journal.fold().items():
             info = self.registry.get(table)
-            select = statements.key_select(info, self._clock_column)
-            rows, stamp = statements.read_rows(conn, info, nets, select)
-            if stamp is not None:
-                ts = int(stamp)
+            keys = [k for k in nets if last_op[table, k] != 'delete']
+            rows = {}
+            if keys:
+                select = statements.key_select(info, self._clock_column)
+                rows, stamp = statements.read_rows(conn, info, keys, select)
+                if stamp is not None:
+                    ts = int(stamp)
             for key, net in nets.items():
                 pk = dict(zip(info.pk_names, key))
                 row = rows.get(key)

@@ -7,12 +7,14 @@ it ran, when its result is known:
   inserts are asked to return their keys);
 * UPDATE/DELETE whose ``WHERE`` is an equality on the whole primary key:
   keys from the parameters, no extra query (unit-of-work flushes);
+* a single DELETE: ``RETURNING`` its whole rows (keys and before-images)
+  where the database has DELETE ... RETURNING (all three);
 * any other UPDATE: ``RETURNING`` its keys where the database has it
-  for UPDATE (PostgreSQL), which saves a round trip;
+  for UPDATE (PostgreSQL, SQLite), which saves a round trip;
 * any other UPDATE/DELETE: ``SELECT pk ... WHERE <same criteria> FOR
   UPDATE`` before it runs (for a DELETE, the whole rows: they are its
   before-images), and the row count checked after;
-* a DELETE by key reads the rows it is about to remove (before-images).
+* an executemany DELETE by key reads its rows first (before-images).
 
 Anything it cannot pin down raises :class:`Unanalysable`, which the
 caller turns into a resync marker.
@@ -100,8 +102,13 @@ class Plan(object):
         info = self.info
         keys = self.keys
         if self.returning:
-            rows = result.returned_defaults_rows or ()
-            keys = list({info.key(row): None for row in rows})
+            found = {}
+            for row in result.returned_defaults_rows or ():
+                mapping = dict(row._mapping)
+                found[info.key_of(mapping)] = mapping
+            keys = list(found)
+            if self.op == 'delete':
+                self.before = found
         elif keys is None:
             keys = _inserted_keys(info, result, sets)
         elif self.expected is not None and result.rowcount >= 0 and (
@@ -209,19 +216,37 @@ def read_rows(conn, info, keys, select=None):
     return rows, extra
 
 
-def _can_return_keys(clause, op, dialect):
+def _can_return(clause, op, dialect, sets):
     # return_defaults() keeps the rows from the caller: its result has no
     # rows and its rowcount counts the returned ones.
-    return (op == 'update' and dialect.update_returning
-            and not clause._returning and not clause._return_defaults)
+    supported = (dialect.delete_returning if op == 'delete'
+                 else dialect.update_returning)
+    return (supported and len(sets) == 1 and not clause._returning
+            and not clause._return_defaults)
+
+
+def _image_columns(conn, target, info):
+    """The reflected table's columns, qualified by the target's name.
+
+    The database may have columns the code's table does not declare.
+    """
+    quote = conn.dialect.identifier_preparer
+    prefix = quote.format_table(target)
+    return [sa.literal_column('%s.%s' % (prefix, quote.quote(c.name)),
+                              c.type).label(c.name)
+            for c in info.table.columns]
 
 
 def plan_update_delete(conn, clause, sets, info):
     """Return ``(plan, clause)`` of an UPDATE or DELETE (may query ``conn``).
 
-    The clause may now return the keys it touches.
+    The clause may now return the keys it touches (a DELETE: its rows).
     """
     op = 'delete' if clause.is_delete else 'update'
+    target = clause.table
+    if op == 'delete' and _can_return(clause, op, conn.dialect, sets):
+        clause = clause.return_defaults(*_image_columns(conn, target, info))
+        return Plan(info, op, returning=True), clause
     binds = _where_binds(clause.whereclause, info)
     changed = () if op == 'delete' else _changed_columns(
         clause, sets, binds, info)
@@ -234,22 +259,14 @@ def plan_update_delete(conn, clause, sets, info):
     if len(sets) > 1:
         raise Unanalysable('executemany %s on %s without a key criterion'
                            % (op.upper(), info.name))
-    target = clause.table
     by_name = {c.name: c for c in target.columns}
-    if _can_return_keys(clause, op, conn.dialect):
+    if _can_return(clause, op, conn.dialect, sets):
         clause = clause.return_defaults(*[by_name[n]
                                           for n in info.pk_names])
         return Plan(info, op, changed=changed, returning=True), clause
     if op == 'delete':
-        # Keys and before-images in one query, through the reflected
-        # table's columns: the database may have columns the code's table
-        # does not declare.
-        quote = conn.dialect.identifier_preparer
-        prefix = quote.format_table(target)
-        select = sa.select(*[
-            sa.literal_column('%s.%s' % (prefix, quote.quote(c.name)),
-                              c.type).label(c.name)
-            for c in info.table.columns])
+        # Keys and before-images in one query.
+        select = sa.select(*_image_columns(conn, target, info))
     else:
         select = sa.select(*[by_name[n] for n in info.pk_names])
     select = select.select_from(target)

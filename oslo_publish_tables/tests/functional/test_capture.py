@@ -178,6 +178,32 @@ class CaptureTest(testtools.TestCase):
         self.assertGreater(self.db.drafts[-1].ts, self.db.drafts[0].ts)
         self.assert_replays_to_db()
 
+    def test_criteria_delete_returns_its_before_images(self):
+        ids = self._add_instances(2, host='h0', task_state='gone')
+
+        def work():
+            with self.session() as s, s.begin():
+                n = s.query(m.Instance).filter_by(host='h0').delete(
+                    synchronize_session=False)
+                self.assertEqual(2, n)
+
+        sql = self._statements_of(work)
+        # DELETE ... RETURNING gives keys and before-images at once;
+        # otherwise one SELECT ... FOR UPDATE gives both. Deleted rows are
+        # not read back: only the clock is read (not on SQLite's).
+        expected = ['DELETE']
+        if not self.db.engine.dialect.delete_returning:
+            expected.insert(0, 'SELECT')
+        if self.db.capture._clock_sql is not None:
+            expected.append('SELECT')
+        self.assertEqual(expected, [w for w in sql if w != 'COMMIT'])
+        deletes = self.db.changes()[2:]
+        self.assertEqual(sorted(ids), sorted(c.pk['id'] for c in deletes))
+        self.assertEqual({'delete'}, {c.op for c in deletes})
+        self.assertEqual({'gone'}, {c.row['task_state'] for c in deletes})
+        self.assertNotIn('user_data', deletes[0].row)
+        self.assert_replays_to_db()
+
     def test_update_on_match(self):
         [iid] = self._add_instances(1, task_state='spawning')
         with self.session() as s, s.begin():
