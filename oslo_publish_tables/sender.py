@@ -120,7 +120,7 @@ class Sender(object):
         with self._cond:
             for index, changes in enumerate(parts):
                 self._seq += 1
-                if len(self._spool) >= self.spool_size:
+                if len(self._spool) + self._inflight >= self.spool_size:
                     self._dropped += 1
                     self.stats['dropped'] += 1
                     continue
