@@ -3,9 +3,9 @@
 The committing thread only calls :meth:`Sender.submit`, which numbers the
 record and appends it to a bounded in-memory spool (microseconds, no I/O).
 A background thread takes everything waiting, packs it into as few
-notifications as ``max_batch_changes`` allows and sends them, at most one
-every ``min_send_interval`` unless a notification is full: under load
-several commits share one notification, when idle nothing waits; a failed
+notifications as ``max_batch_changes`` allows and sends them (with
+``min_send_interval``, at most one per interval unless it is full, so
+that commits arriving meanwhile share a notification); a failed
 send is retried with backoff and nothing is dropped until the spool is
 full. Records that overflow the spool are dropped but keep their
 sequence numbers, so consumers see a gap and resync; the count is logged
@@ -49,11 +49,12 @@ _opts = [
     cfg.IntOpt('max_batch_changes', default=1000, min=1,
                help='Most row changes carried by one notification; a '
                     'larger transaction is split into numbered parts.'),
-    cfg.FloatOpt('min_send_interval', default=0.005, min=0,
+    cfg.FloatOpt('min_send_interval', default=0.0, min=0,
                  help='Least seconds between two notifications, unless '
                       'one is full: commits arriving meanwhile share the '
-                      'next one. Adds at most this much latency under '
-                      'load; 0 sends every commit at once.'),
+                      'next one. Saves the service CPU under load at the '
+                      'price of up to this much latency; 0 (default) '
+                      'sends every commit at once.'),
     cfg.IntOpt('spool_size', default=100000, min=1,
                help='Most records held while the broker is unreachable. '
                     'Beyond it records are dropped and consumers see a '
@@ -79,7 +80,7 @@ class Sender(object):
     def __init__(self, transport, max_batch_changes=1000,
                  spool_size=100000, heartbeat_interval=10.0,
                  max_retry_interval=30.0, shutdown_timeout=5.0,
-                 min_send_interval=0.005):
+                 min_send_interval=0.0):
         self.transport = transport
         self.min_send_interval = min_send_interval
         self.max_batch_changes = max_batch_changes
