@@ -75,7 +75,8 @@ def _sender_for(conf):
             entry = _senders[key] = [sender_mod.Sender(
                 transport, group.max_batch_changes, group.spool_size,
                 group.heartbeat_interval, group.max_retry_interval,
-                group.shutdown_timeout, signer=signer), 0]
+                group.shutdown_timeout, group.min_send_interval,
+                signer=signer), 0]
         entry[1] += 1
         return key, entry[0]
 

@@ -56,8 +56,13 @@ from congress_consumer.publish_tables import sync
 LOG = logging.getLogger(__name__)
 
 
+_AS_IS = frozenset((str, int, float, bool, type(None)))
+
+
 def congress_value(value):
     """Return a hashable value Congress's policy engine understands."""
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, (datetime.datetime, datetime.date,
                           datetime.time)):
         return value.isoformat()
@@ -100,8 +105,20 @@ class _TableMap(object):
                         name, column, kind, ', '.join(sorted(_CONVERSIONS))))
         self.converters = [_CONVERSIONS.get(types.get(c)) for c in
                            self.columns]
+        self._converting = any(self.converters)
+        self.unique = None  # rows are unique: they keep the whole key
+
+    def learn_key(self, pk_names):
+        """Note whether translated rows keep the primary key unchanged."""
+        if self.unique is None and pk_names is not None:
+            kept = {c for c, f in zip(self.columns, self.converters)
+                    if f is None}
+            self.unique = set(pk_names) <= kept
 
     def row(self, row):
+        if not self._converting:
+            return tuple([v if type(v) in _AS_IS else congress_value(v)
+                          for v in map(row.get, self.columns)])
         values = []
         for column, convert in zip(self.columns, self.converters):
             value = row.get(column)
@@ -228,8 +245,29 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         table_map = self._maps[table]
         if not table_map.columns:
             return
-        counts = self._counts[table_map.name]
+        if table_map.unique is None:
+            table_map.learn_key(self.sync.replicas[table].pk_names)
         rows = self.state[table_map.name]
+        if table_map.unique:
+            # One tuple per key: a set says it all, no counts needed.
+            to_add, to_del = set(), set()
+            if old is not None:
+                before = table_map.row(old)
+                rows.discard(before)
+                to_del.add(before)
+            if new is not None:
+                after = table_map.row(new)
+                rows.add(after)
+                to_add.add(after)
+        else:
+            to_add, to_del = self._counted(table_map, rows, old, new)
+        if self._subscribers and (to_add or to_del):
+            self.publish_diff(table_map.name, to_add - to_del,
+                              to_del - to_add)
+
+    def _counted(self, table_map, rows, old, new):
+        """Rows that may repeat (key not kept): count each tuple."""
+        counts = self._counts[table_map.name]
         to_add, to_del = set(), set()
         if old is not None:
             before = table_map.row(old)
@@ -244,9 +282,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             if after not in rows:
                 rows.add(after)
                 to_add.add(after)
-        if self._subscribers and (to_add or to_del):
-            self.publish_diff(table_map.name, to_add - to_del,
-                              to_del - to_add)
+        return to_add, to_del
 
     # -- lifecycle ----------------------------------------------------------
 

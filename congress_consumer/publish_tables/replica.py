@@ -6,14 +6,43 @@ than that version, so duplicates, reordering and late deliveries
 converge. Snapshots load through the same rule (every snapshot row has
 the snapshot stamp ``S``) and end with a sweep of what the snapshot
 proved gone; ``floor`` then becomes ``S``.
+
+Rows are stored as tuples in the order of one column list per table
+(about a third of the memory of a dict per row); :attr:`TableReplica.rows`
+and the listener show them as dicts.
 """
 
 import collections
+from collections import abc
 
 APPLIED = 'applied'
 DUPLICATE = 'duplicate'
 LATE = 'late'
 UNRESOLVABLE = 'unresolvable'
+
+_MISSING = object()  # a column the row did not have
+
+
+class Rows(abc.Mapping):
+    """Read-only ``{key: row dict}`` view of a replica's tuples."""
+
+    def __init__(self, replica):
+        self._replica = replica
+
+    def __getitem__(self, key):
+        return self._replica._as_dict(self._replica._rows[key])
+
+    def __iter__(self):
+        return iter(self._replica._rows)
+
+    def __len__(self):
+        return len(self._replica._rows)
+
+    def __contains__(self, key):
+        return key in self._replica._rows
+
+    def __repr__(self):
+        return repr(dict(self))
 
 
 class TableReplica(object):
@@ -26,7 +55,10 @@ class TableReplica(object):
     def __init__(self, name, pk_names=None, listener=None):
         self.name = name
         self.pk_names = tuple(pk_names) if pk_names else None
-        self.rows = {}
+        self.columns = ()
+        self._index = {}
+        self._rows = {}
+        self.rows = Rows(self)
         self.versions = {}
         self.tombstones = {}
         self.floor = None
@@ -45,6 +77,22 @@ class TableReplica(object):
         if self.pk_names is None:
             self.pk_names = tuple(sorted(pk))
         return tuple(pk[n] for n in self.pk_names)
+
+    def _as_tuple(self, row):
+        if not row.keys() <= self._index.keys():
+            self._learn(row)
+        return tuple([row.get(c, _MISSING) for c in self.columns])
+
+    def _learn(self, row):
+        new = [c for c in row if c not in self._index]
+        self.columns = self.columns + tuple(sorted(new))
+        self._index = {c: i for i, c in enumerate(self.columns)}
+
+    def _as_dict(self, values):
+        if values is None:
+            return None
+        return {c: v for c, v in zip(self.columns, values)
+                if v is not _MISSING}
 
     # -- deltas -----------------------------------------------------------
 
@@ -73,19 +121,21 @@ class TableReplica(object):
         return outcome
 
     def _put(self, key, row, version):
-        old = self.rows.get(key)
-        self.rows[key] = row
+        values = self._as_tuple(row)
+        old = self._rows.get(key)
+        self._rows[key] = values
         self.versions[key] = version
-        self.tombstones.pop(key, None)
-        if self._listener is not None and old != row:
-            self._listener(self.name, old, row)
+        if self.tombstones:
+            self.tombstones.pop(key, None)
+        if self._listener is not None and old != values:
+            self._listener(self.name, self._as_dict(old), row)
 
     def _delete(self, key, version):
-        old = self.rows.pop(key, None)
+        old = self._rows.pop(key, None)
         self.versions[key] = version
         self.tombstones[key] = version
         if self._listener is not None and old is not None:
-            self._listener(self.name, old, None)
+            self._listener(self.name, self._as_dict(old), None)
 
     # -- snapshots --------------------------------------------------------
 
@@ -111,9 +161,9 @@ class TableReplica(object):
             if version <= ts and key not in seen:
                 del self.versions[key]
                 self.tombstones.pop(key, None)
-                old = self.rows.pop(key, None)
+                old = self._rows.pop(key, None)
                 if old is not None and self._listener is not None:
-                    self._listener(self.name, old, None)
+                    self._listener(self.name, self._as_dict(old), None)
         self.floor = ts if self.floor is None else max(self.floor, ts)
         self.counts['snapshots'] += 1
 

@@ -8,6 +8,8 @@ SQLite, and ``[publish_tables] clock = local``, use this host's clock.
 
 import time
 
+import sqlalchemy as sa
+
 _MYSQL = ("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
           "UTC_TIMESTAMP(6))")
 
@@ -32,6 +34,17 @@ def sql_for(dialect_name, source='database'):
     if source == 'local':
         return None
     return _SQL.get(dialect_name)
+
+
+def column_for(dialect_name, source='database'):
+    """The clock as a column to add to a SELECT, or None (local clock).
+
+    PostgreSQL evaluates the uncorrelated subquery once per statement.
+    """
+    sql = sql_for(dialect_name, source)
+    if sql is None:
+        return None
+    return sa.literal_column('(%s)' % sql).label('publish_tables_stamp')
 
 
 def now(connection, sql):

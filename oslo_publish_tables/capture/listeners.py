@@ -87,6 +87,7 @@ class EngineCapture(object):
                       'errors': 0}
         self._engine = None
         self._clock_sql = None
+        self._clock_column = None
         self._do_commit = None
         self._names = sorted(registry.names, key=len, reverse=True)
         self._name_re = re.compile(
@@ -106,6 +107,8 @@ class EngineCapture(object):
         self._engine = engine
         self._clock_sql = clock.sql_for(engine.dialect.name,
                                         self.clock_source)
+        self._clock_column = clock.column_for(engine.dialect.name,
+                                              self.clock_source)
         event.listen(engine, 'before_execute', self._before_execute,
                      retval=True)
         for name in self._EVENTS:
@@ -164,7 +167,8 @@ class EngineCapture(object):
                 plan, clause = statements.plan_insert(
                     clause, sets, info, conn.dialect)
             else:
-                plan = statements.plan_update_delete(conn, clause, sets, info)
+                plan, clause = statements.plan_update_delete(
+                    conn, clause, sets, info)
         except statements.Unanalysable as exc:
             self._failed(conn, [info.name], str(exc), exc)
             return clause, multiparams, params
@@ -241,8 +245,9 @@ class EngineCapture(object):
             return
         tables = set(journal.resync)
         try:
-            changes = self._build_changes(conn, journal)
-            ts = clock.now(conn, self._clock_sql)
+            changes, ts = self._build_changes(conn, journal)
+            if ts is None:  # no row read back, or the local clock
+                ts = clock.now(conn, self._clock_sql)
         except _DATABASE_ERRORS:
             raise  # the transaction is broken: COMMIT must not pretend
         except Exception as exc:  # capture must not break the service
@@ -293,10 +298,24 @@ class EngineCapture(object):
                 self.submit(draft)
 
     def _build_changes(self, conn, journal):
-        changes = []
+        """Read the rows back; the stamp comes with them (one round trip).
+
+        Every read-back runs after the transaction's last write, so the
+        clock column of any of them is a valid stamp; the last one read
+        is kept. A key whose last statement deleted it is not read back:
+        it is gone. Returns ``(changes, stamp or None)``.
+        """
+        changes, ts = [], None
+        last_op = {(e.table, e.key): e.op for e in journal.entries}
         for table, nets in journal.fold().items():
             info = self.registry.get(table)
-            rows = statements.read_rows(conn, info, nets)
+            keys = [k for k in nets if last_op[table, k] != 'delete']
+            rows = {}
+            if keys:
+                select = statements.key_select(info, self._clock_column)
+                rows, stamp = statements.read_rows(conn, info, keys, select)
+                if stamp is not None:
+                    ts = int(stamp)
             for key, net in nets.items():
                 pk = dict(zip(info.pk_names, key))
                 row = rows.get(key)
@@ -311,4 +330,4 @@ class EngineCapture(object):
                         table, 'delete', pk,
                         {k: v for k, v in before.items()
                          if k not in info.excluded}, ()))
-        return changes
+        return changes, ts

@@ -7,9 +7,14 @@ it ran, when its result is known:
   inserts are asked to return their keys);
 * UPDATE/DELETE whose ``WHERE`` is an equality on the whole primary key:
   keys from the parameters, no extra query (unit-of-work flushes);
+* a single DELETE: ``RETURNING`` its whole rows (keys and before-images)
+  where the database has DELETE ... RETURNING (all three);
+* any other UPDATE: ``RETURNING`` its keys where the database has it
+  for UPDATE (PostgreSQL, SQLite), which saves a round trip;
 * any other UPDATE/DELETE: ``SELECT pk ... WHERE <same criteria> FOR
-  UPDATE`` before it runs, and the row count checked after;
-* DELETE also reads the rows it is about to remove (before-images).
+  UPDATE`` before it runs (for a DELETE, the whole rows: they are its
+  before-images), and the row count checked after;
+* an executemany DELETE by key reads its rows first (before-images).
 
 Anything it cannot pin down raises :class:`Unanalysable`, which the
 caller turns into a resync marker.
@@ -91,19 +96,28 @@ class Plan(object):
     """What one statement does to the published rows of one table."""
 
     def __init__(self, info, op, keys=None, before=None, changed=(),
-                 expected=None):
+                 expected=None, returning=False):
         self.info = info
         self.op = op
         self.keys = keys
         self.before = before or {}
         self.changed = tuple(changed)
         self.expected = expected
+        self.returning = returning
 
     def finish(self, result, journal, sets):
         """Record the statement's keys in ``journal`` after it ran."""
         info = self.info
         keys = self.keys
-        if keys is None:
+        if self.returning:
+            found = {}
+            for row in result.returned_defaults_rows or ():
+                mapping = dict(row._mapping)
+                found[info.key_of(mapping)] = mapping
+            keys = list(found)
+            if self.op == 'delete':
+                self.before = found
+        elif keys is None:
             keys = _inserted_keys(info, result, sets)
         elif self.expected is not None and result.rowcount >= 0 and (
                 result.rowcount != self.expected):
@@ -164,55 +178,116 @@ def _changed_columns(clause, sets, binds, info):
     return sorted((names & published) - set(info.pk_names))
 
 
-def _rows_by_keys(conn, info, keys):
-    rows = {}
-    cols = info.pk_columns if len(info.pk_columns) > 1 else None
+def key_select(info, extra=None):
+    """``SELECT <all columns> [, extra] WHERE pk IN :keys`` (expanding).
+
+    Built once per table and ``extra`` column, then reused.
+    """
+    cache = info.__dict__.setdefault('_key_selects', {})
+    name = None if extra is None else extra.name
+    if name not in cache:
+        cache[name] = _key_select(info, extra)
+    return cache[name]
+
+
+def _key_select(info, extra):
+    cols = list(info.table.columns)
+    if extra is not None:
+        cols.append(extra)
+    keys = sa.bindparam('keys', expanding=True)
+    if len(info.pk_columns) > 1:
+        return sa.select(*cols).where(sa.tuple_(*info.pk_columns).in_(keys))
+    return sa.select(*cols).where(info.pk_columns[0].in_(keys))
+
+
+def read_rows(conn, info, keys, select=None):
+    """Read the current rows for ``keys``.
+
+    Returns ``({key: {column: value}}, extra)``: ``extra`` is the last
+    value of the column ``select`` (from :func:`key_select`) adds, if any.
+    """
+    select = key_select(info) if select is None else select
+    if conn.dialect.name in _STALE_READS:
+        select = select.with_for_update()
+    names = [c.name for c in info.table.columns]
+    width = len(names)
+    single = len(info.pk_columns) == 1
+    rows, extra = {}, None
     keys = list(keys)
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start:start + _CHUNK]
-        if cols:
-            where = sa.tuple_(*cols).in_(chunk)
-        else:
-            where = info.pk_columns[0].in_([k[0] for k in chunk])
-        select = sa.select(*info.table.columns).where(where)
-        if conn.dialect.name in _STALE_READS:
-            select = select.with_for_update()
-        for row in conn.execute(select):
-            mapping = row._mapping
-            rows[info.key_of(mapping)] = dict(mapping)
-    return rows
+        if single:
+            chunk = [k[0] for k in chunk]
+        for row in conn.execute(select, {'keys': chunk}):
+            mapping = dict(zip(names, row[:width]))
+            rows[info.key_of(mapping)] = mapping
+            if len(row) > width:
+                extra = row[width]
+    return rows, extra
 
 
-def read_rows(conn, info, keys):
-    """Read the current rows for ``keys``: ``{key: {column: value}}``."""
-    return _rows_by_keys(conn, info, keys)
+def _can_return(clause, op, dialect, sets):
+    # return_defaults() keeps the rows from the caller: its result has no
+    # rows and its rowcount counts the returned ones.
+    supported = (dialect.delete_returning if op == 'delete'
+                 else dialect.update_returning)
+    return (supported and len(sets) == 1 and not clause._returning
+            and not clause._return_defaults)
+
+
+def _image_columns(conn, target, info):
+    """The reflected table's columns, qualified by the target's name.
+
+    The database may have columns the code's table does not declare.
+    """
+    quote = conn.dialect.identifier_preparer
+    prefix = quote.format_table(target)
+    return [sa.literal_column('%s.%s' % (prefix, quote.quote(c.name)),
+                              c.type).label(c.name)
+            for c in info.table.columns]
 
 
 def plan_update_delete(conn, clause, sets, info):
-    """Return the plan of an UPDATE or DELETE (may query ``conn``)."""
+    """Return ``(plan, clause)`` of an UPDATE or DELETE (may query ``conn``).
+
+    The clause may now return the keys it touches (a DELETE: its rows).
+    """
     op = 'delete' if clause.is_delete else 'update'
+    target = clause.table
+    if op == 'delete' and _can_return(clause, op, conn.dialect, sets):
+        clause = clause.return_defaults(*_image_columns(conn, target, info))
+        return Plan(info, op, returning=True), clause
     binds = _where_binds(clause.whereclause, info)
     changed = () if op == 'delete' else _changed_columns(
         clause, sets, binds, info)
     if binds is not None:
         keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
                 for p in sets]
-        before = read_rows(conn, info, keys) if op == 'delete' else None
-        return Plan(info, op, keys=keys, before=before, changed=changed)
+        before = read_rows(conn, info, keys)[0] if op == 'delete' else None
+        return Plan(info, op, keys=keys, before=before,
+                    changed=changed), clause
     if len(sets) > 1:
         raise Unanalysable('executemany %s on %s without a key criterion'
                            % (op.upper(), info.name))
-    target = clause.table
     by_name = {c.name: c for c in target.columns}
-    select = sa.select(*[by_name[n] for n in info.pk_names])
+    if _can_return(clause, op, conn.dialect, sets):
+        clause = clause.return_defaults(*[by_name[n]
+                                          for n in info.pk_names])
+        return Plan(info, op, changed=changed, returning=True), clause
+    if op == 'delete':
+        # Keys and before-images in one query.
+        select = sa.select(*_image_columns(conn, target, info))
+    else:
+        select = sa.select(*[by_name[n] for n in info.pk_names])
+    select = select.select_from(target)
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)
     if conn.dialect.name != 'sqlite':
         select = select.with_for_update(of=target)
-    keys = list({info.key_of(r._mapping): None
-                 for r in conn.execute(select, sets[0])})
-    # Before-images through the reflected table: the database may have
-    # columns the code's table does not declare.
-    before = read_rows(conn, info, keys) if op == 'delete' else None
-    return Plan(info, op, keys=keys, before=before, changed=changed,
-                expected=len(keys))
+    found = {}
+    for row in conn.execute(select, sets[0]):
+        mapping = dict(row._mapping)
+        found[info.key_of(mapping)] = mapping
+    before = found if op == 'delete' else None
+    return Plan(info, op, keys=list(found), before=before, changed=changed,
+                expected=len(found)), clause

@@ -125,9 +125,9 @@ def measure_backend(backend, rounds, seconds, topic):
             engine.dispose()
 
 
-def _rounds(engine, conf, sender, rounds, seconds):
-    maker = db_orm.get_maker(engine)
-    work = Workload(maker)
+def _rounds(engine, conf, sender, rounds, seconds, work=None):
+    if work is None:
+        work = Workload(db_orm.get_maker(engine))
     # Count the SQL statements that reach the DBAPI, both modes alike.
     statements = [0]
 
@@ -143,6 +143,7 @@ def _rounds(engine, conf, sender, rounds, seconds):
     work.run_for(min(1.0, seconds))
 
     modes = ('off', 'on', 'capture')
+    cpu = {m: 0.0 for m in modes}  # process CPU: service and Sender threads
     tps = {m: [] for m in modes}
     lat = {m: [] for m in modes}
     sql = {m: 0 for m in modes}
@@ -158,7 +159,9 @@ def _rounds(engine, conf, sender, rounds, seconds):
                 publisher.install(engine, conf, submit=_discard)
             mark = len(work.commits)
             executed = statements[0]
+            cpu_start = time.process_time()
             txns, elapsed = work.run_for(seconds)
+            cpu[mode] += time.process_time() - cpu_start
             sql[mode] += statements[0] - executed
             if mode == 'on':
                 publisher.uninstall(engine)
@@ -172,6 +175,7 @@ def _rounds(engine, conf, sender, rounds, seconds):
             lat[mode].extend(work.commits[mark:])
     sa.event.remove(engine, 'before_cursor_execute', _count)
     return {
+        'cpu_ms': {m: cpu[m] / len(lat[m]) * 1e3 for m in modes},
         'stmts_off': sql['off'] / len(lat['off']),
         'stmts_on': sql['on'] / len(lat['on']),
         'tps_off': benchlib.median(tps['off']),
@@ -197,10 +201,18 @@ def _discard(draft):
 
 
 def run(backends, rounds, seconds):
-    """Return ``{backend: figures}`` for every backend given."""
+    """Return ``{backend: figures}`` for every backend given.
+
+    Where nova is installed, ``{'nova ' + backend: figures}`` too: the
+    same runs with nova's own database API (:mod:`nova_workload`).
+    """
+    import nova_workload
     results = {}
     with benchlib.scratch_topic('pt_bench_overhead_') as (topic, _):
         for backend in backends:
             results[backend] = measure_backend(backend, rounds, seconds,
                                                topic)
+            if nova_workload.available():
+                results['nova ' + backend] = nova_workload.measure_backend(
+                    backend, rounds, seconds, topic, _rounds)
     return results

@@ -120,12 +120,19 @@ def check_services(backends):
     return usable
 
 
+def _label(key):
+    """'postgresql' -> 'PostgreSQL'; 'nova mysql' -> 'MariaDB, nova API'."""
+    if key.startswith('nova '):
+        return '%s, nova API' % benchlib.NAMES[key[5:]]
+    return benchlib.NAMES[key]
+
+
 def report_overhead(results, verdicts):
     rows = []
     for backend, r in results.items():
         ratio = r['tps_on'] / r['tps_off']
         added = r['p99_on_ms'] - r['p99_off_ms']
-        rows.append((benchlib.NAMES[backend], benchlib.fmt_num(r['tps_off']),
+        rows.append((_label(backend), benchlib.fmt_num(r['tps_off']),
                      benchlib.fmt_num(r['tps_on']), '%.3f' % ratio,
                      '%.2f' % r['p50_off_ms'], '%.2f' % r['p50_on_ms'],
                      '%.2f' % r['p99_off_ms'], '%.2f' % r['p99_on_ms'],
@@ -133,8 +140,11 @@ def report_overhead(results, verdicts):
                      '%s (%.3f)' % (benchlib.fmt_num(r['tps_capture']),
                                     r['tps_capture'] / r['tps_off']),
                      '%.2f' % r['p99_capture_ms'],
-                     '%.1f/%.1f' % (r['stmts_off'], r['stmts_on'])))
-        name = benchlib.NAMES[backend]
+                     '%.1f/%.1f' % (r['stmts_off'], r['stmts_on']),
+                     '%.2f/%.2f/%.2f' % tuple(r['cpu_ms'][m] for m in (
+                         'off', 'on', 'capture')),
+                     '%.3f' % (r['cpu_ms']['off'] / r['cpu_ms']['on'])))
+        name = _label(backend)
         verdicts.add('1', 'on/off throughput, %s' % name, '%.3f' % ratio,
                      '>= %.2f' % TARGET_RATIO, ratio >= TARGET_RATIO)
         verdicts.add('1', 'added p99 commit latency, %s' % name,
@@ -145,12 +155,16 @@ def report_overhead(results, verdicts):
         '(direct mode, messagingv2 to RabbitMQ)',
         ['backend', 'txn/s off', 'txn/s on', 'on/off', 'p50 off ms',
          'p50 on ms', 'p99 off ms', 'p99 on ms', 'p99 added ms',
-         'capture only txn/s (/off)', 'capture p99 ms', 'SQL/txn off/on'],
+         'capture only txn/s (/off)', 'capture p99 ms', 'SQL/txn off/on',
+         'CPU ms/txn off/on/capture', 'CPU off/on'],
         rows)
+    print('  CPU: process time of the benchmark (service and Sender '
+          'threads) per transaction; off/on is the throughput ratio a '
+          'CPU-bound service would see.')
     print('  commits per mode: %s' % ', '.join(
-        '%s %d/%d' % (benchlib.NAMES[b], r['commits_off'], r['commits_on'])
+        '%s %d/%d' % (_label(b), r['commits_off'], r['commits_on'])
         for b, r in results.items()))
-    print('durable: not built (issue 4)\n')
+    print('durable mode: python tools/bench/durable.py\n')
 
 
 def report_throughput(r, verdicts):
@@ -335,7 +349,7 @@ def report_growth(results):
     if over:
         for backend, r in over.items():
             rows.append(('SQL statements per txn (%s)' %
-                         benchlib.NAMES[backend], 'off %.1f' % r['stmts_off'],
+                         _label(backend), 'off %.1f' % r['stmts_off'],
                          'on', '%.1f' % r['stmts_on'],
                          '+%.1f round trips' % (r['stmts_on']
                                                 - r['stmts_off'])))

@@ -145,6 +145,65 @@ class CaptureTest(testtools.TestCase):
                                                  for c in soft))
         self.assert_replays_to_db()
 
+    def _statements_of(self, work):
+        sql = []
+
+        def record(conn, cursor, statement, *args):
+            sql.append(statement.split(None, 1)[0].upper())
+
+        sa.event.listen(self.db.engine, 'before_cursor_execute', record)
+        try:
+            work()
+        finally:
+            sa.event.remove(self.db.engine, 'before_cursor_execute', record)
+        return sql
+
+    def test_criteria_update_costs_one_read_back_with_the_stamp(self):
+        ids = self._add_instances(2, host='h0')
+
+        def work():
+            with self.session() as s, s.begin():
+                s.query(m.Instance).filter_by(host='h0').update(
+                    {'vm_state': 'error'}, synchronize_session=False)
+
+        sql = self._statements_of(work)
+        # RETURNING gives the keys where UPDATE has it (no pre-select);
+        # the stamp comes with the read-back SELECT (no clock query).
+        expected = ['UPDATE', 'SELECT']
+        if not self.db.engine.dialect.update_returning:
+            expected.insert(0, 'SELECT')
+        self.assertEqual(expected, [w for w in sql if w != 'COMMIT'])
+        self.assertEqual(sorted(ids),
+                         sorted(c.pk['id'] for c in self.db.changes()[2:]))
+        self.assertGreater(self.db.drafts[-1].ts, self.db.drafts[0].ts)
+        self.assert_replays_to_db()
+
+    def test_criteria_delete_returns_its_before_images(self):
+        ids = self._add_instances(2, host='h0', task_state='gone')
+
+        def work():
+            with self.session() as s, s.begin():
+                n = s.query(m.Instance).filter_by(host='h0').delete(
+                    synchronize_session=False)
+                self.assertEqual(2, n)
+
+        sql = self._statements_of(work)
+        # DELETE ... RETURNING gives keys and before-images at once;
+        # otherwise one SELECT ... FOR UPDATE gives both. Deleted rows are
+        # not read back: only the clock is read (not on SQLite's).
+        expected = ['DELETE']
+        if not self.db.engine.dialect.delete_returning:
+            expected.insert(0, 'SELECT')
+        if self.db.capture._clock_sql is not None:
+            expected.append('SELECT')
+        self.assertEqual(expected, [w for w in sql if w != 'COMMIT'])
+        deletes = self.db.changes()[2:]
+        self.assertEqual(sorted(ids), sorted(c.pk['id'] for c in deletes))
+        self.assertEqual({'delete'}, {c.op for c in deletes})
+        self.assertEqual({'gone'}, {c.row['task_state'] for c in deletes})
+        self.assertNotIn('user_data', deletes[0].row)
+        self.assert_replays_to_db()
+
     def test_update_on_match(self):
         [iid] = self._add_instances(1, task_state='spawning')
         with self.session() as s, s.begin():
