@@ -21,6 +21,12 @@ class TableReplica(object):
 
     ``listener(table, old_row, new_row)`` is called for every visible
     change (either row may be None). Callers serialise access.
+
+    ``watchers`` are further callables, called after the listener as
+    ``watcher(table, old_row, new_row, ts)`` with the stamp ``ts`` of the
+    change (the snapshot stamp for snapshot loads and sweeps); the
+    republisher and the filtered subscriptions use them. ``columns`` is
+    the column list of the last snapshot (set by the synchroniser).
     """
 
     def __init__(self, name, pk_names=None, listener=None):
@@ -34,6 +40,8 @@ class TableReplica(object):
         self.counts = collections.Counter()
         self.last_ts = 0
         self._listener = listener
+        self.watchers = []
+        self.columns = None
         self._loading = None
 
     @property
@@ -77,15 +85,21 @@ class TableReplica(object):
         self.rows[key] = row
         self.versions[key] = version
         self.tombstones.pop(key, None)
-        if self._listener is not None and old != row:
-            self._listener(self.name, old, row)
+        if old != row:
+            self._notify(old, row, version)
 
     def _delete(self, key, version):
         old = self.rows.pop(key, None)
         self.versions[key] = version
         self.tombstones[key] = version
-        if self._listener is not None and old is not None:
-            self._listener(self.name, old, None)
+        if old is not None:
+            self._notify(old, None, version)
+
+    def _notify(self, old, new, ts):
+        if self._listener is not None:
+            self._listener(self.name, old, new)
+        for watcher in self.watchers:
+            watcher(self.name, old, new, ts)
 
     # -- snapshots --------------------------------------------------------
 
@@ -112,8 +126,8 @@ class TableReplica(object):
                 del self.versions[key]
                 self.tombstones.pop(key, None)
                 old = self.rows.pop(key, None)
-                if old is not None and self._listener is not None:
-                    self._listener(self.name, old, None)
+                if old is not None:
+                    self._notify(old, None, ts)
         self.floor = ts if self.floor is None else max(self.floor, ts)
         self.counts['snapshots'] += 1
 
