@@ -129,10 +129,12 @@ class API(object):
     """The WSGI application; ``drivers`` maps datasource names to drivers.
 
     The mapping is read on every request, so datasources may be added or
-    removed while serving.
+    removed while serving. ``extra_routes`` are more ``(compiled path
+    pattern, {method: handler})`` entries served by other components
+    (e.g. :mod:`congress_consumer.subscriptions.api`).
     """
 
-    def __init__(self, drivers):
+    def __init__(self, drivers, extra_routes=()):
         self.drivers = drivers
         self._routes = [
             (re.compile(r'^/v1/data-sources/?$'),
@@ -154,6 +156,7 @@ class API(object):
             (re.compile('^' + _TABLE + '/rows/?$'),
              {'GET': self.list_rows}),
         ]
+        self._routes.extend(extra_routes)
 
     def __call__(self, environ, start_response):
         request = webob.Request(environ)
