@@ -105,11 +105,12 @@ class QueueProbe(object):
     def for_conf(cls, conf):
         """A probe if the notification transport is RabbitMQ, else None."""
         url = None
-        try:
-            url = conf.oslo_messaging_notifications.transport_url
-        except cfg.NoSuchOptError:
-            pass
-        url = url or conf.transport_url
+        for read in (lambda: conf.oslo_messaging_notifications.transport_url,
+                     lambda: conf.transport_url):
+            try:
+                url = url or read()
+            except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+                continue  # oslo.messaging registers them on first use
         if url and url.startswith('rabbit://'):
             return cls(url)
         return None

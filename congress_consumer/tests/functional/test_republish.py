@@ -7,12 +7,15 @@ snapshot service's protocol). Every test ends with a row-for-row
 comparison of the second driver's replica with the producer database.
 """
 
+import concurrent.futures
+
 import oslo_messaging
 from oslo_messaging import conffixture
 import testtools
 
 from oslo_publish_tables import demo_workload
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables.tests import backends
 from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer.publish_tables import driver as driver_mod
@@ -28,40 +31,65 @@ def _run(engine, steps, seed):
 
 
 class RepublishTest(testtools.TestCase):
+    backend = 'sqlite'
+    rabbit = False
 
     def setUp(self):
         super().setUp()
-        self.p = self.useFixture(pipeline.Pipeline('sqlite'))
+        self.p = self.useFixture(pipeline.Pipeline(self.backend,
+                                                   rabbit=self.rabbit))
         # oslo.messaging registers the options of its RPC tracing on
         # cfg.CONF only; its fixture registers them on our conf too.
         conffixture.ConfFixture(self.p.conf)
-        self.topic, self.rpc_topic = rep_mod.topics('congress_tables',
-                                                    'nova')
+        if self.rabbit:
+            rabbit = self.rabbit_fixture = self.useFixture(
+                backends.RabbitFixture())
+            self.topic = rabbit.topic
+            self.rpc_topic = rabbit.topic + '_snapshot'
+            for queue in (self.rpc_topic, self.rpc_topic + '.test'):
+                rabbit.add_queue(queue)
+            self.transport = self.p.new_transport()
+        else:
+            self.topic, self.rpc_topic = rep_mod.topics('congress_tables',
+                                                        'nova')
+            self.transport = self.p._shared
         self.sender = sender_mod.Sender(
             transport_mod.NotificationTransport(
                 self.p.conf, self.topic, 'congress-consumer.nova',
-                transport=self.p._shared),
+                transport=self.transport),
             heartbeat_interval=0.5)
         self.addCleanup(self.sender.stop)
         self.rep = rep_mod.Republisher(self.p.driver.sync, self.sender)
         self.rep.attach()
         self.addCleanup(self.rep.detach)
-        self.rpc = oslo_messaging.get_rpc_transport(self.p.conf,
-                                                    url='fake://')
+        self.rpc = oslo_messaging.get_rpc_transport(
+            self.p.conf, url=self.p.transport_url)
         self.addCleanup(self.rpc.cleanup)
-        server = rep_mod.rpc_server(self.rpc, self.rep, self.rpc_topic)
+        server = rep_mod.rpc_server(self.rpc, self.rep, self.rpc_topic,
+                                    server='test')
         server.start()
         self.addCleanup(server.wait)
         self.addCleanup(server.stop)
 
     def downstream(self):
-        """A second driver, subscribed to the republished tables."""
+        """A second driver, subscribed to the republished tables.
+
+        Each has a listener pool of its own: independent consumers of a
+        topic must not share its default queue.
+        """
+        self.pools = getattr(self, 'pools', 0) + 1
+        pool = '%s_copy%d' % (self.topic, self.pools)  # the queue's name
+        if self.rabbit:
+            self.rabbit_fixture.add_queue(pool)
         source = snapshots.RpcSnapshotSource(self.rpc, self.rpc_topic,
                                              timeout=10)
         driver = driver_mod.PublishTablesDriver(
             'nova-copy', dict(tables=self.p.tables, topic=self.topic,
-                              gap_timeout=0.5, producer_timeout=3.0),
-            conf=self.p.conf, transport=self.p._shared,
+                              gap_timeout=0.5, producer_timeout=3.0,
+                              pool=pool),
+            conf=self.p.conf,
+            transport=self.transport if not self.rabbit else
+            self.p.new_transport(),
             snapshot_source=source)
         driver.start()
         self.addCleanup(driver.stop)
@@ -101,6 +129,8 @@ class RepublishTest(testtools.TestCase):
         self.assertEqual([], self.p.converge())
         self.assertEqual([], self.p.converge(driver=first))
         self.assertEqual([], self.p.converge(driver=second))
+        self.assertEqual(0, first.sync.tracker.gaps)
+        self.assertEqual(0, second.sync.tracker.gaps)
         self.assertTrue(self.p.db_rows('instances'))
 
     def test_unsubscribe_stops_publishing(self):
@@ -122,3 +152,38 @@ class RepublishTest(testtools.TestCase):
         self.assertEqual(last, self.sender.last_seq)
         client.call({}, 'subscribe', table='tags', subscriber='svc')
         self.assertEqual({'svc'}, self.rep.subscribers['tags'])
+
+
+class RabbitRepublishTest(RepublishTest):
+    """Over RabbitMQ, with three producers writing at once.
+
+    Changes of different rows reach the first driver out of stamp order,
+    which the republished stamps must absorb.
+    """
+
+    backend = 'postgresql'
+    rabbit = True
+
+    def test_three_concurrent_producers(self):
+        producers = [self.p.producer, self.p.add_producer(),
+                     self.p.add_producer()]
+        for seed, producer in enumerate(producers):
+            _run(producer.engine, 10, seed)
+        self.assertTrue(self.p.driver.wait_live(20))
+        copy = self.downstream()
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(_run, producer.engine, 50, 10 + seed)
+                       for seed, producer in enumerate(producers)]
+            late = self.downstream()  # subscribes while writers run
+            for future in futures:
+                future.result()
+        self.assertEqual([], self.p.converge(timeout=30))
+        self.assertEqual([], self.p.converge(timeout=30, driver=copy))
+        self.assertEqual([], self.p.converge(timeout=30, driver=late))
+        self.assertEqual(0, copy.sync.tracker.gaps)
+        self.assertEqual(0, late.sync.tracker.gaps)
+        self.assertTrue(self.p.db_rows('instances'))
+
+
+class RabbitRepublishMySQLTest(RabbitRepublishTest):
+    backend = 'mysql'

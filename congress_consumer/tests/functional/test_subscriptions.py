@@ -12,6 +12,7 @@ import threading
 import time
 
 import fixtures
+from oslo_config import cfg
 import oslo_messaging
 from oslo_messaging import conffixture
 from oslo_utils import timeutils
@@ -25,6 +26,7 @@ from oslo_publish_tables.tests import backends
 from congress_consumer.api import wsgi
 from congress_consumer.subscriptions import api as api_mod
 from congress_consumer.subscriptions import delivery
+from congress_consumer.subscriptions import registry as registry_mod
 from congress_consumer.subscriptions import service as service_mod
 from congress_consumer.tests import pipeline
 
@@ -287,3 +289,60 @@ class SubscriptionsTest(testtools.TestCase):
                          self.request('POST', '/v1/subscriptions/old/ack'))
         self.assertEqual([], self.subs.check_stale(
             timeutils.utcnow() + datetime.timedelta(seconds=30)))
+
+
+class RabbitQueueProbeTest(testtools.TestCase):
+    """Stale detection through the subscriber's RabbitMQ queue."""
+
+    def setUp(self):
+        super().setUp()
+        self.rabbit = self.useFixture(backends.RabbitFixture())
+        self.conf = cfg.ConfigOpts()
+        service_mod.register_opts(self.conf)
+        self.conf([], default_config_files=[])
+        # Registers [oslo_messaging_notifications] on the conf.
+        self.transport = self.rabbit.notification_transport(self.conf)
+        self.conf.set_override('transport_url', self.rabbit.transport_url,
+                               'oslo_messaging_notifications')
+        self.conf.set_override('stale_timeout', 60, 'subscriptions')
+        self.queue = self.rabbit.topic + '.info'
+        url = self.useFixture(backends.DatabaseFixture('sqlite')).url
+        self.registry = registry_mod.Registry(url)
+        self.addCleanup(self.registry.close)
+        self.probe = service_mod.QueueProbe.for_conf(self.conf)
+        self.subs = service_mod.Subscriptions(
+            self.conf, {}, transport=self.transport, registry=self.registry)
+
+    def wait_consumers(self, count):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = self.probe.status(self.queue)
+            if status is not None and status[1] == count:
+                return status
+            time.sleep(0.1)
+        self.fail('%s never had %d consumers: %s'
+                  % (self.queue, count, status))
+
+    def test_queue_consumers_are_signs_of_life(self):
+        self.assertIsInstance(self.probe, service_mod.QueueProbe)
+        self.assertIsInstance(self.subs.probe, service_mod.QueueProbe)
+        self.assertEqual(self.probe.url, self.subs.probe.url)
+        self.assertIsNone(self.probe.status(self.queue))  # not declared
+        old = datetime.datetime(2020, 1, 1)
+        self.registry.add(registry_mod.Subscription(
+            'q', self.rabbit.topic, 'nova', 'instances',
+            created_at=old, last_ack_at=old))
+        self.assertEqual(['q'], self.subs.check_stale())  # no queue
+        collector = Collector(self.transport, self.rabbit.topic)
+        self.wait_consumers(1)
+        self.assertEqual([], self.subs.check_stale())  # consumed: alive
+        self.assertGreater(self.registry.get('q').last_ack_at, old)
+        collector.stop()
+        self.assertEqual((0, 0), self.wait_consumers(0))
+        later = timeutils.utcnow() + datetime.timedelta(seconds=120)
+        self.assertEqual(['q'], self.subs.check_stale(later))
+
+    def test_no_probe_without_rabbit(self):
+        self.conf.set_override('transport_url', 'fake://',
+                               'oslo_messaging_notifications')
+        self.assertIsNone(service_mod.QueueProbe.for_conf(self.conf))

@@ -80,8 +80,36 @@ class RepublisherTest(testtools.TestCase):
              ('delete', {'id': 3}, {'id': 3, 'v': 'c'}, ())],
             [(c.op, c.pk, c.row, tuple(c.changed))
              for d in drafts for c in d.changes])
-        snap, _ = self.snapshot()
-        self.assertEqual(500, snap['ts'])
+        later, _ = self.snapshot()
+        self.assertEqual(500, later['ts'])
+        # A downstream replica made of the first snapshot and the records
+        # equals the upstream one.
+        self.assertEqual(self.upstream(), self.downstream(snap, rows))
+
+    def upstream(self):
+        with self.sync.lock:
+            return dict(self.sync.replicas['t'].rows)
+
+    def downstream(self, snap, rows, drafts=None):
+        replica = replica_mod.TableReplica('t', ('id',))
+        replica.begin_load(snap['ts'])
+        replica.load(rows)
+        replica.end_load()
+        for draft in drafts or self.sender.drafts:
+            for change in draft.changes:
+                replica.apply(change.op, change.pk, change.row, draft.ts)
+        return replica.rows
+
+    def test_late_change_after_a_snapshot_reaches_the_subscriber(self):
+        self.rep.subscribe('t', 'svc')
+        self.apply('update', 1, 'b', 400)
+        snap, rows = self.snapshot()  # S = 400
+        # Arrives late, for another row: with its own stamp 350 <= S the
+        # downstream replica would drop it as older than its snapshot.
+        self.apply('insert', 2, 'x', 350)
+        self.assertEqual([400, 401], [d.ts for d in self.sender.drafts])
+        after = [d for d in self.sender.drafts if d.ts > snap['ts']]
+        self.assertEqual(self.upstream(), self.downstream(snap, rows, after))
 
     def test_ignored_changes_are_not_republished(self):
         self.snapshot()
