@@ -339,7 +339,13 @@ class Consumer(object):
                                                  mask(exc))) from None
         if self.subscriptions is None:
             return []
-        self.subscriptions.start()
+        try:
+            self.subscriptions.start()
+        except oslo_messaging.MessagingException as exc:
+            raise ConfigError(group=subscriptions.GROUP, option='(topics)',
+                              value='***',
+                              reason='the transport failed: %s'
+                              % mask(exc)) from None
         if self.subscriptions.registry is None:
             return []
         return subscriptions_api.SubscriptionsAPI(

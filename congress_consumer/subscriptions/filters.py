@@ -57,7 +57,7 @@ def parse(filters, columns=None):
 
 
 def to_json(parsed):
-    """The JSON form of parsed filters (lists of values stay lists)."""
+    """The JSON form of parsed filters; a one-value list becomes a value."""
     return [{'column': c, 'value': list(v) if len(v) != 1 else v[0]}
             for c, v in parsed]
 

@@ -67,6 +67,9 @@ def _run(engine, steps, seed):
 
 
 class SubscriptionsTest(testtools.TestCase):
+    """The producer is on SQLite; the registry on each backend."""
+
+    backend = 'sqlite'
 
     def setUp(self):
         super().setUp()
@@ -74,7 +77,7 @@ class SubscriptionsTest(testtools.TestCase):
         conffixture.ConfFixture(self.p.conf)
         service_mod.register_opts(self.p.conf)
         self.db_url = self.useFixture(backends.DatabaseFixture(
-            'sqlite')).url
+            self.backend)).url
         self.p.conf.set_override('connection', self.db_url, 'subscriptions')
         self.p.conf.set_override('stale_timeout', 60, 'subscriptions')
         self.subs = self.start_service()
@@ -289,6 +292,9 @@ class SubscriptionsTest(testtools.TestCase):
                          self.request('POST', '/v1/subscriptions/old/ack'))
         self.assertEqual([], self.subs.check_stale(
             timeutils.utcnow() + datetime.timedelta(seconds=30)))
+
+
+backends.for_each_backend(SubscriptionsTest)
 
 
 class RabbitQueueProbeTest(testtools.TestCase):
