@@ -352,3 +352,64 @@ class RabbitQueueProbeTest(testtools.TestCase):
         self.conf.set_override('transport_url', 'fake://',
                                'oslo_messaging_notifications')
         self.assertIsNone(service_mod.QueueProbe.for_conf(self.conf))
+
+
+class RabbitDeliveryTest(testtools.TestCase):
+    """Over RabbitMQ: notifications wait in the subscriber's queue."""
+
+    def test_subscriber_down_then_back_gets_everything_in_order(self):
+        p = self.useFixture(pipeline.Pipeline('postgresql', rabbit=True))
+        conffixture.ConfFixture(p.conf)
+        service_mod.register_opts(p.conf)
+        p.conf.set_override('connection', self.useFixture(
+            backends.DatabaseFixture('postgresql')).url, 'subscriptions')
+        rabbit = self.useFixture(backends.RabbitFixture())
+        transport = p.new_transport()
+        subs = service_mod.Subscriptions(
+            p.conf, {'nova': p.driver}, transport=transport,
+            probe=service_mod.QueueProbe(rabbit.transport_url))
+        subs.start()
+        self.addCleanup(subs.stop)
+        _run(p.producer.engine, 20, seed=1)
+        self.assertEqual([], p.converge())
+        collector = Collector(transport, rabbit.topic)
+        sub, seq, rows = subs.subscribe({
+            'subscriber_id': 'r', 'subscriber_topic': rabbit.topic,
+            'datasource': 'nova', 'table': 'instances',
+            # Live rows: a soft delete (deleted = id) leaves the filter.
+            'filters': [{'column': 'deleted', 'value': 0}],
+            'initial_rows': True})
+        self.assertEqual(0, seq)
+        view = {(r['id'],): r for r in rows}
+        _run(p.producer.engine, 20, seed=2)
+        self.assertEqual([], p.converge())
+        collector.stop()  # the subscriber goes away; its queue stays
+        _run(p.producer.engine, 40, seed=3)
+        self.assertEqual([], p.converge())
+        deadline = time.monotonic() + 10
+        while subs.publisher._queue and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(0, len(subs.publisher._queue))
+        sent = subs.publisher.stats['sent']
+        self.assertGreater(sent, len(collector.messages))
+        messages, consumers = subs.probe.status(rabbit.topic + '.info')
+        self.assertEqual(0, consumers)
+        self.assertEqual(sent - len(collector.messages), messages)
+        back = Collector(transport, rabbit.topic)
+        self.addCleanup(back.stop)
+        self.assertTrue(back.wait_seq(sent))
+        payloads = [m for _, m in collector.messages + back.messages]
+        self.assertEqual(list(range(1, sent + 1)),
+                         [m['seq'] for m in payloads])
+        for payload in payloads:
+            key = (codec.decode_row(payload['pk'])['id'],)
+            if payload['op'] == 'delete':
+                view.pop(key, None)
+            else:
+                view[key] = codec.decode_row(payload['row'])
+        expected = {k: r for k, r in p.db_rows('instances').items()
+                    if r['deleted'] == 0}
+        self.assertTrue(expected)
+        self.assertEqual(expected, view)
+        self.assertEqual({'insert', 'update', 'delete'},
+                         {m['op'] for m in payloads})
