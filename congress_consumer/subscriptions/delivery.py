@@ -8,7 +8,8 @@ subscriber's own topic. A background thread sends them through
 :class:`oslo_publish_tables.transport.NotificationTransport` (priority
 ``info``, so on ``<subscriber_topic>.info``), in order, retrying a
 failed send with backoff. A table nobody subscribed to costs one dict
-lookup per change.
+lookup per change. Notifications still queued when their subscription
+is deleted are not sent.
 
 Notifications (rows are encoded with :mod:`oslo_publish_tables.codec`):
 
@@ -215,10 +216,10 @@ class FilteredPublisher(object):
                 'epoch': self.epoch, 'seq': subscriber.seq, 'ts': ts}
         if subscriber.rows is None:
             op, row = seen
-            item = (sub.subscriber_topic, EVENT_DELTA, head, op, row,
+            item = (subscriber, EVENT_DELTA, head, op, row,
                     subscriber.replica.pk_names)
         else:
-            item = (sub.subscriber_topic, EVENT_SNAPSHOT, head, None,
+            item = (subscriber, EVENT_SNAPSHOT, head, None,
                     list(subscriber.rows.values()), None)
         with self._cond:
             if len(self._queue) >= self.queue_size:
@@ -258,7 +259,12 @@ class FilteredPublisher(object):
                 if not self._queue:
                     return
                 item = self._queue[0]
-            topic, event_type, head, op, rows, pk_names = item
+            subscriber, event_type, head, op, rows, pk_names = item
+            topic = subscriber.sub.subscriber_topic
+            if self._by_id.get(head['subscriber_id']) is not subscriber:
+                with self._cond:  # unsubscribed since: not sent
+                    self._queue.popleft()
+                continue
             try:
                 self._topic(topic).send(event_type, self.payload(
                     event_type, head, op, rows, pk_names))
