@@ -20,7 +20,10 @@ does at start and on every resync), or explicitly with the RPC method
 ``subscribe(table, subscriber)``; ``unsubscribe(table, subscriber)``
 ends it (without ``subscriber``: every subscription of the table). Only
 tables with a subscriber are published: for the others a change costs
-one set lookup.
+one set lookup. Subscriptions are kept in memory; a (re)started
+republisher sends one resync marker for all its tables, so downstream
+replicas resync and thereby subscribe again (then the sender's
+heartbeats go on).
 
 The changes come from the replica's watchers (called under the
 synchroniser's lock with the change's stamp). Each visible change becomes
@@ -91,9 +94,18 @@ class Republisher(object):
     # -- watching -----------------------------------------------------------
 
     def attach(self):
+        """Start watching; announce the start with a resync marker.
+
+        Subscriptions live in memory: a restarted republisher has none,
+        and publishes nothing until its downstream consumers subscribe
+        again. The marker makes every downstream replica of these tables
+        resync, which opens a snapshot, which subscribes.
+        """
         with self.sync.lock:
             for table in self.tables:
                 self.sync.replicas[table].watchers.append(self._watch)
+        self.sender.submit(listeners.Draft.resync(self.tables,
+                                                  'republisher started'))
 
     def detach(self):
         with self.sync.lock:

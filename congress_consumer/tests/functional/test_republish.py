@@ -68,8 +68,9 @@ class RepublishTest(testtools.TestCase):
         server = rep_mod.rpc_server(self.rpc, self.rep, self.rpc_topic,
                                     server='test')
         server.start()
-        self.addCleanup(server.wait)
-        self.addCleanup(server.stop)
+        self.server = server
+        self.addCleanup(lambda: self.server.wait())
+        self.addCleanup(lambda: self.server.stop())
 
     def downstream(self):
         """A second driver, subscribed to the republished tables.
@@ -96,10 +97,41 @@ class RepublishTest(testtools.TestCase):
         return driver
 
     def test_nothing_is_published_without_a_subscriber(self):
+        self.sender.flush()
+        records = self.sender.stats['records']
+        self.assertEqual(1, records)  # the start's resync marker
         _run(self.p.producer.engine, 30, seed=1)
         self.assertEqual([], self.p.converge())
-        self.assertEqual(0, self.sender.last_seq)
-        self.assertIsNone(self.sender._thread)
+        self.assertEqual(1, self.sender.last_seq)
+        self.assertEqual(records, self.sender.stats['records'])
+
+    def test_downstream_follows_a_restarted_republisher(self):
+        engine = self.p.producer.engine
+        _run(engine, 20, seed=9)
+        self.assertTrue(self.p.driver.wait_live(10))
+        copy = self.downstream()
+        self.assertEqual([], self.p.converge(driver=copy))
+        # The republisher stops cleanly (goodbye) and starts afresh, with
+        # no subscriptions; the producer goes on writing meanwhile.
+        self.rep.detach()
+        self.sender.stop()
+        _run(engine, 20, seed=10)
+        self.assertEqual([], self.p.converge())
+        self.sender = sender_mod.Sender(self.sender.transport,
+                                        heartbeat_interval=0.5)
+        self.addCleanup(self.sender.stop)
+        self.rep = rep_mod.Republisher(self.p.driver.sync, self.sender)
+        self.server.stop()
+        self.server.wait()
+        self.server = rep_mod.rpc_server(self.rpc, self.rep,
+                                         self.rpc_topic, server='test')
+        self.server.start()
+        self.rep.attach()
+        self.addCleanup(self.rep.detach)
+        _run(engine, 20, seed=11)
+        self.assertEqual([], self.p.converge())
+        self.assertEqual([], self.p.converge(driver=copy, timeout=30))
+        self.assertTrue(self.rep.active('instances'))
 
     def test_second_driver_equals_the_database_after_a_workload(self):
         engine = self.p.producer.engine

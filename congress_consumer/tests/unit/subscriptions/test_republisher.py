@@ -13,9 +13,13 @@ from congress_consumer.subscriptions import republisher as rep_mod
 class FakeSender(object):
     def __init__(self):
         self.drafts = []
+        self.markers = []
 
     def submit(self, draft):
-        self.drafts.append(draft)
+        if draft.kind == 'resync':
+            self.markers.append(draft)
+        else:
+            self.drafts.append(draft)
 
 
 def _load(sync, table, ts, rows):
@@ -55,6 +59,11 @@ class RepublisherTest(testtools.TestCase):
     def test_no_subscriber_no_record(self):
         self.apply('update', 1, 'b', 200)
         self.assertEqual([], self.sender.drafts)
+
+    def test_attach_announces_a_resync_of_every_table(self):
+        [marker] = self.sender.markers
+        self.assertEqual(['t'], marker.tables)
+        self.assertEqual('republisher started', marker.reason)
 
     def test_snapshot_subscribes_and_fences_with_the_issued_stamp(self):
         self.apply('insert', 3, 'c', 300)  # before anyone subscribed
