@@ -30,6 +30,7 @@ import math
 import uuid
 
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import redaction
 
 _PLAIN = (str, bool, int, type(None))
 
@@ -95,8 +96,11 @@ def decode(value):
             except (TypeError, ValueError, ArithmeticError,
                     AttributeError) as exc:  # uuid.UUID(5): AttributeError
                 raise exceptions.EnvelopeError(
-                    'bad %r value %r: %s' % (value['$t'], value['v'], exc))
-    raise exceptions.EnvelopeError('not an encoded value: %r' % (value,))
+                    'bad %r value %s: %s' % (
+                        tag, redaction.short_repr(value['v']),
+                        redaction.short_text(exc)))
+    raise exceptions.EnvelopeError('not an encoded value: %s'
+                                   % redaction.short_repr(value))
 
 
 def encode_row(row):

@@ -2,7 +2,7 @@
 
 A producer sends notifications whose payload is a *batch*::
 
-    {"format": "publish_tables", "version": "1.0",
+    {"format": "publish_tables", "version": "1.1",
      "producer": {"id": ..., "host": ..., "pid": ..., "started": ...,
                   "publisher": ...},
      "last_seq": 42, "heartbeat_interval": 10.0, "final": false,
@@ -28,9 +28,10 @@ import collections
 
 from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import redaction
 
 FORMAT = 'publish_tables'
-VERSION = '1.0'
+VERSION = '1.1'
 MAJOR = 1
 
 EVENT_BATCH = 'publish_tables.batch'
@@ -106,15 +107,17 @@ def parse(payload):
     if not isinstance(payload, dict):
         raise exceptions.EnvelopeError('payload is not an object')
     if payload.get('format') != FORMAT:
-        raise exceptions.EnvelopeError('unknown format %r'
-                                       % (payload.get('format'),))
+        raise exceptions.EnvelopeError(
+            'unknown format %s' % redaction.short_repr(payload.get('format')))
     version = _require(payload, 'version', str, 'batch')
     try:
         major = int(version.split('.')[0])
     except ValueError:
-        raise exceptions.EnvelopeError('bad version %r' % version)
+        raise exceptions.EnvelopeError('bad version %s'
+                                       % redaction.short_repr(version))
     if major != MAJOR:
-        raise exceptions.EnvelopeError('unsupported version %r' % version)
+        raise exceptions.EnvelopeError('unsupported version %s'
+                                       % redaction.short_repr(version))
     producer = _require(payload, 'producer', dict, 'batch')
     _require(producer, 'id', str, 'producer')
     last_seq = _require(payload, 'last_seq', int, 'batch')
@@ -141,10 +144,13 @@ def _parse_record(rec):
         tables = _require(rec, 'tables', list, where)
         if not all(isinstance(t, str) for t in tables):
             raise exceptions.EnvelopeError('%s: bad table list' % where)
-        return Record(seq, kind, ts, None, (), tuple(tables),
-                      str(rec.get('reason', '')), 0, 1)
+        reason = rec.get('reason', '')
+        if not isinstance(reason, str):  # str() of any JSON could recurse
+            reason = redaction.short_repr(reason)
+        return Record(seq, kind, ts, None, (), tuple(tables), reason, 0, 1)
     if kind != 'txn':
-        raise exceptions.EnvelopeError('%s: unknown kind %r' % (where, kind))
+        raise exceptions.EnvelopeError('%s: unknown kind %s'
+                                       % (where, redaction.short_repr(kind)))
     txn = _require(rec, 'txn', str, where)
     part = _require(rec, 'part', int, where)
     parts = _require(rec, 'parts', int, where)
@@ -158,7 +164,8 @@ def _parse_change(change, where):
     table = _require(change, 'table', str, where)
     op = _require(change, 'op', str, where)
     if op not in OPS:
-        raise exceptions.EnvelopeError('%s: unknown op %r' % (where, op))
+        raise exceptions.EnvelopeError('%s: unknown op %s'
+                                       % (where, redaction.short_repr(op)))
     pk = codec.decode_row(_require(change, 'pk', dict, where))
     row = codec.decode_row(_require(change, 'row', dict, where))
     if not pk:

@@ -4,8 +4,11 @@ import copy
 import itertools
 
 from oslo_publish_tables.capture import tables
+from oslo_publish_tables.outbox import relay
+from oslo_publish_tables.outbox import store
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender
+from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service
 
 
@@ -13,4 +16,4 @@ def list_opts():
     """Return ``[(group, [options])]`` for the sample config file."""
     return [('publish_tables', copy.deepcopy(list(itertools.chain(
         tables._opts, publisher._opts, sender._opts,
-        service._opts))))]
+        signing._opts, service._opts, store._opts, relay._opts))))]

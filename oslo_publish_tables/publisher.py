@@ -28,7 +28,9 @@ from oslo_config import cfg
 from oslo_publish_tables.capture import listeners
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 GROUP = 'publish_tables'
@@ -58,10 +60,13 @@ def register_opts(conf):
 
 def _sender_for(conf):
     group = conf[GROUP]
+    # The signing key is not part of the key: a process has one
+    # [publish_tables] and the first engine's configuration signs.
     key = (group.transport_url, group.topic, group.driver)
     with _lock:
         entry = _senders.get(key)
         if entry is None:
+            signer = signing.signer_from_conf(conf)  # may raise ConfigError
             transport = transport_mod.NotificationTransport(
                 conf, group.topic,
                 group.publisher_id or 'publish_tables.%s'
@@ -70,7 +75,7 @@ def _sender_for(conf):
             entry = _senders[key] = [sender_mod.Sender(
                 transport, group.max_batch_changes, group.spool_size,
                 group.heartbeat_interval, group.max_retry_interval,
-                group.shutdown_timeout), 0]
+                group.shutdown_timeout, signer=signer), 0]
         entry[1] += 1
         return key, entry[0]
 
@@ -104,6 +109,8 @@ def install(engine, conf=None, submit=None):
         try:
             registry = tables_mod.TableRegistry.reflect(
                 connection, group.tables, group.exclude_columns)
+            if group.delivery == outbox_store.DURABLE:
+                outbox_store.OutboxStore.check(connection, registry.names)
         finally:
             # Inside create_engine (the plugin) the engine's other
             # listeners, such as oslo.db's, are not there yet: this
@@ -118,6 +125,8 @@ def install(engine, conf=None, submit=None):
         submit = sender.submit
     capture = listeners.EngineCapture(registry, submit, strict=group.strict,
                                       clock_source=group.clock)
+    if group.delivery == outbox_store.DURABLE:
+        capture.outbox = outbox_store.OutboxStore(engine)
     with _lock:
         duplicate = engine in _installed
         if not duplicate:

@@ -9,8 +9,11 @@ full. Records that overflow the spool are dropped but keep their
 sequence numbers, so consumers see a gap and resync; the count is logged
 once per ``heartbeat_interval``. When idle the thread sends heartbeats
 carrying the last sequence number; a clean shutdown flushes and says
-goodbye. It uses :mod:`threading` only, so it runs on native threads and,
-in an eventlet-monkeypatched process, on green threads.
+goodbye. In durable mode (:mod:`oslo_publish_tables.outbox`) a record
+whose every part the transport accepted has its outbox row deleted, in
+batches, by the same background thread. It uses :mod:`threading`
+only, so it runs on native threads and, in an eventlet-monkeypatched
+process, on green threads.
 """
 
 import atexit
@@ -23,6 +26,8 @@ import time
 import uuid
 
 from oslo_config import cfg
+from oslo_db import exception as db_exc
+from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables import envelope
@@ -30,6 +35,7 @@ from oslo_publish_tables import transport as transport_mod
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
+_DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
 
 _opts = [
     cfg.StrOpt('topic', default='publish_tables',
@@ -71,8 +77,10 @@ class Sender(object):
 
     def __init__(self, transport, max_batch_changes=1000,
                  spool_size=100000, heartbeat_interval=10.0,
-                 max_retry_interval=30.0, shutdown_timeout=5.0):
+                 max_retry_interval=30.0, shutdown_timeout=5.0,
+                 signer=None):
         self.transport = transport
+        self.signer = signer  # a signing.Signer, or None: unsigned
         self.max_batch_changes = max_batch_changes
         self.spool_size = spool_size
         self.heartbeat_interval = heartbeat_interval
@@ -97,6 +105,7 @@ class Sender(object):
         self._stopping = False
         self._dropped = 0
         self._dropped_logged = 0.0
+        self._published = []  # durable records sent, rows not deleted yet
         self.stats = collections.Counter()
 
     @property
@@ -115,6 +124,8 @@ class Sender(object):
                 if len(self._spool) + self._inflight >= self.spool_size:
                     self._dropped += 1
                     self.stats['dropped'] += 1
+                    if getattr(draft, 'outbox', None) is not None:
+                        draft.keep = True  # the relay will publish it
                     continue
                 self._spool.append((self._seq, draft, changes, index,
                                     len(parts)))
@@ -163,6 +174,7 @@ class Sender(object):
                 elif time.monotonic() - last_sent >= self.heartbeat_interval:
                     self._send(envelope.EVENT_HEARTBEAT, [], last_seq)
                 else:
+                    self._prune()  # rows a database error kept
                     continue
             except transport_mod.SendError as exc:
                 with self._cond:
@@ -183,15 +195,54 @@ class Sender(object):
                 self._inflight = 0
             backoff = 0.0
             last_sent = time.monotonic()
+            self._confirm(taken)
+            self._prune()
 
     def _send(self, event_type, taken, last_seq, final=False):
         records = [_wire(seq, draft, part, index, count)
                    for seq, draft, part, index, count in taken]
         payload = envelope.batch(self.identity, last_seq, records,
                                  self.heartbeat_interval, final=final)
+        if self.signer is not None:
+            payload = self.signer.sign(payload)
         self.transport.send(event_type, payload)
         self.stats['notifications'] += 1
         self.stats['records'] += len(records)
+
+    # -- durable mode: delete the outbox rows of published records --------
+
+    def _confirm(self, taken):
+        for _, draft, _, index, count in taken:
+            if getattr(draft, 'outbox', None) is None:
+                continue  # direct mode
+            if index == count - 1 and not draft.keep:
+                self._published.append(draft)
+
+    def _prune(self):
+        """Delete the outbox rows of published records, per database.
+
+        A database error keeps them for the next round; beyond
+        ``spool_size`` waiting rows the oldest are left to the relay,
+        which publishes them again (consumers absorb the duplicate).
+        """
+        if not self._published:
+            return
+        by_store = collections.defaultdict(list)
+        for draft in self._published:
+            by_store[draft.outbox].append(draft)
+        kept = []
+        for store, drafts in by_store.items():
+            try:
+                store.delete([d.outbox_id for d in drafts])
+            except _DATABASE_ERRORS as exc:
+                kept.extend(drafts)
+                self.stats['outbox_delete_failures'] += 1
+                LOG.warning('publish_tables: cannot delete %d published '
+                            'outbox rows (%s); retrying later',
+                            len(drafts), exc)
+            else:
+                self.stats['outbox_deleted'] += len(drafts)
+        self._published = kept[-self.spool_size:]
 
     def _log_drops(self):
         if self._dropped and (time.monotonic() - self._dropped_logged
@@ -227,6 +278,8 @@ class Sender(object):
             self._cond.notify_all()
         thread.join(self.shutdown_timeout)
         self._thread = None
+        if not thread.is_alive():
+            self._prune()  # never while the thread may still prune
         if flushed:
             try:
                 self._send(envelope.EVENT_GOODBYE, [], self._seq, final=True)
@@ -244,6 +297,12 @@ def _split(draft, size):
 
 def _wire(seq, draft, part, index, count):
     if draft.kind == 'resync':
-        return envelope.resync_record(seq, draft.ts, draft.tables,
-                                      draft.reason)
-    return envelope.txn_record(seq, draft.ts, draft.txn, part, index, count)
+        record = envelope.resync_record(seq, draft.ts, draft.tables,
+                                        draft.reason)
+    else:
+        record = envelope.txn_record(seq, draft.ts, draft.txn, part, index,
+                                     count)
+    outbox_id = getattr(draft, 'outbox_id', None)
+    if outbox_id is not None:  # durable mode: see message-format
+        record['outbox_id'] = outbox_id
+    return record

@@ -17,6 +17,7 @@ from oslo_utils import timeutils
 from stevedore import driver as stevedore_driver
 
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import redaction
 
 _NAMESPACE = 'oslo.messaging.notify.drivers'
 _MESSAGING = {'messaging': 1.0, 'messagingv2': 2.0}
@@ -35,6 +36,8 @@ class NotificationTransport(object):
         self.publisher_id = publisher_id
         self.retry = retry
         self._owned = transport is None
+        # Driver errors may quote the URL: keep its passwords out of them.
+        self._secrets = redaction.url_passwords(transport_url)
         self._transport = transport or \
             oslo_messaging.get_notification_transport(conf, url=transport_url)
         self._version = _MESSAGING.get(driver)
@@ -64,7 +67,8 @@ class NotificationTransport(object):
             else:
                 self._driver.notify({}, message, 'info', self.retry)
         except Exception as exc:  # drivers raise anything; normalise it
-            raise SendError('%s: %s' % (type(exc).__name__, exc)) from exc
+            raise SendError(redaction.redact(
+                '%s: %s' % (type(exc).__name__, exc), self._secrets)) from exc
 
     def close(self):
         if self._owned:

@@ -13,24 +13,47 @@ paths; the datasource name is also its id::
     GET  /v1/data-sources/{ds}/tables/{table}
     GET  /v1/data-sources/{ds}/tables/{table}/spec
     GET  /v1/data-sources/{ds}/tables/{table}/rows
+    PUT  /v1/data-sources/{ds}/tables/{table}/rows     (push: all rows)
+    PATCH /v1/data-sources/{ds}/tables/{table}/rows    (push: row deltas)
     POST /v1/data-sources/{ds}?action=execute
     POST /v1/data-sources/{ds}?action=request-refresh
+    GET  /v1/data-sources/{ds}/executions
+    GET  /v1/data-sources/{ds}/executions/{id}
 
 Bodies are JSON. Errors are ``{"error": {"message": ..., "code": ...}}``
-with status 400 (bad request), 404 (unknown path, datasource or table),
-405 (wrong method; the ``Allow`` header lists the right ones) or 500.
+with status 400 (bad request), 401 (push without the right token), 403
+(push disabled), 404 (unknown path, datasource, table or execution),
+405 (wrong method; the ``Allow`` header lists the right ones), 411, 413
+and 415 (push body without length, too large, not JSON) or 500.
 
 ``execute`` takes ``{"name": action, "args": {"positional": [...],
-"named": {...}}}``, runs the action and answers 202; an unknown action
-or malformed arguments answer 400. ``request-refresh`` asks the driver
-for fresh data (a resync of every table of a ``publish_tables``
-datasource) and answers 202.
+"named": {...}}, "options": {"wait": false, "timeout": 30}}``; only
+``name`` is required. Everything that can be checked before the call is
+checked first and answers 400: the body, an unknown action, arguments
+that do not fit the action. Then the action runs in a thread of its own
+and the answer is 202 with the execution, ``{"id", "datasource", "name",
+"status": "RUNNING", ...}``; ``GET .../executions/{id}`` tells later
+whether it ``SUCCEEDED`` (with its ``result``) or ``FAILED`` (with its
+``error``). With ``"wait": true`` the answer waits up to ``timeout``
+seconds (at most 300) and is 200 once the action has finished. The last
+:data:`EXECUTIONS_KEPT` finished executions of the API are kept.
+``request-refresh`` asks the driver for fresh data (a resync of every
+table of a ``publish_tables`` datasource) and answers 202.
+
+Pushes (see :mod:`congress_consumer.datasources.http_push`) are
+refused with 403 unless the API was made with ``push_enabled=True``,
+and with 405 by datasources that are not push datasources. The token
+goes in ``X-Auth-Token`` or ``Authorization: Bearer``; the body must be
+``application/json`` with a ``Content-Length`` of at most
+``max_body_bytes``. A body that does not fit the table answers 400 and
+changes nothing.
 
 :func:`serve` runs an application on a threading
 :mod:`wsgiref.simple_server` in a background thread.
 """
 
 import base64
+import collections
 import datetime
 import decimal
 import json
@@ -43,12 +66,20 @@ from wsgiref import simple_server
 from oslo_log import log as logging
 import webob
 
+from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_HOST = '127.0.0.1'
 DEFAULT_PORT = 8780
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+EXECUTIONS_KEPT = 100
+MAX_WAIT = 300.0
+
+RUNNING = 'RUNNING'
+SUCCEEDED = 'SUCCEEDED'
+FAILED = 'FAILED'
 
 LIVE = 'LIVE'
 SYNCING = 'SYNCING'
@@ -96,8 +127,55 @@ def _response(status, body, allow=None):
 
 
 def _error(code, message, allow=None):
-    return _response(code, {'error': {'message': message, 'code': code}},
+    resp = _response(code, {'error': {'message': message, 'code': code}},
                      allow=allow)
+    if code == 401:
+        resp.www_authenticate = ('Bearer', {'realm': 'congress-consumer'})
+    return resp
+
+
+def _reject_constant(name):
+    raise ValueError('%s is not a JSON number' % name)
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class Execution(object):
+    """One action run in the background by ``?action=execute``."""
+
+    def __init__(self, datasource, name, call):
+        self.id = uuid.uuid4().hex
+        self.datasource = datasource
+        self.name = name
+        self.status = RUNNING
+        self.result = None
+        self.error = None
+        self.started = _now()
+        self.finished = None
+        self._call = call
+        self.thread = threading.Thread(target=self._run, daemon=True,
+                                       name='action-%s' % name)
+
+    def _run(self):
+        try:
+            self.result = self._call()
+            self.status = SUCCEEDED
+        except Exception as exc:  # any failure of the action is reported
+            LOG.exception('action %s on data source %s failed', self.name,
+                          self.datasource)
+            self.error = '%s: %s' % (type(exc).__name__, exc)
+            self.status = FAILED
+        finally:
+            self.finished = _now()
+
+    def describe(self):
+        return {'id': self.id, 'datasource': self.datasource,
+                'name': self.name, 'status': self.status,
+                'result': json.loads(to_json(self.result)),
+                'error': self.error, 'started': self.started,
+                'finished': self.finished}
 
 
 def datasource_state(status):
@@ -134,8 +212,13 @@ class API(object):
     (e.g. :mod:`congress_consumer.subscriptions.api`).
     """
 
-    def __init__(self, drivers, extra_routes=()):
+    def __init__(self, drivers, push_enabled=False,
+                 max_body_bytes=DEFAULT_MAX_BODY_BYTES, extra_routes=()):
         self.drivers = drivers
+        self.push_enabled = push_enabled
+        self.max_body_bytes = max_body_bytes
+        self._executions = collections.OrderedDict()
+        self._executions_lock = threading.Lock()
         self._routes = [
             (re.compile(r'^/v1/data-sources/?$'),
              {'GET': self.list_datasources}),
@@ -154,7 +237,12 @@ class API(object):
             (re.compile('^' + _TABLE + '/spec/?$'),
              {'GET': self.show_table_spec}),
             (re.compile('^' + _TABLE + '/rows/?$'),
-             {'GET': self.list_rows}),
+             {'GET': self.list_rows, 'PUT': self.push_rows,
+              'PATCH': self.push_deltas}),
+            (re.compile('^' + _DS + '/executions/?$'),
+             {'GET': self.list_executions}),
+            (re.compile('^' + _DS + '/executions/(?P<execution>[^/]+)/?$'),
+             {'GET': self.show_execution}),
         ]
         self._routes.extend(extra_routes)
 
@@ -287,25 +375,153 @@ class API(object):
                         'request-refresh' % action)
 
     def _execute(self, request, ds, driver):
-        try:
-            body = json.loads(request.body or b'{}')
-        except ValueError as exc:
-            raise HTTPError(400, 'request body is not JSON: %s' % exc)
+        body = self._json_body(request, require_json=False)
         if not isinstance(body, dict) or not isinstance(body.get('name'),
-                                                        str):
+                                                        str) \
+                or not body['name']:
             raise HTTPError(400, 'expected a JSON object {"name": action, '
-                            '"args": {"positional": [...], "named": {...}}}')
-        if not hasattr(driver, 'execute'):
+                            '"args": {"positional": [...], "named": {...}}, '
+                            '"options": {...}}')
+        extra = sorted(set(body) - {'name', 'args', 'options'})
+        if extra:
+            raise HTTPError(400, 'unknown key(s) %s; expected name, args '
+                            'and options' % extra)
+        wait, timeout = self._execute_options(body.get('options'))
+        if not hasattr(driver, 'prepare'):
             raise HTTPError(400, 'data source %s has no actions' % ds)
         name = body['name']
+        args = body.get('args')
         try:
-            driver.execute(name, body.get('args') or {})
+            call = driver.prepare(name, {} if args is None else args)
         except exceptions.CongressConsumerError as exc:
             raise HTTPError(400, str(exc))
-        except TypeError as exc:  # the arguments do not fit the action
-            raise HTTPError(400, 'action %s: %s' % (name, exc))
-        LOG.info('executed action %s on data source %s', name, ds)
-        return _response(202, {})
+        execution = Execution(ds, name, call)
+        with self._executions_lock:
+            self._executions[execution.id] = execution
+            self._prune_executions()
+        execution.thread.start()
+        LOG.info('action %s on data source %s started (execution %s)',
+                 name, ds, execution.id)
+        if wait:
+            execution.thread.join(timeout)
+        done = wait and execution.status != RUNNING
+        resp = _response(200 if done else 202, execution.describe())
+        resp.location = '%s/v1/data-sources/%s/executions/%s' % (
+            request.script_name, ds, execution.id)
+        return resp
+
+    @staticmethod
+    def _execute_options(options):
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise HTTPError(400, 'options: expected a JSON object')
+        extra = sorted(set(options) - {'wait', 'timeout'})
+        if extra:
+            raise HTTPError(400, 'options: unknown key(s) %s; expected wait '
+                            'and timeout' % extra)
+        wait = options.get('wait', False)
+        if not isinstance(wait, bool):
+            raise HTTPError(400, 'options: wait must be true or false')
+        timeout = options.get('timeout', 30)
+        if isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not 0 < timeout <= MAX_WAIT:
+            raise HTTPError(400, 'options: timeout must be a number of '
+                            'seconds, more than 0 and at most %d'
+                            % MAX_WAIT)
+        return wait, float(timeout)
+
+    def _prune_executions(self):
+        finished = [i for i, e in self._executions.items()
+                    if e.status != RUNNING]
+        for execution_id in finished[:max(0, len(finished) -
+                                          EXECUTIONS_KEPT)]:
+            del self._executions[execution_id]
+
+    def list_executions(self, request, ds):
+        self._driver(ds)
+        with self._executions_lock:
+            self._prune_executions()
+            found = [e.describe() for e in self._executions.values()
+                     if e.datasource == ds]
+        return _response(200, {'results': found})
+
+    def show_execution(self, request, ds, execution):
+        self._driver(ds)
+        with self._executions_lock:
+            found = self._executions.get(execution)
+        if found is None or found.datasource != ds:
+            raise HTTPError(404, 'execution %s not found in data source %s'
+                            % (execution, ds))
+        return _response(200, found.describe())
+
+    # -- pushes --------------------------------------------------------------
+
+    def _json_body(self, request, require_json=True):
+        """The decoded JSON body, within ``max_body_bytes``."""
+        length = request.content_length
+        if length is None and require_json:
+            raise HTTPError(411, 'a Content-Length header is required')
+        if length is not None and length > self.max_body_bytes:
+            raise HTTPError(413, 'request body of %d bytes is larger than '
+                            'the limit of %d bytes'
+                            % (length, self.max_body_bytes))
+        if require_json and request.content_type != 'application/json':
+            raise HTTPError(415, 'Content-Type must be application/json, '
+                            'not %r' % (request.content_type or ''))
+        raw = request.body if length else b''
+        if not raw:
+            if require_json:
+                raise HTTPError(400, 'request body is empty')
+            return {}
+        try:
+            return json.loads(raw.decode('utf-8'),
+                              parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise HTTPError(400, 'request body is not JSON: %s' % exc)
+
+    def _push_driver(self, request, ds, table):
+        driver = self._table(ds, table)
+        if not self.push_enabled:
+            raise HTTPError(403, 'pushing data is disabled on this API '
+                            '([consumer] enable_push)')
+        if not hasattr(driver, 'push') or not hasattr(driver,
+                                                      'authenticate'):
+            raise HTTPError(405, 'data source %s does not accept pushed '
+                            'data; use GET' % ds, allow=['GET', 'HEAD'])
+        token = request.headers.get('X-Auth-Token')
+        if token is None:
+            scheme, _sep, value = request.headers.get(
+                'Authorization', '').partition(' ')
+            if scheme.lower() == 'bearer':
+                token = value.strip()
+        if not driver.authenticate(token):
+            LOG.warning('push to %s/%s refused: %s token', ds, table,
+                        'no' if token is None else 'wrong')
+            raise HTTPError(401, 'a valid token is required in X-Auth-Token '
+                            'or Authorization: Bearer')
+        return driver
+
+    def _push(self, request, ds, table, mode):
+        driver = self._push_driver(request, ds, table)
+        body = self._json_body(request)
+        try:
+            to_add, to_del = driver.push(table, body, mode)
+        except exceptions.UnknownTableError:
+            raise
+        except exceptions.CongressConsumerError as exc:
+            raise HTTPError(400, str(exc))
+        LOG.info('push to %s/%s: %d row(s) added, %d deleted', ds, table,
+                 len(to_add), len(to_del))
+        return _response(200, {'added': len(to_add),
+                               'deleted': len(to_del),
+                               'rows': len(driver.get_snapshot(table))})
+
+    def push_rows(self, request, ds, table):
+        return self._push(request, ds, table, http_push.REPLACE)
+
+    def push_deltas(self, request, ds, table):
+        return self._push(request, ds, table, http_push.DELTAS)
 
     def _refresh(self, ds, driver):
         if hasattr(driver, 'resync'):

@@ -23,7 +23,21 @@ Every name listed in ``[consumer] datasources`` has a section
 ``[datasource_<name>]`` with the options of :data:`_datasource_opts`;
 they become the ``args`` of a
 :class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`
-(see :func:`driver_args`). The command starts every driver (each listens
+(see :func:`driver_args`), or, with ``driver = push``, of an
+:class:`~congress_consumer.datasources.http_push.HttpPushDriver` whose
+tables monitoring systems push over HTTP (see :func:`push_driver_args`;
+pushes are refused unless ``[consumer] enable_push = true``)::
+
+    [consumer]
+    datasources = nova,alarms
+    enable_push = true
+
+    [datasource_alarms]
+    driver = push
+    tables = alarms
+    columns = alarms.id,alarms.state
+    push_token = <a long random secret>
+ The command starts every driver (each listens
 first, then takes its snapshots), serves :mod:`congress_consumer.api.wsgi`
 and runs until SIGTERM or SIGINT. ``[subscriptions]`` (see
 :mod:`congress_consumer.subscriptions.service`) adds the
@@ -44,8 +58,10 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import redaction
 
 from congress_consumer.api import wsgi
+from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import driver as driver_mod
 from congress_consumer.subscriptions import api as subscriptions_api
@@ -67,16 +83,36 @@ _opts = [
                        help='Address the HTTP API listens on.'),
     cfg.PortOpt('api_port', default=wsgi.DEFAULT_PORT,
                 help='Port the HTTP API listens on (0: any free port).'),
+    cfg.BoolOpt('enable_push', default=False,
+                help='Accept data pushed over HTTP (PUT and PATCH of '
+                     '/v1/data-sources/<name>/tables/<table>/rows) by '
+                     'datasources with driver = push. Off by default: '
+                     'pushes are refused with 403.'),
+    cfg.IntOpt('push_max_body_bytes', default=wsgi.DEFAULT_MAX_BODY_BYTES,
+               min=1,
+               help='Largest request body, in bytes, the API accepts for '
+                    'a push or an action; larger ones are refused with '
+                    '413.'),
 ]
 
 _datasource_opts = [
     cfg.StrOpt('driver', default='publish_tables',
-               choices=['publish_tables'],
+               choices=[('publish_tables', 'replicas of tables published '
+                         'by the publish_tables plugin'),
+                        ('push', 'tables pushed over HTTP by monitoring '
+                         'systems; needs [consumer] enable_push, columns '
+                         'for every table and push_token')],
                help='Datasource driver.'),
     cfg.ListOpt('tables', default=[],
-                help='Published tables to replicate (required), e.g. '
-                     'instances,compute_nodes. They must be published by '
-                     'the producers ([publish_tables] tables).'),
+                help='Tables of the datasource (required). For '
+                     'publish_tables: published tables to replicate, e.g. '
+                     'instances,compute_nodes; they must be published by '
+                     'the producers ([publish_tables] tables). For push: '
+                     'the tables pushers may set.'),
+    cfg.StrOpt('push_token', secret=True,
+               help='For driver = push (required there): the secret '
+                    'pushers send in the X-Auth-Token header (or as '
+                    'Authorization: Bearer <token>).'),
     cfg.ListOpt('columns', default=[],
                 help='Columns to keep, as table.column entries in row '
                      'order, e.g. instances.uuid,instances.host. A table '
@@ -118,12 +154,33 @@ _datasource_opts = [
                       'late changes.'),
     cfg.IntOpt('chunk_rows', default=5000,
                help='Rows fetched per snapshot chunk.'),
+    cfg.StrOpt('signing_key', secret=True,
+               help='Key that the producers sign their messages with '
+                    '([publish_tables] signing_key). Set: messages are '
+                    'authenticated, see require_signature. Unset: '
+                    'messages are not authenticated; anyone who can '
+                    'publish on the topic can change the replicas.'),
+    cfg.StrOpt('signing_key_id', default='default',
+               help='Id of signing_key ([publish_tables] signing_key_id).'),
+    cfg.StrOpt('previous_signing_key', secret=True,
+               help='A second key still accepted while producers move '
+                    'to a new key: the old key during a rotation. '
+                    'Remove it once every producer uses signing_key.'),
+    cfg.StrOpt('previous_signing_key_id',
+               help='Id of previous_signing_key; must differ from '
+                    'signing_key_id.'),
+    cfg.BoolOpt('require_signature', default=True,
+                help='With signing_key set: discard (log and count) '
+                     'every unsigned message. False accepts unsigned '
+                     'messages but still discards messages whose '
+                     'signature is wrong; use it only while producers '
+                     'are being given their key. Without signing_key '
+                     'nothing is checked.'),
 ]
 
 _POSITIVE = ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
              'chunk_rows')
 _NAME = re.compile(r'^[A-Za-z0-9_-]+$')
-_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
 
 
 class ConfigError(exceptions.InvalidParamError):
@@ -133,8 +190,8 @@ class ConfigError(exceptions.InvalidParamError):
 
 
 def mask(text):
-    """Hide the passwords of URLs in ``text``."""
-    return _URL_PASSWORD.sub(r'\1***@', str(text))
+    """Hide the passwords of URLs in ``text`` (every host's)."""
+    return redaction.redact(text)
 
 
 def register_opts(conf):
@@ -259,7 +316,42 @@ def driver_args(conf, name):
     for option in ('pool', 'transport_url', 'database_url'):
         if values[option]:
             args[option] = values[option]
+    if values['previous_signing_key'] and not values['signing_key']:
+        raise ConfigError(group=group, option='previous_signing_key',
+                          value='***', reason='set signing_key too')
+    if values['signing_key']:
+        for option in ('signing_key', 'signing_key_id',
+                       'previous_signing_key', 'previous_signing_key_id',
+                       'require_signature'):
+            if values[option] is not None:
+                args[option] = values[option]
     return args
+
+
+def push_driver_args(conf, name):
+    """The ``args`` of push datasource ``name``, from its section."""
+    group = datasource_group(name)
+    register_datasource_opts(conf, name)
+    tables = [t.strip() for t in _get(conf, group, 'tables') if t.strip()]
+    if not tables:
+        raise ConfigError(group=group, option='tables', value="''",
+                          reason='list at least one table')
+    if len(set(tables)) != len(tables):
+        raise ConfigError(group=group, option='tables',
+                          value=repr(','.join(tables)),
+                          reason='a table is listed twice')
+    columns = _columns(group, _get(conf, group, 'columns'), tables)
+    for table in tables:
+        if table not in columns:
+            raise ConfigError(group=group, option='columns', value='...',
+                              reason='driver push needs the columns of '
+                                     'table %s (%s.<column> entries)'
+                                     % (table, table))
+    token = _get(conf, group, 'push_token')
+    if not token:
+        raise ConfigError(group=group, option='push_token', value="''",
+                          reason='required by driver = push')
+    return {'tables': tables, 'columns': columns, 'push_token': token}
 
 
 def build_driver(conf, name, transport=None, snapshot_source=None):
@@ -269,6 +361,15 @@ def build_driver(conf, name, transport=None, snapshot_source=None):
     configuration (tests share a ``fake://`` transport this way).
     """
     group = datasource_group(name)
+    register_datasource_opts(conf, name)
+    if _get(conf, group, 'driver') == 'push':
+        try:
+            return http_push.HttpPushDriver(name, push_driver_args(conf,
+                                                                   name))
+        except ConfigError:
+            raise
+        except exceptions.CongressConsumerError as exc:
+            raise ConfigError('[%s] %s' % (group, exc)) from None
     args = driver_args(conf, name)
     try:
         return driver_mod.PublishTablesDriver(
@@ -318,11 +419,20 @@ class Consumer(object):
                 driver.start()
                 self._started.append(driver)
                 LOG.info('datasource %s started: tables %s', name,
-                         ', '.join(sorted(driver.get_status()['tables'])))
+                         ', '.join(sorted(driver.get_tablenames() |
+                                          set(driver.state))))
             routes = self._start_subscriptions()
             group = self.conf[GROUP]
-            self.server = wsgi.serve(wsgi.API(self.drivers, routes),
-                                     group.api_host, group.api_port)
+            if not group.enable_push and any(
+                    isinstance(d, http_push.HttpPushDriver)
+                    for d in self.drivers.values()):
+                LOG.warning('push datasources are configured but '
+                            '[consumer] enable_push is false: pushes are '
+                            'refused')
+            api = wsgi.API(self.drivers, push_enabled=group.enable_push,
+                           max_body_bytes=group.push_max_body_bytes,
+                           extra_routes=routes)
+            self.server = wsgi.serve(api, group.api_host, group.api_port)
         except BaseException:
             self.stop()
             raise
@@ -332,15 +442,14 @@ class Consumer(object):
         try:
             self.subscriptions = subscriptions.from_conf(self.conf,
                                                          self.drivers)
+            if self.subscriptions is None:
+                return []
+            self.subscriptions.start()
         except (sa.exc.SQLAlchemyError, db_exc.DBError) as exc:
             raise ConfigError(group=subscriptions.GROUP,
                               option='connection', value='***',
                               reason='%s: %s' % (type(exc).__name__,
                                                  mask(exc))) from None
-        if self.subscriptions is None:
-            return []
-        try:
-            self.subscriptions.start()
         except oslo_messaging.MessagingException as exc:
             raise ConfigError(group=subscriptions.GROUP, option='(topics)',
                               value='***',

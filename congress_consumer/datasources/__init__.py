@@ -9,6 +9,7 @@ Modules, one job each:
   publishing of diffs to subscribers.
 * :mod:`.polling` -- :class:`PollingDataSourceDriver`.
 * :mod:`.pushed` -- :class:`PushedDataSourceDriver`.
+* :mod:`.http_push` -- a pushed driver whose tables are pushed over HTTP.
 * :mod:`.execution` -- the :class:`ExecutionDriver` mixin.
 """
 

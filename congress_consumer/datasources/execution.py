@@ -16,12 +16,21 @@ Actions are called with Congress's argument form,
     driver.execute('servers.reboot', {'positional': ['vm1']})
     driver.execute('pause', {'named': {'server': 'vm1'}})
 
+:meth:`ExecutionDriver.prepare` makes every check ``execute`` makes
+(the action exists, the arguments are well formed and fit the method's
+signature) without calling anything, and returns the call to make; the
+API uses it to answer errors before running an action in the
+background.
+
 An action is dispatched to the callable given to
 :meth:`ExecutionDriver.add_executable_method`, else to the driver's own
 public method of that name.  Methods of the driver framework itself
 (``poll``, ``publish``, ``stop``, ...) and names starting with ``_`` are
 never executable.  Anything else raises ``UnknownActionError``.
 """
+
+import functools
+import inspect
 
 from congress_consumer import exceptions
 
@@ -92,16 +101,19 @@ class ExecutionDriver(object):
         raise exceptions.UnknownActionError(
             action=action, datasource=getattr(self, 'name', ''))
 
-    def execute(self, action, action_args=None):
-        """Run ``action`` and return its result.
+    def prepare(self, action, action_args=None):
+        """Check a call of ``action`` without making it.
 
-        :param action_args: ``{'positional': list, 'named': dict}``; both
-            keys are optional.
+        Finds the method, checks the form of ``action_args`` and that the
+        arguments fit the method's signature.
+
+        :returns: a callable taking no argument that makes the call.
         :raises UnknownActionError: if no method serves ``action``.
-        :raises InvalidParamError: if ``action_args`` is malformed.
+        :raises InvalidParamError: if ``action_args`` is malformed or does
+            not fit the method.
         """
         method = self._find_action(action)
-        action_args = action_args or {}
+        action_args = {} if action_args is None else action_args
         if not isinstance(action_args, dict):
             raise exceptions.InvalidParamError(
                 param='action_args', reason='must be a dict')
@@ -114,7 +126,32 @@ class ExecutionDriver(object):
         if not isinstance(positional, (list, tuple)):
             raise exceptions.InvalidParamError(
                 param='positional', reason='must be a list')
-        if not isinstance(named, dict):
+        if not isinstance(named, dict) or not all(
+                isinstance(k, str) for k in named):
             raise exceptions.InvalidParamError(
-                param='named', reason='must be a dict')
-        return method(*positional, **named)
+                param='named', reason='must be a dict with string keys')
+        try:
+            signature = inspect.signature(method)
+        except (TypeError, ValueError):
+            signature = None  # not introspectable: let the call decide
+        if signature is not None:
+            try:
+                signature.bind(*positional, **named)
+            except TypeError as exc:
+                raise exceptions.InvalidParamError(
+                    param='action_args',
+                    reason='action %s: %s' % (action, exc)) from None
+        positional = list(positional)
+        named = dict(named)
+        return functools.partial(method, *positional, **named)
+
+    def execute(self, action, action_args=None):
+        """Run ``action`` and return its result.
+
+        :param action_args: ``{'positional': list, 'named': dict}``; both
+            keys are optional.
+        :raises UnknownActionError: if no method serves ``action``.
+        :raises InvalidParamError: if ``action_args`` is malformed or
+            does not fit the action's arguments.
+        """
+        return self.prepare(action, action_args)()

@@ -23,7 +23,11 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     ``database`` with ``database_url`` (a read-only URL);
 ``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
 ``tombstone_ttl``, ``chunk_rows``
-    see :mod:`congress_consumer.publish_tables.sync`.
+    see :mod:`congress_consumer.publish_tables.sync`;
+``signing_key``, ``signing_key_id``, ``previous_signing_key``,
+``previous_signing_key_id``, ``require_signature``
+    message signatures, see
+    :mod:`congress_consumer.publish_tables.authentication`.
 
 Rows are tuples of Congress values: datetimes become ISO strings,
 Decimals floats, UUIDs and bytes strings, JSON values JSON text.
@@ -34,6 +38,8 @@ import collections
 import datetime
 import decimal
 import json
+import logging
+import time
 import uuid
 
 from oslo_config import cfg
@@ -42,9 +48,12 @@ import oslo_messaging
 from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
 from congress_consumer import exceptions
+from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import receiver as receiver_mod
 from congress_consumer.publish_tables import snapshots
 from congress_consumer.publish_tables import sync
+
+LOG = logging.getLogger(__name__)
 
 
 def congress_value(value):
@@ -126,8 +135,13 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'snapshot_topic': 'optional',
                    'database_url': 'optional', 'gap_timeout': 'optional',
                    'producer_timeout': 'optional',
-                   'tombstone_ttl': 'optional', 'chunk_rows': 'optional'},
-        'secret': ['transport_url', 'database_url'],
+                   'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
+                   'signing_key': 'optional', 'signing_key_id': 'optional',
+                   'previous_signing_key': 'optional',
+                   'previous_signing_key_id': 'optional',
+                   'require_signature': 'optional'},
+        'secret': ['transport_url', 'database_url', 'signing_key',
+                   'previous_signing_key'],
     }
 
     def __init__(self, name='', args=None, conf=None, transport=None,
@@ -138,6 +152,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if not tables:
             raise exceptions.InvalidParamError('tables: no table listed')
         self.conf = cfg.CONF if conf is None else conf
+        verifier = authentication.verifier_from_args(args)
+        if verifier is None:
+            LOG.warning('datasource %s: no signing_key, messages are not '
+                        'authenticated: anyone who can publish on the '
+                        'topic can change its tables', name)
         self._maps = {t: _TableMap(t, args) for t in tables}
         self._counts = {m.name: collections.Counter()
                         for m in self._maps.values()}
@@ -156,14 +175,24 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
             chunk_rows=int(args.get('chunk_rows', 5000)))
         self.sync.on_columns = self._learn_columns
+        self.authenticator = None if verifier is None else \
+            authentication.Authenticator(verifier, self.sync)
         self.receiver = receiver_mod.Receiver(
             self._transport, self.sync, topic=args.get('topic',
                                                        'publish_tables'),
-            pool=args.get('pool'))
+            pool=args.get('pool'), authenticator=self.authenticator)
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
                         '(all tables if omitted)'}],
             'Take a fresh snapshot of a table.', method=self.resync)
+        self.add_executable_method(
+            'refresh_snapshot',
+            [{'name': 'table', 'description': 'table to reload (all '
+              'tables if omitted)'},
+             {'name': 'timeout', 'description': 'seconds to wait for the '
+              'snapshot to load (default 30)'}],
+            'Take a fresh snapshot of a table and wait until it is loaded.',
+            method=self.refresh_snapshot)
 
     def _snapshot_source(self):
         kind = self.args.get('snapshot_source', 'rpc')
@@ -236,17 +265,60 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.initialized = live
         return live
 
+    def _sources(self, table):
+        """Published tables behind datasource ``table`` (None: all)."""
+        if table is None:
+            return list(self._maps)
+        sources = [t for t, m in self._maps.items() if m.name == table
+                   or t == table]
+        if not sources:
+            raise exceptions.UnknownTableError(table=table,
+                                               datasource=self.name)
+        return sources
+
     def resync(self, table=None):
-        """Executable action: resync one table, or all."""
-        tables = None
-        if table is not None:
-            sources = [t for t, m in self._maps.items() if m.name == table
-                       or t == table]
-            if not sources:
-                raise exceptions.UnknownTableError(table=table,
-                                                   datasource=self.name)
-            tables = sources
+        """Executable action: resync one table, or all.
+
+        Only schedules the snapshots and returns at once.
+        """
+        tables = None if table is None else self._sources(table)
         self.sync.request_resync(tables, 'requested by execute')
+
+    def refresh_snapshot(self, table=None, timeout=30.0):
+        """Executable action: reload one table, or all, from a snapshot.
+
+        Unlike :meth:`resync` it blocks until a snapshot taken after the
+        call has been loaded into every table concerned, or ``timeout``
+        seconds have passed.
+
+        :returns: True if every table was reloaded in time.
+        """
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise exceptions.InvalidParamError(
+                param='timeout', reason='must be a number of seconds, got '
+                '%r' % (timeout,)) from None
+        tables = self._sources(table)
+        with self.sync.lock:
+            before = {t: self.sync.replicas[t].counts['snapshots']
+                      for t in tables}
+        self.sync.request_resync(tables, 'snapshot refresh requested')
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.sync.lock:
+                done = all(
+                    self.sync.replicas[t].counts['snapshots'] > before[t]
+                    and self.sync.status[t].state == sync.LIVE
+                    for t in tables)
+            if done:
+                return True
+            if time.monotonic() >= deadline:
+                LOG.warning('refresh_snapshot of %s on %s: not loaded '
+                            'after %.1f s', ', '.join(tables), self.name,
+                            timeout)
+                return False
+            time.sleep(0.05)
 
     def get_snapshot(self, table_id):
         with self.sync.lock:
@@ -261,4 +333,6 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         status['vanished_producers'] = self.sync.tracker.vanished
         status['discarded'] = dict(self.sync.counts)
         status['received'] = self.receiver.received
+        if self.authenticator is not None:
+            status['signatures'] = self.authenticator.status()
         return status

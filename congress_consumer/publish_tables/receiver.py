@@ -3,7 +3,9 @@
 :class:`Receiver` listens on the producers' topic and passes every
 decoded batch to a :class:`~.sync.Synchronizer`. A malformed, unknown or
 wrong-version message is logged, counted and acknowledged (deliberately
-discarded); it never reaches the replica. A batch is acknowledged after
+discarded); it never reaches the replica. With an ``authenticator``
+(:mod:`.authentication`) a message must pass its signature check before
+it is even decoded. A batch is acknowledged after
 its changes are in the replica. Listening starts before any snapshot is
 taken (the first step of the sync protocol).
 
@@ -19,6 +21,7 @@ import oslo_messaging
 
 from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import redaction
 
 LOG = logging.getLogger(__name__)
 
@@ -38,8 +41,9 @@ class Receiver(object):
     """An oslo.messaging notification listener feeding a synchroniser."""
 
     def __init__(self, transport, synchronizer, topic='publish_tables',
-                 pool=None, executor='threading'):
+                 pool=None, executor='threading', authenticator=None):
         self.synchronizer = synchronizer
+        self.authenticator = authenticator
         self.received = 0
         self._listener = oslo_messaging.get_notification_listener(
             transport, [oslo_messaging.Target(topic=topic)],
@@ -50,10 +54,13 @@ class Receiver(object):
         """Decode and apply one notification payload; never raises."""
         self.received += 1
         if event_type not in envelope.EVENT_TYPES:
-            LOG.warning('discarded a notification of unknown type %r',
-                        event_type)
+            LOG.warning('discarded a notification of unknown type %s',
+                        redaction.short_repr(event_type))
             self.synchronizer.discard('unknown_event')
             return
+        if self.authenticator is not None and \
+                not self.authenticator.check(event_type, payload):
+            return  # logged (rate-limited) and counted by the check
         try:
             batch = envelope.parse(payload)
         except pt_exceptions.EnvelopeError as exc:

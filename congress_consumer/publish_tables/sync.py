@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import redaction
 
 from congress_consumer.publish_tables import producers
 from congress_consumer.publish_tables import replica as replica_mod
@@ -174,7 +175,7 @@ class Synchronizer(object):
                 except _SNAPSHOT_ERRORS as exc:
                     self.counts['snapshot_failures'] += 1
                     LOG.warning('snapshot of %s failed: %s; retrying',
-                                table, exc)
+                                table, redaction.redact(exc))
                     self._stop.wait(self.retry_interval)
             self._wake.wait(0.2)
             self._wake.clear()

@@ -147,14 +147,22 @@ class Subscriptions(object):
         self._rpc_transport = rpc_transport
         self._owned = []  # transports made here, cleaned up by stop()
         self.server = server
+        # Replicated (publish_tables) datasources; push ones have no sync.
+        self.syncs = {n: d.sync for n, d in drivers.items()
+                      if getattr(d, 'sync', None) is not None}
+        for name in self.group.republish:
+            if name not in self.syncs:
+                raise exceptions.InvalidParamError(
+                    param='[%s] republish' % GROUP,
+                    reason='%s is not a publish_tables datasource' % name)
         self.registry = registry
         if registry is None and self.group.connection:
             self.registry = registry_mod.Registry(self.group.connection)
         self.publisher = None
         if self.registry is not None:
             self.publisher = delivery.FilteredPublisher(
-                conf, {n: d.sync for n, d in drivers.items()},
-                self.transport, queue_size=self.group.queue_size)
+                conf, self.syncs, self.transport,
+                queue_size=self.group.queue_size)
         self.probe = probe
         if probe is None and self.registry is not None and \
                 self.group.check_queues:
@@ -164,11 +172,6 @@ class Subscriptions(object):
         self._stale = set()
         self._stop = threading.Event()
         self._checker = None
-        for name in self.group.republish:
-            if name not in drivers:
-                raise exceptions.InvalidParamError(
-                    param='[%s] republish' % GROUP,
-                    reason='%s is not a datasource' % name)
 
     @property
     def transport(self):
@@ -211,7 +214,7 @@ class Subscriptions(object):
                 self.conf, topic, 'congress-consumer.%s' % name,
                 transport=self.transport),
             heartbeat_interval=self.group.heartbeat_interval)
-        republisher = rep_mod.Republisher(self.drivers[name].sync, sender)
+        republisher = rep_mod.Republisher(self.syncs[name], sender)
         republisher.attach()
         self.republishers[name] = republisher
         server = rep_mod.rpc_server(self.rpc_transport, republisher,

@@ -11,6 +11,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import demo_schema
+from oslo_publish_tables.outbox import migration
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables.tests import backends
@@ -47,9 +48,11 @@ class Pipeline(fixtures.Fixture):
     """A published database and a consumer driver replicating it."""
 
     def __init__(self, backend='sqlite', rabbit=False,
-                 tables=demo_schema.PUBLISHED, driver_args=None):
+                 tables=demo_schema.PUBLISHED, driver_args=None,
+                 delivery='direct'):
         super().__init__()
         self.backend = backend
+        self.delivery = delivery
         self.rabbit = rabbit
         self.tables = list(tables)
         self.driver_args = driver_args or {}
@@ -59,8 +62,11 @@ class Pipeline(fixtures.Fixture):
         self.url = db.url
         engine = sa.create_engine(db.url)
         demo_schema.create(engine)
+        if self.delivery == 'durable':
+            migration.upgrade(engine)
         engine.dispose()
-        self.conf = capture_fixture.make_conf(tables=self.tables)
+        self.conf = capture_fixture.make_conf(tables=self.tables,
+                                              delivery=self.delivery)
         if self.rabbit:
             rabbit = self.useFixture(backends.RabbitFixture())
             self.topic = rabbit.topic

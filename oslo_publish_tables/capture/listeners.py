@@ -81,6 +81,8 @@ class EngineCapture(object):
         self.submit = submit
         self.strict = strict
         self.clock_source = clock_source or 'database'
+        # Durable mode sets an oslo_publish_tables.outbox.store.OutboxStore.
+        self.outbox = None
         self.stats = {'statements': 0, 'transactions': 0, 'resyncs': 0,
                       'errors': 0}
         self._engine = None
@@ -252,7 +254,7 @@ class EngineCapture(object):
             LOG.warning('publish_tables: cannot read back rows before '
                         'COMMIT (%s); consumers will resync %s', exc,
                         ', '.join(sorted(tables)))
-            conn.info[_PENDING] = [Draft.resync(tables, str(exc))]
+            self._set_pending(conn, [Draft.resync(tables, str(exc))])
             return
         drafts = []
         if changes:
@@ -260,6 +262,13 @@ class EngineCapture(object):
         if tables:
             drafts.append(Draft('resync', ts, tables=sorted(tables),
                                 reason='; '.join(journal.resync.values())))
+        self._set_pending(conn, drafts)
+
+    def _set_pending(self, conn, drafts):
+        # Durable mode: the records go into the outbox in this same
+        # transaction, before COMMIT (see oslo_publish_tables.outbox).
+        if self.outbox is not None:
+            drafts = self.outbox.write(conn, drafts)
         conn.info[_PENDING] = drafts
 
     def _wrapped_do_commit(self, dbapi_connection):

@@ -22,10 +22,13 @@ Consumers with ``snapshot_source = rpc`` need no database credentials.
 An open snapshot lives in the agent that opened it, so run one agent per
 ``snapshot_topic``.
 
-Issue 4 will add the outbox relay to this agent.
+With ``[publish_tables] delivery = durable`` the agent also runs the
+outbox relay (:mod:`oslo_publish_tables.outbox.relay`): it publishes the
+records that service processes committed but died before publishing,
+under the agent's own producer identity. Several agents may run the
+relay at once: rows are claimed with a lease.
 """
 
-import re
 import signal
 import socket
 import sys
@@ -40,15 +43,20 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import relay as relay_mod
+from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
 from oslo_publish_tables import publisher
+from oslo_publish_tables import redaction
+from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service as service_mod
+from oslo_publish_tables import transport as transport_mod
 
 LOG = logging.getLogger(__name__)
 
 PROJECT = 'publish-tables-agent'
 PLUGIN_NAME = 'publish_tables'
-_URL_PASSWORD = re.compile(r'(://[^:/@\s]*:)[^@\s]*@')
 
 
 def register_opts(conf):
@@ -102,17 +110,22 @@ class Agent(object):
     """The agent's database engine, snapshot service and RPC server.
 
     ``transport`` replaces the RPC transport made from the configuration
-    (on ``fake://`` the server and its clients must share one).
+    (on ``fake://`` the server and its clients must share one);
+    ``notification_transport`` likewise replaces the relay's.
     """
 
-    def __init__(self, conf, transport=None, server_name=None):
+    def __init__(self, conf, transport=None, server_name=None,
+                 notification_transport=None):
         self.conf = conf
         self.server_name = server_name or socket.gethostname()
         self.engine = None
         self.service = None
         self.server = None
+        self.relay = None
+        self.relay_sender = None
         self.transport = transport
         self._own_transport = transport is None
+        self.notification_transport = notification_transport
 
     def start(self):
         """Connect, reflect the tables and start serving snapshots."""
@@ -141,7 +154,8 @@ class Agent(object):
         self.service = service_mod.SnapshotService(
             self.engine, registry, chunk_rows=group.snapshot_chunk_rows,
             lock_timeout=group.snapshot_lock_timeout,
-            idle_timeout=group.snapshot_idle_timeout)
+            idle_timeout=group.snapshot_idle_timeout,
+            outbox=group.delivery == outbox_store.DURABLE)
         if self.transport is None:
             self.transport = oslo_messaging.get_rpc_transport(
                 self.conf, url=group.transport_url)
@@ -152,9 +166,40 @@ class Agent(object):
         LOG.info('serving snapshots of %s on RPC topic %s (server %s)',
                  ', '.join(sorted(registry.names)), group.snapshot_topic,
                  self.server_name)
+        if group.delivery == outbox_store.DURABLE:
+            self._start_relay(publish_conf)
+
+    def _start_relay(self, conf):
+        group = conf[publisher.GROUP]
+        with self.engine.connect() as connection:
+            outbox_store.OutboxStore.check(connection, group.tables)
+        publisher_id = '%s.relay' % (
+            group.publisher_id or 'publish_tables.%s' % socket.gethostname())
+        self.relay_sender = sender_mod.Sender(
+            transport_mod.NotificationTransport(
+                conf, group.topic, publisher_id, driver=group.driver,
+                transport_url=group.transport_url,
+                transport=self.notification_transport),
+            group.max_batch_changes, group.spool_size,
+            group.heartbeat_interval, group.max_retry_interval,
+            group.shutdown_timeout,
+            # Relayed records are signed like the service's own.
+            signer=signing.signer_from_conf(conf))
+        self.relay = relay_mod.Relay.from_conf(conf, self.engine,
+                                               self.relay_sender)
+        self.relay.start()
+        LOG.info('relaying outbox records older than %.1fs on topic %s',
+                 group.outbox_grace_period, group.topic)
 
     def stop(self):
         """Stop serving and release everything; never raises."""
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
+        if self.relay_sender is not None:
+            self.relay_sender.stop()
+            self.relay_sender.transport.close()
+            self.relay_sender = None
         if self.server is not None:
             try:
                 self.server.stop()
@@ -171,11 +216,6 @@ class Agent(object):
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None
-
-
-def _mask(exc):
-    """The text of ``exc`` with the passwords of URLs hidden."""
-    return _URL_PASSWORD.sub(r'\1***@', str(exc))
 
 
 def main(argv=None, conf=None):
@@ -200,7 +240,7 @@ def main(argv=None, conf=None):
             agent.start()
         except (exceptions.PublishTablesError, sa.exc.SQLAlchemyError,
                 oslo_messaging.MessagingException) as exc:
-            LOG.error('cannot start: %s', _mask(exc))
+            LOG.error('cannot start: %s', redaction.redact(exc))
             return 1
         while not stop_event.wait(0.5):
             pass

@@ -15,6 +15,11 @@ not. The fence is a share lock held for a few milliseconds:
 
 The lock waits for transactions that have already written the table,
 for at most ``lock_timeout`` seconds.
+
+With ``outbox=True`` (durable mode) the snapshot also reads, under the
+fence, the highest outbox id allocated (``outbox_id``): it contains
+exactly the records of this table whose outbox id is ``<= outbox_id``,
+a rule that needs no clock (see the durable mode guide).
 """
 
 import logging
@@ -24,6 +29,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import store as outbox_store
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +46,7 @@ class TableSnapshot(object):
         self._result = result
         self._rows = rows
         self.fence_seconds = 0.0
+        self.outbox_id = None  # outbox high-water mark (durable mode)
 
     def fetch(self, max_rows):
         """Return up to ``max_rows`` rows (dicts); [] when exhausted."""
@@ -68,7 +75,7 @@ def _quote(engine, info):
     return engine.dialect.identifier_preparer.format_table(info.table)
 
 
-def open_snapshot(engine, info, lock_timeout=10.0):
+def open_snapshot(engine, info, lock_timeout=10.0, outbox=False):
     """Fence ``info``'s table and open a consistent snapshot of it."""
     name = engine.dialect.name
     opener = {'postgresql': _open_postgresql, 'mysql': _open_mysql,
@@ -78,7 +85,7 @@ def open_snapshot(engine, info, lock_timeout=10.0):
                                        'supported' % name)
     started = time.monotonic()
     try:
-        snapshot = opener(engine, info, lock_timeout)
+        snapshot = opener(engine, info, lock_timeout, outbox)
     except sa.exc.DBAPIError as exc:
         raise exceptions.SnapshotError(
             'cannot snapshot %s: %s' % (info.name, exc.orig)) from exc
@@ -99,7 +106,11 @@ def _stream(engine, info, begin_sql):
     return conn
 
 
-def _open_postgresql(engine, info, lock_timeout):
+def _high_water(conn, outbox):
+    return outbox_store.high_water(conn) if outbox else None
+
+
+def _open_postgresql(engine, info, lock_timeout, outbox):
     fence = engine.connect()
     try:
         fence.exec_driver_sql("SET LOCAL lock_timeout = '%dms'"
@@ -108,13 +119,16 @@ def _open_postgresql(engine, info, lock_timeout):
                               % _quote(engine, info))
         conn = _stream(engine, info, None)
         ts = clock.now(conn, clock.sql_for('postgresql'))
+        mark = _high_water(conn, outbox)
     finally:
         fence.rollback()
         fence.close()
-    return TableSnapshot(info, ts, conn, conn.execute(_select(info)))
+    snapshot = TableSnapshot(info, ts, conn, conn.execute(_select(info)))
+    snapshot.outbox_id = mark
+    return snapshot
 
 
-def _open_mysql(engine, info, lock_timeout):
+def _open_mysql(engine, info, lock_timeout, outbox):
     fence = engine.connect()
     try:
         fence.exec_driver_sql('SET SESSION lock_wait_timeout = %d'
@@ -124,14 +138,17 @@ def _open_mysql(engine, info, lock_timeout):
             conn = _stream(engine, info,
                            'START TRANSACTION WITH CONSISTENT SNAPSHOT')
             ts = clock.now(conn, clock.sql_for(engine.dialect.name))
+            mark = _high_water(conn, outbox)
         finally:
             fence.exec_driver_sql('UNLOCK TABLES')
     finally:
         fence.close()
-    return TableSnapshot(info, ts, conn, conn.execute(_select(info)))
+    snapshot = TableSnapshot(info, ts, conn, conn.execute(_select(info)))
+    snapshot.outbox_id = mark
+    return snapshot
 
 
-def _open_sqlite(engine, info, lock_timeout):
+def _open_sqlite(engine, info, lock_timeout, outbox):
     fence = engine.raw_connection()
     try:
         raw = fence.driver_connection
@@ -143,10 +160,13 @@ def _open_sqlite(engine, info, lock_timeout):
             with engine.connect() as conn:
                 ts = clock.local_now()
                 rows = [dict(r._mapping) for r in conn.execute(_select(info))]
+                mark = _high_water(conn, outbox)
                 conn.rollback()
             raw.execute('ROLLBACK')
         finally:
             raw.isolation_level = saved
     finally:
         fence.close()
-    return TableSnapshot(info, ts, None, None, rows=rows)
+    snapshot = TableSnapshot(info, ts, None, None, rows=rows)
+    snapshot.outbox_id = mark
+    return snapshot

@@ -10,7 +10,11 @@ database URL. Rows leave the service encoded with
 RPC interface (topic ``[publish_tables] snapshot_topic``, namespace
 ``publish_tables_snapshot``, version 1.0)::
 
-    open_snapshot(table) -> {"id", "ts", "columns", "pk"}
+    open_snapshot(table) -> {"id", "ts", "columns", "pk", "outbox_id"}
+
+``outbox_id`` (durable mode only, else absent) is the highest outbox id
+allocated under the snapshot's fence: the snapshot contains exactly the
+records of the table whose ``outbox_id`` is not above it.
     fetch(snapshot_id, max_rows) -> {"rows": [...], "done": bool}
     close_snapshot(snapshot_id) -> None
 """
@@ -48,8 +52,9 @@ class SnapshotService(object):
     """Open, page through and close snapshots of published tables."""
 
     def __init__(self, engine, registry, chunk_rows=5000, lock_timeout=10.0,
-                 idle_timeout=120.0):
+                 idle_timeout=120.0, outbox=False):
         self.engine = engine
+        self.outbox = outbox
         self.registry = registry
         self.chunk_rows = chunk_rows
         self.lock_timeout = lock_timeout
@@ -63,12 +68,16 @@ class SnapshotService(object):
             raise exceptions.SnapshotError('table %r is not published'
                                            % table)
         self._expire()
-        snap = reader.open_snapshot(self.engine, info, self.lock_timeout)
+        snap = reader.open_snapshot(self.engine, info, self.lock_timeout,
+                                    outbox=self.outbox)
         sid = uuid.uuid4().hex
         with self._lock:
             self._open[sid] = [snap, time.monotonic()]
-        return {'id': sid, 'ts': snap.ts, 'columns': snap.columns,
-                'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
+        opened = {'id': sid, 'ts': snap.ts, 'columns': snap.columns,
+                  'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
+        if snap.outbox_id is not None:
+            opened['outbox_id'] = snap.outbox_id
+        return opened
 
     def fetch(self, snapshot_id, max_rows=None):
         with self._lock:

@@ -10,6 +10,7 @@ everything up to its last transaction.
 
 ``--duplicate`` and ``--reorder`` make its transport send a share of the
 notifications twice, or hold one back until after the next one.
+``--delivery durable`` writes every record to the outbox too.
 """
 
 import argparse
@@ -76,10 +77,13 @@ def main(argv=None):
     parser.add_argument('--stats', required=True)
     parser.add_argument('--duplicate', type=float, default=0.0)
     parser.add_argument('--reorder', type=float, default=0.0)
+    parser.add_argument('--delivery', default='direct',
+                        choices=['direct', 'durable'])
     args = parser.parse_args(argv)
     tables = args.tables.split(',')
     conf = capture_fixture.make_conf(tables=tables, topic=args.topic,
-                                     transport_url=args.transport_url)
+                                     transport_url=args.transport_url,
+                                     delivery=args.delivery)
     engine = sa.create_engine(args.url)
     transport = transport_mod.NotificationTransport(
         conf, args.topic, 'faults-producer',

@@ -5,6 +5,7 @@
     python tools/faults/run.py --quick                 # CI's short version
     python tools/faults/run.py                         # the long version
     python tools/faults/run.py --scenarios kill-producer --backends mysql
+    python tools/faults/run.py --delivery durable --scenarios kill-agent
 
 For each database backend and scenario (see :mod:`scenario`), three
 producer processes write a random nova-like workload at full speed while
@@ -13,7 +14,11 @@ faults strike: ``kill -9`` of a producer between COMMIT and publish
 (its spooled records die with it), ``kill -9`` of the consumer and a
 restart, RabbitMQ cut off for a while (through a TCP proxy; the
 service's commits must go on), and 20 % duplicated plus 20 % reordered
-notifications. At the end the replica, read through the consumer's HTTP
+notifications. With ``--delivery durable`` the producers also write the
+outbox, ``publish-tables-agent`` relays what a dead producer left behind,
+its own ``kill -9`` is one more fault, and the consumer is told never to
+give up on a silent producer, so a lost record can only come back
+through the relay. At the end the replica, read through the consumer's HTTP
 API, is compared with the database row for row. The table printed per
 backend has what was committed and published, what the consumer absorbed
 (duplicates, late changes, resyncs, gaps, vanished producers), the rows
@@ -44,6 +49,7 @@ COLUMNS = [
     ('gaps', 'gaps'), ('vanished', 'vanished'),
     ('consumer_runs', 'consumer runs'), ('rows', 'rows'),
     ('divergent', 'divergent'), ('converge_s', 'converged after s'),
+    ('relayed', 'relayed'), ('outbox_left', 'outbox left'),
 ]
 
 
@@ -64,6 +70,11 @@ def main(argv=None):
                         help='short writes and outage (CI)')
     parser.add_argument('--backends', default='postgresql,mysql')
     parser.add_argument('--scenarios', default=','.join(scenario.SCENARIOS))
+    parser.add_argument('--delivery', default='direct,durable',
+                        help='direct, durable or both')
+    parser.add_argument('--durable-scenarios',
+                        help='scenarios of durable mode (default: as '
+                             '--scenarios)')
     parser.add_argument('--seconds', type=float,
                         help='seconds of writes per scenario')
     parser.add_argument('--outage', type=float,
@@ -85,18 +96,25 @@ def main(argv=None):
                 return 1
             print('%s skipped: %s' % (backend, reason))
             continue
-        rows = []
-        for name in args.scenarios.split(','):
-            figures = scenario.run(backend, name, seconds=seconds,
-                                   outage=outage)
-            diverged |= figures['divergent'] != 0
-            rows.append(_row(name, figures))
-            print('  %s/%s: %s divergent of %s rows' % (
-                backend, name, figures['divergent'], figures['rows']),
-                flush=True)
-        benchlib.table('%s: %d s of writes, 3 producers, outage %d s' % (
-            benchlib.NAMES[backend], seconds, outage),
-            [title for _, title in COLUMNS], rows)
+        for delivery in args.delivery.split(','):
+            names = args.scenarios
+            if delivery == 'durable' and args.durable_scenarios:
+                names = args.durable_scenarios
+            names = [n for n in names.split(',') if delivery == 'durable'
+                     or n not in scenario.DURABLE_ONLY]
+            rows = []
+            for name in names:
+                figures = scenario.run(backend, name, seconds=seconds,
+                                       outage=outage, delivery=delivery)
+                diverged |= figures['divergent'] != 0
+                rows.append(_row(name, figures))
+                print('  %s/%s/%s: %s divergent of %s rows' % (
+                    backend, delivery, name, figures['divergent'],
+                    figures['rows']), flush=True)
+            benchlib.table(
+                '%s, %s mode: %d s of writes, 3 producers, outage %d s' % (
+                    benchlib.NAMES[backend], delivery, seconds, outage),
+                [title for _, title in COLUMNS], rows)
     print('FAILED: a replica diverged' if diverged else
           'OK: every replica equals its database row for row')
     return 1 if diverged else 0

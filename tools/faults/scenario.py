@@ -4,7 +4,8 @@
 and a topic of its own on RabbitMQ, reached through a cuttable
 :class:`~proxy.Proxy`. It starts ``producers`` producer processes
 (:mod:`producer`), then, while they write at full speed, the real
-``congress-consumer`` command (snapshot taken under load), injects the
+``congress-consumer`` command (snapshot taken under load) and, in durable
+mode, ``publish-tables-agent`` (the outbox relay), injects the
 scenario's faults on a timeline, waits for the writers to finish and
 then for the consumer's replica, read through its HTTP API, to equal
 the database row for row. It returns the figures as a dict.
@@ -13,6 +14,7 @@ the database row for row. It returns the figures as a dict.
 import collections
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,18 +33,23 @@ from proxy import Proxy  # noqa: E402
 
 from congress_consumer.publish_tables import driver as driver_mod  # noqa
 from oslo_publish_tables import demo_schema  # noqa: E402
+from oslo_publish_tables.outbox import migration  # noqa: E402
+from oslo_publish_tables.outbox import schema as outbox_schema  # noqa
 
 SCENARIOS = ('baseline', 'kill-producer', 'kill-consumer', 'broker-outage',
-             'duplicate-reorder', 'everything')
+             'duplicate-reorder', 'kill-agent', 'everything')
 FAULTS = {
     'baseline': set(),
     'kill-producer': {'kill-producer'},
     'kill-consumer': {'kill-consumer'},
     'broker-outage': {'broker-outage'},
     'duplicate-reorder': {'duplicate-reorder'},
+    'kill-agent': {'kill-agent'},
     'everything': {'kill-producer', 'kill-consumer', 'broker-outage',
-                   'duplicate-reorder'},
+                   'duplicate-reorder', 'kill-agent'},
 }
+# Only durable mode runs the relay in publish-tables-agent.
+DURABLE_ONLY = {'kill-agent'}
 TABLES = demo_schema.PUBLISHED
 _NO_COMMIT = ('conflict', 'rolled_back')
 
@@ -57,14 +64,17 @@ def _env():
 class Processes(object):
     """Producer and consumer processes of one scenario, with their files."""
 
-    def __init__(self, workdir, url, transport_url, topic):
+    def __init__(self, workdir, url, transport_url, topic, delivery):
         self.workdir = workdir
         self.url = url
         self.transport_url = transport_url
         self.topic = topic
+        self.delivery = delivery
         self.producers = []
         self.consumer = None
         self.consumer_runs = 0
+        self.agent = None
+        self.agent_runs = 0
         self.api_port = None
 
     def start_producer(self, seconds, seed, mischief=False):
@@ -73,7 +83,7 @@ class Processes(object):
                 '--url', self.url, '--transport-url', self.transport_url,
                 '--topic', self.topic, '--tables', ','.join(TABLES),
                 '--seconds', str(seconds), '--seed', str(seed),
-                '--stats', stats]
+                '--stats', stats, '--delivery', self.delivery]
         if mischief:
             args += ['--duplicate', '0.2', '--reorder', '0.2']
         log = open(os.path.join(self.workdir, 'producer-%d.log' % seed), 'w')
@@ -93,10 +103,35 @@ class Processes(object):
                     '[datasource_nova]\ntables = %s\ncolumns = %s\n'
                     'topic = %s\nsnapshot_source = database\n'
                     'database_url = %s\ngap_timeout = 1\n'
-                    'producer_timeout = 3\n'
+                    'producer_timeout = %d\n'
                     % (self.transport_url, port, ','.join(TABLES), columns,
-                       self.topic, self.url))
+                       self.topic, self.url, self._producer_timeout()))
         return path
+
+    def _producer_timeout(self):
+        # Durable mode must lose nothing: the consumer is told to wait far
+        # longer than the run before it gives up on a silent producer and
+        # resyncs, so only the relay can bring a dead producer's records.
+        return 600 if self.delivery == 'durable' else 3
+
+    def start_agent(self):
+        """publish-tables-agent: the outbox relay, with a short grace."""
+        path = os.path.join(self.workdir, 'agent.conf')
+        with open(path, 'w') as f:
+            f.write('[database]\nconnection = %s\n\n[publish_tables]\n'
+                    'tables = %s\ntopic = %s\ntransport_url = %s\n'
+                    'delivery = durable\noutbox_grace_period = 2\n'
+                    'outbox_relay_interval = 0.5\noutbox_claim_lease = 3\n'
+                    'snapshot_topic = %s_snapshot\n'
+                    % (self.url, ','.join(TABLES), self.topic,
+                       self.transport_url, self.topic))
+        self.agent_runs += 1
+        log = open(os.path.join(self.workdir, 'agent-%d.log'
+                                % self.agent_runs), 'w')
+        self.agent = subprocess.Popen(
+            [sys.executable, '-m', 'oslo_publish_tables.cmd.agent',
+             '--config-file', path],
+            env=_env(), stdout=log, stderr=subprocess.STDOUT)
 
     def start_consumer(self):
         if self.api_port is None:
@@ -135,12 +170,13 @@ class Processes(object):
         for proc, _ in self.producers:
             if proc.poll() is None:
                 self.kill(proc)
-        if self.consumer is not None and self.consumer.poll() is None:
-            self.consumer.terminate()
-            try:
-                self.consumer.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill(self.consumer)
+        for proc in (self.consumer, self.agent):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.kill(proc)
 
 
 def _normal(rows):
@@ -239,20 +275,27 @@ def _timeline(faults, seconds, outage):
     if 'kill-consumer' in faults:
         events += [(seconds * 0.6, 'kill-consumer'),
                    (seconds * 0.6 + 1.0, 'start-consumer')]
+    if 'kill-agent' in faults:
+        events += [(seconds * 0.5, 'kill-agent'),
+                   (seconds * 0.5 + 1.0, 'start-agent')]
     return sorted(events)
 
 
 def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
-        converge_timeout=90.0):
+        converge_timeout=90.0, delivery='direct'):
     """Run one scenario on ``backend``; return its figures."""
     faults = FAULTS[scenario]
+    if delivery == 'direct':
+        faults = faults - DURABLE_ONLY
     with benchlib.scratch_database(backend) as url, \
             benchlib.scratch_topic('pt_faults_') as (topic, _), \
             tempfile.TemporaryDirectory(prefix='pt-faults-') as workdir:
         engine = sa.create_engine(url)
         demo_schema.create(engine)
+        if delivery == 'durable':
+            migration.upgrade(engine)
         rabbit = Proxy(5672).start()
-        procs = Processes(workdir, url, rabbit.url(), topic)
+        procs = Processes(workdir, url, rabbit.url(), topic, delivery)
         try:
             return _run(engine, procs, rabbit, faults, seconds, producers,
                         outage, converge_timeout)
@@ -265,6 +308,8 @@ def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
 def _run(engine, procs, rabbit, faults, seconds, producers, outage,
          converge_timeout):
     mischief = 'duplicate-reorder' in faults
+    if procs.delivery == 'durable':
+        procs.start_agent()
     for seed in range(producers):
         procs.start_producer(seconds, seed, mischief)
     procs.wait_writing()  # the timeline starts when they all write
@@ -275,6 +320,10 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
             procs.start_consumer()
         elif action == 'kill-consumer':
             procs.kill(procs.consumer)
+        elif action == 'kill-agent':
+            procs.kill(procs.agent)
+        elif action == 'start-agent':
+            procs.start_agent()
         elif action == 'cut':
             rabbit.cut()
         elif action == 'restore':
@@ -290,9 +339,34 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
     figures = _converge(engine, procs, converge_timeout)
     figures['converge_s'] = time.monotonic() - last_write
     figures['consumer_runs'] = procs.consumer_runs
+    figures['outbox_left'] = _outbox_rows(engine, procs.delivery)
+    figures['relayed'] = _relayed(procs)
     figures.update(_producer_figures(procs))
     figures.update(_consumer_figures(procs.api('/status')))
     return figures
+
+
+_RELAYED = re.compile(r'relay: publishing (\d+) outbox records')
+
+
+def _relayed(procs):
+    """Records the relay published for dead producers, from its logs."""
+    if procs.delivery != 'durable':
+        return '-'
+    total = 0
+    for run in range(1, procs.agent_runs + 1):
+        path = os.path.join(procs.workdir, 'agent-%d.log' % run)
+        with open(path) as f:
+            total += sum(int(n) for n in _RELAYED.findall(f.read()))
+    return total
+
+
+def _outbox_rows(engine, delivery):
+    if delivery != 'durable':
+        return '-'
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(
+            sa.table(outbox_schema.TABLE_NAME))).scalar()
 
 
 def _converge(engine, procs, timeout):

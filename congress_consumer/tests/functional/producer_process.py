@@ -3,7 +3,12 @@
 ``run(url, transport_url, topic, tables, steps, seed)`` installs
 publishing on its own engine through its own global configuration, runs
 the random workload and shuts down cleanly (flush + goodbye).
+``run_durable_and_die(...)`` does the same in durable mode but never
+publishes (its broker does not answer) and ends with ``kill -9``.
 """
+
+import os
+import signal
 
 import sqlalchemy as sa
 
@@ -23,3 +28,20 @@ def run(url, transport_url, topic, tables, steps, seed):
     publisher.uninstall(engine)
     engine.dispose()
     return failed
+
+
+def run_durable_and_die(url, transport_url, topic, tables, steps, seed):
+    """Commit ``steps`` transactions in durable mode, then SIGKILL self.
+
+    ``transport_url`` should not answer: every record stays in the
+    outbox, as when a process dies between COMMIT and publishing.
+    """
+    conf = capture_fixture.make_conf(tables=list(tables), topic=topic,
+                                     transport_url=transport_url,
+                                     delivery='durable')
+    engine = sa.create_engine(url)
+    publisher.install(engine, conf)
+    workload = demo_workload.Workload(engine, seed=seed)
+    for _ in range(steps):
+        workload.step()
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -89,8 +89,9 @@ class SubscriptionsTest(testtools.TestCase):
             self.p.conf, {'nova': self.p.driver}, transport=self.p._shared)
         subs.start()
         self.addCleanup(subs.stop)
-        self.app = wsgi.API({'nova': self.p.driver},
-                            api_mod.SubscriptionsAPI(subs).routes())
+        self.app = wsgi.API(
+            {'nova': self.p.driver},
+            extra_routes=api_mod.SubscriptionsAPI(subs).routes())
         return subs
 
     def request(self, method, path, body=None, raw=None):

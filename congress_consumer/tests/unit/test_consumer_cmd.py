@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -19,6 +20,7 @@ from oslo_publish_tables import demo_schema as m
 from oslo_publish_tables.tests import backends
 
 from congress_consumer.cmd import consumer
+from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer import opts
 from congress_consumer.publish_tables import driver as driver_mod
@@ -44,16 +46,20 @@ class OptsTest(ConfTestCase):
         groups = opts.list_opts()
         self.assertEqual(['consumer', 'datasource_nova', 'subscriptions'],
                          [getattr(g, 'name', g) for g, _ in groups])
-        self.assertEqual(['datasources', 'api_host', 'api_port'],
+        self.assertEqual(['datasources', 'api_host', 'api_port',
+                          'enable_push', 'push_max_body_bytes'],
                          [o.dest for o in groups[0][1]])
         self.assertEqual(
-            ['driver', 'tables', 'columns', 'topic', 'pool',
+            ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',
              'transport_url', 'snapshot_source', 'snapshot_topic',
              'database_url', 'gap_timeout', 'producer_timeout',
-             'tombstone_ttl', 'chunk_rows'],
+             'tombstone_ttl', 'chunk_rows', 'signing_key', 'signing_key_id',
+             'previous_signing_key', 'previous_signing_key_id',
+             'require_signature'],
             [o.dest for o in groups[1][1]])
         secret = {o.dest for o in groups[1][1] if o.secret}
-        self.assertEqual({'transport_url', 'database_url'}, secret)
+        self.assertEqual({'transport_url', 'database_url', 'push_token',
+                          'signing_key', 'previous_signing_key'}, secret)
         self.assertEqual({'connection'},
                          {o.dest for o in groups[2][1] if o.secret})
         # Copies: the generator may not change the options in use.
@@ -64,6 +70,8 @@ class OptsTest(ConfTestCase):
         self.assertEqual([], conf.consumer.datasources)
         self.assertEqual('127.0.0.1', conf.consumer.api_host)
         self.assertEqual(8780, conf.consumer.api_port)
+        self.assertFalse(conf.consumer.enable_push)
+        self.assertEqual(1024 * 1024, conf.consumer.push_max_body_bytes)
 
     def test_datasource_groups_registered_at_runtime(self):
         conf = self.make_conf('[consumer]\ndatasources = nova, neutron\n'
@@ -162,6 +170,8 @@ class DriverArgsTest(ConfTestCase):
         self.assertEqual('rabbit://u:***@h:5672/, mysql://ro:***@db/x',
                          consumer.mask('rabbit://u:p@h:5672/, '
                                        'mysql://ro:pw@db/x'))
+        self.assertEqual('rabbit://u:***@h1,u:***@h2/',
+                         consumer.mask('rabbit://u:p1@h1,u:p2@h2/'))
 
 
 def _free_port():
@@ -264,6 +274,35 @@ class ConsumerTest(ConfTestCase):
             listed = json.loads(resp.read())['results']
         self.assertEqual(['w'], [s['subscriber_id'] for s in listed])
 
+    def test_subscriptions_ignore_push_datasources(self):
+        subs_db = self.useFixture(backends.DatabaseFixture('sqlite')).url
+        text = self.text.replace('datasources = nova',
+                                 'datasources = nova,alarms\n'
+                                 'enable_push = true')
+        text = text.replace('api_port = %d' % self.port, 'api_port = 0')
+        text += ('[datasource_alarms]\ndriver = push\n'
+                 'tables = alarms\ncolumns = alarms.id,alarms.state\n'
+                 'push_token = T0ken\n'
+                 '[subscriptions]\nconnection = %s\n' % subs_db)
+        conf = self.make_conf(text + 'republish = alarms\n')
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        exc = self.assertRaises(exceptions.InvalidParamError, service.start)
+        self.assertIn('alarms is not a publish_tables datasource', str(exc))
+        conf = self.make_conf(text)
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        service.start()
+        self.addCleanup(service.stop)
+        self.assertEqual(['nova'], sorted(service.subscriptions.syncs))
+        body = json.dumps({'subscriber_id': 'a', 'subscriber_topic': 'a',
+                           'datasource': 'alarms',
+                           'table': 'alarms'}).encode()
+        request = urllib.request.Request(
+            service.url + '/v1/subscriptions', data=body, method='POST',
+            headers={'Content-Type': 'application/json'})
+        error = self.assertRaises(urllib.error.HTTPError,
+                                  urllib.request.urlopen, request, timeout=5)
+        self.assertEqual(404, error.code)
+
     def test_subscriptions_need_a_good_database_url(self):
         conf = self.make_conf(self.text + '[subscriptions]\nconnection = '
                               'nosuch://u:Sup3rS3cret@db/subs\n')
@@ -272,6 +311,60 @@ class ConsumerTest(ConfTestCase):
         self.assertIn('[subscriptions] connection = ***', str(exc))
         self.assertNotIn('Sup3rS3cret', str(exc))
         self.assertIsNone(service.server)
+
+    def test_push_datasource_served_when_enabled(self):
+        text = self.text.replace('datasources = nova',
+                                 'datasources = nova,alarms\n'
+                                 'enable_push = true')
+        text += ('[datasource_alarms]\ndriver = push\n'
+                 'tables = alarms\ncolumns = alarms.id,alarms.state\n'
+                 'push_token = T0ken\n')
+        conf = self.make_conf(text.replace('api_port = %d' % self.port,
+                                           'api_port = 0'))
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        self.assertIsInstance(service.drivers['alarms'],
+                              http_push.HttpPushDriver)
+        service.start()
+        self.addCleanup(service.stop)
+        url = service.url + '/v1/data-sources/alarms/tables/alarms/rows'
+
+        def put(token):
+            request = urllib.request.Request(
+                url, data=json.dumps([['a1', 'ok']]).encode(), method='PUT',
+                headers={'Content-Type': 'application/json',
+                         'X-Auth-Token': token})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        self.assertEqual(401, put('wrong'))
+        self.assertEqual(200, put('T0ken'))
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            self.assertEqual([{'data': ['a1', 'ok']}],
+                             json.loads(resp.read())['results'])
+        self.assertNotIn('T0ken', self.log.output)
+
+    def test_push_datasource_options(self):
+        conf = self.make_conf('[datasource_alarms]\ndriver = push\n'
+                              'tables = alarms\ncolumns = alarms.id\n'
+                              'push_token = T0ken\n')
+        self.assertEqual({'tables': ['alarms'], 'columns': {'alarms': ['id']},
+                          'push_token': 'T0ken'},
+                         consumer.push_driver_args(conf, 'alarms'))
+        for section, expected in (
+                ('tables = alarms\ncolumns = alarms.id\n',
+                 '[datasource_alarms] push_token = \'\': required'),
+                ('tables = alarms,hosts\ncolumns = alarms.id\n'
+                 'push_token = x\n', 'needs the columns of table hosts'),
+                ('columns = alarms.id\npush_token = x\n',
+                 'list at least one table')):
+            conf = self.make_conf('[datasource_alarms]\ndriver = push\n'
+                                  + section)
+            exc = self.assertRaises(consumer.ConfigError,
+                                    consumer.build_driver, conf, 'alarms')
+            self.assertIn(expected, str(exc))
 
     def test_bad_database_url_is_masked(self):
         conf = self.make_conf(self.text.replace(

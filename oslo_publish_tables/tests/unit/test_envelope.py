@@ -364,3 +364,127 @@ class FuzzTest(testtools.TestCase):
                 for change in record.changes:
                     self.assertIn(change.op, envelope.OPS)
                     self.assertTrue(change.pk)
+
+
+# -- truncated and oversized input ----------------------------------------
+
+@st.composite
+def _truncated_payloads(draw):
+    """A valid payload with strings, lists and objects cut short."""
+    payload = _wire(_valid_payload())
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        _path, target = draw(st.sampled_from(list(_containers(payload))))
+        if not target:
+            continue
+        keys = sorted(target) if isinstance(target, dict) else \
+            list(range(len(target)))
+        key = draw(st.sampled_from(keys))
+        value = target[key]
+        if isinstance(value, str):
+            target[key] = value[:draw(st.integers(0, len(value)))]
+        elif isinstance(target, list):
+            del target[key:]
+        else:
+            for name in keys[keys.index(key):]:
+                del target[name]
+    return payload
+
+
+def _deep(depth):
+    """A list nested ``depth`` deep, as json.loads can still return."""
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _call_deep(frames, func, *args):
+    """Call ``func`` with ``frames`` more frames on the stack.
+
+    The listener calls the decoder from deep inside oslo.messaging's
+    executor, where less recursion depth is left than in a test.
+    """
+    if frames:
+        return _call_deep(frames - 1, func, *args)
+    return func(*args)
+
+
+class HostileInputTest(testtools.TestCase):
+    """Truncated and oversized payloads: EnvelopeError or a valid batch."""
+
+    MAX_MESSAGE = 1000  # the error text is logged: keep it bounded
+
+    def assertParsesOrRejects(self, payload, frames=0):
+        try:
+            result = _call_deep(frames, envelope.parse, payload)
+        except exceptions.EnvelopeError as exc:
+            self.assertLess(len(str(exc)), self.MAX_MESSAGE)
+            return None
+        self.assertIsInstance(result, envelope.Batch)
+        return result
+
+    @settings(max_examples=300, deadline=None)
+    @given(_truncated_payloads())
+    def test_truncated_payload(self, payload):
+        self.assertParsesOrRejects(_wire(payload))
+
+    def test_truncated_json_text(self):
+        # The listener only passes on what json.loads accepted; of every
+        # prefix of the text, those that are still JSON.
+        text = json.dumps(_valid_payload())
+        for end in range(len(text) + 1):
+            try:
+                payload = json.loads(text[:end])
+            except ValueError:
+                continue
+            self.assertParsesOrRejects(payload)
+
+    def _positions(self):
+        """Setters of every field of a valid payload, by name."""
+        def field(*path):
+            def put(payload, value):
+                target = payload
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = value
+            return put
+
+        record = ('records', 0)
+        change = record + ('changes', 0)
+        return [field(name) for name in (
+            'format', 'version', 'producer', 'last_seq', 'final',
+            'heartbeat_interval', 'records')] + [
+            field('producer', 'id'),
+            field(*record + ('seq',)), field(*record + ('ts',)),
+            field(*record + ('kind',)), field(*record + ('txn',)),
+            field(*record + ('part',)), field(*record + ('changes',)),
+            field('records', 2, 'tables'), field('records', 2, 'reason'),
+            field(*change + ('table',)), field(*change + ('op',)),
+            field(*change + ('pk',)), field(*change + ('row',)),
+            field(*change + ('changed',)), field(*change + ('pk', 'id')),
+            field(*change + ('row', 'uuid')),
+            field(*change + ('row', 'created_at', 'v'))]
+
+    def test_oversized_values_everywhere(self):
+        big = 'x' * 1000000
+        values = [big, [big], {big: big}, 10 ** 4000, -10 ** 4000,
+                  1e308, -1e308, _deep(970), {'$t': 'json', 'v': _deep(960)},
+                  {'$t': 'dt', 'v': big}, {'$t': 'b', 'v': big + '='},
+                  {'$t': 'td', 'v': [10 ** 4000, 0, 0]},
+                  {'$t': 'dec', 'v': '9' * 100000},
+                  {'$t': 'uuid', 'v': _deep(960)}, [{}] * 100000]
+        for put in self._positions():
+            for value in values:
+                payload = _wire(_valid_payload())
+                put(payload, value)
+                # Deep inside a listener thread's stack.
+                self.assertParsesOrRejects(payload, frames=60)
+
+    def test_many_records(self):
+        records = [envelope.txn_record(n, n, 'txn', CHANGES)
+                   for n in range(1, 5001)]
+        payload = _wire(envelope.batch(PRODUCER, 5000, records, 10.0))
+        self.assertEqual(5000, len(self.assertParsesOrRejects(
+            payload).records))
+        payload['records'][-1]['changes'][-1]['op'] = 'x' * 1000000
+        self.assertIsNone(self.assertParsesOrRejects(payload))

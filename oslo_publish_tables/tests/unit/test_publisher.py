@@ -26,6 +26,7 @@ from oslo_publish_tables import demo_schema
 from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import publisher
+from oslo_publish_tables import signing
 from oslo_publish_tables.tests import capture_fixture
 
 
@@ -153,6 +154,33 @@ class PublisherTest(testtools.TestCase):
         self.add_instance(engine, 'kept')
         self.assertEqual([['kept']], [[c.row['uuid'] for c in d.changes]
                                       for d in drafts])
+
+    def test_signing_key_signs_the_notifications(self):
+        key = 'a-secret-of-32-characters-------'
+        self.conf.set_override('signing_key', key, 'publish_tables')
+        self.conf.set_override('signing_key_id', '2025-02',
+                               'publish_tables')
+        engine = self.engine()
+        publisher.install(engine, self.conf)
+        self.add_instance(engine, 'u1')
+        publisher.uninstall(engine)  # flushes
+
+        payloads = [m['payload']
+                    for _c, m, _p, _r in _impl_test.NOTIFICATIONS]
+        self.assertTrue(payloads)
+        verifier = signing.Verifier([('2025-02', key)])
+        for payload in payloads:
+            self.assertEqual('2025-02', verifier.verify(payload))
+        self.assertEqual(['u1'], _published_uuids())
+
+    def test_short_signing_key_is_refused_without_showing_it(self):
+        self.conf.set_override('signing_key', 'too-short',
+                               'publish_tables')
+        exc = self.assertRaises(exceptions.ConfigError, publisher.install,
+                                self.engine(), self.conf)
+        self.assertEqual('signing_key', exc.option)
+        self.assertNotIn('too-short', str(exc))
+        self.assertEqual({}, publisher._senders)
 
     def test_engines_share_one_sender(self):
         one, two = self.engine(), self.engine()

@@ -23,6 +23,7 @@ import testtools
 from oslo_publish_tables.capture import listeners
 from oslo_publish_tables import envelope
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 TS = 1700000000000000
@@ -288,6 +289,34 @@ class SenderTest(testtools.TestCase):
         count = len(transport.sent)
         sender.stop()
         self.assertEqual(count, len(transport.sent))
+
+    def test_every_notification_is_signed(self):
+        raw = []
+        transport = FakeTransport()
+        send = transport.send
+
+        def keep(event_type, payload):
+            raw.append(json.loads(json.dumps(payload)))
+            send(event_type, payload)
+
+        transport.send = keep
+        sender = self.make_sender(
+            transport, heartbeat_interval=0.1,
+            signer=signing.Signer('k1', 's' * 32))
+        sender.submit(_draft(1))
+        sender.submit(_draft(2))
+        self.assertTrue(sender.flush(5))
+        time.sleep(0.3)
+        sender.stop()
+
+        events = {e for e, _b in transport.sent}
+        self.assertEqual({envelope.EVENT_BATCH, envelope.EVENT_HEARTBEAT,
+                          envelope.EVENT_GOODBYE}, events)
+        verifier = signing.Verifier([('k1', 's' * 32)])
+        self.assertEqual(len(transport.sent), len(raw))
+        for payload in raw:
+            self.assertEqual('k1', verifier.verify(payload))
+        self.assertEqual([1, 2], transport.seqs())
 
     def test_stop_without_records_sends_nothing(self):
         transport = FakeTransport()

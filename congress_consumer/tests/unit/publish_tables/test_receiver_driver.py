@@ -6,6 +6,7 @@ import decimal
 import json
 import time
 
+import fixtures
 from oslo_config import cfg
 import oslo_messaging
 import testtools
@@ -163,6 +164,15 @@ class ReceiverTest(testtools.TestCase):
     def test_unknown_event_type(self):
         self.assertDiscarded(self.valid, 'publish_tables.unknown',
                              'unknown_event')
+
+    def test_oversized_input_makes_short_log_lines(self):
+        log = self.useFixture(fixtures.FakeLogger())
+        self.assertDiscarded(self.valid, 'publish_tables.' + 'x' * 100000,
+                             'unknown_event')
+        self.receiver.deliver(envelope.EVENT_BATCH, self.mutated(
+            lambda p: p['records'][0]['changes'][0].update(op='y' * 100000)))
+        self.assertEqual(2, len(log.output.splitlines()))
+        self.assertLess(len(log.output), 1000)
 
     def test_one_bad_record_discards_the_whole_batch(self):
         payload = json.loads(json.dumps(envelope.batch(PRODUCER, 2, [
@@ -376,6 +386,33 @@ class DriverTest(testtools.TestCase):
         self.assertEqual(['instances', 'hosts'], driver.sync._due())
         self.assertRaises(exceptions.UnknownTableError, driver.execute,
                           'resync', {'positional': ['nope']})
+
+    def test_execute_refresh_snapshot_waits_for_the_load(self):
+        driver = self.make_driver()
+        self.sync_all(driver)
+        driver.sync.start()
+        self.addCleanup(driver.sync.stop)
+        self.assertIs(True, driver.execute(
+            'refresh_snapshot', {'positional': ['servers']}))
+        self.assertEqual(['instances', 'hosts', 'instances'],
+                         self.source.opened)
+        self.assertEqual(sync_mod.LIVE,
+                         driver.sync.status['instances'].state)
+        self.assertIs(True, driver.execute('refresh_snapshot'))
+        self.assertEqual(['hosts', 'instances'],
+                         sorted(self.source.opened[3:]))
+        self.assertRaises(exceptions.UnknownTableError, driver.execute,
+                          'refresh_snapshot', {'positional': ['nope']})
+        self.assertRaises(exceptions.InvalidParamError, driver.execute,
+                          'refresh_snapshot', {'named': {'timeout': 'x'}})
+
+    def test_refresh_snapshot_times_out_without_a_worker(self):
+        driver = self.make_driver()
+        self.sync_all(driver)
+        started = time.monotonic()
+        self.assertIs(False, driver.refresh_snapshot('hosts', timeout=0.2))
+        self.assertGreaterEqual(time.monotonic() - started, 0.2)
+        self.assertEqual(['hosts'], driver.sync._due())
 
     def test_get_status(self):
         driver = self.make_driver()

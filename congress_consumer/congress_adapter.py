@@ -1,0 +1,258 @@
+"""Run the ``publish_tables`` datasource inside OpenStack Congress.
+
+Congress (DSE2) runs every datasource as a
+``congress.dse2.data_service.DataService`` on a ``DseNode``. It finds
+drivers through the ``congress.datasource.drivers`` entry point and
+creates one with ``plugin(name=..., args=config)``.
+:class:`PublishTablesDataSource` is that plugin: a thin ``DataService``
+around a :class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`.
+Installing this distribution next to Congress is enough::
+
+    $ openstack congress datasource create publish_tables nova \\
+        --config tables=instances \\
+        --config transport_url=rabbit://congress:secret@rabbit:5672/ \\
+        --config pool=congress
+
+What Congress sees:
+
+* the driver's ``DRIVER_INFO`` (``openstack congress driver show
+  publish_tables``) and, per datasource, its schema through the
+  ``get_datasource_schema`` RPC, which the policy engine uses for
+  column references such as ``nova:instances(uuid=id)``;
+* Congress's own reliable publication protocol: a subscriber gets a
+  snapshot of a table with sequence number 0
+  (``get_last_published_data_with_seqnum``), then every change of the
+  replica as a ``[to_add, to_del]`` delta with the next sequence number.
+  Nothing is published for a table before its first subscriber;
+* ``get_row_data``, ``get_status``, ``get_actions``, ``request_refresh``
+  (a resync of every table) and ``request_execute`` (the driver's
+  actions, ``resync`` and ``refresh_snapshot``, run in a thread of their
+  own), the RPCs behind Congress's datasource API.
+
+Congress's command line passes every option as a string: see
+:func:`driver_args` for the forms ``columns`` and the other mapping
+options take there, e.g. ``--config columns=instances.uuid,instances.host``.
+
+Congress is imported only when ``PublishTablesDataSource`` is first looked
+up (the entry point does that), so this module imports without Congress
+installed. Congress 11.0.0 also needs, on Python 3.10 and later,
+``collections.MutableSet`` and ``collections.Hashable`` restored from
+:mod:`collections.abc` before it is imported; that is the Congress
+installation's business, and this module does not do it.
+"""
+
+import json
+import threading
+
+from oslo_log import log as logging
+
+from congress_consumer.api import wsgi
+from congress_consumer import exceptions
+from congress_consumer.publish_tables import driver as driver_mod
+
+LOG = logging.getLogger(__name__)
+
+_CLASS_NAME = 'PublishTablesDataSource'
+_classes = {}
+_classes_lock = threading.Lock()
+
+
+_MAPPING_ARGS = ('columns', 'table_names', 'rename', 'types')
+
+
+def driver_args(config):
+    """The driver's ``args`` from a Congress datasource ``config``.
+
+    Congress's command line gives every value as a string
+    (``--config columns=...``), so the mapping-valued options
+    ``columns``, ``table_names``, ``rename`` and ``types`` may also be
+    JSON objects in a string; ``columns`` may also be ``table.column``
+    entries separated by commas, in row order. Congress's own ``ds_id``
+    is dropped.
+
+    :raises InvalidParamError: for a string that is neither.
+    """
+    args = dict(config or {})
+    args.pop('ds_id', None)
+    for option in _MAPPING_ARGS:
+        value = args.get(option)
+        if not isinstance(value, str):
+            continue
+        text = value.strip()
+        if text.startswith('{'):
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise exceptions.InvalidParamError(
+                    param=option, reason='not a JSON object: %s' % exc
+                ) from None
+        elif option == 'columns':
+            value = {}
+            for entry in filter(None, (e.strip() for e in text.split(','))):
+                table, dot, column = entry.partition('.')
+                if not dot or not table or not column:
+                    raise exceptions.InvalidParamError(
+                        param=option, reason='%r: expected table.column'
+                        % entry)
+                value.setdefault(table, []).append(column)
+        if not isinstance(value, dict):
+            raise exceptions.InvalidParamError(
+                param=option, reason='expected a JSON object, got %r'
+                % (args[option],))
+        args[option] = value
+    return args
+
+
+def _jsonable(value):
+    """``value`` as plain JSON types, for replies on the message bus."""
+    return json.loads(wsgi.to_json(value))
+
+
+class _Endpoints(object):
+    """The RPCs Congress's API and policy engine call on a datasource.
+
+    Every public method is remotely callable; keep helpers private.
+    """
+
+    def __init__(self, service):
+        self.service = service
+
+    def get_row_data(self, context, table_id, source_id, trace):
+        return _jsonable(self.service.driver.get_row_data(table_id))
+
+    def get_tablename(self, context, table_id, source_id):
+        if table_id in self.service.driver.get_tablenames():
+            return table_id
+        return None
+
+    def get_tablenames(self, context, source_id):
+        return sorted(self.service.driver.get_tablenames())
+
+    def get_status(self, context, source_id, params):
+        return _jsonable(self.service.driver.get_status())
+
+    def get_datasource_schema(self, context, source_id):
+        return _jsonable(self.service.driver.get_schema())
+
+    def get_actions(self, context, source_id):
+        return _jsonable(self.service.driver.get_actions())
+
+    def get_datasource_info(self, context):
+        return self.service.get_datasource_info()
+
+    def request_refresh(self, context, source_id):
+        self.service.driver.resync()
+
+    def request_execute(self, context, action, action_args, wait):
+        self.service.request_execute(action, action_args, wait)
+
+
+def _build():
+    from congress.dse2 import data_service  # Congress installed: load it
+
+    class PublishTablesDataSource(data_service.DataService):
+        """A Congress ``DataService`` serving a PublishTablesDriver."""
+
+        driver_class = driver_mod.PublishTablesDriver
+
+        def __init__(self, name='', args=None, **driver_kwargs):
+            # Congress adds the datasource's database id to the config.
+            self.ds_id = (args or {}).get('ds_id')
+            args = driver_args(args)
+            self.name = name
+            self.type = 'datasource_driver'
+            self.driver = self.driver_class(name, args, **driver_kwargs)
+            self._driver_running = False
+            super().__init__(name)
+            self.add_rpc_endpoint(_Endpoints(self))
+            self.driver.subscribe(self._on_diff)
+
+        @classmethod
+        def get_datasource_info(cls):
+            return cls.driver_class.get_datasource_info()
+
+        @classmethod
+        def get_schema(cls):
+            # Tables depend on the datasource's config; each instance
+            # answers get_datasource_schema with its own.
+            return cls.driver_class.get_schema()
+
+        # -- lifecycle (called by the DseNode) -----------------------------
+
+        def start(self):
+            super().start()
+            if not self._driver_running:
+                self.driver.start()
+                self._driver_running = True
+
+        def stop(self):
+            if self._driver_running:
+                self._driver_running = False
+                self.driver.stop()
+            super().stop()
+
+        # -- Congress's sequenced publication ------------------------------
+
+        def get_snapshot(self, table):
+            try:
+                return self.driver.get_snapshot(table)
+            except exceptions.UnknownTableError:
+                return set()  # columns not learnt yet, or no such table
+
+        def get_last_published_data_with_seqnum(self, table):
+            # Under the replica lock no change is applied, so the snapshot
+            # and its number agree with the deltas numbered after it.
+            with self.driver.sync.lock:
+                if table not in self.sender_seqnums:
+                    self.sender_seqnums[table] = 0
+                    self._last_published_data[table] = set(
+                        self.get_snapshot(table))
+                return (self.sender_seqnums[table],
+                        [list(row) for row in
+                         self._last_published_data[table]])
+
+        def _on_diff(self, table, to_add, to_del):
+            # Called by the driver, under the replica lock, for every
+            # change of a table's rows.
+            if self.node is None or table not in self.sender_seqnums:
+                return  # no subscriber yet: its snapshot will hold it
+            data = self._last_published_data[table]
+            data.difference_update(to_del)
+            data.update(to_add)
+            self.sender_seqnums[table] += 1
+            self.node.publish_table_sequenced(
+                self.service_id, table,
+                [[list(r) for r in to_add], [list(r) for r in to_del]],
+                False, self.sender_seqnums[table])
+
+        # -- actions -------------------------------------------------------
+
+        def request_execute(self, action, action_args, wait=False):
+            """Run a driver action in its own thread; errors are logged."""
+
+            def run():
+                try:
+                    self.driver.execute(action, action_args)
+                except (exceptions.CongressConsumerError, TypeError,
+                        ValueError) as exc:
+                    LOG.error('action %s on %s failed: %s', action,
+                              self.name, exc)
+
+            thread = threading.Thread(target=run, daemon=True,
+                                      name='publish-tables-action')
+            thread.start()
+            if wait:
+                thread.join()
+            return thread
+
+    return PublishTablesDataSource
+
+
+def __getattr__(name):
+    if name != _CLASS_NAME:
+        raise AttributeError('module %r has no attribute %r'
+                             % (__name__, name))
+    with _classes_lock:
+        if name not in _classes:
+            _classes[name] = _build()
+        return _classes[name]

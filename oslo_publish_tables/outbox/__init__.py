@@ -1,0 +1,12 @@
+"""Durable mode: the transactional outbox and its relay.
+
+With ``[publish_tables] delivery = durable`` each captured transaction
+writes its record into the ``publish_tables_outbox`` table of the
+service's own database, in the same transaction, just before ``COMMIT``
+(:mod:`.store`). The service's sender publishes it as in direct mode and,
+once the transport confirmed, deletes the row from its background
+thread. Rows whose process died before that are published by the relay
+(:mod:`.relay`) in ``publish-tables-agent``. The table is created by the
+alembic migrations shipped in :mod:`.migration`
+(``publish-tables-manage db_sync``).
+"""

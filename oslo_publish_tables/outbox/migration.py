@@ -1,0 +1,68 @@
+"""Create and upgrade the outbox table with the shipped alembic scripts.
+
+From code::
+
+    from oslo_publish_tables.outbox import migration
+    migration.upgrade(engine)          # or a Connection
+
+from the command line, ``publish-tables-manage --config-file nova.conf
+db_sync`` (see :mod:`oslo_publish_tables.cmd.manage`), or alembic
+itself::
+
+    alembic -c $(python -c 'import oslo_publish_tables.outbox.migration \\
+        as m; print(m.INI)') -x url=mysql+pymysql://... upgrade head
+
+The revisions are recorded in ``publish_tables_alembic_version``, apart
+from the service's own migrations.
+"""
+
+import os
+
+from alembic import command
+from alembic import config as alembic_config
+from alembic import migration as alembic_migration
+import sqlalchemy as sa
+
+from oslo_publish_tables.outbox import schema
+
+SCRIPT_LOCATION = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               'migrations')
+INI = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'alembic.ini')
+
+
+def _config(connection):
+    config = alembic_config.Config()
+    config.set_main_option('script_location', SCRIPT_LOCATION)
+    config.attributes['connection'] = connection
+    return config
+
+
+def _run(bind, action):
+    if isinstance(bind, sa.engine.Connection):
+        action(bind)
+        return
+    with bind.begin() as connection:
+        action(connection)
+
+
+def upgrade(bind, revision='head'):
+    """Upgrade the outbox schema of ``bind`` (Engine or Connection)."""
+    _run(bind, lambda conn: command.upgrade(_config(conn), revision))
+
+
+def version(bind):
+    """The outbox schema revision of ``bind``, or None before db_sync."""
+    found = []
+
+    def current(conn):
+        context = alembic_migration.MigrationContext.configure(
+            conn, opts={'version_table': schema.VERSION_TABLE})
+        found.append(context.get_current_revision())
+
+    _run(bind, current)
+    return found[0]
+
+
+def has_outbox(connection):
+    """Whether the outbox table exists on ``connection``."""
+    return sa.inspect(connection).has_table(schema.TABLE_NAME)

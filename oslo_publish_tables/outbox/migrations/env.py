@@ -1,0 +1,48 @@
+"""alembic environment of the publish_tables outbox.
+
+Used through :mod:`oslo_publish_tables.outbox.migration`, which hands
+over an open connection in ``config.attributes['connection']``; with the
+``alembic`` command line, ``-x url=<database URL>`` names the database.
+The revision table is ``publish_tables_alembic_version``, so that it
+never meets the service's own ``alembic_version``.
+"""
+
+from alembic import context
+import sqlalchemy as sa
+
+from oslo_publish_tables.outbox import schema
+
+
+def _migrate(connection):
+    context.configure(connection=connection,
+                      target_metadata=schema.metadata,
+                      version_table=schema.VERSION_TABLE)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run():
+    config = context.config
+    connection = config.attributes.get('connection')
+    if connection is not None:
+        _migrate(connection)
+        return
+    url = (context.get_x_argument(as_dictionary=True).get('url')
+           or config.get_main_option('sqlalchemy.url'))
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            _migrate(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=context.config.get_main_option('sqlalchemy.url'),
+                      target_metadata=schema.metadata,
+                      version_table=schema.VERSION_TABLE,
+                      literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run()
