@@ -455,6 +455,10 @@ class Consumer(object):
                               value='***',
                               reason='the transport failed: %s'
                               % mask(exc)) from None
+        except pt_exceptions.ConfigError as exc:  # the signing key
+            raise ConfigError('%s' % str(exc).replace(
+                '[%s]' % exc.group, '[%s]' % subscriptions.GROUP,
+                1)) from None
         if self.subscriptions.registry is None:
             return []
         return subscriptions_api.SubscriptionsAPI(

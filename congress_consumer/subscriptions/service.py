@@ -34,6 +34,7 @@ from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer import exceptions
@@ -79,6 +80,13 @@ _opts = [
     cfg.FloatOpt('heartbeat_interval', default=10.0, min=0.1,
                  help='Seconds between heartbeats of an idle republished '
                       'datasource.'),
+    cfg.StrOpt('signing_key', secret=True,
+               help='Shared secret that signs the republished records '
+                    '(HMAC-SHA256, as [publish_tables] signing_key does '
+                    'for producers), at least 16 characters. Unset: not '
+                    'signed.'),
+    cfg.StrOpt('signing_key_id', default='default',
+               help='Name of signing_key, sent with every signature.'),
 ]
 
 
@@ -207,13 +215,24 @@ class Subscriptions(object):
                                          name='congress-stale-check')
         self._checker.start()
 
+    def _signer(self):
+        """The Signer of republished records, or None.
+
+        Raises oslo_publish_tables.exceptions.ConfigError for a bad key.
+        """
+        if not self.group.signing_key:
+            return None
+        return signing.Signer(self.group.signing_key_id,
+                              self.group.signing_key)
+
     def _start_republisher(self, name):
         topic, rpc_topic = rep_mod.topics(self.group.topic_prefix, name)
         sender = sender_mod.Sender(
             transport_mod.NotificationTransport(
                 self.conf, topic, 'congress-consumer.%s' % name,
                 transport=self.transport),
-            heartbeat_interval=self.group.heartbeat_interval)
+            heartbeat_interval=self.group.heartbeat_interval,
+            signer=self._signer())
         republisher = rep_mod.Republisher(self.syncs[name], sender)
         republisher.attach()
         self.republishers[name] = republisher

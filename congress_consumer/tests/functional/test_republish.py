@@ -8,6 +8,7 @@ comparison of the second driver's replica with the producer database.
 """
 
 import concurrent.futures
+import time
 
 import oslo_messaging
 from oslo_messaging import conffixture
@@ -15,6 +16,7 @@ import testtools
 
 from oslo_publish_tables import demo_workload
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
 from oslo_publish_tables.tests import backends
 from oslo_publish_tables import transport as transport_mod
 
@@ -33,6 +35,8 @@ def _run(engine, steps, seed):
 class RepublishTest(testtools.TestCase):
     backend = 'sqlite'
     rabbit = False
+    signer = None           # signs the republished records
+    downstream_args = {}    # more args of the downstream drivers
 
     def setUp(self):
         super().setUp()
@@ -57,7 +61,7 @@ class RepublishTest(testtools.TestCase):
             transport_mod.NotificationTransport(
                 self.p.conf, self.topic, 'congress-consumer.nova',
                 transport=self.transport),
-            heartbeat_interval=0.5)
+            heartbeat_interval=0.5, signer=self.signer)
         self.addCleanup(self.sender.stop)
         self.rep = rep_mod.Republisher(self.p.driver.sync, self.sender)
         self.rep.attach()
@@ -87,7 +91,7 @@ class RepublishTest(testtools.TestCase):
         driver = driver_mod.PublishTablesDriver(
             'nova-copy', dict(tables=self.p.tables, topic=self.topic,
                               gap_timeout=0.5, producer_timeout=3.0,
-                              pool=pool),
+                              pool=pool, **self.downstream_args),
             conf=self.p.conf,
             transport=self.transport if not self.rabbit else
             self.p.new_transport(),
@@ -118,7 +122,8 @@ class RepublishTest(testtools.TestCase):
         _run(engine, 20, seed=10)
         self.assertEqual([], self.p.converge())
         self.sender = sender_mod.Sender(self.sender.transport,
-                                        heartbeat_interval=0.5)
+                                        heartbeat_interval=0.5,
+                                        signer=self.signer)
         self.addCleanup(self.sender.stop)
         self.rep = rep_mod.Republisher(self.p.driver.sync, self.sender)
         self.server.stop()
@@ -184,6 +189,32 @@ class RepublishTest(testtools.TestCase):
         self.assertEqual(last, self.sender.last_seq)
         client.call({}, 'subscribe', table='tags', subscriber='svc')
         self.assertEqual({'svc'}, self.rep.subscribers['tags'])
+
+
+class SignedRepublishTest(RepublishTest):
+    """Signed records, to downstream drivers that require signatures."""
+
+    signer = signing.Signer('subs-1', 'k' * 32)
+    downstream_args = {'signing_key': 'k' * 32, 'signing_key_id': 'subs-1',
+                       'require_signature': True}
+
+    def test_unsigned_records_are_refused(self):
+        self.sender.signer = None
+        engine = self.p.producer.engine
+        _run(engine, 10, seed=12)
+        self.assertTrue(self.p.driver.wait_live(10))
+        copy = self.downstream()
+        self.assertTrue(copy.wait_live(10))  # snapshots are not signed
+        _run(engine, 20, seed=13)
+        self.assertEqual([], self.p.converge())
+        self.sender.flush()
+        deadline = time.monotonic() + 10
+        while not copy.get_status()['signatures']['counts'].get(
+                'unsigned') and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertGreater(
+            copy.get_status()['signatures']['counts'].get('unsigned', 0), 0)
+        self.assertTrue(self.p.diverging(copy))
 
 
 class RabbitRepublishTest(RepublishTest):

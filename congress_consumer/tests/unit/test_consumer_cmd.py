@@ -60,7 +60,7 @@ class OptsTest(ConfTestCase):
         secret = {o.dest for o in groups[1][1] if o.secret}
         self.assertEqual({'transport_url', 'database_url', 'push_token',
                           'signing_key', 'previous_signing_key'}, secret)
-        self.assertEqual({'connection'},
+        self.assertEqual({'connection', 'signing_key'},
                          {o.dest for o in groups[2][1] if o.secret})
         # Copies: the generator may not change the options in use.
         self.assertIsNot(consumer._opts[0], groups[0][1][0])
@@ -302,6 +302,15 @@ class ConsumerTest(ConfTestCase):
         error = self.assertRaises(urllib.error.HTTPError,
                                   urllib.request.urlopen, request, timeout=5)
         self.assertEqual(404, error.code)
+
+    def test_republish_signing_key_too_short(self):
+        conf = self.make_conf(self.text + '[subscriptions]\nrepublish = '
+                              'nova\nsigning_key = Sh0rtKey\n')
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        exc = self.assertRaises(consumer.ConfigError, service.start)
+        self.assertIn("[subscriptions] signing_key = '***'", str(exc))
+        self.assertNotIn('Sh0rtKey', str(exc))
+        self.assertIsNone(service.server)
 
     def test_subscriptions_need_a_good_database_url(self):
         conf = self.make_conf(self.text + '[subscriptions]\nconnection = '
