@@ -4,6 +4,7 @@
 section for every name in ``[consumer] datasources``. A generator needs
 fixed group names, so the datasource options are listed once, under
 ``[datasource_nova]``: the section of a datasource named ``nova``.
+``[subscriptions]`` configures the table subscriptions.
 """
 
 import copy
@@ -11,6 +12,7 @@ import copy
 from oslo_config import cfg
 
 from congress_consumer.cmd import consumer
+from congress_consumer.subscriptions import service as subscriptions
 
 DATASOURCE_EXAMPLE = 'nova'
 
@@ -24,4 +26,5 @@ def list_opts():
              'with these options; this one configures a datasource named '
              '%s.' % DATASOURCE_EXAMPLE)
     return [(consumer.GROUP, copy.deepcopy(consumer._opts)),
-            (example, copy.deepcopy(consumer._datasource_opts))]
+            (example, copy.deepcopy(consumer._datasource_opts)),
+            (subscriptions.GROUP, copy.deepcopy(subscriptions._opts))]

@@ -207,11 +207,13 @@ class API(object):
     """The WSGI application; ``drivers`` maps datasource names to drivers.
 
     The mapping is read on every request, so datasources may be added or
-    removed while serving.
+    removed while serving. ``extra_routes`` are more ``(compiled path
+    pattern, {method: handler})`` entries served by other components
+    (e.g. :mod:`congress_consumer.subscriptions.api`).
     """
 
     def __init__(self, drivers, push_enabled=False,
-                 max_body_bytes=DEFAULT_MAX_BODY_BYTES):
+                 max_body_bytes=DEFAULT_MAX_BODY_BYTES, extra_routes=()):
         self.drivers = drivers
         self.push_enabled = push_enabled
         self.max_body_bytes = max_body_bytes
@@ -242,6 +244,7 @@ class API(object):
             (re.compile('^' + _DS + '/executions/(?P<execution>[^/]+)/?$'),
              {'GET': self.show_execution}),
         ]
+        self._routes.extend(extra_routes)
 
     def __call__(self, environ, start_response):
         request = webob.Request(environ)

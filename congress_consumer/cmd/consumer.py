@@ -15,6 +15,10 @@ Configuration (``--config-file /etc/congress-consumer/consumer.conf``)::
     columns = instances.uuid,instances.host,instances.vm_state
     pool = congress
 
+    [subscriptions]
+    connection = mysql+pymysql://consumer:secret@db/subs
+    republish = nova
+
 Every name listed in ``[consumer] datasources`` has a section
 ``[datasource_<name>]`` with the options of :data:`_datasource_opts`;
 they become the ``args`` of a
@@ -35,9 +39,11 @@ pushes are refused unless ``[consumer] enable_push = true``)::
     push_token = <a long random secret>
  The command starts every driver (each listens
 first, then takes its snapshots), serves :mod:`congress_consumer.api.wsgi`
-and runs until SIGTERM or SIGINT. A bad value stops it with an error
-naming ``[group] option = value``; secrets (transport and database URLs)
-are never logged.
+and runs until SIGTERM or SIGINT. ``[subscriptions]`` (see
+:mod:`congress_consumer.subscriptions.service`) adds the
+``/v1/subscriptions`` API and republished datasources. A bad value
+stops it with an error naming ``[group] option = value``; secrets
+(transport and database URLs) are never logged.
 """
 
 import re
@@ -46,6 +52,7 @@ import sys
 import threading
 
 from oslo_config import cfg
+from oslo_db import exception as db_exc
 from oslo_log import log as logging
 import oslo_messaging
 import sqlalchemy as sa
@@ -57,6 +64,8 @@ from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.subscriptions import api as subscriptions_api
+from congress_consumer.subscriptions import service as subscriptions
 
 LOG = logging.getLogger(__name__)
 
@@ -186,8 +195,9 @@ def mask(text):
 
 
 def register_opts(conf):
-    """Register the ``[consumer]`` options on ``conf``."""
+    """Register the ``[consumer]`` and ``[subscriptions]`` options."""
     conf.register_opts(_opts, group=GROUP)
+    subscriptions.register_opts(conf)
 
 
 def datasource_group(name):
@@ -399,6 +409,7 @@ class Consumer(object):
         self.conf = conf
         self.drivers = drivers
         self.server = None
+        self.subscriptions = None
         self._started = []
 
     def start(self):
@@ -410,6 +421,7 @@ class Consumer(object):
                 LOG.info('datasource %s started: tables %s', name,
                          ', '.join(sorted(driver.get_tablenames() |
                                           set(driver.state))))
+            routes = self._start_subscriptions()
             group = self.conf[GROUP]
             if not group.enable_push and any(
                     isinstance(d, http_push.HttpPushDriver)
@@ -418,11 +430,39 @@ class Consumer(object):
                             '[consumer] enable_push is false: pushes are '
                             'refused')
             api = wsgi.API(self.drivers, push_enabled=group.enable_push,
-                           max_body_bytes=group.push_max_body_bytes)
+                           max_body_bytes=group.push_max_body_bytes,
+                           extra_routes=routes)
             self.server = wsgi.serve(api, group.api_host, group.api_port)
         except BaseException:
             self.stop()
             raise
+
+    def _start_subscriptions(self):
+        """Start ``[subscriptions]`` if configured; return its routes."""
+        try:
+            self.subscriptions = subscriptions.from_conf(self.conf,
+                                                         self.drivers)
+            if self.subscriptions is None:
+                return []
+            self.subscriptions.start()
+        except (sa.exc.SQLAlchemyError, db_exc.DBError) as exc:
+            raise ConfigError(group=subscriptions.GROUP,
+                              option='connection', value='***',
+                              reason='%s: %s' % (type(exc).__name__,
+                                                 mask(exc))) from None
+        except oslo_messaging.MessagingException as exc:
+            raise ConfigError(group=subscriptions.GROUP, option='(topics)',
+                              value='***',
+                              reason='the transport failed: %s'
+                              % mask(exc)) from None
+        except pt_exceptions.ConfigError as exc:  # the signing key
+            raise ConfigError('%s' % str(exc).replace(
+                '[%s]' % exc.group, '[%s]' % subscriptions.GROUP,
+                1)) from None
+        if self.subscriptions.registry is None:
+            return []
+        return subscriptions_api.SubscriptionsAPI(
+            self.subscriptions).routes()
 
     @property
     def url(self):
@@ -438,6 +478,9 @@ class Consumer(object):
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        if self.subscriptions is not None:
+            self.subscriptions.stop()
+            self.subscriptions = None
         while self._started:
             driver = self._started.pop()
             try:

@@ -50,6 +50,13 @@ class TableReplica(object):
 
     ``listener(table, old_row, new_row)`` is called for every visible
     change (either row may be None). Callers serialise access.
+
+    ``watchers`` are further callables, called after the listener as
+    ``watcher(table, old_row, new_row, ts)`` with the stamp ``ts`` of the
+    change (the snapshot stamp for snapshot loads and sweeps); the
+    republisher and the filtered subscriptions use them.
+    ``snapshot_columns`` is the column list of the last snapshot (set by
+    the synchroniser).
     """
 
     def __init__(self, name, pk_names=None, listener=None):
@@ -66,6 +73,8 @@ class TableReplica(object):
         self.counts = collections.Counter()
         self.last_ts = 0
         self._listener = listener
+        self.watchers = []
+        self.snapshot_columns = None
         self._loading = None
 
     @property
@@ -127,15 +136,25 @@ class TableReplica(object):
         self.versions[key] = version
         if self.tombstones:
             self.tombstones.pop(key, None)
-        if self._listener is not None and old != values:
-            self._listener(self.name, self._as_dict(old), row)
+        if old != values:
+            self._notify(old, row, version)
 
     def _delete(self, key, version):
         old = self._rows.pop(key, None)
         self.versions[key] = version
         self.tombstones[key] = version
-        if self._listener is not None and old is not None:
-            self._listener(self.name, self._as_dict(old), None)
+        if old is not None:
+            self._notify(old, None, version)
+
+    def _notify(self, old, new, ts):
+        """Tell the listener and watchers; ``old`` is the stored tuple."""
+        if self._listener is None and not self.watchers:
+            return
+        old = self._as_dict(old)
+        if self._listener is not None:
+            self._listener(self.name, old, new)
+        for watcher in self.watchers:
+            watcher(self.name, old, new, ts)
 
     # -- snapshots --------------------------------------------------------
 
@@ -162,8 +181,8 @@ class TableReplica(object):
                 del self.versions[key]
                 self.tombstones.pop(key, None)
                 old = self._rows.pop(key, None)
-                if old is not None and self._listener is not None:
-                    self._listener(self.name, self._as_dict(old), None)
+                if old is not None:
+                    self._notify(old, None, ts)
         self.floor = ts if self.floor is None else max(self.floor, ts)
         self.counts['snapshots'] += 1
 

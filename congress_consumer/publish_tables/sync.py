@@ -205,6 +205,7 @@ class Synchronizer(object):
             with self.lock:
                 if replica.pk_names is None:
                     replica.pk_names = tuple(snap['pk'])
+                replica.snapshot_columns = list(snap['columns'])
                 if self.on_columns is not None:
                     self.on_columns(table, snap['columns'])
                 replica.begin_load(snap['ts'])

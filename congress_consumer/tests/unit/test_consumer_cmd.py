@@ -44,7 +44,7 @@ class OptsTest(ConfTestCase):
 
     def test_list_opts(self):
         groups = opts.list_opts()
-        self.assertEqual(['consumer', 'datasource_nova'],
+        self.assertEqual(['consumer', 'datasource_nova', 'subscriptions'],
                          [getattr(g, 'name', g) for g, _ in groups])
         self.assertEqual(['datasources', 'api_host', 'api_port',
                           'enable_push', 'push_max_body_bytes'],
@@ -60,6 +60,8 @@ class OptsTest(ConfTestCase):
         secret = {o.dest for o in groups[1][1] if o.secret}
         self.assertEqual({'transport_url', 'database_url', 'push_token',
                           'signing_key', 'previous_signing_key'}, secret)
+        self.assertEqual({'connection', 'signing_key'},
+                         {o.dest for o in groups[2][1] if o.secret})
         # Copies: the generator may not change the options in use.
         self.assertIsNot(consumer._opts[0], groups[0][1][0])
 
@@ -236,6 +238,87 @@ class ConsumerTest(ConfTestCase):
         self.assertEqual([[u, 'h%d' % i] for i, u in enumerate(self.uuids)],
                          sorted(r['data'] for r in rows))
         service.stop()
+        self.assertIsNone(service.server)
+
+    def test_consumer_serves_subscriptions(self):
+        subs_db = self.useFixture(backends.DatabaseFixture('sqlite')).url
+        conf = self.make_conf(self.text.replace(
+            'api_port = %d' % self.port, 'api_port = 0') +
+            '[subscriptions]\nconnection = %s\nrepublish = nova\n'
+            % subs_db)
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        service.start()
+        self.addCleanup(service.stop)
+        self.assertTrue(service.drivers['nova'].wait_live(20))
+        self.assertEqual(['nova'], list(service.subscriptions.republishers))
+        body = json.dumps({'subscriber_id': 'w', 'subscriber_topic': 'w',
+                           'datasource': 'nova', 'table': 'instances',
+                           'filters': [{'column': 'host', 'value': 'h1'}],
+                           'initial_rows': True}).encode()
+        request = urllib.request.Request(
+            service.url + '/v1/subscriptions', data=body, method='POST',
+            headers={'Content-Type': 'application/json'})
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            self.assertEqual(201, resp.status)
+            created = json.loads(resp.read())
+        self.assertEqual([self.uuids[1]],
+                         [r['uuid'] for r in created['rows']])
+        service.stop()
+        self.assertIsNone(service.subscriptions)
+        # The registry kept it: a restarted consumer lists it.
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        service.start()
+        self.addCleanup(service.stop)
+        with urllib.request.urlopen(service.url + '/v1/subscriptions',
+                                    timeout=5) as resp:
+            listed = json.loads(resp.read())['results']
+        self.assertEqual(['w'], [s['subscriber_id'] for s in listed])
+
+    def test_subscriptions_ignore_push_datasources(self):
+        subs_db = self.useFixture(backends.DatabaseFixture('sqlite')).url
+        text = self.text.replace('datasources = nova',
+                                 'datasources = nova,alarms\n'
+                                 'enable_push = true')
+        text = text.replace('api_port = %d' % self.port, 'api_port = 0')
+        text += ('[datasource_alarms]\ndriver = push\n'
+                 'tables = alarms\ncolumns = alarms.id,alarms.state\n'
+                 'push_token = T0ken\n'
+                 '[subscriptions]\nconnection = %s\n' % subs_db)
+        conf = self.make_conf(text + 'republish = alarms\n')
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        exc = self.assertRaises(exceptions.InvalidParamError, service.start)
+        self.assertIn('alarms is not a publish_tables datasource', str(exc))
+        conf = self.make_conf(text)
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        service.start()
+        self.addCleanup(service.stop)
+        self.assertEqual(['nova'], sorted(service.subscriptions.syncs))
+        body = json.dumps({'subscriber_id': 'a', 'subscriber_topic': 'a',
+                           'datasource': 'alarms',
+                           'table': 'alarms'}).encode()
+        request = urllib.request.Request(
+            service.url + '/v1/subscriptions', data=body, method='POST',
+            headers={'Content-Type': 'application/json'})
+        error = self.assertRaises(urllib.error.HTTPError,
+                                  urllib.request.urlopen, request, timeout=5)
+        self.assertEqual(404, error.code)
+
+    def test_republish_signing_key_too_short(self):
+        conf = self.make_conf(self.text + '[subscriptions]\nrepublish = '
+                              'nova\nsigning_key = Sh0rtKey\n')
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        exc = self.assertRaises(consumer.ConfigError, service.start)
+        self.assertIn("[subscriptions] signing_key = '***'", str(exc))
+        self.assertNotIn('Sh0rtKey', str(exc))
+        self.assertIsNone(service.server)
+
+    def test_subscriptions_need_a_good_database_url(self):
+        conf = self.make_conf(self.text + '[subscriptions]\nconnection = '
+                              'nosuch://u:Sup3rS3cret@db/subs\n')
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        exc = self.assertRaises(consumer.ConfigError, service.start)
+        self.assertIn('[subscriptions] connection = ***', str(exc))
+        self.assertNotIn('Sup3rS3cret', str(exc))
         self.assertIsNone(service.server)
 
     def test_push_datasource_served_when_enabled(self):

@@ -253,3 +253,27 @@ class ListenerTest(ReplicaTestBase):
         rep.end_load()
         self.assertEqual({v['id']: v for v in rep.rows.values()}, mirror)
         self.assertEqual({2: _row(2, 'b')}, mirror)
+
+
+class WatcherTest(ReplicaTestBase):
+
+    def test_watchers_see_every_visible_change_with_its_stamp(self):
+        seen = []
+        self.rep.watchers.append(
+            lambda table, old, new, ts: seen.append((old, new, ts)))
+        self.put(1, 'a', 10, op='insert')
+        self.put(1, 'a', 10)          # duplicate: not visible
+        self.put(1, 'b', 5)           # late: not visible
+        self.put(1, 'b', 20)
+        self.put(2, 'x', 25, op='insert')
+        self.delete(1, 30)
+        self.snapshot(40, [_row(3, 'c')])  # loads 3, sweeps 2
+        self.assertEqual([(None, _row(1, 'a'), 10),
+                          (_row(1, 'a'), _row(1, 'b'), 20),
+                          (None, _row(2, 'x'), 25),
+                          (_row(1, 'b'), None, 30),
+                          (None, _row(3, 'c'), 40),
+                          (_row(2, 'x'), None, 40)], seen)
+        # The listener saw the same changes, in the same order.
+        self.assertEqual([(o, n) for o, n, _ in seen],
+                         [(o, n) for _, o, n in self.listener.calls])

@@ -1,0 +1,112 @@
+"""The REST API of filtered subscriptions.
+
+Routes added to :class:`congress_consumer.api.wsgi.API` when
+``[subscriptions] connection`` is set::
+
+    POST   /v1/subscriptions                 201 subscribe
+    GET    /v1/subscriptions                 200 list
+    GET    /v1/subscriptions/{id}[?rows=1]   200 show (and matching rows)
+    DELETE /v1/subscriptions/{id}            204 unsubscribe
+    POST   /v1/subscriptions/{id}/ack        204 "I am alive"
+
+``POST /v1/subscriptions`` takes::
+
+    {"subscriber_id": "watcher-1", "subscriber_topic": "watcher_updates",
+     "datasource": "nova", "table": "instances",
+     "filters": [{"column": "host", "value": ["compute-1", "compute-2"]}],
+     "payload": "delta", "initial_rows": true}
+
+and answers the subscription, plus ``seq`` and ``rows`` (the matching
+rows, encoded like the notifications) when ``initial_rows`` is true.
+Errors: 400 for a malformed body or filter, 404 for an unknown
+datasource, table or subscription, 409 for a subscriber_id already
+registered.
+"""
+
+import json
+import re
+
+import webob
+
+from oslo_publish_tables import codec
+
+from congress_consumer.api import wsgi
+from congress_consumer import exceptions
+from congress_consumer.subscriptions import registry as registry_mod
+
+_ID = r'/v1/subscriptions/(?P<subscriber_id>[^/]+)'
+
+
+def _json(status, body=None):
+    resp = webob.Response(status=status, content_type='application/json',
+                          charset='utf-8')
+    if body is not None:
+        resp.text = wsgi.to_json(body)
+    else:
+        resp.content_type = None
+    return resp
+
+
+class SubscriptionsAPI(object):
+    """Handlers over a :class:`~.service.Subscriptions`."""
+
+    def __init__(self, subscriptions):
+        self.subscriptions = subscriptions
+
+    def routes(self):
+        """Route entries for :class:`congress_consumer.api.wsgi.API`."""
+        return [
+            (re.compile(r'^/v1/subscriptions/?$'),
+             {'GET': self.list, 'POST': self.create}),
+            (re.compile('^' + _ID + '/?$'),
+             {'GET': self.show, 'DELETE': self.delete}),
+            (re.compile('^' + _ID + '/ack/?$'), {'POST': self.ack}),
+        ]
+
+    @staticmethod
+    def _call(function, *args, **kwargs):
+        """Run ``function``, turning our errors into HTTP errors."""
+        try:
+            return function(*args, **kwargs)
+        except registry_mod.SubscriptionExists as exc:
+            raise wsgi.HTTPError(409, str(exc))
+        except (registry_mod.SubscriptionNotFound,
+                exceptions.UnknownTableError) as exc:
+            raise wsgi.HTTPError(404, str(exc))
+        except exceptions.InvalidParamError as exc:
+            if exc.kwargs.get('param') == 'datasource':
+                raise wsgi.HTTPError(404, str(exc))
+            raise wsgi.HTTPError(400, str(exc))
+
+    def create(self, request):
+        try:
+            body = json.loads(request.body or b'null')
+        except ValueError as exc:
+            raise wsgi.HTTPError(400, 'request body is not JSON: %s' % exc)
+        sub, seq, rows = self._call(self.subscriptions.subscribe, body)
+        info = self.subscriptions.describe(sub)
+        if rows is not None:
+            info['seq'] = seq
+            info['epoch'] = self.subscriptions.publisher.epoch
+            info['rows'] = [codec.encode_row(r) for r in rows]
+        resp = _json(201, info)
+        resp.location = '/v1/subscriptions/%s' % sub.subscriber_id
+        return resp
+
+    def list(self, request):
+        return _json(200, {'results': self._call(self.subscriptions.list)})
+
+    def show(self, request, subscriber_id):
+        rows = request.params.get('rows', '').lower() in ('1', 'true', 'yes')
+        info = self._call(self.subscriptions.show, subscriber_id, rows)
+        if rows:
+            info['rows'] = [codec.encode_row(r) for r in info['rows']]
+        return _json(200, info)
+
+    def delete(self, request, subscriber_id):
+        self._call(self.subscriptions.unsubscribe, subscriber_id)
+        return _json(204)
+
+    def ack(self, request, subscriber_id):
+        self._call(self.subscriptions.ack, subscriber_id)
+        return _json(204)

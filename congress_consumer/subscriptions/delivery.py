@@ -1,0 +1,285 @@
+"""Deliver the changes of replicated tables to filtered subscribers.
+
+:class:`FilteredPublisher` watches the replicas of the consumer's
+datasources (the replica watchers, called under the synchroniser's lock)
+and, for each subscription of the changed table whose filters match the
+row before or after the change, queues one notification for the
+subscriber's own topic. A background thread sends them through
+:class:`oslo_publish_tables.transport.NotificationTransport` (priority
+``info``, so on ``<subscriber_topic>.info``), in order, retrying a
+failed send with backoff. A table nobody subscribed to costs one dict
+lookup per change. Notifications still queued when their subscription
+is deleted are not sent.
+
+Notifications (rows are encoded with :mod:`oslo_publish_tables.codec`):
+
+``congress_consumer.subscription.delta``
+    ``{"subscriber_id", "datasource", "table", "epoch", "seq", "ts",
+    "op", "pk", "row"}``: ``op`` is ``insert`` when a row starts to
+    match, ``update`` when a matching row changes and ``delete`` when a
+    row is deleted or stops matching (``row`` is then its last matching
+    image);
+``congress_consumer.subscription.snapshot``
+    ``{"subscriber_id", "datasource", "table", "epoch", "seq", "ts",
+    "rows": [...]}``: every row matching after the change.
+
+``seq`` counts the notifications of one subscription from 1, and
+``epoch`` names the consumer process: a subscriber that sees a new epoch
+or a hole in ``seq`` (the queue overflowed while the broker was away)
+fetches the matching rows again (``GET /v1/subscriptions/{id}?rows=1``)
+and goes on from the ``seq`` returned with them.
+"""
+
+import collections
+import logging
+import threading
+import time
+import uuid
+
+from oslo_publish_tables import codec
+from oslo_publish_tables import transport as transport_mod
+
+from congress_consumer import exceptions
+from congress_consumer.subscriptions import filters as filters_mod
+
+LOG = logging.getLogger(__name__)
+
+EVENT_DELTA = 'congress_consumer.subscription.delta'
+EVENT_SNAPSHOT = 'congress_consumer.subscription.snapshot'
+
+
+class _Subscriber(object):
+    """In-memory state of one subscription."""
+
+    def __init__(self, sub, replica):
+        self.sub = sub
+        self.match = filters_mod.matcher(filters_mod.parse(sub.filters))
+        self.replica = replica
+        self.seq = 0
+        self.rows = None  # {key: row} of matching rows, snapshot payload
+
+    def change(self, old, new):
+        """Return ``(op, row)`` as this subscriber sees it, or None."""
+        was = old is not None and self.match(old)
+        now = new is not None and self.match(new)
+        if not (was or now):
+            return None
+        op = 'update' if was and now else ('insert' if now else 'delete')
+        row = new if now else old
+        if self.rows is not None:
+            key = self.replica.key(row)
+            if op == 'delete':
+                self.rows.pop(key, None)
+            else:
+                self.rows[key] = row
+        return op, row
+
+
+class FilteredPublisher(object):
+    """Filtered, per-subscriber notifications of replica changes.
+
+    ``syncs`` maps datasource names to their
+    :class:`~congress_consumer.publish_tables.sync.Synchronizer`;
+    ``transport`` is an oslo.messaging notification transport.
+    """
+
+    def __init__(self, conf, syncs, transport, driver='messagingv2',
+                 publisher_id='congress-consumer', queue_size=10000,
+                 max_retry_interval=30.0):
+        self.conf = conf
+        self.syncs = syncs
+        self.transport = transport
+        self.driver = driver
+        self.publisher_id = publisher_id
+        self.queue_size = queue_size
+        self.max_retry_interval = max_retry_interval
+        self.epoch = uuid.uuid4().hex
+        self.stats = collections.Counter()
+        self._by_table = {}     # (datasource, table) -> {id: _Subscriber}
+        self._by_id = {}
+        self._watchers = {}
+        self._queue = collections.deque()
+        self._cond = threading.Condition()
+        self._topics = {}
+        self._thread = None
+        self._stopping = False
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self):
+        for name, sync in self.syncs.items():
+            watcher = self._watcher(name)
+            self._watchers[name] = watcher
+            with sync.lock:
+                for replica in sync.replicas.values():
+                    replica.watchers.append(watcher)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name='congress-subscriptions')
+        self._thread.start()
+
+    def stop(self, timeout=5.0):
+        """Stop watching, send what is queued (up to ``timeout``)."""
+        for name, watcher in self._watchers.items():
+            sync = self.syncs[name]
+            with sync.lock:
+                for replica in sync.replicas.values():
+                    if watcher in replica.watchers:
+                        replica.watchers.remove(watcher)
+        self._watchers = {}
+        deadline = time.monotonic() + timeout
+        while self._queue and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        for topic in self._topics.values():
+            topic.close()
+
+    # -- subscriptions ------------------------------------------------------
+
+    def _replica(self, datasource, table):
+        sync = self.syncs.get(datasource)
+        if sync is None:
+            raise exceptions.InvalidParamError(
+                param='datasource', reason='no datasource %r' % datasource)
+        replica = sync.replicas.get(table)
+        if replica is None:
+            raise exceptions.UnknownTableError(table=table,
+                                               datasource=datasource)
+        return sync, replica
+
+    def validate(self, sub):
+        """Raise InvalidParamError/UnknownTableError if ``sub`` is bad."""
+        sync, replica = self._replica(sub.datasource, sub.table)
+        with sync.lock:
+            columns = replica.snapshot_columns
+        filters_mod.parse(sub.filters, columns)
+
+    def add(self, sub):
+        """Start delivering to ``sub``; return ``(seq, matching rows)``."""
+        sync, replica = self._replica(sub.datasource, sub.table)
+        with sync.lock:
+            subscriber = _Subscriber(sub, replica)
+            rows = [r for r in replica.rows.values() if subscriber.match(r)]
+            if sub.payload == 'snapshot':
+                subscriber.rows = {replica.key(r): r for r in rows}
+            self._by_table.setdefault((sub.datasource, sub.table), {})[
+                sub.subscriber_id] = subscriber
+            self._by_id[sub.subscriber_id] = subscriber
+        return 0, rows
+
+    def current(self, subscriber_id):
+        """``(seq, matching rows)`` of a subscription, consistently."""
+        subscriber = self._by_id[subscriber_id]
+        sub = subscriber.sub
+        sync, replica = self._replica(sub.datasource, sub.table)
+        with sync.lock:
+            return subscriber.seq, [r for r in replica.rows.values()
+                                    if subscriber.match(r)]
+
+    def remove(self, subscriber_id):
+        subscriber = self._by_id.pop(subscriber_id, None)
+        if subscriber is None:
+            return
+        sub = subscriber.sub
+        sync = self.syncs[sub.datasource]
+        with sync.lock:
+            subs = self._by_table.get((sub.datasource, sub.table), {})
+            subs.pop(subscriber_id, None)
+            if not subs:
+                self._by_table.pop((sub.datasource, sub.table), None)
+
+    def __contains__(self, subscriber_id):
+        return subscriber_id in self._by_id
+
+    # -- watching (under the synchroniser's lock) ---------------------------
+
+    def _watcher(self, datasource):
+        def watch(table, old, new, ts):
+            subscribers = self._by_table.get((datasource, table))
+            if subscribers:
+                for subscriber in subscribers.values():
+                    self._notify(subscriber, old, new, ts)
+        return watch
+
+    def _notify(self, subscriber, old, new, ts):
+        seen = subscriber.change(old, new)
+        if seen is None:
+            return
+        subscriber.seq += 1
+        sub = subscriber.sub
+        head = {'subscriber_id': sub.subscriber_id,
+                'datasource': sub.datasource, 'table': sub.table,
+                'epoch': self.epoch, 'seq': subscriber.seq, 'ts': ts}
+        if subscriber.rows is None:
+            op, row = seen
+            item = (subscriber, EVENT_DELTA, head, op, row,
+                    subscriber.replica.pk_names)
+        else:
+            item = (subscriber, EVENT_SNAPSHOT, head, None,
+                    list(subscriber.rows.values()), None)
+        with self._cond:
+            if len(self._queue) >= self.queue_size:
+                self.stats['dropped'] += 1
+                return
+            self._queue.append(item)
+            self._cond.notify()
+
+    # -- sending --------------------------------------------------------------
+
+    def _topic(self, topic):
+        sender = self._topics.get(topic)
+        if sender is None:
+            sender = self._topics[topic] = \
+                transport_mod.NotificationTransport(
+                    self.conf, topic, self.publisher_id, self.driver,
+                    transport=self.transport)
+        return sender
+
+    @staticmethod
+    def payload(event_type, head, op, rows, pk_names):
+        payload = dict(head)
+        if event_type == EVENT_DELTA:
+            payload['op'] = op
+            payload['pk'] = codec.encode_row({n: rows[n] for n in pk_names})
+            payload['row'] = codec.encode_row(rows)
+        else:
+            payload['rows'] = [codec.encode_row(r) for r in rows]
+        return payload
+
+    def _run(self):
+        backoff = 0.0
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait(1.0)
+                if not self._queue:
+                    return
+                item = self._queue[0]
+            subscriber, event_type, head, op, rows, pk_names = item
+            topic = subscriber.sub.subscriber_topic
+            if self._by_id.get(head['subscriber_id']) is not subscriber:
+                with self._cond:  # unsubscribed since: not sent
+                    self._queue.popleft()
+                continue
+            try:
+                self._topic(topic).send(event_type, self.payload(
+                    event_type, head, op, rows, pk_names))
+            except transport_mod.SendError as exc:
+                self.stats['send_failures'] += 1
+                backoff = min(max(backoff * 2, 0.05),
+                              self.max_retry_interval)
+                LOG.warning('subscriptions: send to %s failed (%s); '
+                            'retrying in %.2fs', topic, exc, backoff)
+                with self._cond:
+                    self._cond.wait_for(lambda: self._stopping, backoff)
+                    if self._stopping:
+                        return
+                continue
+            backoff = 0.0
+            self.stats['sent'] += 1
+            with self._cond:
+                self._queue.popleft()

@@ -1,0 +1,164 @@
+"""The persistent registry of filtered subscriptions (oslo.db).
+
+Each subscription is one row of table ``congress_subscriptions`` in the
+database of ``[subscriptions] connection`` (any database oslo.db
+supports; the table is created if missing), so subscriptions survive a
+restart of ``congress-consumer``. The registry only stores; delivery is
+:mod:`.delivery`'s job.
+
+A subscription (:class:`Subscription`) has:
+
+``subscriber_id``
+    the subscriber's own name for it, unique (the primary key);
+``subscriber_topic``
+    the notification topic the subscriber consumes;
+``datasource``, ``table``
+    the replicated table it watches (the published table name);
+``filters``
+    see :mod:`.filters`;
+``payload``
+    ``delta`` (one notification per matching change) or ``snapshot``
+    (every change sends all matching rows);
+``created_at``, ``last_ack_at``
+    naive UTC datetimes; the subscriber refreshes ``last_ack_at`` to show
+    it is alive (see stale detection in :mod:`.service`).
+"""
+
+import json
+
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import enginefacade
+from oslo_utils import timeutils
+import sqlalchemy as sa
+
+from congress_consumer import exceptions
+
+PAYLOADS = ('delta', 'snapshot')
+
+_metadata = sa.MetaData()
+TABLE = sa.Table(
+    'congress_subscriptions', _metadata,
+    sa.Column('subscriber_id', sa.String(255), primary_key=True),
+    sa.Column('subscriber_topic', sa.String(255), nullable=False),
+    sa.Column('datasource', sa.String(255), nullable=False),
+    sa.Column('table_name', sa.String(255), nullable=False),
+    sa.Column('filters', sa.Text, nullable=False),
+    sa.Column('payload', sa.String(16), nullable=False),
+    sa.Column('created_at', sa.DateTime, nullable=False),
+    sa.Column('last_ack_at', sa.DateTime, nullable=False),
+    mysql_engine='InnoDB', mysql_charset='utf8mb4')
+
+
+class SubscriptionExists(exceptions.CongressConsumerError):
+    """A subscription with this subscriber_id is already registered."""
+
+    msg_fmt = 'subscription %(subscriber_id)s already exists'
+
+
+class SubscriptionNotFound(exceptions.CongressConsumerError):
+    """No subscription has this subscriber_id."""
+
+    msg_fmt = 'subscription %(subscriber_id)s not found'
+
+
+class Subscription(object):
+    """One registered subscription (see the module docstring)."""
+
+    __slots__ = ('subscriber_id', 'subscriber_topic', 'datasource', 'table',
+                 'filters', 'payload', 'created_at', 'last_ack_at')
+
+    def __init__(self, subscriber_id, subscriber_topic, datasource, table,
+                 filters=(), payload='delta', created_at=None,
+                 last_ack_at=None):
+        self.subscriber_id = subscriber_id
+        self.subscriber_topic = subscriber_topic
+        self.datasource = datasource
+        self.table = table
+        self.filters = list(filters)
+        self.payload = payload
+        now = timeutils.utcnow().replace(microsecond=0)
+        self.created_at = created_at or now
+        self.last_ack_at = last_ack_at or self.created_at
+
+    def to_dict(self):
+        return {'subscriber_id': self.subscriber_id,
+                'subscriber_topic': self.subscriber_topic,
+                'datasource': self.datasource, 'table': self.table,
+                'filters': self.filters, 'payload': self.payload,
+                'created_at': self.created_at.isoformat(),
+                'last_ack_at': self.last_ack_at.isoformat()}
+
+    def __eq__(self, other):
+        return (isinstance(other, Subscription)
+                and self.to_dict() == other.to_dict())
+
+    def __repr__(self):
+        return 'Subscription(%r)' % self.to_dict()
+
+
+def _row(sub):
+    return {'subscriber_id': sub.subscriber_id,
+            'subscriber_topic': sub.subscriber_topic,
+            'datasource': sub.datasource, 'table_name': sub.table,
+            'filters': json.dumps(sub.filters, sort_keys=True),
+            'payload': sub.payload, 'created_at': sub.created_at,
+            'last_ack_at': sub.last_ack_at}
+
+
+def _subscription(row):
+    return Subscription(row.subscriber_id, row.subscriber_topic,
+                        row.datasource, row.table_name,
+                        json.loads(row.filters), row.payload,
+                        row.created_at, row.last_ack_at)
+
+
+class Registry(object):
+    """Subscriptions stored in the database at ``connection``."""
+
+    def __init__(self, connection):
+        self._context = enginefacade.transaction_context()
+        self._context.configure(connection=connection)
+        self.engine = self._context.writer.get_engine()
+        _metadata.create_all(self.engine)
+
+    def add(self, sub):
+        """Store ``sub``; raise SubscriptionExists if its id is taken."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(TABLE.insert().values(**_row(sub)))
+        except db_exc.DBDuplicateEntry:
+            raise SubscriptionExists(subscriber_id=sub.subscriber_id)
+
+    def get(self, subscriber_id):
+        with self.engine.connect() as conn:
+            row = conn.execute(TABLE.select().where(
+                TABLE.c.subscriber_id == subscriber_id)).first()
+        if row is None:
+            raise SubscriptionNotFound(subscriber_id=subscriber_id)
+        return _subscription(row)
+
+    def list(self):
+        with self.engine.connect() as conn:
+            return [_subscription(r) for r in conn.execute(
+                TABLE.select().order_by(TABLE.c.subscriber_id))]
+
+    def delete(self, subscriber_id):
+        with self.engine.begin() as conn:
+            result = conn.execute(TABLE.delete().where(
+                TABLE.c.subscriber_id == subscriber_id))
+        if not result.rowcount:
+            raise SubscriptionNotFound(subscriber_id=subscriber_id)
+
+    def ack(self, subscriber_id, when=None):
+        """Refresh the subscriber's last-ack time; return it."""
+        when = when or timeutils.utcnow().replace(microsecond=0)
+        with self.engine.begin() as conn:
+            result = conn.execute(TABLE.update().where(
+                TABLE.c.subscriber_id == subscriber_id).values(
+                    last_ack_at=when))
+        if not result.rowcount:
+            raise SubscriptionNotFound(subscriber_id=subscriber_id)
+        return when
+
+    def close(self):
+        self._context.dispose_pool()

@@ -1,0 +1,249 @@
+"""Republish a consumer's tables on the bus, in the producer's own format.
+
+Any service on the bus can subscribe to a table of a ``publish_tables``
+datasource (say datasource ``nova``, table ``instances``) and replicate
+it exactly, with the very same
+:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver` and
+sync protocol it would use against a producing service:
+
+* deltas are sent by :class:`oslo_publish_tables.sender.Sender` (its own
+  producer identity, sequence numbers, batching, heartbeats, goodbye,
+  bounded spool) as ``publish_tables.*`` notifications on
+  ``<topic_prefix>.<datasource>``;
+* snapshots are served over oslo.messaging RPC on
+  ``<topic_prefix>_snapshot.<datasource>``, with the snapshot service's
+  protocol (``open_snapshot``, ``fetch``, ``close_snapshot``; namespace
+  ``publish_tables_snapshot``, version 1.0), from the in-memory replica.
+
+A downstream driver subscribes by opening a snapshot of a table (what it
+does at start and on every resync), or explicitly with the RPC method
+``subscribe(table, subscriber)``; ``unsubscribe(table, subscriber)``
+ends it (without ``subscriber``: every subscription of the table). Only
+tables with a subscriber are published: for the others a change costs
+one set lookup. Subscriptions are kept in memory; a (re)started
+republisher sends one resync marker for all its tables, so downstream
+replicas resync and thereby subscribe again (then the sender's
+heartbeats go on).
+
+The changes come from the replica's watchers (called under the
+synchroniser's lock with the change's stamp). Each visible change becomes
+one ``txn`` record carrying the full row (the before-image for a delete).
+Its stamp is the change's stamp, raised when needed to one microsecond
+above the last stamp issued: the upstream replica applies changes of
+different rows in arrival order, not in stamp order, and the downstream
+protocol needs stamps that grow in the order in which changes become
+visible. A snapshot takes the rows and the last issued stamp ``S`` under
+the same lock, so it holds exactly the changes stamped ``<= S``, the
+fence of the sync protocol, and every later change is stamped ``> S``.
+"""
+
+import logging
+import threading
+import time
+import uuid
+
+import oslo_messaging
+
+from oslo_publish_tables.capture import clock
+from oslo_publish_tables.capture import listeners
+from oslo_publish_tables import codec
+from oslo_publish_tables import envelope
+from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables.snapshot import service as service_mod
+
+LOG = logging.getLogger(__name__)
+
+# The implicit subscriber of a table whose snapshot was opened.
+SNAPSHOT_SUBSCRIBER = 'snapshot'
+
+
+def topics(prefix, datasource):
+    """``(notification topic, snapshot RPC topic)`` of a datasource."""
+    return ('%s.%s' % (prefix, datasource),
+            '%s_snapshot.%s' % (prefix, datasource))
+
+
+class Republisher(object):
+    """Publishes the changes of one driver's replicas through a Sender.
+
+    ``sync`` is the driver's
+    :class:`~congress_consumer.publish_tables.sync.Synchronizer`;
+    ``sender`` an :class:`oslo_publish_tables.sender.Sender`. Call
+    :meth:`attach` to start watching and :meth:`detach` to stop.
+    """
+
+    def __init__(self, sync, sender, tables=None, chunk_rows=5000,
+                 idle_timeout=120.0, now=clock.local_now):
+        self.sync = sync
+        self.sender = sender
+        self.tables = list(tables or sync.replicas)
+        for table in self.tables:
+            if table not in sync.replicas:
+                raise pt_exceptions.SnapshotError(
+                    'table %r is not replicated' % table)
+        self.chunk_rows = chunk_rows
+        self.idle_timeout = idle_timeout
+        self.subscribers = {t: set() for t in self.tables}
+        self._active = set()
+        # Stamps are microseconds since the epoch; start at "now" so that
+        # a restarted republisher never issues stamps below its past ones.
+        self.last_ts = now()
+        self._open = {}
+        self._open_lock = threading.Lock()
+
+    # -- watching -----------------------------------------------------------
+
+    def attach(self):
+        """Start watching; announce the start with a resync marker.
+
+        Subscriptions live in memory: a restarted republisher has none,
+        and publishes nothing until its downstream consumers subscribe
+        again. The marker makes every downstream replica of these tables
+        resync, which opens a snapshot, which subscribes.
+        """
+        with self.sync.lock:
+            for table in self.tables:
+                self.sync.replicas[table].watchers.append(self._watch)
+        self.sender.submit(listeners.Draft.resync(self.tables,
+                                                  'republisher started'))
+
+    def detach(self):
+        with self.sync.lock:
+            for table in self.tables:
+                watchers = self.sync.replicas[table].watchers
+                if self._watch in watchers:
+                    watchers.remove(self._watch)
+
+    def _watch(self, table, old, new, ts):
+        if table not in self._active:
+            return
+        ts = self.last_ts = max(ts, self.last_ts + 1)
+        replica = self.sync.replicas[table]
+        if new is None:
+            op, row, changed = 'delete', old, ()
+        elif old is None:
+            op, row, changed = 'insert', new, sorted(new)
+        else:
+            op, row = 'update', new
+            changed = sorted(c for c in new if old.get(c) != new[c])
+        pk = {name: row[name] for name in replica.pk_names}
+        self.sender.submit(listeners.Draft(
+            'txn', ts, uuid.uuid4().hex,
+            [envelope.Change(table, op, pk, row, changed)]))
+
+    # -- subscriptions ------------------------------------------------------
+
+    def _check(self, table):
+        if table not in self.subscribers:
+            raise pt_exceptions.SnapshotError('table %r is not republished'
+                                              % table)
+
+    def subscribe(self, table, subscriber):
+        """Start publishing ``table`` for ``subscriber``."""
+        self._check(table)
+        with self.sync.lock:
+            self.subscribers[table].add(subscriber)
+            self._active.add(table)
+        LOG.info('%s subscribed to %s', subscriber, table)
+
+    def unsubscribe(self, table, subscriber=None):
+        """End ``subscriber``'s subscription (default: all of them)."""
+        self._check(table)
+        with self.sync.lock:
+            subscribers = self.subscribers[table]
+            if subscriber is None:
+                subscribers.clear()
+            else:
+                subscribers.discard(subscriber)
+            if not subscribers:
+                self._active.discard(table)
+        LOG.info('%s unsubscribed from %s', subscriber or 'everybody', table)
+
+    def active(self, table):
+        return table in self._active
+
+    # -- snapshots (the snapshot service's protocol) ------------------------
+
+    def open_snapshot(self, table):
+        """Subscribe and take the rows and their stamp ``S``, consistently.
+
+        Raises SnapshotError until the replica itself has loaded.
+        """
+        self._check(table)
+        self._expire()
+        replica = self.sync.replicas[table]
+        with self.sync.lock:
+            if not replica.loaded or replica.snapshot_columns is None:
+                raise pt_exceptions.SnapshotError(
+                    'table %r is not synchronised yet' % table)
+            self.subscribers[table].add(SNAPSHOT_SUBSCRIBER)
+            self._active.add(table)
+            rows = list(replica.rows.values())
+            ts = self.last_ts
+            columns = list(replica.snapshot_columns)
+            pk = list(replica.pk_names)
+        sid = uuid.uuid4().hex
+        with self._open_lock:
+            self._open[sid] = [rows, time.monotonic()]
+        return {'id': sid, 'ts': ts, 'columns': columns, 'pk': pk,
+                'fence_ms': 0.0}
+
+    def fetch(self, snapshot_id, max_rows=None):
+        max_rows = min(max_rows or self.chunk_rows, self.chunk_rows)
+        with self._open_lock:
+            entry = self._open.get(snapshot_id)
+            if entry is None:
+                raise pt_exceptions.SnapshotError('no open snapshot %r'
+                                                  % snapshot_id)
+            rows = entry[0][:max_rows]
+            entry[0] = entry[0][max_rows:]
+            entry[1] = time.monotonic()
+            if not rows:
+                del self._open[snapshot_id]
+        return {'rows': [codec.encode_row(r) for r in rows],
+                'done': not rows}
+
+    def close_snapshot(self, snapshot_id):
+        with self._open_lock:
+            self._open.pop(snapshot_id, None)
+
+    def _expire(self):
+        now = time.monotonic()
+        with self._open_lock:
+            for sid in [s for s, (_, used) in self._open.items()
+                        if now - used > self.idle_timeout]:
+                del self._open[sid]
+
+
+class RepublisherEndpoint(object):
+    """RPC endpoint: the snapshot protocol plus subscribe/unsubscribe."""
+
+    target = oslo_messaging.Target(namespace=service_mod.NAMESPACE,
+                                   version=service_mod.VERSION)
+
+    def __init__(self, republisher):
+        self.republisher = republisher
+
+    def open_snapshot(self, ctxt, table):
+        return self.republisher.open_snapshot(table)
+
+    def fetch(self, ctxt, snapshot_id, max_rows=None):
+        return self.republisher.fetch(snapshot_id, max_rows)
+
+    def close_snapshot(self, ctxt, snapshot_id):
+        self.republisher.close_snapshot(snapshot_id)
+
+    def subscribe(self, ctxt, table, subscriber):
+        self.republisher.subscribe(table, subscriber)
+
+    def unsubscribe(self, ctxt, table, subscriber=None):
+        self.republisher.unsubscribe(table, subscriber)
+
+
+def rpc_server(transport, republisher, topic, server='congress-consumer'):
+    """An oslo.messaging RPC server serving ``republisher`` on ``topic``."""
+    target = oslo_messaging.Target(topic=topic, server=server)
+    return oslo_messaging.get_rpc_server(
+        transport, target, [RepublisherEndpoint(republisher)],
+        executor='threading',
+        access_policy=oslo_messaging.DefaultRPCAccessPolicy)

@@ -1,0 +1,397 @@
+"""Table subscriptions of ``congress-consumer``: options and wiring.
+
+Two ways to follow a replicated table from another service:
+
+* **republished tables** (``[subscriptions] republish``): every table of
+  the listed datasources is republished in the producer's own format,
+  for a downstream :class:`~congress_consumer.publish_tables.driver.\
+PublishTablesDriver` (see :mod:`.republisher`);
+* **filtered subscriptions** (``[subscriptions] connection``):
+  subscribers register ``{subscriber_id, subscriber_topic, datasource,
+  table, filters, payload}`` through the REST API
+  (:mod:`congress_consumer.subscriptions.api`), stored in a database
+  (:mod:`.registry`), and get notifications of the matching changes on
+  their own topic (:mod:`.delivery`).
+
+Stale subscribers: a subscription whose last sign of life is older than
+``stale_timeout`` is *stale*; it is logged as a warning once and shown
+with ``"stale": true`` by the API, until it comes back. Signs of life are
+``POST /v1/subscriptions/{id}/ack`` by the subscriber and, when the
+notification transport is RabbitMQ and ``check_queues`` is on, a
+consumer seen on the subscriber's queue ``<subscriber_topic>.info``
+(a passive queue declare, which also reports the backlog). A stale
+subscription is reported, never deleted: ``DELETE`` it to stop delivery.
+"""
+
+import threading
+import urllib.parse
+
+from oslo_config import cfg
+from oslo_db import exception as db_exc
+from oslo_log import log as logging
+import oslo_messaging
+from oslo_utils import timeutils
+import sqlalchemy as sa
+
+from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import signing
+from oslo_publish_tables import transport as transport_mod
+
+from congress_consumer import exceptions
+from congress_consumer.subscriptions import delivery
+from congress_consumer.subscriptions import filters as filters_mod
+from congress_consumer.subscriptions import registry as registry_mod
+from congress_consumer.subscriptions import republisher as rep_mod
+
+LOG = logging.getLogger(__name__)
+
+GROUP = 'subscriptions'
+
+_opts = [
+    cfg.StrOpt('connection', secret=True,
+               help='SQLAlchemy URL of the database that keeps the '
+                    'filtered subscriptions (any database oslo.db '
+                    'supports; the table is created if missing). Unset: '
+                    'no filtered subscriptions and no /v1/subscriptions '
+                    'API.'),
+    cfg.FloatOpt('stale_timeout', default=600.0, min=1,
+                 help='Seconds without a sign of life (an ack through the '
+                      'API, or a consumer seen on the subscriber\'s '
+                      'RabbitMQ queue) after which a subscriber is '
+                      'reported stale.'),
+    cfg.FloatOpt('stale_check_interval', default=60.0, min=0.1,
+                 help='Seconds between two checks for stale subscribers.'),
+    cfg.BoolOpt('check_queues', default=True,
+                help='With a RabbitMQ notification transport, count a '
+                     'consumer on the subscriber\'s queue '
+                     '<subscriber_topic>.info as a sign of life.'),
+    cfg.IntOpt('queue_size', default=10000, min=1,
+               help='Most notifications for subscribers held while the '
+                    'broker is unreachable; beyond it they are dropped and '
+                    'subscribers see a hole in seq.'),
+    cfg.ListOpt('republish', default=[],
+                help='Datasources whose tables are republished in the '
+                     'publish_tables format for downstream publish_tables '
+                     'drivers: deltas on <topic_prefix>.<datasource>, '
+                     'snapshots over RPC on '
+                     '<topic_prefix>_snapshot.<datasource>.'),
+    cfg.StrOpt('topic_prefix', default='congress_tables',
+               help='Prefix of the topics of republished datasources.'),
+    cfg.FloatOpt('heartbeat_interval', default=10.0, min=0.1,
+                 help='Seconds between heartbeats of an idle republished '
+                      'datasource.'),
+    cfg.StrOpt('signing_key', secret=True,
+               help='Shared secret that signs the republished records '
+                    '(HMAC-SHA256, as [publish_tables] signing_key does '
+                    'for producers), at least 16 characters. Unset: not '
+                    'signed.'),
+    cfg.StrOpt('signing_key_id', default='default',
+               help='Name of signing_key, sent with every signature.'),
+]
+
+
+def register_opts(conf):
+    """Register the ``[subscriptions]`` options on ``conf``."""
+    conf.register_opts(_opts, group=GROUP)
+
+
+class ProbeError(exceptions.CongressConsumerError):
+    """The broker could not be asked about a queue."""
+
+
+class QueueProbe(object):
+    """Consumer count and backlog of RabbitMQ queues (passive declare)."""
+
+    def __init__(self, transport_url, timeout=3.0):
+        parsed = urllib.parse.urlsplit(transport_url)
+        netloc = parsed.netloc.split(',')[0]
+        self.url = urllib.parse.urlunsplit(
+            ('amqp', netloc, parsed.path or '/', '', ''))
+        self.timeout = timeout
+
+    @classmethod
+    def for_conf(cls, conf):
+        """A probe if the notification transport is RabbitMQ, else None."""
+        url = None
+        for read in (lambda: conf.oslo_messaging_notifications.transport_url,
+                     lambda: conf.transport_url):
+            try:
+                url = url or read()
+            except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+                continue  # oslo.messaging registers them on first use
+        if url and url.startswith('rabbit://'):
+            return cls(url)
+        return None
+
+    def status(self, queue):
+        """``(messages, consumers)``, or None if the queue does not exist.
+
+        Raises ProbeError if the broker cannot be asked.
+        """
+        import kombu  # only needed with RabbitMQ
+
+        with kombu.Connection(self.url,
+                              connect_timeout=self.timeout) as conn:
+            try:
+                with conn.channel() as channel:
+                    _, messages, consumers = channel.queue_declare(
+                        queue=queue, passive=True)
+            except conn.channel_errors:  # NOT_FOUND: nobody declared it
+                return None
+            except (OSError,) + tuple(conn.connection_errors) as exc:
+                raise ProbeError('%s: %s' % (type(exc).__name__, exc))
+        return messages, consumers
+
+
+class Subscriptions(object):
+    """The subscription services of one ``congress-consumer``."""
+
+    def __init__(self, conf, drivers, transport=None, rpc_transport=None,
+                 registry=None, probe=None, server='congress-consumer'):
+        self.conf = conf
+        self.drivers = drivers
+        self.group = conf[GROUP]
+        self._transport = transport
+        self._rpc_transport = rpc_transport
+        self._owned = []  # transports made here, cleaned up by stop()
+        self.server = server
+        # Replicated (publish_tables) datasources; push ones have no sync.
+        self.syncs = {n: d.sync for n, d in drivers.items()
+                      if getattr(d, 'sync', None) is not None}
+        for name in self.group.republish:
+            if name not in self.syncs:
+                raise exceptions.InvalidParamError(
+                    param='[%s] republish' % GROUP,
+                    reason='%s is not a publish_tables datasource' % name)
+        self.registry = registry
+        if registry is None and self.group.connection:
+            self.registry = registry_mod.Registry(self.group.connection)
+        self.publisher = None
+        if self.registry is not None:
+            self.publisher = delivery.FilteredPublisher(
+                conf, self.syncs, self.transport,
+                queue_size=self.group.queue_size)
+        self.probe = probe
+        if probe is None and self.registry is not None and \
+                self.group.check_queues:
+            self.probe = QueueProbe.for_conf(conf)
+        self.republishers = {}
+        self._servers = []
+        self._stale = set()
+        self._stop = threading.Event()
+        self._checker = None
+
+    @property
+    def transport(self):
+        if self._transport is None:
+            self._transport = oslo_messaging.get_notification_transport(
+                self.conf)
+            self._owned.append(self._transport)
+        return self._transport
+
+    @property
+    def rpc_transport(self):
+        if self._rpc_transport is None:
+            self._rpc_transport = oslo_messaging.get_rpc_transport(self.conf)
+            self._owned.append(self._rpc_transport)
+        return self._rpc_transport
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self):
+        for name in self.group.republish:
+            self._start_republisher(name)
+        if self.registry is None:
+            return
+        self.publisher.start()
+        for sub in self.registry.list():
+            try:
+                self.publisher.add(sub)
+            except exceptions.CongressConsumerError as exc:
+                LOG.error('subscription %s is not served: %s',
+                          sub.subscriber_id, exc)
+        self._checker = threading.Thread(target=self._check_loop,
+                                         daemon=True,
+                                         name='congress-stale-check')
+        self._checker.start()
+
+    def _signer(self):
+        """The Signer of republished records, or None.
+
+        Raises oslo_publish_tables.exceptions.ConfigError for a bad key.
+        """
+        if not self.group.signing_key:
+            return None
+        return signing.Signer(self.group.signing_key_id,
+                              self.group.signing_key)
+
+    def _start_republisher(self, name):
+        topic, rpc_topic = rep_mod.topics(self.group.topic_prefix, name)
+        sender = sender_mod.Sender(
+            transport_mod.NotificationTransport(
+                self.conf, topic, 'congress-consumer.%s' % name,
+                transport=self.transport),
+            heartbeat_interval=self.group.heartbeat_interval,
+            signer=self._signer())
+        republisher = rep_mod.Republisher(self.syncs[name], sender)
+        republisher.attach()
+        self.republishers[name] = republisher
+        server = rep_mod.rpc_server(self.rpc_transport, republisher,
+                                    rpc_topic, self.server)
+        server.start()
+        self._servers.append(server)
+        LOG.info('republishing datasource %s on %s (snapshots on %s)',
+                 name, topic, rpc_topic)
+
+    def stop(self):
+        self._stop.set()
+        if self._checker is not None:
+            self._checker.join(10)
+        for server in self._servers:
+            server.stop()
+            server.wait()
+        self._servers = []
+        for republisher in self.republishers.values():
+            republisher.detach()
+            republisher.sender.stop()
+        self.republishers = {}
+        if self.publisher is not None:
+            self.publisher.stop()
+        if self.registry is not None:
+            self.registry.close()
+        while self._owned:
+            self._owned.pop().cleanup()
+        self._transport = self._rpc_transport = None
+
+    # -- operations (the REST API's) ---------------------------------------
+
+    def subscribe(self, body):
+        """Register a subscription from a request body.
+
+        Returns ``(subscription, seq, rows)``; ``rows`` are the matching
+        rows at ``seq`` when ``initial_rows`` is true, else None.
+        """
+        if not isinstance(body, dict):
+            raise exceptions.InvalidParamError(
+                param='body', reason='expected a JSON object')
+        known = {'subscriber_id', 'subscriber_topic', 'datasource', 'table',
+                 'filters', 'payload', 'initial_rows'}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise exceptions.InvalidParamError(
+                param=', '.join(unknown), reason='unknown key')
+        for key in ('subscriber_id', 'subscriber_topic', 'datasource',
+                    'table'):
+            value = body.get(key)
+            if not isinstance(value, str) or not value.strip() or \
+                    len(value) > 255:
+                raise exceptions.InvalidParamError(
+                    param=key, reason='required, a non-empty string of at '
+                                      'most 255 characters')
+        payload = body.get('payload', 'delta')
+        if payload not in registry_mod.PAYLOADS:
+            raise exceptions.InvalidParamError(
+                param='payload', reason='expected one of %s'
+                % ', '.join(registry_mod.PAYLOADS))
+        initial = body.get('initial_rows', False)
+        if not isinstance(initial, bool):
+            raise exceptions.InvalidParamError(param='initial_rows',
+                                               reason='expected a boolean')
+        filters = filters_mod.parse(body.get('filters', []))
+        sub = registry_mod.Subscription(
+            body['subscriber_id'], body['subscriber_topic'],
+            body['datasource'], body['table'], filters_mod.to_json(filters),
+            payload)
+        self.publisher.validate(sub)
+        self.registry.add(sub)
+        try:
+            seq, rows = self.publisher.add(sub)
+        except BaseException:
+            self.registry.delete(sub.subscriber_id)
+            raise
+        LOG.info('subscription %s: %s.%s to topic %s (%s)',
+                 sub.subscriber_id, sub.datasource, sub.table,
+                 sub.subscriber_topic, payload)
+        return sub, seq, rows if initial else None
+
+    def unsubscribe(self, subscriber_id):
+        self.registry.delete(subscriber_id)
+        self.publisher.remove(subscriber_id)
+        self._stale.discard(subscriber_id)
+        LOG.info('subscription %s deleted', subscriber_id)
+
+    def describe(self, sub, now=None):
+        info = sub.to_dict()
+        info['stale'] = self._is_stale(sub, now)
+        info['served'] = sub.subscriber_id in self.publisher
+        return info
+
+    def list(self):
+        now = timeutils.utcnow()
+        return [self.describe(s, now) for s in self.registry.list()]
+
+    def show(self, subscriber_id, rows=False):
+        """The subscription; with ``rows``, also ``seq`` and its rows."""
+        info = self.describe(self.registry.get(subscriber_id))
+        if rows:
+            if subscriber_id not in self.publisher:
+                raise exceptions.InvalidParamError(
+                    param='rows', reason='the subscription is not served')
+            info['seq'], info['rows'] = self.publisher.current(
+                subscriber_id)
+            info['epoch'] = self.publisher.epoch
+        return info
+
+    def ack(self, subscriber_id):
+        self.registry.ack(subscriber_id)
+        self._stale.discard(subscriber_id)
+
+    # -- stale subscribers ----------------------------------------------------
+
+    def _is_stale(self, sub, now=None):
+        now = now or timeutils.utcnow()
+        age = (now - sub.last_ack_at).total_seconds()
+        return age > self.group.stale_timeout
+
+    def check_stale(self, now=None):
+        """Refresh signs of life, report stale subscribers; return ids."""
+        stale = []
+        for sub in self.registry.list():
+            if self.probe is not None:
+                queue = '%s.info' % sub.subscriber_topic
+                try:
+                    status = self.probe.status(queue)
+                except ProbeError as exc:
+                    LOG.warning('cannot check queue %s: %s', queue, exc)
+                    status = None
+                if status is not None and status[1] > 0:
+                    sub.last_ack_at = self.registry.ack(sub.subscriber_id)
+            if not self._is_stale(sub, now):
+                if sub.subscriber_id in self._stale:
+                    self._stale.discard(sub.subscriber_id)
+                    LOG.info('subscriber %s is alive again',
+                             sub.subscriber_id)
+                continue
+            stale.append(sub.subscriber_id)
+            if sub.subscriber_id not in self._stale:
+                self._stale.add(sub.subscriber_id)
+                LOG.warning('subscriber %s is stale: no sign of life on '
+                            'topic %s since %s', sub.subscriber_id,
+                            sub.subscriber_topic,
+                            sub.last_ack_at.isoformat())
+        return stale
+
+    def _check_loop(self):
+        while not self._stop.wait(self.group.stale_check_interval):
+            try:
+                self.check_stale()
+            except (db_exc.DBError, sa.exc.SQLAlchemyError):  # retry later
+                LOG.exception('checking for stale subscribers failed')
+
+
+def from_conf(conf, drivers, **kwargs):
+    """The :class:`Subscriptions` configured in ``conf``, or None."""
+    group = conf[GROUP]
+    if not group.connection and not group.republish:
+        return None
+    return Subscriptions(conf, drivers, **kwargs)
