@@ -52,10 +52,8 @@ changes nothing.
 :mod:`wsgiref.simple_server` in a background thread.
 """
 
-import base64
 import collections
 import datetime
-import decimal
 import json
 import re
 import socketserver
@@ -67,6 +65,7 @@ from oslo_log import log as logging
 import webob
 
 from congress_consumer.datasources import http_push
+from congress_consumer.datasources import values
 from congress_consumer import exceptions
 
 LOG = logging.getLogger(__name__)
@@ -100,16 +99,8 @@ class HTTPError(exceptions.CongressConsumerError):
 def _json_default(value):
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
-    if isinstance(value, (datetime.datetime, datetime.date,
-                          datetime.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    return str(value)
+    converted = values.congress_value(value)
+    return str(value) if converted is value else converted
 
 
 def to_json(value):

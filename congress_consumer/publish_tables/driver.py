@@ -33,20 +33,17 @@ Rows are tuples of Congress values: datetimes become ISO strings,
 Decimals floats, UUIDs and bytes strings, JSON values JSON text.
 """
 
-import base64
 import collections
-import datetime
-import decimal
 import json
 import logging
 import time
-import uuid
 
 from oslo_config import cfg
 import oslo_messaging
 
 from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
+from congress_consumer.datasources import values
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import receiver as receiver_mod
@@ -56,25 +53,8 @@ from congress_consumer.publish_tables import sync
 LOG = logging.getLogger(__name__)
 
 
-_AS_IS = frozenset((str, int, float, bool, type(None)))
-
-
-def congress_value(value):
-    """Return a hashable value Congress's policy engine understands."""
-    if type(value) in _AS_IS:
-        return value
-    if isinstance(value, (datetime.datetime, datetime.date,
-                          datetime.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return value
+_AS_IS = values.AS_IS
+congress_value = values.congress_value  # the name callers have used
 
 
 _CONVERSIONS = {'int': int, 'float': float, 'str': str, 'bool': bool,

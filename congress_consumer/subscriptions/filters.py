@@ -13,8 +13,8 @@ compared with the row's value as the consumer's datasource shows it:
 dates and times as ISO 8601 text, decimals as floats, UUIDs as text.
 """
 
+from congress_consumer.datasources import values as values_mod
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import driver as driver_mod
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -71,7 +71,7 @@ def matcher(parsed):
     def match(row):
         for column, values in compiled:
             try:
-                if driver_mod.congress_value(row.get(column)) in values:
+                if values_mod.congress_value(row.get(column)) in values:
                     return True
             except TypeError:  # an unhashable value never matches
                 continue

@@ -1,0 +1,34 @@
+"""Column values as Congress's policy engine takes them.
+
+Congress rows are tuples of hashable scalars. :func:`congress_value`
+turns what a database or the codec hands over into one: datetimes become
+ISO strings, Decimals floats, UUIDs strings, bytes base64 text, and JSON
+values (dicts, lists) sorted JSON text. Plain scalars pass unchanged.
+"""
+
+import base64
+import datetime
+import decimal
+import json
+import uuid
+
+# Types passed through as they are (checked by exact type: fastest).
+AS_IS = frozenset((str, int, float, bool, type(None)))
+
+
+def congress_value(value):
+    """Return a hashable value Congress's policy engine understands."""
+    if type(value) in AS_IS:
+        return value
+    if isinstance(value, (datetime.datetime, datetime.date,
+                          datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return value
