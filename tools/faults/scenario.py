@@ -14,13 +14,9 @@ the database row for row. It returns the figures as a dict.
 import collections
 import json
 import os
-import re
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import sqlalchemy as sa
 
@@ -29,9 +25,11 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, 'tools', 'bench'))
 
 import benchlib  # noqa: E402
+from processes import Processes  # noqa: E402
+from processes import TABLES  # noqa: E402
 from proxy import Proxy  # noqa: E402
 
-from congress_consumer.publish_tables import driver as driver_mod  # noqa
+from congress_consumer.datasources import values  # noqa: E402
 from oslo_publish_tables import demo_schema  # noqa: E402
 from oslo_publish_tables.outbox import migration  # noqa: E402
 from oslo_publish_tables.outbox import schema as outbox_schema  # noqa
@@ -50,139 +48,13 @@ FAULTS = {
 }
 # Only durable mode runs the relay in publish-tables-agent.
 DURABLE_ONLY = {'kill-agent'}
-TABLES = demo_schema.PUBLISHED
 _NO_COMMIT = ('conflict', 'rolled_back')
-
-
-def _env():
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [REPO] + [p for p in [env.get('PYTHONPATH')] if p])
-    return env
-
-
-class Processes(object):
-    """Producer and consumer processes of one scenario, with their files."""
-
-    def __init__(self, workdir, url, transport_url, topic, delivery):
-        self.workdir = workdir
-        self.url = url
-        self.transport_url = transport_url
-        self.topic = topic
-        self.delivery = delivery
-        self.producers = []
-        self.consumer = None
-        self.consumer_runs = 0
-        self.agent = None
-        self.agent_runs = 0
-        self.api_port = None
-
-    def start_producer(self, seconds, seed, mischief=False):
-        stats = os.path.join(self.workdir, 'producer-%d.stats' % seed)
-        args = [sys.executable, os.path.join(HERE, 'producer.py'),
-                '--url', self.url, '--transport-url', self.transport_url,
-                '--topic', self.topic, '--tables', ','.join(TABLES),
-                '--seconds', str(seconds), '--seed', str(seed),
-                '--stats', stats, '--delivery', self.delivery]
-        if mischief:
-            args += ['--duplicate', '0.2', '--reorder', '0.2']
-        log = open(os.path.join(self.workdir, 'producer-%d.log' % seed), 'w')
-        proc = subprocess.Popen(args, env=_env(), stdout=log,
-                                stderr=subprocess.STDOUT)
-        self.producers.append((proc, stats))
-        return proc
-
-    def _consumer_config(self):
-        port = self.api_port
-        columns = ','.join('%s.%s' % (t, c.name) for t in TABLES for c in
-                           demo_schema.Base.metadata.tables[t].columns)
-        path = os.path.join(self.workdir, 'consumer.conf')
-        with open(path, 'w') as f:
-            f.write('[DEFAULT]\ntransport_url = %s\n\n'
-                    '[consumer]\ndatasources = nova\napi_port = %d\n\n'
-                    '[datasource_nova]\ntables = %s\ncolumns = %s\n'
-                    'topic = %s\nsnapshot_source = database\n'
-                    'database_url = %s\ngap_timeout = 1\n'
-                    'producer_timeout = %d\n'
-                    % (self.transport_url, port, ','.join(TABLES), columns,
-                       self.topic, self.url, self._producer_timeout()))
-        return path
-
-    def _producer_timeout(self):
-        # Durable mode must lose nothing: the consumer is told to wait far
-        # longer than the run before it gives up on a silent producer and
-        # resyncs, so only the relay can bring a dead producer's records.
-        return 600 if self.delivery == 'durable' else 3
-
-    def start_agent(self):
-        """publish-tables-agent: the outbox relay, with a short grace."""
-        path = os.path.join(self.workdir, 'agent.conf')
-        with open(path, 'w') as f:
-            f.write('[database]\nconnection = %s\n\n[publish_tables]\n'
-                    'tables = %s\ntopic = %s\ntransport_url = %s\n'
-                    'delivery = durable\noutbox_grace_period = 2\n'
-                    'outbox_relay_interval = 0.5\noutbox_claim_lease = 3\n'
-                    'snapshot_topic = %s_snapshot\n'
-                    % (self.url, ','.join(TABLES), self.topic,
-                       self.transport_url, self.topic))
-        self.agent_runs += 1
-        log = open(os.path.join(self.workdir, 'agent-%d.log'
-                                % self.agent_runs), 'w')
-        self.agent = subprocess.Popen(
-            [sys.executable, '-m', 'oslo_publish_tables.cmd.agent',
-             '--config-file', path],
-            env=_env(), stdout=log, stderr=subprocess.STDOUT)
-
-    def start_consumer(self):
-        if self.api_port is None:
-            import socket
-            with socket.socket() as s:
-                s.bind(('127.0.0.1', 0))
-                self.api_port = s.getsockname()[1]
-        self.consumer_runs += 1
-        log = open(os.path.join(self.workdir, 'consumer-%d.log'
-                                % self.consumer_runs), 'w')
-        self.consumer = subprocess.Popen(
-            [sys.executable, '-m', 'congress_consumer.cmd.consumer',
-             '--config-file', self._consumer_config()],
-            env=_env(), stdout=log, stderr=subprocess.STDOUT)
-
-    def wait_writing(self, timeout=60):
-        """Wait until every running producer has committed something."""
-        deadline = time.monotonic() + timeout
-        for proc, path in self.producers:
-            while proc.poll() is None and time.monotonic() < deadline:
-                if os.path.exists(path) and os.path.getsize(path):
-                    break
-                time.sleep(0.05)
-
-    def kill(self, proc):
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-
-    def api(self, path):
-        url = 'http://127.0.0.1:%d/v1/data-sources/nova%s' % (
-            self.api_port, path)
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.load(response)
-
-    def stop(self):
-        for proc, _ in self.producers:
-            if proc.poll() is None:
-                self.kill(proc)
-        for proc in (self.consumer, self.agent):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.kill(proc)
 
 
 def _normal(rows):
     """Rows as a multiset of JSON-normal tuples."""
     return collections.Counter(
-        json.dumps([driver_mod.congress_value(v) for v in row]) for row in
+        json.dumps([values.congress_value(v) for v in row]) for row in
         rows)
 
 
@@ -340,25 +212,10 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
     figures['converge_s'] = time.monotonic() - last_write
     figures['consumer_runs'] = procs.consumer_runs
     figures['outbox_left'] = _outbox_rows(engine, procs.delivery)
-    figures['relayed'] = _relayed(procs)
+    figures['relayed'] = procs.relayed()
     figures.update(_producer_figures(procs))
     figures.update(_consumer_figures(procs.api('/status')))
     return figures
-
-
-_RELAYED = re.compile(r'relay: publishing (\d+) outbox records')
-
-
-def _relayed(procs):
-    """Records the relay published for dead producers, from its logs."""
-    if procs.delivery != 'durable':
-        return '-'
-    total = 0
-    for run in range(1, procs.agent_runs + 1):
-        path = os.path.join(procs.workdir, 'agent-%d.log' % run)
-        with open(path) as f:
-            total += sum(int(n) for n in _RELAYED.findall(f.read()))
-    return total
 
 
 def _outbox_rows(engine, delivery):
