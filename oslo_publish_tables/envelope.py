@@ -45,8 +45,12 @@ Change = collections.namedtuple('Change', 'table op pk row changed')
 Change.__doc__ = """One row change; ``row`` is the before-image on delete."""
 
 Record = collections.namedtuple('Record', 'seq kind ts txn changes tables '
-                                'reason part parts')
-Record.__doc__ = """A committed transaction chunk or a resync marker."""
+                                'reason part parts outbox_id',
+                                defaults=(None,))
+Record.__doc__ = """A committed transaction chunk or a resync marker.
+
+``outbox_id`` is the record's outbox row in durable mode, else None.
+"""
 
 Batch = collections.namedtuple('Batch', 'producer last_seq final '
                                'heartbeat_interval records')
@@ -140,6 +144,9 @@ def _parse_record(rec):
     ts = _require(rec, 'ts', int, 'record')
     kind = _require(rec, 'kind', str, 'record')
     where = 'record %d' % seq
+    outbox_id = rec.get('outbox_id')
+    if outbox_id is not None:
+        outbox_id = _require(rec, 'outbox_id', int, where)
     if kind == 'resync':
         tables = _require(rec, 'tables', list, where)
         if not all(isinstance(t, str) for t in tables):
@@ -147,7 +154,8 @@ def _parse_record(rec):
         reason = rec.get('reason', '')
         if not isinstance(reason, str):  # str() of any JSON could recurse
             reason = redaction.short_repr(reason)
-        return Record(seq, kind, ts, None, (), tuple(tables), reason, 0, 1)
+        return Record(seq, kind, ts, None, (), tuple(tables), reason, 0, 1,
+                      outbox_id)
     if kind != 'txn':
         raise exceptions.EnvelopeError('%s: unknown kind %s'
                                        % (where, redaction.short_repr(kind)))
@@ -157,7 +165,8 @@ def _parse_record(rec):
     changes = tuple(_parse_change(c, where)
                     for c in _require(rec, 'changes', list, where))
     return Record(seq, kind, ts, txn, changes,
-                  tuple(sorted({c.table for c in changes})), '', part, parts)
+                  tuple(sorted({c.table for c in changes})), '', part, parts,
+                  outbox_id)
 
 
 def _parse_change(change, where):

@@ -1,11 +1,16 @@
 """A versioned replica of one table (see doc/source/reference/sync-protocol).
 
-Every key the replica knows has a version: the stamp of the change it
-holds, a live row or a tombstone. A change is applied only if it is newer
-than that version, so duplicates, reordering and late deliveries
-converge. Snapshots load through the same rule (every snapshot row has
-the snapshot stamp ``S``) and end with a sweep of what the snapshot
-proved gone; ``floor`` then becomes ``S``.
+Every key the replica knows has a version: that of the change it holds,
+a live row or a tombstone. A change is applied only if it is newer than
+that version, so duplicates, reordering and late deliveries converge.
+Snapshots load through the same rule (every snapshot row has the
+snapshot's version) and end with a sweep of what the snapshot proved
+gone; ``floor`` then becomes the snapshot's version.
+
+The version is the change's stamp (``order`` ``STAMP``) or, when every
+producer of the table writes the outbox, its outbox id (``OUTBOX``: the
+snapshot's version is then its outbox mark), which orders the changes of
+a row without any clock. Stamps still date tombstones for their purge.
 
 Rows are stored as tuples in the order of one column list per table
 (about a third of the memory of a dict per row); :attr:`TableReplica.rows`
@@ -19,6 +24,9 @@ APPLIED = 'applied'
 DUPLICATE = 'duplicate'
 LATE = 'late'
 UNRESOLVABLE = 'unresolvable'
+
+STAMP = 'stamp'
+OUTBOX = 'outbox'
 
 _MISSING = object()  # a column the row did not have
 
@@ -55,8 +63,9 @@ class TableReplica(object):
     ``watcher(table, old_row, new_row, ts)`` with the stamp ``ts`` of the
     change (the snapshot stamp for snapshot loads and sweeps); the
     republisher and the filtered subscriptions use them.
-    ``snapshot_columns`` is the column list of the last snapshot (set by
-    the synchroniser).
+    ``snapshot_columns`` is the column list of the last snapshot and
+    ``order`` what versions are (:data:`STAMP`, :data:`OUTBOX`, or None
+    until the first change or snapshot); the synchroniser sets both.
     """
 
     def __init__(self, name, pk_names=None, listener=None):
@@ -67,7 +76,7 @@ class TableReplica(object):
         self._rows = {}
         self.rows = Rows(self)
         self.versions = {}
-        self.tombstones = {}
+        self.tombstones = {}  # key -> stamp of the delete (its age)
         self.floor = None
         self.purge_floor = 0
         self.counts = collections.Counter()
@@ -75,6 +84,7 @@ class TableReplica(object):
         self._listener = listener
         self.watchers = []
         self.snapshot_columns = None
+        self.order = None
         self._loading = None
 
     @property
@@ -105,23 +115,28 @@ class TableReplica(object):
 
     # -- deltas -----------------------------------------------------------
 
-    def apply(self, op, pk, row, ts):
-        """Apply one change stamped ``ts``; return what happened."""
-        key = self.key(pk)
-        version = self.versions.get(key)
+    def apply(self, op, pk, row, ts, version=None):
+        """Apply one change stamped ``ts``; return what happened.
+
+        ``version`` orders it (default: ``ts``).
+        """
         if version is None:
-            if self.floor is not None and ts <= self.floor:
+            version = ts
+        key = self.key(pk)
+        held = self.versions.get(key)
+        if held is None:
+            if self.floor is not None and version <= self.floor:
                 return self._count(LATE)
-            if ts <= self.purge_floor:
+            if version <= self.purge_floor:
                 return self._count(UNRESOLVABLE)
-        elif ts == version:
+        elif version == held:
             return self._count(DUPLICATE)
-        elif ts < version:
+        elif version < held:
             return self._count(LATE)
         if op == 'delete':
-            self._delete(key, ts)
+            self._delete(key, version, ts)
         else:
-            self._put(key, row, ts)
+            self._put(key, row, version, ts)
         self.last_ts = max(self.last_ts, ts)
         return self._count(APPLIED)
 
@@ -129,7 +144,7 @@ class TableReplica(object):
         self.counts[outcome] += 1
         return outcome
 
-    def _put(self, key, row, version):
+    def _put(self, key, row, version, ts):
         values = self._as_tuple(row)
         old = self._rows.get(key)
         self._rows[key] = values
@@ -137,14 +152,14 @@ class TableReplica(object):
         if self.tombstones:
             self.tombstones.pop(key, None)
         if old != values:
-            self._notify(old, row, version)
+            self._notify(old, row, ts)
 
-    def _delete(self, key, version):
+    def _delete(self, key, version, ts):
         old = self._rows.pop(key, None)
         self.versions[key] = version
-        self.tombstones[key] = version
+        self.tombstones[key] = ts
         if old is not None:
-            self._notify(old, None, version)
+            self._notify(old, None, ts)
 
     def _notify(self, old, new, ts):
         """Tell the listener and watchers; ``old`` is the stored tuple."""
@@ -158,32 +173,32 @@ class TableReplica(object):
 
     # -- snapshots --------------------------------------------------------
 
-    def begin_load(self, ts):
-        """Start loading a snapshot stamped ``ts``."""
-        self._loading = (ts, set())
+    def begin_load(self, ts, version=None):
+        """Start loading a snapshot stamped ``ts`` (version ``version``)."""
+        self._loading = (ts if version is None else version, ts, set())
 
     def load(self, rows):
         """Load snapshot rows; newer changes already held are kept."""
-        ts, seen = self._loading
+        mark, ts, seen = self._loading
         for row in rows:
             key = self.key(row)
             seen.add(key)
             version = self.versions.get(key)
-            if version is None or version <= ts:
-                self._put(key, row, ts)
+            if version is None or version <= mark:
+                self._put(key, row, mark, ts)
 
     def end_load(self):
         """Finish the snapshot: sweep what it proved gone, raise floor."""
-        ts, seen = self._loading
+        mark, ts, seen = self._loading
         self._loading = None
         for key, version in list(self.versions.items()):
-            if version <= ts and key not in seen:
+            if version <= mark and key not in seen:
                 del self.versions[key]
                 self.tombstones.pop(key, None)
                 old = self._rows.pop(key, None)
                 if old is not None:
                     self._notify(old, None, ts)
-        self.floor = ts if self.floor is None else max(self.floor, ts)
+        self.floor = mark if self.floor is None else max(self.floor, mark)
         self.counts['snapshots'] += 1
 
     def abort_load(self):
@@ -194,11 +209,23 @@ class TableReplica(object):
     def purge_tombstones(self, older_than):
         """Forget tombstones stamped before ``older_than``; return count.
 
-        A later change for a forgotten key stamped at or below the purge
-        floor is reported as unresolvable (the caller resyncs).
+        A later change for a forgotten key whose version is at or below
+        the purge floor is reported as unresolvable (the caller resyncs).
         """
-        old = [k for k, v in self.tombstones.items() if v < older_than]
+        old = [k for k, ts in self.tombstones.items() if ts < older_than]
         for key in old:
-            self.purge_floor = max(self.purge_floor, self.tombstones.pop(key))
-            del self.versions[key]
+            del self.tombstones[key]
+            self.purge_floor = max(self.purge_floor, self.versions.pop(key))
         return len(old)
+
+    def reorder(self, order):
+        """Switch to versions of another kind, forgetting the old ones.
+
+        The rows stay but count as older than any change, as before a
+        first snapshot: the caller must resync the table.
+        """
+        self.order = order
+        self.versions = dict.fromkeys(self._rows, 0)
+        self.tombstones = {}
+        self.floor = None
+        self.purge_floor = 0

@@ -4,7 +4,9 @@
   ``publish-tables-agent`` over oslo.messaging RPC; the consumer needs no
   database credentials.
 * :class:`DirectSnapshotSource`: the same service run in process on a
-  read-only database URL (the user needs the table lock privilege).
+  read-only database URL (the user needs the table lock privilege). Where
+  the database has the outbox table (durable mode), its snapshots state
+  their outbox mark, as the agent's do.
 
 Both return rows encoded with :mod:`oslo_publish_tables.codec`.
 """
@@ -13,6 +15,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
+from oslo_publish_tables.outbox import schema as outbox_schema
 from oslo_publish_tables.snapshot import service as service_mod
 
 
@@ -25,8 +28,9 @@ class DirectSnapshotSource(object):
         with self.engine.connect() as conn:
             registry = tables_mod.TableRegistry.reflect(
                 conn, tables, exclude_columns)
+            outbox = sa.inspect(conn).has_table(outbox_schema.TABLE_NAME)
         self._service = service_mod.SnapshotService(
-            self.engine, registry, chunk_rows, lock_timeout)
+            self.engine, registry, chunk_rows, lock_timeout, outbox=outbox)
 
     def open(self, table):
         return self._service.open_snapshot(table)

@@ -7,6 +7,10 @@ a worker thread takes snapshots for tables that need one: at start
 (``SYNCING``), and after a gap, a vanished producer, a resync marker or
 an unresolvable late change (``RESYNCING``). Deltas keep applying while a
 snapshot loads; the version rule of the replica sorts them out.
+
+A table whose first change or snapshot carries an outbox id (durable
+mode) is ordered by outbox ids, with no clock involved; one change or
+snapshot without one switches it to stamps for good, with a resync.
 """
 
 import collections
@@ -33,6 +37,10 @@ _SNAPSHOT_ERRORS = (pt_exceptions.PublishTablesError,
 SYNCING = 'SYNCING'
 LIVE = 'LIVE'
 RESYNCING = 'RESYNCING'
+
+
+class _Reordered(Exception):
+    """A snapshot turned its table over to stamps: take another one."""
 
 
 class TableStatus(object):
@@ -90,7 +98,7 @@ class Synchronizer(object):
                             resync[table] = 'marker: %s' % record.reason
                     continue
                 for change in record.changes:
-                    self._apply(change, record.ts, resync)
+                    self._apply(change, record, resync)
             self.tracker.observe(batch.producer['id'],
                                  [r.seq for r in batch.records],
                                  batch.last_seq, batch.final,
@@ -98,11 +106,12 @@ class Synchronizer(object):
         for table, reason in resync.items():
             self.request_resync([table], reason)
 
-    def _apply(self, change, ts, resync):
+    def _apply(self, change, record, resync):
         replica = self.replicas.get(change.table)
         if replica is None:
             self.counts['unknown_table'] += 1
             return
+        ts = record.ts
         pk = change.pk
         if replica.pk_names is not None and set(pk) != set(
                 replica.pk_names):
@@ -119,13 +128,33 @@ class Synchronizer(object):
             return
         row = dict(change.row)
         row.update(pk)
-        outcome = replica.apply(change.op, pk, row, ts)
+        version = self._version(replica, record.outbox_id, ts, resync)
+        outcome = replica.apply(change.op, pk, row, ts, version)
         if outcome == replica_mod.APPLIED:
             status = self.status[change.table]
             status.last_applied_wall = now = time.time()
             status.lag_ms = max(0.0, now * 1e3 - ts / 1e3)
         elif outcome == replica_mod.UNRESOLVABLE:
             resync[change.table] = 'late change below the purge floor'
+
+    def _version(self, replica, outbox_id, ts, resync):
+        """The version of a change (or snapshot) of ``replica``."""
+        if replica.order is None:
+            replica.order = (replica_mod.STAMP if outbox_id is None
+                             else replica_mod.OUTBOX)
+        if replica.order == replica_mod.STAMP:
+            return ts
+        if outbox_id is not None:
+            return outbox_id
+        # Somebody writes the table without the outbox: ids cannot order
+        # its changes any more, stamps can.
+        replica.reorder(replica_mod.STAMP)
+        self.counts['reordered'] += 1
+        LOG.warning('%s: a change or snapshot without an outbox id; '
+                    'ordering the table by stamps from now on',
+                    replica.name)
+        resync[replica.name] = 'ordering by stamps'
+        return ts
 
     def discard(self, reason):
         """Count a message deliberately dropped (malformed, unknown)."""
@@ -208,7 +237,12 @@ class Synchronizer(object):
                 replica.snapshot_columns = list(snap['columns'])
                 if self.on_columns is not None:
                     self.on_columns(table, snap['columns'])
-                replica.begin_load(snap['ts'])
+                resync = {}
+                version = self._version(replica, snap.get('outbox_id'),
+                                        snap['ts'], resync)
+                if resync:  # opened before the switch: take another
+                    raise _Reordered()
+                replica.begin_load(snap['ts'], version)
             while True:
                 page = self.source.fetch(snap['id'], self.chunk_rows)
                 rows = [codec.decode_row(r) for r in page['rows']]
@@ -216,6 +250,10 @@ class Synchronizer(object):
                     replica.load(rows)
                 if page['done'] or not rows:
                     break
+        except _Reordered:
+            self.source.close(snap['id'])
+            self.request_resync([table], 'ordering by stamps')
+            return
         except BaseException:
             with self.lock:
                 replica.abort_load()
@@ -248,6 +286,7 @@ class Synchronizer(object):
         replica = self.replicas[table]
         return {'state': status.state,
                 'rows': len(replica.rows),
+                'ordered_by': replica.order,
                 'last_applied_ts': replica.last_ts or None,
                 'last_applied_at': status.last_applied_wall,
                 'lag_ms': status.lag_ms,

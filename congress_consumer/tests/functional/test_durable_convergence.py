@@ -49,6 +49,14 @@ class DurableConvergenceTest(testtools.TestCase):
         self.p.driver.stop()  # it would share the topic's queue
         self.driver = self.p.new_driver(producer_timeout=PATIENT)
         self.assertTrue(self.driver.wait_live(20))
+        self.addCleanup(self.assertOrderedByOutboxIds, self.driver)
+
+    def assertOrderedByOutboxIds(self, driver):
+        # Durable mode orders every table by outbox ids: no clock.
+        self.assertEqual({t: 'outbox' for t in self.p.tables},
+                         {t: driver.sync.table_status(t)['ordered_by']
+                          for t in self.p.tables})
+        self.assertEqual(0, driver.sync.counts['reordered'])
 
     def start_relay(self):
         engine = sa.create_engine(self.p.url)

@@ -102,6 +102,14 @@ class BuildAndParseTest(testtools.TestCase):
         self.assertEqual((), resync.changes)
         self.assertIsNone(resync.txn)
 
+    def test_outbox_id_is_decoded_when_present(self):
+        payload = _wire(_valid_payload())
+        self.assertIsNone(envelope.parse(payload).records[0].outbox_id)
+        payload['records'][0]['outbox_id'] = 41
+        payload['records'][2]['outbox_id'] = 42
+        records = envelope.parse(payload).records
+        self.assertEqual([41, None, 42], [r.outbox_id for r in records])
+
     def test_empty_heartbeat_and_final(self):
         payload = envelope.batch(PRODUCER, 0, [], 5, final=True)
         parsed = envelope.parse(_wire(payload))
@@ -183,6 +191,12 @@ class ParseRejectsTest(testtools.TestCase):
             payload = self._payload()
             del self._change(payload)[key]
             self.assertRejected(payload, repr(key))
+
+    def test_bad_outbox_id(self):
+        for value in ('41', 4.1, True, [41], {}):
+            payload = self._payload()
+            payload['records'][0]['outbox_id'] = value
+            self.assertRejected(payload, "'outbox_id'")
 
     def test_bool_where_int_expected(self):
         payload = self._payload()

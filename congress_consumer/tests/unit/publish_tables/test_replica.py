@@ -277,3 +277,54 @@ class WatcherTest(ReplicaTestBase):
         # The listener saw the same changes, in the same order.
         self.assertEqual([(o, n) for o, n, _ in seen],
                          [(o, n) for _, o, n in self.listener.calls])
+
+
+class OutboxOrderTest(ReplicaTestBase):
+    """Versions that are outbox ids while stamps date the tombstones."""
+
+    def put_v(self, key, value, ts, version, op='update'):
+        return self.rep.apply(op, {'id': key}, _row(key, value), ts,
+                              version)
+
+    def test_version_orders_and_stamp_is_kept_for_age(self):
+        self.assertEqual(replica_mod.APPLIED, self.put_v(1, 'a', 500, 7))
+        # A greater stamp but a smaller outbox id: older.
+        self.assertEqual(replica_mod.LATE, self.put_v(1, 'b', 900, 6))
+        self.assertEqual(replica_mod.DUPLICATE, self.put_v(1, 'a', 100, 7))
+        self.assertEqual({(1,): _row(1, 'a')}, self.rep.rows)
+        self.assertEqual(7, self.rep.versions[(1,)])
+        self.assertEqual(500, self.rep.last_ts)  # applied changes only
+
+    def test_snapshot_mark_is_the_version_and_the_floor(self):
+        self.put_v(1, 'new', 100, 12)
+        self.put_v(2, 'gone', 100, 3)
+        self.rep.begin_load(50, 10)
+        self.rep.load([_row(1, 'old'), _row(3, 'c')])
+        self.rep.end_load()
+        self.assertEqual({(1,): _row(1, 'new'), (3,): _row(3, 'c')},
+                         self.rep.rows)
+        self.assertEqual(10, self.rep.floor)
+        self.assertEqual(replica_mod.LATE, self.put_v(4, 'x', 999, 9))
+        self.assertEqual(replica_mod.APPLIED, self.put_v(4, 'x', 1, 11))
+
+    def test_tombstones_age_by_stamp_and_purge_floor_is_a_version(self):
+        self.rep.apply('delete', {'id': 1}, _row(1, None), 100, 40)
+        self.assertEqual(0, self.rep.purge_tombstones(100))
+        self.assertEqual(1, self.rep.purge_tombstones(101))
+        self.assertEqual(40, self.rep.purge_floor)
+        self.assertEqual(replica_mod.UNRESOLVABLE,
+                         self.put_v(1, 'stale', 5000, 39, 'insert'))
+        self.assertEqual(replica_mod.APPLIED,
+                         self.put_v(1, 'new', 5, 41, 'insert'))
+
+    def test_reorder_forgets_versions_but_keeps_rows(self):
+        self.put_v(1, 'a', 100, 5)
+        self.rep.apply('delete', {'id': 2}, _row(2, None), 100, 6)
+        self.snapshot(10, [_row(1, 'a')])
+        self.rep.reorder(replica_mod.STAMP)
+        self.assertEqual(replica_mod.STAMP, self.rep.order)
+        self.assertEqual({(1,): 0}, self.rep.versions)
+        self.assertEqual({}, self.rep.tombstones)
+        self.assertIsNone(self.rep.floor)
+        self.assertEqual({(1,): _row(1, 'a')}, self.rep.rows)
+        self.assertEqual(replica_mod.APPLIED, self.put(1, 'b', 1))

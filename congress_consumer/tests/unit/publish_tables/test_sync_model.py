@@ -71,17 +71,29 @@ def frozen(row):
 
 
 class Database(object):
-    """The published tables and the database clock."""
+    """The published tables, the database clock and the outbox counter.
 
-    def __init__(self):
+    ``clock_step`` -1 makes the clock run backwards (a stepped clock);
+    ``durable`` allocates an outbox id per transaction just before its
+    commit (:attr:`outbox_ids` maps stamps to them).
+    """
+
+    def __init__(self, durable=False, clock_step=1):
         self.tables = {t: {} for t in TABLES}
         self.stamp = 1700000000000000
+        self.clock_step = clock_step
         self.pending = []
+        self.durable = durable
+        self.outbox_id = 0
+        self.outbox_ids = {}
+
+    def read_clock(self):
+        self.stamp += self.clock_step
+        return self.stamp
 
     def begin(self, writes):
         """Stamp a transaction that has not committed yet."""
-        self.stamp += 1
-        txn = (self.stamp, writes)
+        txn = (self.read_clock(), writes)
         self.pending.append(txn)
         return txn
 
@@ -89,6 +101,9 @@ class Database(object):
         """Commit ``txn``; return its stamp and net changes per key."""
         ts, writes = txn
         self.pending.remove(txn)
+        if self.durable:
+            self.outbox_id += 1
+            self.outbox_ids[ts] = self.outbox_id
         before = {t: dict(rows) for t, rows in self.tables.items()}
         for table, key, val in writes:
             if val is None:
@@ -117,8 +132,8 @@ class Database(object):
         """The fence: wait for writers, then read the stamp S."""
         for txn in list(self.pending):
             self.commit_hook(txn)
-        self.stamp += 1
-        return self.stamp, {t: dict(rows) for t, rows in self.tables.items()}
+        return self.read_clock(), {t: dict(rows)
+                                   for t, rows in self.tables.items()}
 
     def commit_hook(self, txn):
         raise AssertionError('uncommitted transaction %r at a snapshot'
@@ -138,10 +153,12 @@ class Producer(object):
     def pid(self):
         return self.identity['id']
 
-    def record(self, ts, changes):
+    def record(self, ts, changes, outbox_id=None):
         self.seq += 1
-        self.buffer.append(envelope.txn_record(self.seq, ts,
-                                               'txn-%d' % ts, changes))
+        record = envelope.txn_record(self.seq, ts, 'txn-%d' % ts, changes)
+        if outbox_id is not None:
+            record['outbox_id'] = outbox_id
+        self.buffer.append(record)
 
     def marker(self, ts, tables, reason):
         self.seq += 1
@@ -181,11 +198,16 @@ class SnapshotSource(object):
             raise OSError('snapshot service unreachable')
         self.count += 1
         sid = 'snap-%d' % self.count
-        ts, tables = self.world.db.open_snapshot()
+        db = self.world.db
+        ts, tables = db.open_snapshot()
         self.snaps[sid] = [codec.encode_row(row) for _key, row
                            in sorted(tables[table].items())]
         self.opened.append(table)
-        return {'id': sid, 'ts': ts, 'columns': list(COLUMNS), 'pk': ['id']}
+        opened = {'id': sid, 'ts': ts, 'columns': list(COLUMNS),
+                  'pk': ['id']}
+        if db.durable:
+            opened['outbox_id'] = db.outbox_id
+        return opened
 
     def fetch(self, sid, max_rows):
         if self.between is not None:
@@ -206,9 +228,10 @@ class SnapshotSource(object):
 class World(object):
     """Producers, database, network and one consumer, all in memory."""
 
-    def __init__(self, producers=2, tombstone_ttl=600.0):
+    def __init__(self, producers=2, tombstone_ttl=600.0, durable=False,
+                 clock_step=1):
         self.clock = FakeClock()
-        self.db = Database()
+        self.db = Database(durable, clock_step)
         self.db.commit_hook = self._commit_pending
         self.producers = [Producer(n) for n in range(producers)]
         self.next_producer = producers
@@ -299,7 +322,7 @@ class World(object):
         producer = self.producer(index)
         ts, changes = self.db.write(writes)
         if changes:
-            producer.record(ts, changes)
+            producer.record(ts, changes, self.db.outbox_ids.get(ts))
         if send:
             self.send(producer)
         return ts
@@ -623,17 +646,76 @@ class ModelTest(testtools.TestCase, WorldTestMixin):
         self.assertEqual([], early, 'a gap was not repaired in time')
         self.assertConverged(world)
 
+    @settings(max_examples=100, deadline=None)
+    @given(ops=st.lists(OPS, min_size=20, max_size=80),
+           ttl=st.sampled_from([600.0, 5e-6]))
+    def test_outbox_ids_order_changes_whatever_the_clock_does(self, ops,
+                                                              ttl):
+        # Durable mode: the database clock runs backwards, so stamps
+        # order nothing; outbox ids alone must keep the replica exact.
+        world = World(tombstone_ttl=ttl, durable=True, clock_step=-1)
+        early = Simulation(world, ops).run()
+        self.assertEqual([], early, 'a gap was not repaired in time')
+        self.assertConverged(world)
+        for table in TABLES:
+            self.assertEqual(replica_mod.OUTBOX,
+                             world.sync.replicas[table].order)
+
+    def _updates_under_a_backwards_clock(self, durable):
+        world = self.live_world(durable=durable, clock_step=-1)
+        for val in (5, 6, 7):
+            world.txn(val, [('t', 1, val)])
+        self.deliver_all(world)
+        return world
+
+    def test_backwards_clock_breaks_stamps_not_outbox_ids(self):
+        # Without outbox ids the newest change (the lowest stamp) loses.
+        self.assertEqual(['t'], self._updates_under_a_backwards_clock(
+            durable=False).diverging())
+        self.assertConverged(self._updates_under_a_backwards_clock(
+            durable=True))
+
+    def test_a_change_without_outbox_id_turns_the_table_to_stamps(self):
+        world = self.live_world(durable=True)
+        self.assertEqual(replica_mod.OUTBOX, world.sync.replicas['t'].order)
+        world.txn(0, [('t', 1, 3), ('u', 1, 3)])
+        producer = world.producer(1)          # one without the outbox
+        ts, changes = world.db.write([('t', 2, 3)])
+        producer.record(ts, changes)
+        world.send(producer)
+        world.txn(0, [('t', 3, 3)])
+        self.deliver_all(world)
+        self.assertEqual(replica_mod.STAMP, world.sync.replicas['t'].order)
+        self.assertEqual(replica_mod.OUTBOX, world.sync.replicas['u'].order)
+        self.assertEqual(['t'], world.due())
+        self.assertEqual(1, world.sync.counts['reordered'])
+        world.run_syncs()
+        self.assertConverged(world)
+
+    def test_a_snapshot_without_outbox_id_is_not_loaded_but_retaken(self):
+        world = World(durable=True)
+        world.txn(0, [('t', 1, 1), ('u', 1, 1)])
+        self.deliver_all(world)               # decides: outbox ids
+        world.db.durable = False               # snapshots lose the mark
+        world.txn(0, [('t', 2, 1)])
+        world.run_syncs()                      # both refused, due again
+        self.assertEqual(replica_mod.STAMP, world.sync.replicas['t'].order)
+        self.assertEqual(0, world.sync.replicas['t'].counts['snapshots'])
+        world.run_syncs()
+        self.deliver_all(world)
+        self.assertConverged(world)
+
     def _reordered_updates(self, sabotage):
         world = self.live_world()
         ops = [('txn', 0, [('t', 1, 2)], True),
                ('txn', 1, [('t', 1, 3)], True),
                ('deliver', 2, 2)]      # the second one first
 
-        def last_delivered_wins(rep, op, pk, row, ts):
+        def last_delivered_wins(rep, op, pk, row, ts, version=None):
             if op == 'delete':
-                rep._delete(rep.key(pk), ts)
+                rep._delete(rep.key(pk), ts, ts)
             else:
-                rep._put(rep.key(pk), row, ts)
+                rep._put(rep.key(pk), row, ts, ts)
             return replica_mod.APPLIED
 
         if sabotage:
@@ -693,7 +775,7 @@ class HazardTest(testtools.TestCase, WorldTestMixin):
         def publish():
             # The fence committed it; the producer publishes it now.
             for ts, changes in world.pending_records:
-                producer.record(ts, changes)
+                producer.record(ts, changes, world.db.outbox_ids.get(ts))
             world.pending_records = []
             world.send(producer)
             if deliver_during_load:
