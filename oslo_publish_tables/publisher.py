@@ -94,6 +94,18 @@ def _release_sender(key):
     entry[0].transport.close()
 
 
+def _unless_in_outbox(submit):
+    """``delivery = relayed``: the agent publishes what the outbox holds.
+
+    Only records that never reached the outbox (the resync marker of a
+    ``COMMIT`` whose outcome is unknown) go to the process's sender.
+    """
+    def submit_unless_in_outbox(draft):
+        if getattr(draft, 'outbox_id', None) is None:
+            submit(draft)
+    return submit_unless_in_outbox
+
+
 def install(engine, conf=None, submit=None):
     """Publish committed changes of ``engine``'s configured tables.
 
@@ -110,7 +122,7 @@ def install(engine, conf=None, submit=None):
         try:
             registry = tables_mod.TableRegistry.reflect(
                 connection, group.tables, group.exclude_columns)
-            if group.delivery == outbox_store.DURABLE:
+            if group.delivery in outbox_store.OUTBOX_MODES:
                 outbox_store.OutboxStore.check(connection, registry.names)
         finally:
             # Inside create_engine (the plugin) the engine's other
@@ -124,9 +136,11 @@ def install(engine, conf=None, submit=None):
     if submit is None:
         key, sender = _sender_for(conf)
         submit = sender.submit
+    if group.delivery == outbox_store.RELAYED:
+        submit = _unless_in_outbox(submit)
     capture = listeners.EngineCapture(registry, submit, strict=group.strict,
                                       clock_source=group.clock)
-    if group.delivery == outbox_store.DURABLE:
+    if group.delivery in outbox_store.OUTBOX_MODES:
         capture.outbox = outbox_store.OutboxStore(engine)
     with _lock:
         duplicate = engine in _installed

@@ -62,7 +62,7 @@ class Pipeline(fixtures.Fixture):
         self.url = db.url
         engine = sa.create_engine(db.url)
         demo_schema.create(engine)
-        if self.delivery == 'durable':
+        if self.delivery in ('durable', 'relayed'):
             migration.upgrade(engine)
         engine.dispose()
         self.conf = capture_fixture.make_conf(tables=self.tables,

@@ -25,8 +25,9 @@ An open snapshot lives in the agent that opened it, so run one agent per
 With ``[publish_tables] delivery = durable`` the agent also runs the
 outbox relay (:mod:`oslo_publish_tables.outbox.relay`): it publishes the
 records that service processes committed but died before publishing,
-under the agent's own producer identity. Several agents may run the
-relay at once: rows are claimed with a lease.
+under the agent's own producer identity. With ``delivery = relayed`` the
+relay publishes every record, the service processes none. Several
+agents may run the relay at once: rows are claimed with a lease.
 """
 
 import signal
@@ -155,7 +156,7 @@ class Agent(object):
             self.engine, registry, chunk_rows=group.snapshot_chunk_rows,
             lock_timeout=group.snapshot_lock_timeout,
             idle_timeout=group.snapshot_idle_timeout,
-            outbox=group.delivery == outbox_store.DURABLE)
+            outbox=group.delivery in outbox_store.OUTBOX_MODES)
         if self.transport is None:
             self.transport = oslo_messaging.get_rpc_transport(
                 self.conf, url=group.transport_url)
@@ -166,7 +167,7 @@ class Agent(object):
         LOG.info('serving snapshots of %s on RPC topic %s (server %s)',
                  ', '.join(sorted(registry.names)), group.snapshot_topic,
                  self.server_name)
-        if group.delivery == outbox_store.DURABLE:
+        if group.delivery in outbox_store.OUTBOX_MODES:
             self._start_relay(publish_conf)
 
     def _start_relay(self, conf):
@@ -189,7 +190,7 @@ class Agent(object):
                                                self.relay_sender)
         self.relay.start()
         LOG.info('relaying outbox records older than %.1fs on topic %s',
-                 group.outbox_grace_period, group.topic)
+                 self.relay.grace_period, group.topic)
 
     def stop(self):
         """Stop serving and release everything; never raises."""

@@ -1,5 +1,9 @@
 """The relay: publish what dead processes left in the outbox.
 
+(With ``delivery = relayed``, every record: the service processes
+publish nothing, and the relay scans every ``relayed_poll_interval``
+seconds with no grace period.)
+
 A record stays in the outbox only until the sender of the process that
 committed it has published it. A row older than ``outbox_grace_period``
 therefore belongs to a process that died (or is stuck) between
@@ -46,6 +50,11 @@ _opts = [
     cfg.FloatOpt('outbox_relay_interval', default=5.0, min=0.01,
                  help='Durable mode: seconds between two scans of the '
                       'outbox by the relay.'),
+    cfg.FloatOpt('relayed_poll_interval', default=0.02, min=0.001,
+                 help='delivery = relayed: seconds between two scans of '
+                      'the outbox by the relay when the last scan found '
+                      'nothing (the latency the mode adds, at the cost of '
+                      'one query per scan).'),
     cfg.IntOpt('outbox_relay_batch', default=500, min=1,
                help='Durable mode: most outbox rows one relay claims at '
                     'a time.'),
@@ -78,8 +87,12 @@ class Relay(object):
     @classmethod
     def from_conf(cls, conf, engine, sender):
         group = conf[GROUP]
-        return cls(engine, sender, grace_period=group.outbox_grace_period,
-                   interval=group.outbox_relay_interval,
+        if group.delivery == store_mod.RELAYED:
+            grace, interval = 0.0, group.relayed_poll_interval
+        else:
+            grace = group.outbox_grace_period
+            interval = group.outbox_relay_interval
+        return cls(engine, sender, grace_period=grace, interval=interval,
                    batch=group.outbox_relay_batch,
                    lease=group.outbox_claim_lease, clock_source=group.clock,
                    max_retry_interval=group.max_retry_interval)

@@ -25,17 +25,23 @@ LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
 DIRECT = 'direct'
 DURABLE = 'durable'
+RELAYED = 'relayed'
+OUTBOX_MODES = (DURABLE, RELAYED)
 
 _opts = [
-    cfg.StrOpt('delivery', default=DIRECT, choices=[DIRECT, DURABLE],
+    cfg.StrOpt('delivery', default=DIRECT,
+               choices=[DIRECT, DURABLE, RELAYED],
                help='direct: publish each committed transaction from the '
                     'service process (at most once: a process that dies '
                     'between COMMIT and publishing loses the record and '
                     'consumers resync). durable: also write the record '
                     'into the publish_tables_outbox table in the same '
                     'transaction; publish-tables-agent publishes the '
-                    'records a dead process left behind. Needs '
-                    '"publish-tables-manage db_sync".'),
+                    'records a dead process left behind. relayed: write '
+                    'the outbox only; publish-tables-agent publishes '
+                    'every record (the least work in the service, plus '
+                    'up to relayed_poll_interval of latency). durable '
+                    'and relayed need "publish-tables-manage db_sync".'),
 ]
 
 _CHUNK = 500
@@ -118,7 +124,8 @@ class OutboxStore(object):
                 'the outbox of durable mode cannot be published')
         if not sa.inspect(connection).has_table(schema.TABLE_NAME):
             raise exceptions.ConfigError(
-                'delivery', DURABLE, 'the table %s does not exist; run '
+                'delivery', 'durable or relayed',
+                'the table %s does not exist; run '
                 '"publish-tables-manage db_sync" first' % schema.TABLE_NAME)
 
     # -- capture (request path, inside the service's transaction) -------

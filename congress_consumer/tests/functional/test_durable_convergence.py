@@ -39,13 +39,14 @@ def _run_workload(engine, steps, seed):
         load.step()
 
 
-class DurableConvergenceTest(testtools.TestCase):
+class _RelayTestBase(testtools.TestCase):
     backend = 'sqlite'
+    delivery = 'durable'
 
     def setUp(self):
         super().setUp()
         self.p = self.useFixture(pipeline.Pipeline(self.backend,
-                                                   delivery='durable'))
+                                                   delivery=self.delivery))
         self.p.driver.stop()  # it would share the topic's queue
         self.driver = self.p.new_driver(producer_timeout=PATIENT)
         self.assertTrue(self.driver.wait_live(20))
@@ -72,6 +73,9 @@ class DurableConvergenceTest(testtools.TestCase):
         self.addCleanup(relay.stop)
         relay.start()
         return relay
+
+
+class DurableConvergenceTest(_RelayTestBase):
 
     def test_relay_delivers_what_a_killed_producer_committed(self):
         doomed = self.p.add_producer()
@@ -109,6 +113,27 @@ class DurableConvergenceTest(testtools.TestCase):
 
 
 backends.for_each_backend(DurableConvergenceTest)
+
+
+class RelayedConvergenceTest(_RelayTestBase):
+    """delivery = relayed: the service publishes nothing, the relay all."""
+
+    delivery = 'relayed'
+
+    def test_relay_alone_publishes_every_record(self):
+        store = store_mod.OutboxStore(self.p.producer.engine)
+        _run_workload(self.p.producer.engine, 40, seed=5)
+        self.assertGreater(store.count(), 0)   # nobody else publishes
+        self.assertEqual(0, self.p.producer.sender.stats['records'])
+        relay = self.start_relay()
+        relay.grace_period = 0
+        self.assertEqual([], self.p.converge(driver=self.driver))
+        tracker = self.driver.sync.tracker
+        self.assertEqual((0, 0), (tracker.vanished, tracker.gaps))
+        self.assertGreater(relay.stats['relayed'], 0)
+
+
+backends.for_each_backend(RelayedConvergenceTest)
 
 
 def _agent_conf(url, transport_url, topic, tables, **overrides):

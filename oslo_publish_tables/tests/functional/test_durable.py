@@ -380,16 +380,17 @@ class AgentRelayTest(testtools.TestCase):
         m.create(engine)
         self.engine = engine
 
-    def agent(self, delivery):
+    def agent(self, delivery, **overrides):
         conf = cfg.ConfigOpts()
         agent_mod.register_opts(conf)
         conf([], project='publish-tables-agent-tests',
              default_config_files=[], default_config_dirs=[])
         conf.set_override('connection', self.url, 'database')
-        for name, value in dict(tables=list(m.PUBLISHED),
-                                transport_url='fake://', driver='test',
-                                delivery=delivery, outbox_grace_period=0,
-                                outbox_relay_interval=0.02).items():
+        options = dict(tables=list(m.PUBLISHED), transport_url='fake://',
+                       driver='test', delivery=delivery,
+                       outbox_grace_period=0, outbox_relay_interval=0.02)
+        options.update(overrides)
+        for name, value in options.items():
             conf.set_override(name, value, 'publish_tables')
         conffixture.ConfFixture(conf)
         agent = agent_mod.Agent(conf)
@@ -433,6 +434,32 @@ class AgentRelayTest(testtools.TestCase):
         agent.service.close_snapshot(opened['id'])
         self.assertEqual(max(d.outbox_id for d in drafts),
                          opened['outbox_id'])
+
+    def test_relayed_mode_the_agent_publishes_every_record(self):
+        migration.upgrade(self.engine)
+        conf = capture_fixture.make_conf(tables=list(m.PUBLISHED),
+                                         delivery='relayed')
+        submitted = []
+        publisher.install(self.engine, conf, submit=submitted.append)
+        self.addCleanup(publisher.uninstall, self.engine)
+        load = demo_workload.Workload(self.engine, seed=4)
+        for _ in range(10):
+            load.step()
+        store = store_mod.OutboxStore(self.engine)
+        written = store.count()
+        self.assertGreater(written, 0)
+        self.assertEqual([], submitted)      # the service sends nothing
+        # No grace period: the relay does not wait for senders.
+        agent = self.agent('relayed', outbox_grace_period=3600,
+                           relayed_poll_interval=0.01)
+        agent.start()
+        relay = agent.relay
+        self.assertEqual((0.0, 0.01), (relay.grace_period, relay.interval))
+        self.assertTrue(wait_for(lambda: store.count() == 0))
+        self.assertEqual(written, agent.relay.stats['relayed'])
+        opened = agent.service.open_snapshot('tags')
+        agent.service.close_snapshot(opened['id'])
+        self.assertIn('outbox_id', opened)
 
 
 class ManageTest(testtools.TestCase):

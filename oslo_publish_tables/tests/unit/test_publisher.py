@@ -22,9 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 import testtools
 
+from oslo_publish_tables.capture import listeners
 from oslo_publish_tables import demo_schema
 from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import store as store_mod
 from oslo_publish_tables import publisher
 from oslo_publish_tables import signing
 from oslo_publish_tables.tests import capture_fixture
@@ -78,6 +80,16 @@ class PublisherTest(testtools.TestCase):
         with orm.Session(engine) as session:
             session.add(demo_schema.Instance(uuid=uuid))
             session.commit()
+
+    def test_relayed_mode_sends_only_what_missed_the_outbox(self):
+        sent = []
+        submit = publisher._unless_in_outbox(sent.append)
+        in_outbox = store_mod.OutboxDraft('txn', 1, outbox_id=7)
+        marker = listeners.Draft('resync', 2, tables={'instances'},
+                                 reason='COMMIT failed')
+        submit(in_outbox)
+        submit(marker)
+        self.assertEqual([marker], sent)
 
     def test_install_twice_raises_and_keeps_the_first(self):
         engine = self.engine()
