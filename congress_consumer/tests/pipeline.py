@@ -86,6 +86,7 @@ class Pipeline(fixtures.Fixture):
             self.topic = 'publish_tables'
             self.transport_url = 'fake://'
         self._shared = None if self.rabbit else self.new_transport()
+        self.producers = []
         self.producer = self.add_producer()
         self.driver = self.new_driver()
 
@@ -98,9 +99,15 @@ class Pipeline(fixtures.Fixture):
     def add_producer(self):
         """Another producer process-equivalent writing the same database."""
         transport = self._shared or self.new_transport()
-        return self.useFixture(Producer(self.url, self.conf, transport,
-                                        self.topic, self.tables,
-                                        self.compression))
+        producer = self.useFixture(Producer(
+            self.url, self.conf, transport, self.topic, self.tables,
+            self.compression))
+        self.producers.append(producer)
+        return producer
+
+    def encodings(self):
+        """The payload forms every producer sent: 'plain', 'zlib-1'."""
+        return {e for p in self.producers for e in p.encodings}
 
     def new_driver(self, start=True, **overrides):
         args = dict(tables=self.tables, topic=self.topic, gap_timeout=0.5,

@@ -73,7 +73,7 @@ class SignedPipelineTest(testtools.TestCase):
         self.assertEqual([], self.p.diverging())
         self.assertEqual(0, discarded['discarded:malformed'])
         self.assertEqual({'zlib-1' if self.compression else 'plain'},
-                         set(self.p.producer.encodings))
+                         self.p.encodings())
 
 
 class CompressedSignedPipelineTest(SignedPipelineTest):
