@@ -20,6 +20,15 @@ or a resync marker::
     {"seq": 42, "kind": "resync", "ts": ..., "tables": ["instances"],
      "reason": "text() statement"}
 
+Since 1.2 a payload may instead be *compressed* (:func:`compress`)::
+
+    {"format": "publish_tables", "version": "1.2",
+     "encoding": "zlib-1", "body": "<base64>"}
+
+where ``body`` holds every other field (:mod:`.compression`) and its
+records use the compact header: ``part`` and ``parts`` are left out when
+they are 0 and 1, and so is ``txn`` then.
+
 This module builds batches on the producer side and validates and decodes
 them on the consumer side. It is the only place that knows the layout.
 """
@@ -27,11 +36,12 @@ them on the consumer side. It is the only place that knows the layout.
 import collections
 
 from oslo_publish_tables import codec
+from oslo_publish_tables import compression
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import redaction
 
 FORMAT = 'publish_tables'
-VERSION = '1.1'
+VERSION = '1.2'
 MAJOR = 1
 
 EVENT_BATCH = 'publish_tables.batch'
@@ -88,6 +98,28 @@ def batch(producer, last_seq, records, heartbeat_interval, final=False):
             'heartbeat_interval': heartbeat_interval, 'records': records}
 
 
+def compress(payload):
+    """Return the compressed form of the payload ``payload``.
+
+    It keeps ``format`` and ``version`` and carries the other fields,
+    with compact record headers, in ``body`` (see :mod:`.compression`).
+    """
+    fields = {k: v for k, v in payload.items()
+              if k not in ('format', 'version')}
+    fields['records'] = [_compact(r) for r in payload['records']]
+    encoding, body = compression.pack(fields)
+    return {'format': FORMAT, 'version': VERSION, 'encoding': encoding,
+            'body': body}
+
+
+def _compact(record):
+    """The compact header: no ``txn``, ``part``, ``parts`` if unsplit."""
+    if record['kind'] != 'txn' or (record['part'], record['parts']) != (0, 1):
+        return record
+    return {k: v for k, v in record.items()
+            if k not in ('txn', 'part', 'parts')}
+
+
 def _require(mapping, key, types, where):
     """Return ``mapping[key]`` if it is one of ``types`` (bool is not int)."""
     try:
@@ -122,6 +154,12 @@ def parse(payload):
     if major != MAJOR:
         raise exceptions.EnvelopeError('unsupported version %s'
                                        % redaction.short_repr(version))
+    if 'encoding' in payload:  # 1.2: the other fields are compressed
+        payload = compression.unpack(payload['encoding'],
+                                     payload.get('body'))
+        compact = True
+    else:
+        compact = False
     producer = _require(payload, 'producer', dict, 'batch')
     _require(producer, 'id', str, 'producer')
     last_seq = _require(payload, 'last_seq', int, 'batch')
@@ -132,12 +170,12 @@ def parse(payload):
     except OverflowError:  # a JSON integer beyond the float range
         raise exceptions.EnvelopeError("batch: 'heartbeat_interval' is "
                                        "out of range")
-    records = [_parse_record(r)
+    records = [_parse_record(r, compact)
                for r in _require(payload, 'records', list, 'batch')]
     return Batch(producer, last_seq, final, interval, records)
 
 
-def _parse_record(rec):
+def _parse_record(rec, compact=False):
     if not isinstance(rec, dict):
         raise exceptions.EnvelopeError('record is not an object')
     seq = _require(rec, 'seq', int, 'record')
@@ -159,9 +197,13 @@ def _parse_record(rec):
     if kind != 'txn':
         raise exceptions.EnvelopeError('%s: unknown kind %s'
                                        % (where, redaction.short_repr(kind)))
-    txn = _require(rec, 'txn', str, where)
-    part = _require(rec, 'part', int, where)
-    parts = _require(rec, 'parts', int, where)
+    if compact and 'parts' not in rec and 'part' not in rec:
+        part, parts = 0, 1  # the compact header of an unsplit txn
+        txn = _require(rec, 'txn', str, where) if 'txn' in rec else None
+    else:
+        txn = _require(rec, 'txn', str, where)
+        part = _require(rec, 'part', int, where)
+        parts = _require(rec, 'parts', int, where)
     changes = tuple(_parse_change(c, where)
                     for c in _require(rec, 'changes', list, where))
     return Record(seq, kind, ts, txn, changes,

@@ -4,6 +4,7 @@ import copy
 import itertools
 
 from oslo_publish_tables.capture import tables
+from oslo_publish_tables import compression
 from oslo_publish_tables.outbox import relay
 from oslo_publish_tables.outbox import store
 from oslo_publish_tables import publisher
@@ -16,4 +17,5 @@ def list_opts():
     """Return ``[(group, [options])]`` for the sample config file."""
     return [('publish_tables', copy.deepcopy(list(itertools.chain(
         tables._opts, publisher._opts, sender._opts,
-        signing._opts, service._opts, store._opts, relay._opts))))]
+        compression._opts, signing._opts, service._opts, store._opts,
+        relay._opts))))]

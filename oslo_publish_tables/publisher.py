@@ -76,7 +76,7 @@ def _sender_for(conf):
                 transport, group.max_batch_changes, group.spool_size,
                 group.heartbeat_interval, group.max_retry_interval,
                 group.shutdown_timeout, group.min_send_interval,
-                signer=signer), 0]
+                signer=signer, compression=group.compression), 0]
         entry[1] += 1
         return key, entry[0]
 

@@ -32,6 +32,7 @@ from oslo_db import exception as db_exc
 from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
+from oslo_publish_tables import compression as compression_mod
 from oslo_publish_tables import envelope
 from oslo_publish_tables import transport as transport_mod
 
@@ -86,8 +87,10 @@ class Sender(object):
     def __init__(self, transport, max_batch_changes=1000,
                  spool_size=100000, heartbeat_interval=10.0,
                  max_retry_interval=30.0, shutdown_timeout=5.0,
-                 min_send_interval=0.0, signer=None):
+                 min_send_interval=0.0, signer=None, compression=None):
         self.transport = transport
+        # compression.ZLIB: compressed bodies (format 1.2); else plain.
+        self.compress = compression == compression_mod.ZLIB
         self.min_send_interval = min_send_interval
         self.signer = signer  # a signing.Signer, or None: unsigned
         self.max_batch_changes = max_batch_changes
@@ -107,6 +110,7 @@ class Sender(object):
         """
         self._cond = threading.Condition()
         self.identity = producer_identity()
+        self._introduced = False  # a batch with the full identity went
         self._seq = 0
         self._spool = collections.deque()
         self._inflight = 0
@@ -228,14 +232,30 @@ class Sender(object):
                 return True
         return False
 
+    def payload(self, event_type, records, last_seq, final=False):
+        """The payload that carries ``records``, as it is sent.
+
+        The full identity travels in heartbeats, in the goodbye and in
+        batches until one of them went out; other batches carry only the
+        producer's ``id``, all a consumer needs.
+        """
+        full = event_type != envelope.EVENT_BATCH or not self._introduced
+        producer = self.identity if full else {'id': self.identity['id']}
+        payload = envelope.batch(producer, last_seq, records,
+                                 self.heartbeat_interval, final=final)
+        if self.compress:
+            payload = envelope.compress(payload)
+        if self.signer is not None:  # signs what is sent
+            payload = self.signer.sign(payload)
+        return payload
+
     def _send(self, event_type, taken, last_seq, final=False):
         records = [_wire(seq, draft, part, index, count)
                    for seq, draft, part, index, count in taken]
-        payload = envelope.batch(self.identity, last_seq, records,
-                                 self.heartbeat_interval, final=final)
-        if self.signer is not None:
-            payload = self.signer.sign(payload)
-        self.transport.send(event_type, payload)
+        self.transport.send(event_type, self.payload(
+            event_type, records, last_seq, final=final))
+        if event_type == envelope.EVENT_BATCH:
+            self._introduced = True
         self.stats['notifications'] += 1
         self.stats['records'] += len(records)
 

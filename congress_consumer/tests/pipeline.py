@@ -4,6 +4,7 @@ On ``fake://`` both sides share one transport object (the fake driver
 keeps messages per transport); on RabbitMQ they connect separately.
 """
 
+import collections
 import time
 
 import fixtures
@@ -25,19 +26,28 @@ from congress_consumer.publish_tables import snapshots
 class Producer(fixtures.Fixture):
     """An engine with publishing installed and its own sender."""
 
-    def __init__(self, url, conf, transport, topic, tables):
+    def __init__(self, url, conf, transport, topic, tables,
+                 compression=None):
         super().__init__()
         self.url, self.conf = url, conf
         self.transport, self.topic, self.tables = transport, topic, tables
+        self.compression = compression
+        self.encodings = collections.Counter()  # 'plain' or the encoding
 
     def _setUp(self):
         self.engine = sa.create_engine(self.url)
         self.addCleanup(self.engine.dispose)
-        self.sender = sender_mod.Sender(
-            transport_mod.NotificationTransport(
-                self.conf, self.topic, 'test-producer',
-                transport=self.transport),
-            heartbeat_interval=0.5)
+        notifications = transport_mod.NotificationTransport(
+            self.conf, self.topic, 'test-producer', transport=self.transport)
+        send = notifications.send
+
+        def counting_send(event_type, payload):
+            send(event_type, payload)
+            self.encodings[payload.get('encoding', 'plain')] += 1
+
+        notifications.send = counting_send
+        self.sender = sender_mod.Sender(notifications, heartbeat_interval=0.5,
+                                        compression=self.compression)
         self.addCleanup(self.sender.stop)
         self.capture = publisher.install(self.engine, self.conf,
                                          submit=self.sender.submit)
@@ -49,8 +59,9 @@ class Pipeline(fixtures.Fixture):
 
     def __init__(self, backend='sqlite', rabbit=False,
                  tables=demo_schema.PUBLISHED, driver_args=None,
-                 delivery='direct'):
+                 delivery='direct', compression=None):
         super().__init__()
+        self.compression = compression
         self.backend = backend
         self.delivery = delivery
         self.rabbit = rabbit
@@ -75,6 +86,7 @@ class Pipeline(fixtures.Fixture):
             self.topic = 'publish_tables'
             self.transport_url = 'fake://'
         self._shared = None if self.rabbit else self.new_transport()
+        self.producers = []
         self.producer = self.add_producer()
         self.driver = self.new_driver()
 
@@ -87,8 +99,15 @@ class Pipeline(fixtures.Fixture):
     def add_producer(self):
         """Another producer process-equivalent writing the same database."""
         transport = self._shared or self.new_transport()
-        return self.useFixture(Producer(self.url, self.conf, transport,
-                                        self.topic, self.tables))
+        producer = self.useFixture(Producer(
+            self.url, self.conf, transport, self.topic, self.tables,
+            self.compression))
+        self.producers.append(producer)
+        return producer
+
+    def encodings(self):
+        """The payload forms every producer sent: 'plain', 'zlib-1'."""
+        return {e for p in self.producers for e in p.encodings}
 
     def new_driver(self, start=True, **overrides):
         args = dict(tables=self.tables, topic=self.topic, gap_timeout=0.5,

@@ -184,8 +184,10 @@ class Agent(object):
             group.max_batch_changes, group.spool_size,
             group.heartbeat_interval, group.max_retry_interval,
             group.shutdown_timeout,
-            # Relayed records are signed like the service's own.
-            signer=signing.signer_from_conf(conf))
+            # Relayed records are signed (and compressed) like the
+            # service's own.
+            signer=signing.signer_from_conf(conf),
+            compression=group.compression)
         self.relay = relay_mod.Relay.from_conf(conf, self.engine,
                                                self.relay_sender)
         self.relay.start()

@@ -20,6 +20,7 @@ for _path in (REPO, HERE):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from oslo_publish_tables import envelope  # noqa: E402
 from oslo_publish_tables import sender as sender_mod  # noqa: E402
 from oslo_publish_tables.tests import backends  # noqa: E402
 from oslo_publish_tables.tests import capture_fixture  # noqa: E402
@@ -111,15 +112,16 @@ class CountingTransport(transport_mod.NotificationTransport):
         counts['notifications'] += 1
         counts['payload_bytes'] += size
         counts['message_bytes'] += size + envelope_size
-        changes = sum(len(r.get('changes', ())) for r in payload['records'])
+        records = envelope.parse(payload).records  # compressed or not
+        changes = sum(len(r.changes) for r in records)
         counts['changes'] += changes
-        if not payload['records']:
+        if not records:
             counts['heartbeats'] += 1
         self.sizes.append((event_type, changes, size))
 
 
 def make_sender(conf, topic, transport_url=None, counting=False,
-                heartbeat_interval=10.0, transport=None):
+                heartbeat_interval=10.0, transport=None, compression=None):
     """A background Sender publishing with messagingv2 on ``topic``."""
     cls = CountingTransport if counting else \
         transport_mod.NotificationTransport
@@ -128,7 +130,8 @@ def make_sender(conf, topic, transport_url=None, counting=False,
                        transport_url=transport_url or rabbit_url(),
                        transport=transport)
     return sender_mod.Sender(notification,
-                             heartbeat_interval=heartbeat_interval)
+                             heartbeat_interval=heartbeat_interval,
+                             compression=compression)
 
 
 # -- figures -------------------------------------------------------------

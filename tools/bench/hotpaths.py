@@ -11,7 +11,13 @@ Times, in microseconds per row change, on one 1,000-row transaction of
 * JSON serialisation of the batch (what oslo.messaging does);
 * the consumer: JSON parsing, ``envelope.parse``, ``Synchronizer.handle``
   into a replica, and the driver's translation into Congress tuples;
-* a snapshot page: reading, ``codec.encode_row`` and ``decode_row``.
+* a snapshot page: reading, ``codec.encode_row`` and ``decode_row``;
+
+then what ``[publish_tables] compression = zlib`` costs: sending
+(``envelope.compress`` and JSON, in the Sender's background thread) and
+receiving (JSON and ``envelope.parse``) a plain and a compressed
+notification, timed in turn, for that 1,000-row batch and for one row
+change (the shape of the traffic benchmark).
 
 ``--profile`` adds a cProfile listing of the capture-on run and of the
 consumer path, sorted by own time.
@@ -151,7 +157,36 @@ def measure(backend, profile=False, repeat=5):
         out.append(('snapshot: codec.encode_row', encode))
         out.append(('snapshot: codec.decode_row', decode))
         engine.dispose()
-    return out, prof, consumer_prof
+    single = envelope.batch({'id': 'a' * 32}, 1, [sender_mod._wire(
+        1, draft, list(draft.changes)[:1], 0, 1)], 10.0)
+    bodies = [('1 row change', 1, _compare(single, 2000)),
+              ('%d row changes' % ROWS, ROWS, _compare(payload, 20))]
+    return out, prof, consumer_prof, bodies
+
+
+def _compare(payload, repeat):
+    """Median CPU seconds to send and receive ``payload``, plain and zlib.
+
+    Sending: (compress and) serialise; receiving: JSON parse and
+    ``envelope.parse``. The two bodies are timed in turn, so that the
+    machine's load and the garbage collector affect both alike.
+    """
+    builds = {'plain': lambda: payload,
+              'zlib': lambda: envelope.compress(payload)}
+    texts = {name: json.dumps(build()) for name, build in builds.items()}
+    times = {(name, step): [] for name in builds for step in 'sr'}
+    for _ in range(repeat):
+        for name, build in builds.items():
+            start = time.process_time()
+            json.dumps(build())
+            middle = time.process_time()
+            envelope.parse(json.loads(texts[name]))
+            end = time.process_time()
+            times[name, 's'].append(middle - start)
+            times[name, 'r'].append(end - middle)
+    return {name: (benchlib.median(times[name, 's']),
+                   benchlib.median(times[name, 'r']), len(texts[name]))
+            for name in builds}
 
 
 class _NoSnapshots(object):
@@ -166,10 +201,25 @@ def main(argv=None):
     parser.add_argument('--profile', action='store_true')
     args = parser.parse_args(argv)
     benchlib.quiet_logging()
-    rows, prof, consumer_prof = measure(args.backend, args.profile)
+    rows, prof, consumer_prof, single = measure(args.backend, args.profile)
     benchlib.table('CPU cost per row change (%s, %d-row transactions)'
                    % (benchlib.NAMES[args.backend], ROWS),
                    ['stage', 'us/row'], [(n, '%.1f' % v) for n, v in rows])
+    rows = []
+    for label, changes, figures in single:
+        for name, (send, receive, size) in sorted(figures.items()):
+            rows.append((label, name, '%.1f' % (send * 1e6),
+                         '%.1f' % (receive * 1e6),
+                         '%.2f' % (send * 1e6 / changes),
+                         '%.2f' % (receive * 1e6 / changes),
+                         '{:,}'.format(size)))
+    benchlib.table('Compression: CPU per notification, plain vs zlib '
+                   '(interleaved, medians of process time)',
+                   ['notification', 'body', 'send us', 'receive us',
+                    'send us/row', 'receive us/row', 'payload bytes'],
+                   rows)
+    print('  send: [envelope.compress +] json.dumps (Sender thread); '
+          'receive: json.loads + envelope.parse (consumer)\n')
     for title, p in (('capture on (service process)', prof),
                      ('consumer apply path', consumer_prof)):
         if p is not None:

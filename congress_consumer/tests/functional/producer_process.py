@@ -1,8 +1,9 @@
 """A producer process for multi-process tests and tools.
 
-``run(url, transport_url, topic, tables, steps, seed)`` installs
-publishing on its own engine through its own global configuration, runs
-the random workload and shuts down cleanly (flush + goodbye).
+``run(url, transport_url, topic, tables, steps, seed[, compression])``
+installs publishing on its own engine through its own global
+configuration, runs the random workload and shuts down cleanly (flush +
+goodbye).
 ``run_durable_and_die(...)`` does the same in durable mode but never
 publishes (its broker does not answer) and ends with ``kill -9``.
 """
@@ -17,10 +18,12 @@ from oslo_publish_tables import publisher
 from oslo_publish_tables.tests import capture_fixture
 
 
-def run(url, transport_url, topic, tables, steps, seed):
+def run(url, transport_url, topic, tables, steps, seed,
+        compression='none'):
     conf = capture_fixture.make_conf(tables=list(tables), topic=topic,
                                      transport_url=transport_url,
-                                     heartbeat_interval=0.5)
+                                     heartbeat_interval=0.5,
+                                     compression=compression)
     engine = sa.create_engine(url)
     publisher.install(engine, conf)
     workload = demo_workload.Workload(engine, seed=seed)

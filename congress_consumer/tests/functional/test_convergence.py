@@ -14,6 +14,7 @@ import testtools
 
 from oslo_publish_tables import demo_schema as m
 from oslo_publish_tables import demo_workload
+from oslo_publish_tables import envelope
 from oslo_publish_tables.snapshot import reader
 from oslo_publish_tables.tests import backends
 
@@ -29,10 +30,12 @@ def _run_workload(workload, steps):
 
 class ConvergenceTest(testtools.TestCase):
     backend = 'sqlite'
+    compression = None
 
     def setUp(self):
         super().setUp()
-        self.p = self.useFixture(pipeline.Pipeline(self.backend))
+        self.p = self.useFixture(pipeline.Pipeline(
+            self.backend, compression=self.compression))
 
     def workload(self, producer=None, seed=1):
         return demo_workload.Workload((producer or self.p.producer).engine,
@@ -43,6 +46,9 @@ class ConvergenceTest(testtools.TestCase):
         driver = driver or self.p.driver
         for table in self.p.tables:
             self.assertEqual(sync.LIVE, driver.sync.status[table].state)
+        self.assertEqual({'zlib-1' if self.compression else 'plain'},
+                         self.p.encodings())
+        self.assertEqual(0, driver.sync.counts['discarded:malformed'])
 
     def test_sync_mid_workload_with_three_producers(self):
         producers = [self.p.producer, self.p.add_producer(),
@@ -98,7 +104,7 @@ class ConvergenceTest(testtools.TestCase):
             drop = {'left': 1}
 
             def lossy(event_type, payload, original=original, drop=drop):
-                if payload['records'] and drop['left']:
+                if event_type == envelope.EVENT_BATCH and drop['left']:
                     drop['left'] -= 1
                     return  # the broker lost it
                 original(event_type, payload)
@@ -146,13 +152,21 @@ class ConvergenceTest(testtools.TestCase):
         self.assertGreaterEqual(self.p.driver.sync.tracker.vanished, 1)
 
 
+class CompressedConvergenceTest(ConvergenceTest):
+    """The same with compressed bodies (format 1.2)."""
+
+    compression = 'zlib'
+
+
 backends.for_each_backend(ConvergenceTest)
+backends.for_each_backend(CompressedConvergenceTest)
 
 
 class RabbitProcessesTest(testtools.TestCase):
     """Three producer processes over real RabbitMQ; sync mid-workload."""
 
     backend = 'postgresql'
+    compression = ('none', 'none', 'none')  # [publish_tables] per process
 
     def test_three_processes(self):
         p = self.useFixture(pipeline.Pipeline(self.backend, rabbit=True))
@@ -161,7 +175,8 @@ class RabbitProcessesTest(testtools.TestCase):
                 3, mp_context=context) as pool:
             futures = [pool.submit(producer_process.run, p.url,
                                    p.transport_url, p.topic, p.tables, 60,
-                                   seed) for seed in range(3)]
+                                   seed, self.compression[seed])
+                       for seed in range(3)]
             time.sleep(1.0)
             late = p.new_driver()
             failed = [f.result(timeout=300) for f in futures]
@@ -169,6 +184,13 @@ class RabbitProcessesTest(testtools.TestCase):
         self.assertEqual([], p.converge(timeout=30))
         self.assertEqual([], p.converge(timeout=30, driver=late))
         self.assertGreaterEqual(p.driver.get_status()['received'], 3)
+        self.assertEqual(0, p.driver.sync.counts['discarded'])
+
+
+class RabbitProcessesCompressedTest(RabbitProcessesTest):
+    """Compressing and plain producers on one bus (a rolling upgrade)."""
+
+    compression = ('zlib', 'none', 'zlib')
 
 
 class RabbitProcessesMySQLTest(RabbitProcessesTest):

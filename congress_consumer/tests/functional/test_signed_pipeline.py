@@ -20,11 +20,13 @@ KEY = 'pipeline-signing-key-0123456789'
 
 
 class SignedPipelineTest(testtools.TestCase):
+    compression = None
 
     def setUp(self):
         super().setUp()
         self.p = self.useFixture(pipeline.Pipeline(
-            driver_args={'signing_key': KEY, 'signing_key_id': 'k1'}))
+            driver_args={'signing_key': KEY, 'signing_key_id': 'k1'},
+            compression=self.compression))
         # Nothing was sent yet: the sender starts with the first record.
         self.p.producer.sender.signer = signing.Signer('k1', KEY)
 
@@ -41,6 +43,8 @@ class SignedPipelineTest(testtools.TestCase):
         payload = envelope.batch(
             producer, 1, [envelope.txn_record(1, ts, 'forged', [instance])],
             10.0)
+        if self.compression:
+            payload = envelope.compress(payload)
         notifier.info({}, envelope.EVENT_BATCH, payload)      # unsigned
         notifier.info({}, envelope.EVENT_BATCH,               # wrong key
                       signing.Signer('k1', 'x' * 32).sign(payload))
@@ -67,3 +71,12 @@ class SignedPipelineTest(testtools.TestCase):
             1, discarded['discarded:unauthenticated:bad_signature'])
         self.assertNotIn((999999,), self.p.replica_rows('instances'))
         self.assertEqual([], self.p.diverging())
+        self.assertEqual(0, discarded['discarded:malformed'])
+        self.assertEqual({'zlib-1' if self.compression else 'plain'},
+                         self.p.encodings())
+
+
+class CompressedSignedPipelineTest(SignedPipelineTest):
+    """Signed and compressed: the signature covers the body as sent."""
+
+    compression = 'zlib'

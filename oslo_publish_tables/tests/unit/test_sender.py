@@ -268,6 +268,73 @@ class SenderTest(testtools.TestCase):
         time.sleep(0.1)
         self.assertEqual([], transport.batches(envelope.EVENT_HEARTBEAT))
 
+    def test_full_identity_only_until_a_batch_went_out(self):
+        transport = FakeTransport(fail=1)
+        sender = self.make_sender(transport, heartbeat_interval=10.0)
+        sender.submit(_draft(1))
+        self.assertTrue(sender.flush(5))  # the first attempt failed
+        sender.submit(_draft(2))
+        self.assertTrue(sender.flush(5))
+        sender._send(envelope.EVENT_HEARTBEAT, [], sender.last_seq)
+        sender.submit(_draft(3))
+        self.assertTrue(sender.flush(5))
+        sender.stop()
+        producers = [(e, b.producer) for e, b in transport.sent]
+        short = {'id': sender.identity['id']}
+        self.assertEqual([(envelope.EVENT_BATCH, sender.identity),
+                          (envelope.EVENT_BATCH, short),
+                          (envelope.EVENT_HEARTBEAT, sender.identity),
+                          (envelope.EVENT_BATCH, short),
+                          (envelope.EVENT_GOODBYE, sender.identity)],
+                         producers)
+        self.assertEqual({'id', 'host', 'pid', 'started'},
+                         set(sender.identity))
+
+    def test_compressed_notifications(self):
+        raw = []
+        transport = FakeTransport()
+        send = transport.send
+
+        def keep(event_type, payload):
+            raw.append(json.loads(json.dumps(payload)))
+            send(event_type, payload)
+
+        transport.send = keep
+        sender = self.make_sender(transport, compression='zlib',
+                                  max_batch_changes=3,
+                                  signer=signing.Signer('k1', 's' * 32))
+        sender.submit(_draft(1))
+        sender.submit(_draft(2, changes=5))  # split in two parts
+        self.assertTrue(sender.flush(5))
+        sender.stop()
+        verifier = signing.Verifier([('k1', 's' * 32)])
+        for payload in raw:
+            self.assertEqual({'format', 'version', 'encoding', 'body',
+                              'signature'}, set(payload))
+            self.assertEqual('1.2', payload['version'])
+            self.assertEqual('k1', verifier.verify(payload))
+        records = transport.records()
+        self.assertEqual([1, 2, 3], [r.seq for r in records])
+        self.assertEqual([(None, 0, 1), ('x2', 0, 2), ('x2', 1, 2)],
+                         [(r.txn, r.part, r.parts) for r in records])
+        self.assertEqual([1, 3, 2], [len(r.changes) for r in records])
+        self.assertEqual(['instances'], [t for r in records[:1]
+                                         for t in r.tables])
+        goodbye, = transport.batches(envelope.EVENT_GOODBYE)
+        self.assertEqual(sender.identity, goodbye.producer)
+
+    def test_plain_by_default(self):
+        raw = []
+        transport = FakeTransport()
+        send = transport.send
+        transport.send = lambda e, p: (raw.append(p), send(e, p))
+        sender = self.make_sender(transport)
+        sender.submit(_draft(1))
+        self.assertTrue(sender.flush(5))
+        self.assertIn('records', raw[0])
+        self.assertNotIn('body', raw[0])
+        self.assertEqual('x1', transport.records()[0].txn)
+
     def test_stop_flushes_and_says_goodbye(self):
         transport = FakeTransport(delay=0.01)
         sender = self.make_sender(transport, max_batch_changes=2)

@@ -144,6 +144,31 @@ class ReceiverTest(testtools.TestCase):
         self.assertNotIn(KEY, self.log.output)
         self.assertNotIn('evil', self.log.output)
 
+    def test_compressed_and_signed(self):
+        packed = envelope.compress(self.payload)
+        forged = envelope.compress(test_receiver_driver._payload(
+            1, 100, test_receiver_driver._change('t', 'insert', 1,
+                                                 name='evil')))
+        signed = _signed(packed)
+        # Another body under the signature of the genuine one.
+        self.receiver.deliver(envelope.EVENT_BATCH,
+                              dict(signed, body=forged['body']))
+        self.receiver.deliver(envelope.EVENT_BATCH, packed)  # unsigned
+        self.assertNothingApplied()
+        self.assertEqual(1, self.sync.counts['discarded:unauthenticated:'
+                                             'bad_signature'])
+        self.assertEqual(0, self.sync.counts['discarded:malformed'])
+        self.receiver.deliver(envelope.EVENT_BATCH, copy.deepcopy(signed))
+        self.assertEqual({(1,): {'id': 1, 'name': 'a'}}, self.rows())
+        self.assertEqual(1, self.auth.counts['verified:k2'])
+
+    def test_signed_bad_body_is_malformed_after_the_check(self):
+        packed = dict(envelope.compress(self.payload), body='AAAA')
+        self.receiver.deliver(envelope.EVENT_BATCH, _signed(packed))
+        self.assertNothingApplied()
+        self.assertEqual(1, self.auth.counts['verified:k2'])
+        self.assertEqual(1, self.sync.counts['discarded:malformed'])
+
     def test_heartbeats_and_goodbyes_need_signatures_too(self):
         goodbye = envelope.batch(test_receiver_driver.PRODUCER, 5, [], 10.0,
                                  final=True)

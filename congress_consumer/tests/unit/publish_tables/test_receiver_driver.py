@@ -1,10 +1,12 @@
 """Tests of the Receiver (message validation) and the driver mapping."""
 
+import base64
 import copy
 import datetime
 import decimal
 import json
 import time
+import zlib
 
 import fixtures
 from oslo_config import cfg
@@ -112,6 +114,45 @@ class ReceiverTest(testtools.TestCase):
                          self.sync.replicas['t'].rows)
         self.assertEqual(0, self.sync.counts['discarded'])
         self.assertEqual(1, len(self.sync.tracker))
+
+    def test_compressed_payload_is_applied(self):
+        self.receiver.deliver(envelope.EVENT_BATCH,
+                              json.loads(json.dumps(envelope.compress(
+                                  self.valid))))
+        self.assertEqual({(1,): {'id': 1, 'name': 'a'}},
+                         self.sync.replicas['t'].rows)
+        self.assertEqual(0, self.sync.counts['discarded'])
+        self.assertEqual(1, len(self.sync.tracker))
+
+    def test_plain_and_compressed_from_one_producer(self):
+        # Duplicated and reordered across the two forms: stamps decide.
+        first = _payload(1, 100, _change('t', 'insert', 1, name='a'))
+        second = _payload(2, 200, _change('t', 'update', 1, name='b'))
+        for payload in (envelope.compress(second), first, second,
+                        envelope.compress(first)):
+            self.receiver.deliver(envelope.EVENT_BATCH,
+                                  json.loads(json.dumps(payload)))
+        self.assertEqual({(1,): {'id': 1, 'name': 'b'}},
+                         self.sync.replicas['t'].rows)
+        self.assertEqual([], self.sync.tracker.check())
+        self.assertEqual(0, self.sync.counts['discarded'])
+
+    def test_malformed_compressed_bodies(self):
+        packed = json.loads(json.dumps(envelope.compress(self.valid)))
+        bad = [
+            dict(packed, encoding='zlib-9'),
+            dict(packed, body=packed['body'][:-8]),
+            dict(packed, body='!!not base64!!'),
+            dict(packed, body=base64.b64encode(zlib.compress(
+                b'{"producer": 1}')).decode()),
+            dict(packed, body=base64.b64encode(b'garbage').decode()),
+            {k: v for k, v in packed.items() if k != 'body'},
+        ]
+        for payload in bad:
+            self.sync.counts.clear()
+            with fixtures.FakeLogger(name=receiver_mod.__name__) as log:
+                self.assertDiscarded(payload)
+            self.assertIn('discarded a malformed', log.output)
 
     def test_payload_not_a_dict(self):
         self.assertDiscarded([self.valid])
