@@ -151,26 +151,38 @@ class SnapshotEndpoint(object):
         self.signer = signer
 
     def open_snapshot(self, ctxt, table):
-        return self._reply(ctxt, self.service.open_snapshot(table),
-                           {'method': 'open_snapshot', 'table': table})
+        return signed_open(self.signer, ctxt, table,
+                           self.service.open_snapshot(table))
 
     def fetch(self, ctxt, snapshot_id, max_rows=None):
-        page = self.service.fetch(snapshot_id, max_rows)
-        return self._reply(ctxt, page, {
-            'method': 'fetch', 'snapshot_id': snapshot_id,
-            'table': page['table'], 'position': page['position']})
-
-    def _reply(self, ctxt, reply, request):
-        if self.signer is None:
-            return reply
-        nonce = ctxt.get(NONCE_KEY) if isinstance(ctxt, dict) else None
-        request['nonce'] = nonce if isinstance(nonce, str) else None
-        reply = dict(reply)
-        reply[REQUEST_FIELD] = request
-        return self.signer.sign(reply)
+        return signed_fetch(self.signer, ctxt, snapshot_id,
+                            self.service.fetch(snapshot_id, max_rows))
 
     def close_snapshot(self, ctxt, snapshot_id):
         self.service.close_snapshot(snapshot_id)
+
+
+def _signed(signer, ctxt, reply, request):
+    if signer is None:
+        return reply
+    nonce = ctxt.get(NONCE_KEY) if isinstance(ctxt, dict) else None
+    request['nonce'] = nonce if isinstance(nonce, str) else None
+    reply = dict(reply)
+    reply[REQUEST_FIELD] = request
+    return signer.sign(reply)
+
+
+def signed_open(signer, ctxt, table, opened):
+    """``open_snapshot``'s reply ``opened``, signed if ``signer``."""
+    return _signed(signer, ctxt, opened, {'method': 'open_snapshot',
+                                          'table': table})
+
+
+def signed_fetch(signer, ctxt, snapshot_id, page):
+    """``fetch``'s reply ``page`` (with its table and position), signed."""
+    return _signed(signer, ctxt, page, {
+        'method': 'fetch', 'snapshot_id': snapshot_id,
+        'table': page['table'], 'position': page['position']})
 
 
 def rpc_server(conf, transport, service, server='publish-tables-agent',
