@@ -43,7 +43,8 @@ INVALID = 'bad_signature'
 
 _opts = [
     cfg.StrOpt('signing_key', secret=True,
-               help='Shared secret that signs every notification '
+               help='Shared secret that signs every notification and '
+                    'every snapshot reply of publish-tables-agent '
                     '(HMAC-SHA256), at least %d characters. Consumers '
                     'configured with the same key and key id reject '
                     'messages that are not signed with it. Unset: '

@@ -16,6 +16,14 @@ Driver args (all optional; nothing is checked without ``signing_key``):
 ``require_signature`` (default true)
     reject unsigned messages; false accepts them but still rejects a
     signature that is present and wrong (for a rolling change).
+
+:class:`SnapshotAuthenticator` checks the replies of the snapshot
+service (see :class:`~congress_consumer.publish_tables.snapshots.
+RpcSnapshotSource`) with the same keys: a signed reply must also answer
+the very request it was sent for (method, table, snapshot id, chunk
+position and the caller's nonce), else it fails with
+:data:`WRONG_REQUEST`. A reply that fails is never loaded: the snapshot
+fails and is retried.
 """
 
 import collections
@@ -24,6 +32,7 @@ import time
 
 from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables import signing
+from oslo_publish_tables.snapshot import service as service_mod
 
 from congress_consumer import exceptions
 
@@ -31,6 +40,8 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_KEY_ID = 'default'
 LOG_INTERVAL = 60.0
+# A signed snapshot reply that answers another request (a replay).
+WRONG_REQUEST = 'wrong_request'
 _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off')
 
@@ -72,18 +83,37 @@ def verifier_from_args(args):
             param=exc.option, reason=str(exc).rpartition(': ')[2]) from None
 
 
-class Authenticator(object):
+class _RateLimitedLog(object):
+    """Logs a warning per reason at most once per ``log_interval``."""
+
+    def __init__(self, log_interval=LOG_INTERVAL, clock=time.monotonic):
+        self.log_interval = log_interval
+        self._clock = clock
+        self._logged = {}       # reason -> when last logged
+        self._suppressed = collections.Counter()
+
+    def _warn(self, reason, text, *args):
+        now = self._clock()
+        last = self._logged.get(reason)
+        if last is not None and now - last < self.log_interval:
+            self._suppressed[reason] += 1
+            return
+        self._logged[reason] = now
+        suppressed = self._suppressed.pop(reason, 0)
+        LOG.warning(text + '%s', *(args + (
+            '; %d more discarded for this reason in the last %.0fs'
+            % (suppressed, now - last) if suppressed else '',)))
+
+
+class Authenticator(_RateLimitedLog):
     """Lets through only payloads that pass the verifier."""
 
     def __init__(self, verifier, synchronizer, log_interval=LOG_INTERVAL,
                  clock=time.monotonic):
+        super().__init__(log_interval, clock)
         self.verifier = verifier
         self.synchronizer = synchronizer
-        self.log_interval = log_interval
         self.counts = collections.Counter()
-        self._clock = clock
-        self._logged = {}       # reason -> when last logged
-        self._suppressed = collections.Counter()
 
     def check(self, event_type, payload):
         """Return True if ``payload`` may be decoded and applied."""
@@ -100,19 +130,55 @@ class Authenticator(object):
         return True
 
     def _log(self, event_type, exc):
-        now = self._clock()
-        last = self._logged.get(exc.reason)
-        if last is not None and now - last < self.log_interval:
-            self._suppressed[exc.reason] += 1
-            return
-        self._logged[exc.reason] = now
-        suppressed = self._suppressed.pop(exc.reason, 0)
-        LOG.warning('discarded an unauthenticated %s message (%s): %s%s',
-                    event_type, exc.reason, exc,
-                    '; %d more discarded for this reason in the last '
-                    '%.0fs' % (suppressed, now - last) if suppressed else '')
+        self._warn(exc.reason, 'discarded an unauthenticated %s message '
+                   '(%s): %s', event_type, exc.reason, exc)
 
     def status(self):
         return {'key_ids': self.verifier.key_ids,
                 'require_signature': self.verifier.require,
                 'counts': dict(self.counts)}
+
+
+class SnapshotAuthenticator(_RateLimitedLog):
+    """Checks the signature and the binding of snapshot replies.
+
+    ``counts`` has, per reason, the replies rejected (``unsigned``,
+    ``bad_signature``, ``wrong_request``, ...) and the replies accepted
+    (``verified:<key id>``, ``unsigned_accepted``).
+    """
+
+    def __init__(self, verifier, log_interval=LOG_INTERVAL,
+                 clock=time.monotonic):
+        super().__init__(log_interval, clock)
+        self.verifier = verifier
+        self.counts = collections.Counter()
+
+    def check(self, reply, request):
+        """Return ``reply`` without its signature and binding fields.
+
+        ``request`` is the ``request`` field a genuine reply has (see
+        :mod:`oslo_publish_tables.snapshot.service`). Raises
+        :class:`~oslo_publish_tables.signing.SignatureError` if the reply
+        is unsigned (and signatures are required), its signature fails,
+        or it was signed for another request.
+        """
+        try:
+            key_id = self.verifier.verify(reply)
+            if key_id is not None and \
+                    reply.get(service_mod.REQUEST_FIELD) != request:
+                raise signing.SignatureError(
+                    WRONG_REQUEST, 'signed reply to another request '
+                    '(replayed?)')
+        except signing.SignatureError as exc:
+            self.counts[exc.reason] += 1
+            self._warn(exc.reason, 'rejected an unauthenticated snapshot '
+                       'reply to %s of %.64r (%s): %s', request['method'],
+                       request.get('table'), exc.reason, exc)
+            raise
+        self.counts['verified:%s' % key_id if key_id
+                    else 'unsigned_accepted'] += 1
+        return {k: v for k, v in reply.items()
+                if k not in (signing.FIELD, service_mod.REQUEST_FIELD)}
+
+    def status(self):
+        return dict(self.counts)

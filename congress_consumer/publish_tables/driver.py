@@ -26,7 +26,7 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     see :mod:`congress_consumer.publish_tables.sync`;
 ``signing_key``, ``signing_key_id``, ``previous_signing_key``,
 ``previous_signing_key_id``, ``require_signature``
-    message signatures, see
+    signatures of messages and of snapshot replies over RPC, see
     :mod:`congress_consumer.publish_tables.authentication`.
 
 Rows are tuples of Congress values: datetimes become ISO strings,
@@ -154,6 +154,9 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             LOG.warning('datasource %s: no signing_key, messages are not '
                         'authenticated: anyone who can publish on the '
                         'topic can change its tables', name)
+        # Snapshot replies over RPC are checked with the same keys.
+        self.snapshot_authenticator = None if verifier is None else \
+            authentication.SnapshotAuthenticator(verifier)
         self._maps = {t: _TableMap(t, args) for t in tables}
         self._counts = {m.name: collections.Counter()
                         for m in self._maps.values()}
@@ -207,7 +210,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         rpc = oslo_messaging.get_rpc_transport(
             self.conf, url=self.args.get('transport_url'))
         return snapshots.RpcSnapshotSource(
-            rpc, self.args.get('snapshot_topic', 'publish_tables_snapshot'))
+            rpc, self.args.get('snapshot_topic', 'publish_tables_snapshot'),
+            authenticator=self.snapshot_authenticator)
 
     def _learn_columns(self, table, columns):
         table_map = self._maps[table]
@@ -351,4 +355,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         status['received'] = self.receiver.received
         if self.authenticator is not None:
             status['signatures'] = self.authenticator.status()
+        checked = getattr(self.snapshot_source, 'authenticator', None)
+        if checked is not None:
+            status.setdefault('signatures', {})['snapshot_counts'] = \
+                checked.status()
         return status

@@ -9,12 +9,24 @@
   their outbox mark, as the agent's do.
 
 Both return rows encoded with :mod:`oslo_publish_tables.codec`.
+
+An :class:`RpcSnapshotSource` given a
+:class:`~congress_consumer.publish_tables.authentication.
+SnapshotAuthenticator` sends a fresh nonce with every call and loads
+nothing from a reply that fails it: the call raises
+:class:`~oslo_publish_tables.signing.SignatureError`, which fails the
+snapshot (counted in ``snapshot_failures`` and logged by the
+synchronizer, then retried).
 """
+
+import secrets
+import threading
 
 import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
+from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import schema as outbox_schema
 from oslo_publish_tables.snapshot import service as service_mod
 
@@ -47,24 +59,59 @@ class DirectSnapshotSource(object):
 
 
 class RpcSnapshotSource(object):
-    """Snapshots from the snapshot service of ``publish-tables-agent``."""
+    """Snapshots from the snapshot service of ``publish-tables-agent``.
+
+    ``authenticator`` (a :class:`~congress_consumer.publish_tables.
+    authentication.SnapshotAuthenticator`) checks every reply; the
+    source keeps the table and the position of each open snapshot to
+    know what a genuine reply must be bound to.
+    """
 
     def __init__(self, transport, topic='publish_tables_snapshot',
-                 timeout=60):
+                 timeout=60, authenticator=None):
         target = oslo_messaging.Target(
             topic=topic, namespace=service_mod.NAMESPACE,
             version=service_mod.VERSION)
         self._client = oslo_messaging.get_rpc_client(transport, target,
                                                      timeout=timeout)
+        self.authenticator = authenticator
+        self._lock = threading.Lock()
+        self._snapshots = {}  # id -> [table, rows received]
+
+    def _call(self, request, **kwargs):
+        if self.authenticator is None:
+            return self._client.call({}, request['method'], **kwargs)
+        nonce = secrets.token_hex(16)
+        reply = self._client.call({service_mod.NONCE_KEY: nonce},
+                                  request['method'], **kwargs)
+        return self.authenticator.check(reply, dict(request, nonce=nonce))
 
     def open(self, table):
-        return self._client.call({}, 'open_snapshot', table=table)
+        snap = self._call({'method': 'open_snapshot', 'table': table},
+                          table=table)
+        with self._lock:
+            self._snapshots[snap['id']] = [table, 0]
+        return snap
 
     def fetch(self, snapshot_id, max_rows):
-        return self._client.call({}, 'fetch', snapshot_id=snapshot_id,
-                                 max_rows=max_rows)
+        with self._lock:
+            state = self._snapshots.get(snapshot_id)
+        if state is None:
+            raise exceptions.SnapshotError('no open snapshot %r'
+                                           % (snapshot_id,))
+        table, position = state
+        page = self._call({'method': 'fetch', 'snapshot_id': snapshot_id,
+                           'table': table, 'position': position},
+                          snapshot_id=snapshot_id, max_rows=max_rows)
+        with self._lock:
+            state[1] += len(page['rows'])
+            if page['done']:
+                self._snapshots.pop(snapshot_id, None)
+        return page
 
     def close(self, snapshot_id):
+        with self._lock:
+            self._snapshots.pop(snapshot_id, None)
         self._client.cast({}, 'close_snapshot', snapshot_id=snapshot_id)
 
     def cleanup(self):

@@ -184,7 +184,8 @@ class Republisher(object):
             pk = list(replica.pk_names)
         sid = uuid.uuid4().hex
         with self._open_lock:
-            self._open[sid] = [rows, time.monotonic()]
+            # rows left, last used, table, rows returned so far
+            self._open[sid] = [rows, time.monotonic(), table, 0]
         return {'id': sid, 'ts': ts, 'columns': columns, 'pk': pk,
                 'fence_ms': 0.0}
 
@@ -198,10 +199,12 @@ class Republisher(object):
             rows = entry[0][:max_rows]
             entry[0] = entry[0][max_rows:]
             entry[1] = time.monotonic()
+            position = entry[3]
+            entry[3] += len(rows)
             if not rows:
                 del self._open[snapshot_id]
         return {'rows': [codec.encode_row(r) for r in rows],
-                'done': not rows}
+                'done': not rows, 'table': entry[2], 'position': position}
 
     def close_snapshot(self, snapshot_id):
         with self._open_lock:
@@ -210,8 +213,8 @@ class Republisher(object):
     def _expire(self):
         now = time.monotonic()
         with self._open_lock:
-            for sid in [s for s, (_, used) in self._open.items()
-                        if now - used > self.idle_timeout]:
+            for sid in [s for s, entry in self._open.items()
+                        if now - entry[1] > self.idle_timeout]:
                 del self._open[sid]
 
 
@@ -221,14 +224,18 @@ class RepublisherEndpoint(object):
     target = oslo_messaging.Target(namespace=service_mod.NAMESPACE,
                                    version=service_mod.VERSION)
 
-    def __init__(self, republisher):
+    def __init__(self, republisher, signer=None):
         self.republisher = republisher
+        self.signer = signer
 
     def open_snapshot(self, ctxt, table):
-        return self.republisher.open_snapshot(table)
+        return service_mod.signed_open(
+            self.signer, ctxt, table, self.republisher.open_snapshot(table))
 
     def fetch(self, ctxt, snapshot_id, max_rows=None):
-        return self.republisher.fetch(snapshot_id, max_rows)
+        return service_mod.signed_fetch(
+            self.signer, ctxt, snapshot_id,
+            self.republisher.fetch(snapshot_id, max_rows))
 
     def close_snapshot(self, ctxt, snapshot_id):
         self.republisher.close_snapshot(snapshot_id)
@@ -240,10 +247,14 @@ class RepublisherEndpoint(object):
         self.republisher.unsubscribe(table, subscriber)
 
 
-def rpc_server(transport, republisher, topic, server='congress-consumer'):
-    """An oslo.messaging RPC server serving ``republisher`` on ``topic``."""
+def rpc_server(transport, republisher, topic, server='congress-consumer',
+               signer=None):
+    """An oslo.messaging RPC server serving ``republisher`` on ``topic``.
+
+    ``signer`` signs the snapshot replies as the agent's are signed.
+    """
     target = oslo_messaging.Target(topic=topic, server=server)
     return oslo_messaging.get_rpc_server(
-        transport, target, [RepublisherEndpoint(republisher)],
+        transport, target, [RepublisherEndpoint(republisher, signer)],
         executor='threading',
         access_policy=oslo_messaging.DefaultRPCAccessPolicy)

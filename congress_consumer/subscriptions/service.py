@@ -227,17 +227,18 @@ class Subscriptions(object):
 
     def _start_republisher(self, name):
         topic, rpc_topic = rep_mod.topics(self.group.topic_prefix, name)
+        signer = self._signer()
         sender = sender_mod.Sender(
             transport_mod.NotificationTransport(
                 self.conf, topic, 'congress-consumer.%s' % name,
                 transport=self.transport),
             heartbeat_interval=self.group.heartbeat_interval,
-            signer=self._signer())
+            signer=signer)
         republisher = rep_mod.Republisher(self.syncs[name], sender)
         republisher.attach()
         self.republishers[name] = republisher
         server = rep_mod.rpc_server(self.rpc_transport, republisher,
-                                    rpc_topic, self.server)
+                                    rpc_topic, self.server, signer=signer)
         server.start()
         self._servers.append(server)
         LOG.info('republishing datasource %s on %s (snapshots on %s)',

@@ -160,9 +160,11 @@ class Agent(object):
         if self.transport is None:
             self.transport = oslo_messaging.get_rpc_transport(
                 self.conf, url=group.transport_url)
+        # Snapshot replies are signed with the notifications' key.
         self.server = service_mod.rpc_server(
             publish_conf, self.transport, self.service,
-            server=self.server_name)
+            server=self.server_name,
+            signer=signing.signer_from_conf(publish_conf))
         self.server.start()
         LOG.info('serving snapshots of %s on RPC topic %s (server %s)',
                  ', '.join(sorted(registry.names)), group.snapshot_topic,

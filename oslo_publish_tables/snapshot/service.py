@@ -15,8 +15,25 @@ RPC interface (topic ``[publish_tables] snapshot_topic``, namespace
 ``outbox_id`` (durable mode only, else absent) is the highest outbox id
 allocated under the snapshot's fence: the snapshot contains exactly the
 records of the table whose ``outbox_id`` is not above it.
-    fetch(snapshot_id, max_rows) -> {"rows": [...], "done": bool}
+    fetch(snapshot_id, max_rows) -> {"rows": [...], "done": bool,
+                                     "table", "position"}
     close_snapshot(snapshot_id) -> None
+
+``position`` is the number of rows of the snapshot returned before this
+chunk.
+
+Signed replies: with ``[publish_tables] signing_key`` the agent signs
+every reply of ``open_snapshot`` and ``fetch`` like a notification (see
+:mod:`oslo_publish_tables.signing`), after adding a ``request`` field
+that binds it to the call it answers::
+
+    "request": {"method": "open_snapshot", "table": ..., "nonce": ...}
+    "request": {"method": "fetch", "snapshot_id": ..., "table": ...,
+                "position": ..., "nonce": ...}
+
+``nonce`` is the value the caller put in the RPC context under
+:data:`NONCE_KEY` (None if it sent none), so a reply cannot be replayed
+to another call, nor a chunk into another snapshot or position.
 """
 
 import threading
@@ -33,6 +50,9 @@ from oslo_publish_tables.snapshot import reader
 GROUP = 'publish_tables'
 NAMESPACE = 'publish_tables_snapshot'
 VERSION = '1.0'
+# RPC context key of the caller's nonce, echoed in the signed reply.
+NONCE_KEY = 'publish_tables_nonce'
+REQUEST_FIELD = 'request'
 
 _opts = [
     cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
@@ -72,7 +92,8 @@ class SnapshotService(object):
                                     outbox=self.outbox)
         sid = uuid.uuid4().hex
         with self._lock:
-            self._open[sid] = [snap, time.monotonic()]
+            # snapshot, last used, table, rows returned so far
+            self._open[sid] = [snap, time.monotonic(), table, 0]
         opened = {'id': sid, 'ts': snap.ts, 'columns': snap.columns,
                   'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
         if snap.outbox_id is not None:
@@ -88,10 +109,13 @@ class SnapshotService(object):
             entry[1] = time.monotonic()
         rows = entry[0].fetch(min(max_rows or self.chunk_rows,
                                   self.chunk_rows))
+        with self._lock:
+            position = entry[3]
+            entry[3] += len(rows)
         if not rows:
             self.close_snapshot(snapshot_id)
         return {'rows': [codec.encode_row(r) for r in rows],
-                'done': not rows}
+                'done': not rows, 'table': entry[2], 'position': position}
 
     def close_snapshot(self, snapshot_id):
         with self._lock:
@@ -102,8 +126,8 @@ class SnapshotService(object):
     def _expire(self):
         now = time.monotonic()
         with self._lock:
-            stale = [sid for sid, (_, used) in self._open.items()
-                     if now - used > self.idle_timeout]
+            stale = [sid for sid, entry in self._open.items()
+                     if now - entry[1] > self.idle_timeout]
         for sid in stale:
             self.close_snapshot(sid)
 
@@ -113,27 +137,63 @@ class SnapshotService(object):
 
 
 class SnapshotEndpoint(object):
-    """The RPC endpoint in front of a :class:`SnapshotService`."""
+    """The RPC endpoint in front of a :class:`SnapshotService`.
+
+    With a ``signer`` (:class:`oslo_publish_tables.signing.Signer`) every
+    reply of ``open_snapshot`` and ``fetch`` is signed and bound to its
+    request (see the module docstring).
+    """
 
     target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
 
-    def __init__(self, service):
+    def __init__(self, service, signer=None):
         self.service = service
+        self.signer = signer
 
     def open_snapshot(self, ctxt, table):
-        return self.service.open_snapshot(table)
+        return signed_open(self.signer, ctxt, table,
+                           self.service.open_snapshot(table))
 
     def fetch(self, ctxt, snapshot_id, max_rows=None):
-        return self.service.fetch(snapshot_id, max_rows)
+        return signed_fetch(self.signer, ctxt, snapshot_id,
+                            self.service.fetch(snapshot_id, max_rows))
 
     def close_snapshot(self, ctxt, snapshot_id):
         self.service.close_snapshot(snapshot_id)
 
 
-def rpc_server(conf, transport, service, server='publish-tables-agent'):
-    """Return an oslo.messaging RPC server exposing ``service``."""
+def _signed(signer, ctxt, reply, request):
+    if signer is None:
+        return reply
+    nonce = ctxt.get(NONCE_KEY) if isinstance(ctxt, dict) else None
+    request['nonce'] = nonce if isinstance(nonce, str) else None
+    reply = dict(reply)
+    reply[REQUEST_FIELD] = request
+    return signer.sign(reply)
+
+
+def signed_open(signer, ctxt, table, opened):
+    """``open_snapshot``'s reply ``opened``, signed if ``signer``."""
+    return _signed(signer, ctxt, opened, {'method': 'open_snapshot',
+                                          'table': table})
+
+
+def signed_fetch(signer, ctxt, snapshot_id, page):
+    """``fetch``'s reply ``page`` (with its table and position), signed."""
+    return _signed(signer, ctxt, page, {
+        'method': 'fetch', 'snapshot_id': snapshot_id,
+        'table': page['table'], 'position': page['position']})
+
+
+def rpc_server(conf, transport, service, server='publish-tables-agent',
+               signer=None):
+    """Return an oslo.messaging RPC server exposing ``service``.
+
+    ``signer`` signs the replies (see :class:`SnapshotEndpoint`).
+    """
     target = oslo_messaging.Target(topic=conf[GROUP].snapshot_topic,
                                    server=server)
     return oslo_messaging.get_rpc_server(
-        transport, target, [SnapshotEndpoint(service)], executor='threading',
+        transport, target, [SnapshotEndpoint(service, signer)],
+        executor='threading',
         access_policy=oslo_messaging.DefaultRPCAccessPolicy)

@@ -3,7 +3,9 @@
 It installs publishing on its own engine, runs the random nova-like
 workload of :mod:`oslo_publish_tables.demo_workload` for ``--seconds``
 and appends one line per transaction to ``--stats``: ``t <op>
-<microseconds>`` (the commit latency the service saw), and every half
+<microseconds> <end>`` (the commit latency the service saw, and when it
+ended in milliseconds of ``time.monotonic()``, the clock every process
+of the machine shares), and every half
 second ``s <records> <notifications> <send failures>`` from its sender.
 Lines are written unbuffered, so a process killed with SIGKILL leaves
 everything up to its last transaction.
@@ -104,7 +106,8 @@ def main(argv=None):
         start = time.perf_counter()
         name = workload.step()
         elapsed = int((time.perf_counter() - start) * 1e6)
-        os.write(fd, b't %s %d\n' % (name.encode(), elapsed))
+        os.write(fd, b't %s %d %d\n' % (
+            name.encode(), elapsed, int(time.monotonic() * 1e3)))
     publisher.uninstall(engine)
     sender.stop()  # flush and say goodbye
     stop.set()

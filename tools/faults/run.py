@@ -6,14 +6,16 @@
     python tools/faults/run.py                         # the long version
     python tools/faults/run.py --scenarios kill-producer --backends mysql
     python tools/faults/run.py --delivery durable --scenarios kill-agent
+    python tools/faults/run.py --scenarios broker-outage --seconds 20 \
+        --outage 15                             # a real RabbitMQ restart
 
 For each database backend and scenario (see :mod:`scenario`), three
 producer processes write a random nova-like workload at full speed while
 the real ``congress-consumer`` takes its snapshot, and the scenario's
 faults strike: ``kill -9`` of a producer between COMMIT and publish
 (its spooled records die with it), ``kill -9`` of the consumer and a
-restart, RabbitMQ cut off for a while (through a TCP proxy; the
-service's commits must go on), and 20 % duplicated plus 20 % reordered
+restart, RabbitMQ out for a while (the service's commits must go on),
+and 20 % duplicated plus 20 % reordered
 notifications. With ``--delivery durable`` the producers also write the
 outbox, ``publish-tables-agent`` relays what a dead producer left behind,
 its own ``kill -9`` is one more fault, and the consumer is told never to
@@ -25,6 +27,19 @@ backend has what was committed and published, what the consumer absorbed
 compared and divergent, and the seconds from the last write to a
 converged replica. The exit status is 1 if any replica diverged.
 
+The broker outage (``--broker-fault``) is, by default in the long run, a
+real restart of the local RabbitMQ: ``rabbitmqctl stop_app``, then
+``start_app`` (it needs root, like ``rabbitmqctl``). Every client of the
+broker loses its connections and the non-durable queues are gone, the
+consumer's included: it must declare its queue again and resync from
+the sequence gaps. The broker is started again whatever happens, on an
+error, Ctrl-C or SIGTERM too. The quick run (CI, where tests running in
+parallel share the broker) cuts a TCP proxy between the processes and
+the broker instead (``cut``), which the clients see as the same outage
+without stopping the broker for anyone else. The table has how long the
+broker was out, the transactions committed meanwhile and their worst
+commit latency.
+
 It needs RabbitMQ and the databases on localhost (see
 ``oslo_publish_tables/tests/backends.py``); a database that does not
 answer is skipped with a note, unless ``CI`` is set.
@@ -32,6 +47,8 @@ answer is skipped with a note, unless ``CI`` is set.
 
 import argparse
 import os
+import shutil
+import signal
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,6 +67,8 @@ COLUMNS = [
     ('consumer_runs', 'consumer runs'), ('rows', 'rows'),
     ('divergent', 'divergent'), ('converge_s', 'converged after s'),
     ('relayed', 'relayed'), ('outbox_left', 'outbox left'),
+    ('outage_s', 'outage s'), ('outage_txns', 'txns in outage'),
+    ('outage_max_ms', 'commit max ms in outage'),
 ]
 
 
@@ -61,6 +80,10 @@ def _row(name, figures):
             value = '%.1f' % value
         cells.append(str(value))
     return cells
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt('SIGTERM')
 
 
 def main(argv=None):
@@ -78,11 +101,22 @@ def main(argv=None):
     parser.add_argument('--seconds', type=float,
                         help='seconds of writes per scenario')
     parser.add_argument('--outage', type=float,
-                        help='seconds RabbitMQ is cut off')
+                        help='seconds RabbitMQ is out')
+    parser.add_argument('--broker-fault', choices=['restart', 'cut'],
+                        help='the broker outage: restart RabbitMQ itself '
+                             '(rabbitmqctl stop_app/start_app; default of '
+                             'the long run) or cut a TCP proxy (default '
+                             'of --quick: other tests share the broker)')
     args = parser.parse_args(argv)
     seconds = args.seconds or (8.0 if args.quick else 60.0)
     outage = args.outage or (3.0 if args.quick else 30.0)
+    broker_fault = args.broker_fault or ('cut' if args.quick else 'restart')
+    if broker_fault == 'restart' and not shutil.which('rabbitmqctl'):
+        print('--broker-fault restart needs rabbitmqctl (and root)')
+        return 1
     benchlib.quiet_logging()
+    # SIGTERM unwinds like Ctrl-C, so that a stopped broker is restarted.
+    signal.signal(signal.SIGTERM, _terminate)
     ok, reason = benchlib.available(benchlib.backends.RABBIT)
     if not ok:
         print('RabbitMQ is required: %s' % reason)
@@ -105,15 +139,18 @@ def main(argv=None):
             rows = []
             for name in names:
                 figures = scenario.run(backend, name, seconds=seconds,
-                                       outage=outage, delivery=delivery)
+                                       outage=outage, delivery=delivery,
+                                       broker_fault=broker_fault)
                 diverged |= figures['divergent'] != 0
                 rows.append(_row(name, figures))
                 print('  %s/%s/%s: %s divergent of %s rows' % (
                     backend, delivery, name, figures['divergent'],
                     figures['rows']), flush=True)
             benchlib.table(
-                '%s, %s mode: %d s of writes, 3 producers, outage %d s' % (
-                    benchlib.NAMES[backend], delivery, seconds, outage),
+                '%s, %s mode: %d s of writes, 3 producers, outage %d s '
+                '(%s)' % (benchlib.NAMES[backend], delivery, seconds, outage,
+                          'RabbitMQ restarted' if broker_fault == 'restart'
+                          else 'proxy cut'),
                 [title for _, title in COLUMNS], rows)
     print('FAILED: a replica diverged' if diverged else
           'OK: every replica equals its database row for row')

@@ -2,13 +2,16 @@
 
 :func:`run` creates a scratch database with the nova-like demo schema
 and a topic of its own on RabbitMQ, reached through a cuttable
-:class:`~proxy.Proxy`. It starts ``producers`` producer processes
-(:mod:`producer`), then, while they write at full speed, the real
-``congress-consumer`` command (snapshot taken under load) and, in durable
-mode, ``publish-tables-agent`` (the outbox relay), injects the
-scenario's faults on a timeline, waits for the writers to finish and
-then for the consumer's replica, read through its HTTP API, to equal
-the database row for row. It returns the figures as a dict.
+:class:`~proxy.Proxy` (``broker_fault='cut'``) or directly, the outage
+being then a real stop and start of the broker
+(``broker_fault='restart'``, :class:`~broker.Broker`). It starts
+``producers`` producer processes (:mod:`producer`), then, while they
+write at full speed, the real ``congress-consumer`` command (snapshot
+taken under load) and, in durable mode, ``publish-tables-agent`` (the
+outbox relay), injects the scenario's faults on a timeline, waits for
+the writers to finish and then for the consumer's replica, read through
+its HTTP API, to equal the database row for row. It returns the figures
+as a dict.
 """
 
 import collections
@@ -25,6 +28,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, 'tools', 'bench'))
 
 import benchlib  # noqa: E402
+from broker import Broker  # noqa: E402
 from processes import Processes  # noqa: E402
 from processes import TABLES  # noqa: E402
 from proxy import Proxy  # noqa: E402
@@ -91,9 +95,16 @@ def divergence(db, replica):
     return total
 
 
-def _producer_figures(procs):
+def _producer_figures(procs, outage=None):
+    """Figures of the producers' stats files.
+
+    ``outage`` is ``(start, end)`` in seconds of ``time.monotonic()``:
+    transactions that ended within it, or began before its end and ended
+    after its start, are counted in ``outage_txns`` and
+    ``outage_max_ms``.
+    """
     latencies, committed, conflicts, records = [], 0, 0, 0
-    failures = 0
+    failures, during = 0, []
     for _, path in procs.producers:
         last = None
         if not os.path.exists(path):
@@ -101,11 +112,17 @@ def _producer_figures(procs):
         with open(path) as f:
             for line in f:
                 parts = line.split()
-                if parts[:1] == ['t']:
-                    latencies.append(int(parts[2]) / 1e3)
+                if parts[:1] == ['t'] and len(parts) == 4:
+                    latency = int(parts[2]) / 1e3
+                    latencies.append(latency)
                     committed += parts[1] not in _NO_COMMIT
                     conflicts += parts[1] == 'conflict'
-                elif parts[:1] == ['s']:
+                    end = int(parts[3]) / 1e3
+                    if outage and outage[0] <= end and \
+                            end - latency / 1e3 <= outage[1]:
+                        during.append((parts[1] not in _NO_COMMIT,
+                                       latency))
+                elif parts[:1] == ['s'] and len(parts) >= 4:
                     last = parts
         if last:
             records += int(last[1])
@@ -113,7 +130,10 @@ def _producer_figures(procs):
     return {'committed': committed, 'conflicts': conflicts,
             'records_published': records, 'send_failures': failures,
             'commit_p99_ms': benchlib.percentile(latencies, 99),
-            'commit_max_ms': max(latencies or [0])}
+            'commit_max_ms': max(latencies or [0]),
+            'outage_txns': sum(ok for ok, _ in during) if outage else '-',
+            'outage_max_ms': max([lat for _, lat in during] or [0])
+            if outage else '-'}
 
 
 def _consumer_figures(status):
@@ -153,9 +173,55 @@ def _timeline(faults, seconds, outage):
     return sorted(events)
 
 
+class _Outage(object):
+    """The broker outage of a scenario: a proxy cut or a real restart."""
+
+    def __init__(self, broker_fault):
+        self.proxy = Proxy(5672).start()
+        self.broker = Broker() if broker_fault == 'restart' else None
+        self.start = self.end = None
+
+    def url(self):
+        if self.broker is None:
+            return self.proxy.url()
+        return benchlib.rabbit_url()  # the clients see the real restart
+
+    def begin(self):
+        self.start = time.monotonic()
+        if self.broker is None:
+            self.proxy.cut()
+        else:
+            self.broker.stop()
+
+    def finish(self):
+        if self.broker is None:
+            self.proxy.restore()
+        else:
+            self.broker.start()
+        self.end = time.monotonic()
+
+    def window(self):
+        if self.start is None:
+            return None
+        return (self.start, self.end or time.monotonic())
+
+    def close(self):
+        """Restore the broker whatever happened (never leave it down)."""
+        try:
+            if self.broker is not None:
+                self.broker.ensure_started()
+        finally:
+            self.proxy.close()
+
+
 def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
-        converge_timeout=90.0, delivery='direct'):
-    """Run one scenario on ``backend``; return its figures."""
+        converge_timeout=90.0, delivery='direct', broker_fault='cut'):
+    """Run one scenario on ``backend``; return its figures.
+
+    ``broker_fault`` is ``cut`` (the proxy cuts the clients off) or
+    ``restart`` (RabbitMQ itself is stopped and started again; it is
+    started again even if the scenario fails or is interrupted).
+    """
     faults = FAULTS[scenario]
     if delivery == 'direct':
         faults = faults - DURABLE_ONLY
@@ -166,15 +232,17 @@ def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
         demo_schema.create(engine)
         if delivery == 'durable':
             migration.upgrade(engine)
-        rabbit = Proxy(5672).start()
+        rabbit = _Outage(broker_fault)
         procs = Processes(workdir, url, rabbit.url(), topic, delivery)
         try:
             return _run(engine, procs, rabbit, faults, seconds, producers,
                         outage, converge_timeout)
         finally:
-            procs.stop()
-            rabbit.close()
-            engine.dispose()
+            try:
+                rabbit.close()
+            finally:
+                procs.stop()
+                engine.dispose()
 
 
 def _run(engine, procs, rabbit, faults, seconds, producers, outage,
@@ -197,9 +265,9 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
         elif action == 'start-agent':
             procs.start_agent()
         elif action == 'cut':
-            rabbit.cut()
+            rabbit.begin()
         elif action == 'restore':
-            rabbit.restore()
+            rabbit.finish()
         elif action == 'kill-producer':
             procs.kill(procs.producers[0][0])  # records in flight die
             procs.start_producer(max(1.0, start + seconds - time.monotonic()),
@@ -213,7 +281,9 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
     figures['consumer_runs'] = procs.consumer_runs
     figures['outbox_left'] = _outbox_rows(engine, procs.delivery)
     figures['relayed'] = procs.relayed()
-    figures.update(_producer_figures(procs))
+    window = rabbit.window()
+    figures['outage_s'] = window[1] - window[0] if window else '-'
+    figures.update(_producer_figures(procs, window))
     figures.update(_consumer_figures(procs.api('/status')))
     return figures
 

@@ -20,6 +20,7 @@ from oslo_publish_tables import signing
 from oslo_publish_tables.tests import backends
 from oslo_publish_tables import transport as transport_mod
 
+from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import driver as driver_mod
 from congress_consumer.publish_tables import snapshots
 from congress_consumer.subscriptions import republisher as rep_mod
@@ -70,7 +71,7 @@ class RepublishTest(testtools.TestCase):
             self.p.conf, url=self.p.transport_url)
         self.addCleanup(self.rpc.cleanup)
         server = rep_mod.rpc_server(self.rpc, self.rep, self.rpc_topic,
-                                    server='test')
+                                    server='test', signer=self.signer)
         server.start()
         self.server = server
         self.addCleanup(lambda: self.server.wait())
@@ -86,8 +87,11 @@ class RepublishTest(testtools.TestCase):
         pool = '%s_copy%d' % (self.topic, self.pools)  # the queue's name
         if self.rabbit:
             self.rabbit_fixture.add_queue(pool)
-        source = snapshots.RpcSnapshotSource(self.rpc, self.rpc_topic,
-                                             timeout=10)
+        verifier = authentication.verifier_from_args(self.downstream_args)
+        source = snapshots.RpcSnapshotSource(
+            self.rpc, self.rpc_topic, timeout=10,
+            authenticator=verifier and
+            authentication.SnapshotAuthenticator(verifier))
         driver = driver_mod.PublishTablesDriver(
             'nova-copy', dict(tables=self.p.tables, topic=self.topic,
                               gap_timeout=0.5, producer_timeout=3.0,
@@ -129,7 +133,8 @@ class RepublishTest(testtools.TestCase):
         self.server.stop()
         self.server.wait()
         self.server = rep_mod.rpc_server(self.rpc, self.rep,
-                                         self.rpc_topic, server='test')
+                                         self.rpc_topic, server='test',
+                                         signer=self.signer)
         self.server.start()
         self.rep.attach()
         self.addCleanup(self.rep.detach)
@@ -204,7 +209,7 @@ class SignedRepublishTest(RepublishTest):
         _run(engine, 10, seed=12)
         self.assertTrue(self.p.driver.wait_live(10))
         copy = self.downstream()
-        self.assertTrue(copy.wait_live(10))  # snapshots are not signed
+        self.assertTrue(copy.wait_live(10))  # the snapshots are signed
         _run(engine, 20, seed=13)
         self.assertEqual([], self.p.converge())
         self.sender.flush()
@@ -215,6 +220,9 @@ class SignedRepublishTest(RepublishTest):
         self.assertGreater(
             copy.get_status()['signatures']['counts'].get('unsigned', 0), 0)
         self.assertTrue(self.p.diverging(copy))
+        self.assertEqual(
+            {'verified:subs-1'},
+            set(copy.get_status()['signatures']['snapshot_counts']))
 
 
 class RabbitRepublishTest(RepublishTest):

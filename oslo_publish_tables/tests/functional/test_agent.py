@@ -13,8 +13,11 @@ import testtools
 from oslo_publish_tables.cmd import agent as agent_mod
 from oslo_publish_tables import codec
 from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables import signing
+from oslo_publish_tables.snapshot import service as service_mod
 from oslo_publish_tables.tests import backends
 
+from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import driver as driver_mod
 from congress_consumer.publish_tables import snapshots
 
@@ -62,6 +65,7 @@ class AgentTest(testtools.TestCase):
     """The agent's RPC server and a consumer's client on one transport."""
 
     rabbit = False
+    signing_key = None
 
     def setUp(self):
         super().setUp()
@@ -81,6 +85,10 @@ class AgentTest(testtools.TestCase):
         self.conf = _conf(tables=['instances', 'tags'],
                           exclude_columns=['instances.user_data'],
                           snapshot_chunk_rows=3)
+        if self.signing_key:
+            self.conf.set_override('signing_key', self.signing_key,
+                                   'publish_tables')
+            self.conf.set_override('signing_key_id', 'k1', 'publish_tables')
         # The service's own URL: the plugin is not installed here, so the
         # agent fails unless it removes it.
         self.conf.set_override(
@@ -174,6 +182,89 @@ class AgentTest(testtools.TestCase):
 
 
 class AgentRabbitTest(AgentTest):
+    rabbit = True
+
+
+class SignedAgentTest(AgentTest):
+    """A signing agent: checked replies; consumers without a key too.
+
+    The tests inherited from :class:`AgentTest` read the signed replies
+    with a source that checks nothing, as a consumer without a key does.
+    """
+
+    signing_key = 'agent-signing-key-0123456789'
+
+    def checked_source(self, key=None, key_id='k1'):
+        verifier = signing.Verifier([(key_id, key or self.signing_key)])
+        return snapshots.RpcSnapshotSource(
+            self.client_transport, self.topic, timeout=20,
+            authenticator=authentication.SnapshotAuthenticator(verifier))
+
+    def test_checked_snapshot_has_the_rows(self):
+        self.source = self.checked_source()
+        snap, rows, pages = self.snapshot('instances')
+        self.assertNotIn(signing.FIELD, snap)
+        self.assertEqual(len(self.uuids), len(rows))
+        self.assertEqual({'verified:k1': 1 + pages},
+                         self.source.authenticator.status())
+
+    def test_wrong_key_fails_the_snapshot(self):
+        self.source = self.checked_source(key='another-key-0123456789abc')
+        exc = self.assertRaises(signing.SignatureError, self.source.open,
+                                'instances')
+        self.assertEqual(signing.INVALID, exc.reason)
+
+    def test_forger_on_the_topic_loads_nothing(self):
+        """Only the forger answers: the driver stays empty, then syncs."""
+        self.agent.stop()
+        db = self.useFixture(backends.DatabaseFixture('sqlite'))
+        engine = sa.create_engine(db.url)
+        self.addCleanup(engine.dispose)
+        m.create(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(m.Instance.__table__), [
+                {'uuid': 'forged', 'hostname': 'evil', 'deleted': 0}])
+        with engine.connect() as conn:
+            registry = agent_mod.tables_mod.TableRegistry.reflect(
+                conn, ['instances'], ())
+        forged = service_mod.SnapshotService(engine, registry)
+        forger = service_mod.rpc_server(
+            self.conf, self.agent.transport or self.client_transport,
+            forged, server='forger',
+            signer=signing.Signer('k1', 'forger-key-0123456789abcdef'))
+        forger.start()
+        self.addCleanup(forger.wait)
+        self.addCleanup(forger.stop)
+        args = {'tables': ['instances'], 'topic': self.topic + '_n',
+                'columns': {'instances': ['uuid', 'hostname']},
+                'signing_key': self.signing_key, 'signing_key_id': 'k1'}
+        source = self.checked_source()
+        driver = driver_mod.PublishTablesDriver(
+            'nova', args, conf=self.conf, transport=self.client_transport,
+            snapshot_source=source)
+        self.addCleanup(driver.stop)
+        self.assertRaises(signing.SignatureError, driver.sync.sync_table,
+                          'instances')
+        self.assertEqual([], driver.get_row_data('instances'))
+        self.assertEqual(
+            {signing.INVALID: 1},
+            driver.get_status()['signatures']['snapshot_counts'])
+        forger.stop()
+        forger.wait()
+        self.agent = agent_mod.Agent(
+            self.conf, transport=None if self.rabbit else
+            self.client_transport, server_name='agent-test')
+        self.agent.start()
+        self.addCleanup(self.agent.stop)
+        driver.start()
+        self.assertTrue(driver.wait_live(20))
+        self.assertEqual(
+            sorted((r['uuid'], r['hostname'])
+                   for r in self.db_rows('instances')),
+            sorted(r['data'] for r in driver.get_row_data('instances')))
+
+
+class SignedAgentRabbitTest(SignedAgentTest):
     rabbit = True
 
 
