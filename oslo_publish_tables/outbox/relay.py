@@ -130,8 +130,11 @@ class Relay(object):
                 continue
             backoff = 0.0
             if count:
-                LOG.info('publish_tables relay: publishing %d outbox '
-                         'records left by stopped processes', count)
+                # Without a grace period (delivery = relayed) this is the
+                # normal flow, not news.
+                LOG.log(logging.INFO if self.grace_period else logging.DEBUG,
+                        'publish_tables relay: publishing %d outbox '
+                        'records', count)
                 self._wait_published()
                 if count >= self.batch:
                     continue  # more may be waiting

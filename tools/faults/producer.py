@@ -12,7 +12,8 @@ everything up to its last transaction.
 
 ``--duplicate`` and ``--reorder`` make its transport send a share of the
 notifications twice, or hold one back until after the next one.
-``--delivery durable`` writes every record to the outbox too.
+``--delivery durable`` writes every record to the outbox too;
+``--delivery relayed`` only there (the agent publishes them).
 """
 
 import argparse
@@ -80,7 +81,7 @@ def main(argv=None):
     parser.add_argument('--duplicate', type=float, default=0.0)
     parser.add_argument('--reorder', type=float, default=0.0)
     parser.add_argument('--delivery', default='direct',
-                        choices=['direct', 'durable'])
+                        choices=['direct', 'durable', 'relayed'])
     args = parser.parse_args(argv)
     tables = args.tables.split(',')
     conf = capture_fixture.make_conf(tables=tables, topic=args.topic,

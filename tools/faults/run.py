@@ -20,7 +20,8 @@ notifications. With ``--delivery durable`` the producers also write the
 outbox, ``publish-tables-agent`` relays what a dead producer left behind,
 its own ``kill -9`` is one more fault, and the consumer is told never to
 give up on a silent producer, so a lost record can only come back
-through the relay. At the end the replica, read through the consumer's HTTP
+through the relay. ``--delivery relayed`` has the producers write the
+outbox only and the agent publish everything. At the end the replica, read through the consumer's HTTP
 API, is compared with the database row for row. The table printed per
 backend has what was committed and published, what the consumer absorbed
 (duplicates, late changes, resyncs, gaps, vanished producers), the rows
@@ -94,7 +95,8 @@ def main(argv=None):
     parser.add_argument('--backends', default='postgresql,mysql')
     parser.add_argument('--scenarios', default=','.join(scenario.SCENARIOS))
     parser.add_argument('--delivery', default='direct,durable',
-                        help='direct, durable or both')
+                        help='comma-separated: direct, durable, '
+                             'relayed')
     parser.add_argument('--durable-scenarios',
                         help='scenarios of durable mode (default: as '
                              '--scenarios)')
@@ -132,9 +134,9 @@ def main(argv=None):
             continue
         for delivery in args.delivery.split(','):
             names = args.scenarios
-            if delivery == 'durable' and args.durable_scenarios:
+            if delivery != 'direct' and args.durable_scenarios:
                 names = args.durable_scenarios
-            names = [n for n in names.split(',') if delivery == 'durable'
+            names = [n for n in names.split(',') if delivery != 'direct'
                      or n not in scenario.DURABLE_ONLY]
             rows = []
             for name in names:

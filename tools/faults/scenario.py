@@ -50,7 +50,7 @@ FAULTS = {
     'everything': {'kill-producer', 'kill-consumer', 'broker-outage',
                    'duplicate-reorder', 'kill-agent'},
 }
-# Only durable mode runs the relay in publish-tables-agent.
+# Only the outbox modes (durable, relayed) run the relay in the agent.
 DURABLE_ONLY = {'kill-agent'}
 _NO_COMMIT = ('conflict', 'rolled_back')
 
@@ -230,7 +230,7 @@ def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
             tempfile.TemporaryDirectory(prefix='pt-faults-') as workdir:
         engine = sa.create_engine(url)
         demo_schema.create(engine)
-        if delivery == 'durable':
+        if delivery != 'direct':
             migration.upgrade(engine)
         rabbit = _Outage(broker_fault)
         procs = Processes(workdir, url, rabbit.url(), topic, delivery)
@@ -248,7 +248,7 @@ def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
 def _run(engine, procs, rabbit, faults, seconds, producers, outage,
          converge_timeout):
     mischief = 'duplicate-reorder' in faults
-    if procs.delivery == 'durable':
+    if procs.delivery != 'direct':
         procs.start_agent()
     for seed in range(producers):
         procs.start_producer(seconds, seed, mischief)
@@ -289,7 +289,7 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
 
 
 def _outbox_rows(engine, delivery):
-    if delivery != 'durable':
+    if delivery == 'direct':
         return '-'
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(

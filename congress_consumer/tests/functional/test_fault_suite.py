@@ -2,8 +2,9 @@
 
 Every scenario of direct mode (killed producers and consumer, RabbitMQ
 cut off, duplicated and reordered delivery, all at once), and in durable
-mode a killed relay and everything at once (which includes a producer
-killed while the broker is cut off), run on PostgreSQL and on MariaDB
+and relayed mode a killed relay and everything at once (which includes
+a producer killed while the broker is cut off), run on PostgreSQL and
+on MariaDB
 with real producer processes, the real ``congress-consumer`` and
 ``publish-tables-agent``; the suite compares the consumer's replica with
 the database row for row and exits 1 if any row diverges.
@@ -30,6 +31,7 @@ class FaultSuiteTest(testtools.TestCase):
             backends.require(service)
         result = subprocess.run(
             [sys.executable, SUITE, '--quick', '--backends', backend,
+             '--delivery', 'direct,durable,relayed',
              '--durable-scenarios', 'kill-agent,everything'],
             capture_output=True, text=True, timeout=900)
         self.addDetail('suite-output', testtools.content.text_content(
@@ -37,8 +39,8 @@ class FaultSuiteTest(testtools.TestCase):
         self.assertEqual(0, result.returncode, result.stdout[-3000:])
         lines = [line for line in result.stdout.splitlines()
                  if ' divergent of ' in line]
-        # 6 direct and 2 durable scenarios
-        self.assertEqual(8, len(lines), result.stdout[-3000:])
+        # 6 direct, 2 durable and 2 relayed scenarios
+        self.assertEqual(10, len(lines), result.stdout[-3000:])
         for line in lines:
             self.assertIn(': 0 divergent of ', line)
             self.assertNotIn(' of 0 rows', line)
