@@ -15,7 +15,10 @@ whatever issued it, with no session-level hooks needed.
   published table, then record its keys;
 * ``before_cursor_execute``: SQL text (``text()``, ``exec_driver_sql``)
   that writes a published table becomes a resync marker;
-* ``savepoint`` / ``rollback_savepoint`` / ``release_savepoint``;
+* ``rollback_savepoint`` / ``release_savepoint``; a new savepoint is
+  seen through the dialect's ``do_savepoint``, wrapped for this engine
+  only, because the ``savepoint`` event has no name yet for the
+  savepoints SQLAlchemy names itself (``begin_nested()``);
 * ``commit``: read the rows back and the stamp, before ``COMMIT``;
 * ``rollback``: discard;
 * the dialect's ``do_commit`` is wrapped for this engine only, because
@@ -89,6 +92,7 @@ class EngineCapture(object):
         self._clock_sql = None
         self._clock_column = None
         self._do_commit = None
+        self._do_savepoint = None
         self._names = sorted(registry.names, key=len, reverse=True)
         self._name_re = re.compile(
             r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),
@@ -97,7 +101,7 @@ class EngineCapture(object):
     # -- install / uninstall --------------------------------------------
 
     _EVENTS = ('begin', 'after_execute', 'before_cursor_execute',
-               'savepoint', 'rollback_savepoint', 'release_savepoint',
+               'rollback_savepoint', 'release_savepoint',
                'commit', 'rollback')
 
     def install(self, engine):
@@ -116,6 +120,8 @@ class EngineCapture(object):
         dialect = engine.dialect
         self._do_commit = dialect.do_commit
         dialect.do_commit = self._wrapped_do_commit
+        self._do_savepoint = dialect.do_savepoint
+        dialect.do_savepoint = self._wrapped_do_savepoint
 
     def uninstall(self):
         """Stop capturing; the engine is left exactly as it was."""
@@ -126,6 +132,7 @@ class EngineCapture(object):
         for name in self._EVENTS:
             event.remove(engine, name, getattr(self, '_on_' + name))
         engine.dialect.__dict__.pop('do_commit', None)
+        engine.dialect.__dict__.pop('do_savepoint', None)
         self._engine = None
 
     # -- helpers ----------------------------------------------------------
@@ -217,8 +224,9 @@ class EngineCapture(object):
 
     # -- transactions -----------------------------------------------------
 
-    def _on_savepoint(self, conn, name):
+    def _wrapped_do_savepoint(self, conn, name):
         self._journal(conn).savepoint(name)
+        self._do_savepoint(conn, name)
 
     # An invalidated connection (a disconnect) still gets the rollback
     # events, but touching its info would raise PendingRollbackError; its

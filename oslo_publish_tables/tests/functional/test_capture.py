@@ -112,6 +112,23 @@ class CaptureTest(testtools.TestCase):
         self.assertIsNone(changes[0].row['host'])
         self.assert_replays_to_db()
 
+    def test_savepoint_rollback_discards_its_delete_and_columns(self):
+        [iid, other] = self._add_instances(2)
+        with self.session() as s, s.begin():
+            s.get(m.Instance, other).vm_state = 'stopped'
+            with testtools.ExpectedException(RuntimeError):
+                with s.begin_nested():  # named by SQLAlchemy
+                    s.delete(s.get(m.Instance, iid))
+                    s.get(m.Instance, other).host = 'ghost-host'
+                    s.flush()
+                    raise RuntimeError('roll the savepoint back')
+        # Nothing of the savepoint: no delete, no 'host' among the
+        # columns the surviving update changed.
+        [change] = self.db.changes()[2:]
+        self.assertEqual(('update', other), (change.op, change.pk['id']))
+        self.assertNotIn('host', change.changed)
+        self.assert_replays_to_db()
+
     def test_several_flushes_make_one_record(self):
         with self.session() as s, s.begin():
             inst = m.Instance(uuid=_uuid(), vm_state='building')
