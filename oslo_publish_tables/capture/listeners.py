@@ -19,7 +19,8 @@ whatever issued it, with no session-level hooks needed.
   seen through the dialect's ``do_savepoint``, wrapped for this engine
   only, because the ``savepoint`` event has no name yet for the
   savepoints SQLAlchemy names itself (``begin_nested()``);
-* ``commit``: read the rows back and the stamp, before ``COMMIT``;
+* ``commit``: read back the rows no statement returned, and the stamp,
+  before ``COMMIT``;
 * ``rollback``: discard;
 * the dialect's ``do_commit`` is wrapped for this engine only, because
   no event says that ``COMMIT`` succeeded: the prepared record is handed
@@ -91,6 +92,7 @@ class EngineCapture(object):
         self._engine = None
         self._clock_sql = None
         self._clock_column = None
+        self._clock_returning = None
         self._do_commit = None
         self._do_savepoint = None
         self._names = sorted(registry.names, key=len, reverse=True)
@@ -113,6 +115,8 @@ class EngineCapture(object):
                                         self.clock_source)
         self._clock_column = clock.column_for(engine.dialect.name,
                                               self.clock_source)
+        self._clock_returning = clock.returning_column_for(
+            engine.dialect.name, self.clock_source)
         event.listen(engine, 'before_execute', self._before_execute,
                      retval=True)
         for name in self._EVENTS:
@@ -152,6 +156,7 @@ class EngineCapture(object):
         LOG.warning('publish_tables: %s; consumers will resync %s',
                     reason, ', '.join(sorted(tables)))
         journal = self._journal(conn)
+        journal.stamp = None  # a write we know nothing of came later
         for table in tables:
             journal.request_resync(table, reason)
 
@@ -172,10 +177,10 @@ class EngineCapture(object):
         try:
             if clause.is_insert:
                 plan, clause = statements.plan_insert(
-                    clause, sets, info, conn.dialect)
+                    conn, clause, sets, info, self._clock_returning)
             else:
                 plan, clause = statements.plan_update_delete(
-                    conn, clause, sets, info)
+                    conn, clause, sets, info, self._clock_returning)
         except statements.Unanalysable as exc:
             self._failed(conn, [info.name], str(exc), exc)
             return clause, multiparams, params
@@ -306,18 +311,26 @@ class EngineCapture(object):
                 self.submit(draft)
 
     def _build_changes(self, conn, journal):
-        """Read the rows back; the stamp comes with them (one round trip).
+        """The changes and their stamp; reads back what was not returned.
 
-        Every read-back runs after the transaction's last write, so the
-        clock column of any of them is a valid stamp; the last one read
-        is kept. A key whose last statement deleted it is not read back:
-        it is gone. Returns ``(changes, stamp or None)``.
+        A key's image is the row its last statement returned; a key
+        whose last statement returned none is read back, and the stamp
+        comes with it (one round trip per table): every read-back runs
+        after the transaction's last write, so the clock column of any of
+        them is a valid stamp; the last one read is kept. Without a
+        read-back, the stamp is the clock the last write statement
+        returned (:attr:`.Journal.stamp`), if it did. A key whose last
+        statement deleted it is not read back: it is gone. Returns
+        ``(changes, stamp or None)``.
         """
-        changes, ts = [], None
+        changes, ts = [], journal.stamp
+        if ts is not None:
+            ts = int(ts)
         last_op = {(e.table, e.key): e.op for e in journal.entries}
         for table, nets in journal.fold().items():
             info = self.registry.get(table)
-            keys = [k for k in nets if last_op[table, k] != 'delete']
+            keys = [k for k, net in nets.items()
+                    if last_op[table, k] != 'delete' and net.image is None]
             rows = {}
             if keys:
                 select = statements.key_select(info, self._clock_column)
@@ -326,7 +339,10 @@ class EngineCapture(object):
                     ts = int(stamp)
             for key, net in nets.items():
                 pk = dict(zip(info.pk_names, key))
-                row = rows.get(key)
+                row = None
+                if last_op[table, key] != 'delete':
+                    row = net.image if net.image is not None \
+                        else rows.get(key)
                 if row is not None:
                     op = 'insert' if net.first_op == 'insert' else 'update'
                     changes.append(envelope.Change(
