@@ -13,10 +13,10 @@ import sqlalchemy as sa
 _MYSQL = ("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
           "UTC_TIMESTAMP(6))")
 
+_PG = 'CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)'
+
 _SQL = {
-    'postgresql':
-        'SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 '
-        'AS BIGINT)',
+    'postgresql': 'SELECT ' + _PG,
     # UTC arithmetic: UNIX_TIMESTAMP(NOW()) goes through the session time
     # zone and is ambiguous (steps back) in a daylight-saving fall-back.
     'mysql': _MYSQL,
@@ -45,6 +45,22 @@ def column_for(dialect_name, source='database'):
     if sql is None:
         return None
     return sa.literal_column('(%s)' % sql).label('publish_tables_stamp')
+
+
+def returning_column_for(dialect_name, source='database'):
+    """The clock as an expression a write statement returns, or None.
+
+    Only where the clock is read when the expression is evaluated, i.e.
+    per returned row, after that row's lock: PostgreSQL's
+    ``clock_timestamp()``, not in a subquery (which PostgreSQL would
+    evaluate once, at the first row). MySQL/MariaDB's ``UTC_TIMESTAMP()``
+    is the time the statement started, before any lock wait, so it does
+    not qualify (and MariaDB has no ``UPDATE ... RETURNING``).
+    """
+    if source == 'local' or dialect_name != 'postgresql':
+        return None
+    return sa.literal_column(_PG, sa.BigInteger).label(
+        'publish_tables_stamp')
 
 
 def now(connection, sql):

@@ -4,36 +4,48 @@ Statements append entries; a savepoint remembers the journal's length and
 rolling back to it truncates the journal there, so a rolled-back savepoint
 discards exactly its own changes. At commit the journal is folded into
 one :class:`Net` change per key.
+
+A statement that returned the rows it wrote (``RETURNING``) leaves their
+images in its entries, and, where the database clock can be read per row
+(PostgreSQL), the stamp: see :attr:`Journal.stamp`.
 """
 
 import collections
 
-Entry = collections.namedtuple('Entry', 'table key op before changed')
+Entry = collections.namedtuple('Entry', 'table key op before changed image',
+                               defaults=(None,))
 
-Net = collections.namedtuple('Net', 'first_op before changed')
+Net = collections.namedtuple('Net', 'first_op before changed image',
+                             defaults=(None,))
 Net.__doc__ = """The net effect of a transaction on one key.
 
 ``first_op`` tells whether the row existed before the transaction
 (``'insert'``: it did not; ``'upsert'``: unknown; otherwise it did).
 ``before`` is the row as last read before a delete, if any.
+``image`` is the row as the key's last statement returned it, or None
+when that statement returned nothing (the row must be read back).
 """
 
 
 class Journal(object):
     """Touched keys and resync requests of one transaction."""
 
-    __slots__ = ('entries', 'resync', '_marks')
+    __slots__ = ('entries', 'resync', 'stamp', '_marks')
 
     def __init__(self):
         self.entries = []
         self.resync = {}
+        # The database clock as the last write statement on a published
+        # table read it, after that statement's last row lock; None when
+        # that statement did not read it (the stamp is then read later).
+        self.stamp = None
         self._marks = {}
 
     def __bool__(self):
         return bool(self.entries or self.resync)
 
-    def add(self, table, key, op, before=None, changed=()):
-        self.entries.append(Entry(table, key, op, before, changed))
+    def add(self, table, key, op, before=None, changed=(), image=None):
+        self.entries.append(Entry(table, key, op, before, changed, image))
 
     def request_resync(self, table, reason):
         """Ask consumers to resync ``table`` (kept even on rollback)."""
@@ -59,9 +71,10 @@ class Journal(object):
             net = keys.get(entry.key)
             if net is None:
                 keys[entry.key] = Net(entry.op, entry.before,
-                                      set(entry.changed))
+                                      set(entry.changed), entry.image)
                 continue
             net.changed.update(entry.changed)
             if entry.before is not None:
-                keys[entry.key] = net._replace(before=entry.before)
+                net = net._replace(before=entry.before)
+            keys[entry.key] = net._replace(image=entry.image)
         return folded

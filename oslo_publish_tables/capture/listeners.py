@@ -15,8 +15,12 @@ whatever issued it, with no session-level hooks needed.
   published table, then record its keys;
 * ``before_cursor_execute``: SQL text (``text()``, ``exec_driver_sql``)
   that writes a published table becomes a resync marker;
-* ``savepoint`` / ``rollback_savepoint`` / ``release_savepoint``;
-* ``commit``: read the rows back and the stamp, before ``COMMIT``;
+* ``rollback_savepoint`` / ``release_savepoint``; a new savepoint is
+  seen through the dialect's ``do_savepoint``, wrapped for this engine
+  only, because the ``savepoint`` event has no name yet for the
+  savepoints SQLAlchemy names itself (``begin_nested()``);
+* ``commit``: read back the rows no statement returned, and the stamp,
+  before ``COMMIT``;
 * ``rollback``: discard;
 * the dialect's ``do_commit`` is wrapped for this engine only, because
   no event says that ``COMMIT`` succeeded: the prepared record is handed
@@ -88,7 +92,9 @@ class EngineCapture(object):
         self._engine = None
         self._clock_sql = None
         self._clock_column = None
+        self._clock_returning = None
         self._do_commit = None
+        self._do_savepoint = None
         self._names = sorted(registry.names, key=len, reverse=True)
         self._name_re = re.compile(
             r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),
@@ -97,7 +103,7 @@ class EngineCapture(object):
     # -- install / uninstall --------------------------------------------
 
     _EVENTS = ('begin', 'after_execute', 'before_cursor_execute',
-               'savepoint', 'rollback_savepoint', 'release_savepoint',
+               'rollback_savepoint', 'release_savepoint',
                'commit', 'rollback')
 
     def install(self, engine):
@@ -109,6 +115,8 @@ class EngineCapture(object):
                                         self.clock_source)
         self._clock_column = clock.column_for(engine.dialect.name,
                                               self.clock_source)
+        self._clock_returning = clock.returning_column_for(
+            engine.dialect.name, self.clock_source)
         event.listen(engine, 'before_execute', self._before_execute,
                      retval=True)
         for name in self._EVENTS:
@@ -116,6 +124,8 @@ class EngineCapture(object):
         dialect = engine.dialect
         self._do_commit = dialect.do_commit
         dialect.do_commit = self._wrapped_do_commit
+        self._do_savepoint = dialect.do_savepoint
+        dialect.do_savepoint = self._wrapped_do_savepoint
 
     def uninstall(self):
         """Stop capturing; the engine is left exactly as it was."""
@@ -126,6 +136,7 @@ class EngineCapture(object):
         for name in self._EVENTS:
             event.remove(engine, name, getattr(self, '_on_' + name))
         engine.dialect.__dict__.pop('do_commit', None)
+        engine.dialect.__dict__.pop('do_savepoint', None)
         self._engine = None
 
     # -- helpers ----------------------------------------------------------
@@ -145,6 +156,7 @@ class EngineCapture(object):
         LOG.warning('publish_tables: %s; consumers will resync %s',
                     reason, ', '.join(sorted(tables)))
         journal = self._journal(conn)
+        journal.stamp = None  # a write we know nothing of came later
         for table in tables:
             journal.request_resync(table, reason)
 
@@ -165,10 +177,10 @@ class EngineCapture(object):
         try:
             if clause.is_insert:
                 plan, clause = statements.plan_insert(
-                    clause, sets, info, conn.dialect)
+                    conn, clause, sets, info, self._clock_returning)
             else:
                 plan, clause = statements.plan_update_delete(
-                    conn, clause, sets, info)
+                    conn, clause, sets, info, self._clock_returning)
         except statements.Unanalysable as exc:
             self._failed(conn, [info.name], str(exc), exc)
             return clause, multiparams, params
@@ -217,8 +229,9 @@ class EngineCapture(object):
 
     # -- transactions -----------------------------------------------------
 
-    def _on_savepoint(self, conn, name):
+    def _wrapped_do_savepoint(self, conn, name):
         self._journal(conn).savepoint(name)
+        self._do_savepoint(conn, name)
 
     # An invalidated connection (a disconnect) still gets the rollback
     # events, but touching its info would raise PendingRollbackError; its
@@ -298,18 +311,26 @@ class EngineCapture(object):
                 self.submit(draft)
 
     def _build_changes(self, conn, journal):
-        """Read the rows back; the stamp comes with them (one round trip).
+        """The changes and their stamp; reads back what was not returned.
 
-        Every read-back runs after the transaction's last write, so the
-        clock column of any of them is a valid stamp; the last one read
-        is kept. A key whose last statement deleted it is not read back:
-        it is gone. Returns ``(changes, stamp or None)``.
+        A key's image is the row its last statement returned; a key
+        whose last statement returned none is read back, and the stamp
+        comes with it (one round trip per table): every read-back runs
+        after the transaction's last write, so the clock column of any of
+        them is a valid stamp; the last one read is kept. Without a
+        read-back, the stamp is the clock the last write statement
+        returned (:attr:`.Journal.stamp`), if it did. A key whose last
+        statement deleted it is not read back: it is gone. Returns
+        ``(changes, stamp or None)``.
         """
-        changes, ts = [], None
+        changes, ts = [], journal.stamp
+        if ts is not None:
+            ts = int(ts)
         last_op = {(e.table, e.key): e.op for e in journal.entries}
         for table, nets in journal.fold().items():
             info = self.registry.get(table)
-            keys = [k for k in nets if last_op[table, k] != 'delete']
+            keys = [k for k, net in nets.items()
+                    if last_op[table, k] != 'delete' and net.image is None]
             rows = {}
             if keys:
                 select = statements.key_select(info, self._clock_column)
@@ -318,7 +339,10 @@ class EngineCapture(object):
                     ts = int(stamp)
             for key, net in nets.items():
                 pk = dict(zip(info.pk_names, key))
-                row = rows.get(key)
+                row = None
+                if last_op[table, key] != 'delete':
+                    row = net.image if net.image is not None \
+                        else rows.get(key)
                 if row is not None:
                     op = 'insert' if net.first_op == 'insert' else 'update'
                     changes.append(envelope.Change(

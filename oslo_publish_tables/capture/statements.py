@@ -1,20 +1,32 @@
 """Find the primary keys an INSERT, UPDATE or DELETE touches.
 
 A statement becomes a :class:`Plan` before it runs and is finished after
-it ran, when its result is known:
+it ran, when its result is known. Where the database can, the statement
+is made to return the rows it wrote, whole (``return_defaults()`` with
+``supplemental_cols``, which leaves the caller's result as it was), so
+that they need not be read back before ``COMMIT``; on PostgreSQL it
+returns the clock too (see :func:`.clock.returning_column_for`):
 
-* INSERT: keys from the parameters, else from the result (executemany
-  inserts are asked to return their keys);
-* UPDATE/DELETE whose ``WHERE`` is an equality on the whole primary key:
-  keys from the parameters, no extra query (unit-of-work flushes);
+* INSERT: ``RETURNING`` its rows (all three databases; executemany
+  through SQLAlchemy's insertmanyvalues); else keys from the parameters,
+  else from the result (executemany inserts are asked for their keys);
+* UPDATE: ``RETURNING`` its rows where the database has it for UPDATE
+  (PostgreSQL, SQLite) and the statement runs once;
+* else an UPDATE/DELETE whose ``WHERE`` is an equality on the whole
+  primary key: keys from the parameters, no extra query (unit-of-work
+  flushes);
 * a single DELETE: ``RETURNING`` its whole rows (keys and before-images)
   where the database has DELETE ... RETURNING (all three);
-* any other UPDATE: ``RETURNING`` its keys where the database has it
-  for UPDATE (PostgreSQL, SQLite), which saves a round trip;
 * any other UPDATE/DELETE: ``SELECT pk ... WHERE <same criteria> FOR
   UPDATE`` before it runs (for a DELETE, the whole rows: they are its
   before-images), and the row count checked after;
 * an executemany DELETE by key reads its rows first (before-images).
+
+A statement that already asks for ``RETURNING`` itself
+(``.returning()``, or supplemental columns of its own) is left alone:
+its rows are read back. A table that a foreign key action (``ON DELETE
+CASCADE``, ``SET NULL``...) can change behind a statement's back is
+always read back too.
 
 Anything it cannot pin down raises :class:`Unanalysable`, which the
 caller turns into a resync marker.
@@ -93,39 +105,65 @@ def _bind_value(bind, params):
 
 
 class Plan(object):
-    """What one statement does to the published rows of one table."""
+    """What one statement does to the published rows of one table.
+
+    ``returned``: the names of the columns the statement was made to
+    return at the end of each of its rows, or None; ``images``: they are
+    whole rows (for a DELETE, the rows as they were); ``stamped``: the
+    last of them is the stamp.
+    """
 
     def __init__(self, info, op, keys=None, before=None, changed=(),
-                 expected=None, returning=False):
+                 expected=None, returned=None, images=False,
+                 stamped=False):
         self.info = info
         self.op = op
         self.keys = keys
         self.before = before or {}
         self.changed = tuple(changed)
         self.expected = expected
-        self.returning = returning
+        self.returned = returned
+        self.images = images
+        self.stamped = stamped
 
     def finish(self, result, journal, sets):
         """Record the statement's keys in ``journal`` after it ran."""
         info = self.info
         keys = self.keys
-        if self.returning:
-            found = {}
-            for row in result.returned_defaults_rows or ():
-                mapping = dict(row._mapping)
-                found[info.key_of(mapping)] = mapping
-            keys = list(found)
+        images = {}
+        stamp = None
+        if self.returned is not None:
+            labels, names = self.returned
+            rows = result.returned_defaults_rows or ()
+            if rows:
+                # By name: the database may return the columns in another
+                # order than they were asked for.
+                fields = rows[0]._fields
+                at = [fields.index(label) for label in labels]
+            for row in rows:
+                mapping = {n: row[i] for n, i in zip(names, at)}
+                if self.stamped:
+                    value = mapping.pop(names[-1])
+                    if stamp is None or value > stamp:
+                        stamp = value
+                images[info.key_of(mapping)] = mapping
+            keys = list(images)
             if self.op == 'delete':
-                self.before = found
+                self.before = images
+            if self.op == 'delete' or not self.images:
+                images = {}
         elif keys is None:
             keys = _inserted_keys(info, result, sets)
         elif self.expected is not None and result.rowcount >= 0 and (
                 result.rowcount != self.expected):
             raise Unanalysable('%s matched %d rows, expected %d'
                                % (self.op, result.rowcount, self.expected))
+        # The last row's stamp was read after every row lock this
+        # statement took; a statement that read none leaves no stamp.
+        journal.stamp = stamp
         for key in keys:
             journal.add(info.name, key, self.op, self.before.get(key),
-                        self.changed)
+                        self.changed, images.get(key))
 
 
 def _inserted_keys(info, result, sets):
@@ -148,8 +186,46 @@ def _inserted_keys(info, result, sets):
     return keys
 
 
-def plan_insert(clause, sets, info, dialect):
-    """Return ``(plan, clause)``; the clause may now return its keys."""
+def _returned(conn, clause, info, stamp):
+    """The image columns (and stamp) to return, and their labels and names.
+
+    The labels are the images' own (see :func:`_image_columns`), distinct
+    from the columns the caller may ask the statement to return.
+    """
+    cols = list(_image_columns(conn, clause.table, info))
+    names = [c.name for c in info.table.columns]
+    if stamp is not None:
+        cols.append(stamp)
+        names.append(stamp.name)
+    return cols, (tuple(c.name for c in cols), tuple(names))
+
+
+def _return_rows(conn, clause, info, stamp):
+    """``(clause, names)``: the clause made to return its rows' images.
+
+    The caller's own ``return_defaults()`` columns are kept as they are
+    (or, where it asked for none, only the primary key is added), so its
+    ``inserted_primary_key``, ``returned_defaults`` and ``rowcount`` stay
+    what they were.
+    """
+    cols, names = _returned(conn, clause, info, stamp)
+    if clause._return_defaults:
+        keep = clause._return_defaults_columns
+    else:
+        keep = tuple(clause.table.primary_key.columns)
+    return clause.return_defaults(*keep, supplemental_cols=cols), names
+
+
+def _may_return_rows(clause, info, supported):
+    return (supported and info.returns_images
+            and not clause._returning
+            and clause._supplemental_returning is None
+            and clause.table.implicit_returning)
+
+
+def plan_insert(conn, clause, sets, info, stamp=None):
+    """Return ``(plan, clause)``; the clause may now return its rows."""
+    dialect = conn.dialect
     if getattr(clause, 'select', None) is not None:
         raise Unanalysable('INSERT ... SELECT into %s' % info.name)
     if getattr(clause, '_multi_values', None):
@@ -157,6 +233,13 @@ def plan_insert(clause, sets, info, dialect):
     op = 'upsert' if getattr(clause, '_post_values_clause', None) \
         is not None else 'insert'
     changed = [c.name for c in info.columns]
+    # An upsert that does nothing returns no row: read those back.
+    if op == 'insert' and _may_return_rows(
+            clause, info, dialect.insert_returning if len(sets) == 1
+            else dialect.insert_executemany_returning):
+        clause, names = _return_rows(conn, clause, info, stamp)
+        return Plan(info, op, changed=changed, returned=names,
+                    images=True, stamped=stamp is not None), clause
     if all(p.get(n) is not None for p in sets for n in info.pk_names):
         keys = [info.key_of(p) for p in sets]
         return Plan(info, op, keys=keys, changed=changed), clause
@@ -235,31 +318,51 @@ def _can_return(clause, op, dialect, sets):
             and not clause._return_defaults)
 
 
+def _can_return_rows(clause, op, dialect, sets, info):
+    supported = (dialect.delete_returning if op == 'delete'
+                 else dialect.update_returning)
+    return len(sets) == 1 and _may_return_rows(clause, info, supported)
+
+
 def _image_columns(conn, target, info):
     """The reflected table's columns, qualified by the target's name.
 
     The database may have columns the code's table does not declare.
+    Built once per table and target name, then reused.
     """
     quote = conn.dialect.identifier_preparer
     prefix = quote.format_table(target)
-    return [sa.literal_column('%s.%s' % (prefix, quote.quote(c.name)),
-                              c.type).label(c.name)
-            for c in info.table.columns]
+    cache = info.__dict__.setdefault('_image_columns', {})
+    cols = cache.get(prefix)
+    if cols is None:
+        cols = cache[prefix] = tuple(
+            sa.literal_column('%s.%s' % (prefix, quote.quote(c.name)),
+                              c.type).label('publish_tables_%d' % i)
+            for i, c in enumerate(info.table.columns))
+    return cols
 
 
-def plan_update_delete(conn, clause, sets, info):
+def plan_update_delete(conn, clause, sets, info, stamp=None):
     """Return ``(plan, clause)`` of an UPDATE or DELETE (may query ``conn``).
 
-    The clause may now return the keys it touches (a DELETE: its rows).
+    The clause may now return the rows it touches (a DELETE: the rows
+    as they were), or else their keys.
     """
     op = 'delete' if clause.is_delete else 'update'
     target = clause.table
     if op == 'delete' and _can_return(clause, op, conn.dialect, sets):
-        clause = clause.return_defaults(*_image_columns(conn, target, info))
-        return Plan(info, op, returning=True), clause
+        cols, names = _returned(conn, clause, info, stamp)
+        clause = clause.return_defaults(*cols)
+        return Plan(info, op, returned=names, images=True,
+                    stamped=stamp is not None), clause
     binds = _where_binds(clause.whereclause, info)
     changed = () if op == 'delete' else _changed_columns(
         clause, sets, binds, info)
+    if op == 'update' and _can_return_rows(clause, op, conn.dialect, sets,
+                                           info):
+        clause, names = _return_rows(conn, clause, info, stamp)
+        return Plan(info, op, changed=changed, returned=names,
+                    images=True, stamped=stamp is not None), clause
     if binds is not None:
         keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
                 for p in sets]
@@ -271,14 +374,17 @@ def plan_update_delete(conn, clause, sets, info):
                            % (op.upper(), info.name))
     by_name = {c.name: c for c in target.columns}
     if _can_return(clause, op, conn.dialect, sets):
-        clause = clause.return_defaults(*[by_name[n]
-                                          for n in info.pk_names])
-        return Plan(info, op, changed=changed, returning=True), clause
+        names = tuple(info.pk_names)
+        clause = clause.return_defaults(*[by_name[n] for n in names])
+        return Plan(info, op, changed=changed,
+                    returned=(names, names)), clause
     if op == 'delete':
         # Keys and before-images in one query.
         select = sa.select(*_image_columns(conn, target, info))
+        names = [c.name for c in info.table.columns]
     else:
-        select = sa.select(*[by_name[n] for n in info.pk_names])
+        names = info.pk_names
+        select = sa.select(*[by_name[n] for n in names])
     select = select.select_from(target)
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)
@@ -286,7 +392,7 @@ def plan_update_delete(conn, clause, sets, info):
         select = select.with_for_update(of=target)
     found = {}
     for row in conn.execute(select, sets[0]):
-        mapping = dict(row._mapping)
+        mapping = dict(zip(names, row))
         found[info.key_of(mapping)] = mapping
     before = found if op == 'delete' else None
     return Plan(info, op, keys=list(found), before=before, changed=changed,

@@ -27,6 +27,9 @@ _opts = [
 ]
 
 
+_INERT = ('NO ACTION', 'RESTRICT')
+
+
 class TableInfo(object):
     """A published table: its reflected schema and published columns."""
 
@@ -39,6 +42,12 @@ class TableInfo(object):
         self.columns = tuple(c for c in table.columns
                              if c.name not in self.excluded)
         self._coercers = tuple(_coercer(c) for c in self.pk_columns)
+        # A foreign key action can change or delete a row after the
+        # statement that returned it: such a table's rows are read back.
+        self.returns_images = not any(
+            (fk.ondelete or 'NO ACTION').upper() not in _INERT
+            or (fk.onupdate or 'NO ACTION').upper() not in _INERT
+            for fk in table.foreign_keys)
 
     def key(self, values):
         """Return the canonical key tuple for a sequence of pk values."""

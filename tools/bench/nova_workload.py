@@ -110,17 +110,25 @@ def _nova_engine(url):
     return nova_db.get_engine(), restore
 
 
+def prepare_engine(backend, url):
+    """nova's engine on the scratch database ``url``; ``(engine, restore)``.
+
+    ``restore()`` puts nova's enginefacade back after ``engine.dispose()``.
+    """
+    if backend == benchlib.MYSQL:
+        url = url + ('&' if '?' in url else '?') + 'charset=utf8'
+        raw = sa.create_engine(url)
+        with raw.begin() as conn:
+            conn.exec_driver_sql('ALTER DATABASE `%s` CHARACTER SET utf8'
+                                 % raw.url.database)
+        raw.dispose()
+    return _nova_engine(url)
+
+
 def measure_backend(backend, rounds, seconds, topic, rounds_func):
     """Alternate off/on/capture with the nova cycle on ``backend``."""
     with benchlib.scratch_database(backend) as url:
-        if backend == benchlib.MYSQL:
-            url = url + ('&' if '?' in url else '?') + 'charset=utf8'
-            raw = sa.create_engine(url)
-            with raw.begin() as conn:
-                conn.exec_driver_sql('ALTER DATABASE `%s` CHARACTER SET utf8'
-                                     % raw.url.database)
-            raw.dispose()
-        engine, restore = _nova_engine(url)
+        engine, restore = prepare_engine(backend, url)
         try:
             conf = benchlib.make_conf(
                 tables=list(PUBLISHED),

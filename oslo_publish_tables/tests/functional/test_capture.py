@@ -7,6 +7,8 @@ from oslo_db import exception as db_exc
 import sqlalchemy as sa
 import testtools
 
+from oslo_publish_tables.capture import clock as capture_clock
+from oslo_publish_tables.capture import tables as capture_tables
 from oslo_publish_tables import demo_schema as m
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import publisher
@@ -112,6 +114,23 @@ class CaptureTest(testtools.TestCase):
         self.assertIsNone(changes[0].row['host'])
         self.assert_replays_to_db()
 
+    def test_savepoint_rollback_discards_its_delete_and_columns(self):
+        [iid, other] = self._add_instances(2)
+        with self.session() as s, s.begin():
+            s.get(m.Instance, other).vm_state = 'stopped'
+            with testtools.ExpectedException(RuntimeError):
+                with s.begin_nested():  # named by SQLAlchemy
+                    s.delete(s.get(m.Instance, iid))
+                    s.get(m.Instance, other).host = 'ghost-host'
+                    s.flush()
+                    raise RuntimeError('roll the savepoint back')
+        # Nothing of the savepoint: no delete, no 'host' among the
+        # columns the surviving update changed.
+        [change] = self.db.changes()[2:]
+        self.assertEqual(('update', other), (change.op, change.pk['id']))
+        self.assertNotIn('host', change.changed)
+        self.assert_replays_to_db()
+
     def test_several_flushes_make_one_record(self):
         with self.session() as s, s.begin():
             inst = m.Instance(uuid=_uuid(), vm_state='building')
@@ -158,7 +177,7 @@ class CaptureTest(testtools.TestCase):
             sa.event.remove(self.db.engine, 'before_cursor_execute', record)
         return sql
 
-    def test_criteria_update_costs_one_read_back_with_the_stamp(self):
+    def test_criteria_update_returns_its_rows(self):
         ids = self._add_instances(2, host='h0')
 
         def work():
@@ -167,11 +186,12 @@ class CaptureTest(testtools.TestCase):
                     {'vm_state': 'error'}, synchronize_session=False)
 
         sql = self._statements_of(work)
-        # RETURNING gives the keys where UPDATE has it (no pre-select);
-        # the stamp comes with the read-back SELECT (no clock query).
-        expected = ['UPDATE', 'SELECT']
+        # RETURNING gives the rows (and PostgreSQL's stamp) where UPDATE
+        # has it: no pre-select, no read-back. Otherwise a SELECT ... FOR
+        # UPDATE for the keys, and the read-back carries the stamp.
+        expected = ['UPDATE']
         if not self.db.engine.dialect.update_returning:
-            expected.insert(0, 'SELECT')
+            expected = ['SELECT', 'UPDATE', 'SELECT']
         self.assertEqual(expected, [w for w in sql if w != 'COMMIT'])
         self.assertEqual(sorted(ids),
                          sorted(c.pk['id'] for c in self.db.changes()[2:]))
@@ -194,8 +214,9 @@ class CaptureTest(testtools.TestCase):
         expected = ['DELETE']
         if not self.db.engine.dialect.delete_returning:
             expected.insert(0, 'SELECT')
-        if self.db.capture._clock_sql is not None:
-            expected.append('SELECT')
+        if (self.db.capture._clock_sql is not None
+                and self.db.capture._clock_returning is None):
+            expected.append('SELECT')  # MariaDB's clock
         self.assertEqual(expected, [w for w in sql if w != 'COMMIT'])
         deletes = self.db.changes()[2:]
         self.assertEqual(sorted(ids), sorted(c.pk['id'] for c in deletes))
@@ -242,6 +263,77 @@ class CaptureTest(testtools.TestCase):
             conn.execute(table.delete().where(table.c.id <= 2))
         self.assertEqual(['insert'] * 5 + ['delete'] * 2,
                          [c.op for c in self.db.changes()])
+        self.assert_replays_to_db()
+
+    def test_returning_leaves_the_callers_results_as_they_were(self):
+        table = m.Instance.__table__
+        with self.db.engine.begin() as conn:
+            result = conn.execute(table.insert(), {'uuid': _uuid()})
+            self.assertEqual(1, result.rowcount)
+            [iid] = result.inserted_primary_key
+            result = conn.execute(
+                table.insert().return_defaults(table.c.power_state),
+                {'uuid': _uuid()})
+            self.assertEqual(0, result.returned_defaults.power_state)
+            jid = result.inserted_primary_key[0]
+            result = conn.execute(table.insert(), [
+                {'uuid': _uuid()}, {'uuid': _uuid()}])
+            self.assertEqual(2, len(result.inserted_primary_key_rows))
+            result = conn.execute(table.update().where(
+                table.c.id.in_([iid, jid])).values(host='h'))
+            self.assertEqual(2, result.rowcount)
+        self.assertEqual(4, len(self.db.rows('instances')))
+        with self.session() as s, s.begin():
+            objs = [s.get(m.Instance, i) for i in (iid, jid)]
+            for strategy in ('fetch', 'evaluate'):
+                n = s.query(m.Instance).filter(
+                    m.Instance.host == 'h').update(
+                        {'vm_state': strategy}, synchronize_session=strategy)
+                self.assertEqual(2, n)
+                self.assertEqual([strategy] * 2, [o.vm_state for o in objs])
+            inst = m.Instance(uuid=_uuid())
+            s.add(inst)
+            s.flush()
+            self.assertIsNotNone(inst.id)
+            self.assertEqual(0, inst.power_state)  # expired, loaded
+        self.assertEqual(['insert'] * 4 + ['update'] * 2 + ['insert'],
+                         [c.op for c in self.db.changes()])
+        self.assert_replays_to_db()
+
+    def _clock(self, conn):
+        return capture_clock.now(conn, self.db.capture._clock_sql)
+
+    def test_stamp_is_read_after_the_last_write(self):
+        ids = self._add_instances(3)
+        table = m.Instance.__table__
+        with self.db.engine.begin() as conn:
+            conn.execute(table.update().where(table.c.id == ids[0])
+                         .values(host='a'))
+            before = self._clock(conn)
+            conn.execute(table.update().where(table.c.id.in_(ids))
+                         .values(vm_state='b'))
+            after = self._clock(conn)
+        stamp = self.db.drafts[-1].ts
+        self.assertGreater(stamp, before)
+        if self.db.capture._clock_returning is not None:
+            # PostgreSQL: the last UPDATE returned the clock, read after
+            # each of its rows was locked; no clock query.
+            self.assertLess(stamp, after)
+
+    def test_write_returning_no_stamp_makes_the_stamp_read_later(self):
+        ids = self._add_instances(3)
+        table = m.Instance.__table__
+        with self.db.engine.begin() as conn:
+            conn.execute(table.update().where(table.c.id == ids[0])
+                         .values(host='a'))
+            # executemany DELETE by key: no RETURNING, no read-back.
+            conn.execute(table.delete().where(
+                table.c.id == sa.bindparam('b_id')),
+                [{'b_id': ids[1]}, {'b_id': ids[2]}])
+            after = self._clock(conn)
+        self.assertGreater(self.db.drafts[-1].ts, after)
+        self.assertEqual(['update', 'delete', 'delete'],
+                         [c.op for c in self.db.changes()[3:]])
         self.assert_replays_to_db()
 
     def test_composite_key_executemany(self):
@@ -350,6 +442,22 @@ class CaptureTest(testtools.TestCase):
         stamps = [d.ts for d in self.db.drafts]
         self.assertEqual(sorted(stamps), stamps)
         self.assertEqual(len(set(stamps)), len(stamps))
+
+
+class ForeignKeyActionTest(testtools.TestCase):
+
+    def test_table_a_foreign_key_action_changes_is_read_back(self):
+        metadata = sa.MetaData()
+        sa.Table('parent', metadata, sa.Column('id', sa.Integer,
+                                               primary_key=True))
+        plain, cascaded = [sa.Table(
+            name, metadata, sa.Column('id', sa.Integer, primary_key=True),
+            sa.Column('parent_id', sa.ForeignKey('parent.id', **kw)))
+            for name, kw in (('plain', {'ondelete': 'RESTRICT'}),
+                             ('cascaded', {'ondelete': 'SET NULL'}))]
+        self.assertTrue(capture_tables.TableInfo(plain, ()).returns_images)
+        self.assertFalse(
+            capture_tables.TableInfo(cascaded, ()).returns_images)
 
 
 class ConfigErrorTest(testtools.TestCase):
