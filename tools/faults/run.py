@@ -21,8 +21,8 @@ outbox, ``publish-tables-agent`` relays what a dead producer left behind,
 its own ``kill -9`` is one more fault, and the consumer is told never to
 give up on a silent producer, so a lost record can only come back
 through the relay. ``--delivery relayed`` has the producers write the
-outbox only and the agent publish everything. At the end the replica, read through the consumer's HTTP
-API, is compared with the database row for row. The table printed per
+outbox only and the agent publish everything. At the end the replica,
+read through the consumer's HTTP API, is compared with the database row for row. The table printed per
 backend has what was committed and published, what the consumer absorbed
 (duplicates, late changes, resyncs, gaps, vanished producers), the rows
 compared and divergent, and the seconds from the last write to a
