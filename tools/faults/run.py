@@ -12,17 +12,17 @@
 For each database backend and scenario (see :mod:`scenario`), three
 producer processes write a random nova-like workload at full speed while
 the real ``congress-consumer`` takes its snapshot, and the scenario's
-faults strike: ``kill -9`` of a producer between COMMIT and publish
-(its spooled records die with it), ``kill -9`` of the consumer and a
-restart, RabbitMQ out for a while (the service's commits must go on),
-and 20 % duplicated plus 20 % reordered
-notifications. With ``--delivery durable`` the producers also write the
-outbox, ``publish-tables-agent`` relays what a dead producer left behind,
-its own ``kill -9`` is one more fault, and the consumer is told never to
-give up on a silent producer, so a lost record can only come back
-through the relay. ``--delivery relayed`` has the producers write the
-outbox only and the agent publish everything. At the end the replica,
-read through the consumer's HTTP API, is compared with the database row for row. The table printed per
+faults strike: ``kill -9`` of a producer between COMMIT and publish (its
+spooled records die with it), ``kill -9`` of the consumer and a restart,
+RabbitMQ out for a while (the service's commits must go on), and 20 %
+duplicated plus 20 % reordered notifications. With ``--delivery
+durable`` the producers also write the outbox, ``publish-tables-agent``
+relays what a dead producer left behind, its own ``kill -9`` is one more
+fault, and the consumer is told never to give up on a silent producer,
+so a lost record can only come back through the relay. ``--delivery
+relayed`` has the producers write the outbox only and the agent publish
+everything. At the end the replica, read through the consumer's HTTP
+API, is compared with the database row for row. The table printed per
 backend has what was committed and published, what the consumer absorbed
 (duplicates, late changes, resyncs, gaps, vanished producers), the rows
 compared and divergent, and the seconds from the last write to a
