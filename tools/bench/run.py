@@ -30,10 +30,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import benchlib  # noqa: E402
 
-SCENARIOS = ('overhead', 'throughput', 'latency', 'sync', 'traffic')
+SCENARIOS = ('overhead', 'outbox', 'throughput', 'latency', 'sync',
+             'traffic')
 
 QUICK = {
     'overhead_rounds': 3, 'overhead_seconds': 1.5,
+    'outbox_rounds': 2, 'outbox_seconds': 1.5,
     'producers': [1, 4], 'changes': 20000, 'rows_per_txn': 1000,
     'naive': 2000, 'drain': 20000,
     'rates': [100, 1000], 'latency_seconds': 3, 'poll_time': 0.5,
@@ -43,6 +45,7 @@ QUICK = {
 }
 FULL = {
     'overhead_rounds': 7, 'overhead_seconds': 4.0,
+    'outbox_rounds': 5, 'outbox_seconds': 3.0,
     'producers': [1, 2, 4], 'changes': 60000, 'rows_per_txn': 1000,
     'naive': 5000, 'drain': 60000,
     'rates': [100, 1000], 'latency_seconds': 10, 'poll_time': 1.0,
@@ -53,6 +56,7 @@ FULL = {
 LARGE = [('postgresql', 1000000), ('sqlite', 1000000)]
 
 TARGET_RATIO = 0.95
+TARGET_OUTBOX_RATIO = 0.85
 TARGET_P99_ADDED_MS = 1.0
 TARGET_DELTAS = 30000
 TARGET_P50_MS = 3.0
@@ -164,7 +168,31 @@ def report_overhead(results, verdicts):
     print('  commits per mode: %s' % ', '.join(
         '%s %d/%d' % (_label(b), r['commits_off'], r['commits_on'])
         for b, r in results.items()))
-    print('durable mode: python tools/bench/durable.py\n')
+
+
+def report_outbox(results, verdicts):
+    import durable
+    rows = []
+    for backend, f in results.items():
+        rows.append([_label(backend)] + [
+            benchlib.fmt_num(f['tps_%s' % m]) for m in durable.MODES] + [
+            '%.3f' % (f['tps_%s' % m] / f['tps_off'])
+            for m in durable.MODES[1:]] + [
+            ' / '.join('%.2f' % f['p99_%s_ms' % m] for m in durable.MODES),
+            str(f['outbox_left'])])
+        for mode in ('durable', 'relayed'):
+            ratio = f['tps_%s' % mode] / f['tps_off']
+            verdicts.add('1', '%s/off throughput, %s' % (
+                mode, _label(backend)), '%.3f' % ratio,
+                '>= %.2f' % TARGET_OUTBOX_RATIO,
+                ratio >= TARGET_OUTBOX_RATIO)
+    benchlib.table(
+        '1b. Service overhead of the outbox modes: nova-like cycle, off / '
+        'direct / durable / relayed (relay in its own process)',
+        ['backend', 'txn/s off', 'direct', 'durable', 'relayed',
+         'direct/off', 'durable/off', 'relayed/off',
+         'p99 ms off/dir/dur/rel', 'outbox rows left'], rows)
+    print()
 
 
 def report_throughput(r, verdicts):
@@ -389,6 +417,14 @@ def main(argv=None):
         results['overhead'] = overhead.run(
             backends, params['overhead_rounds'], params['overhead_seconds'])
         report_overhead(results['overhead'], verdicts)
+    if 'outbox' in args.only:
+        import durable
+        with benchlib.scratch_topic('pt_bench_outbox_') as (topic, _):
+            results['outbox'] = {
+                b: durable.measure(b, params['outbox_rounds'],
+                                   params['outbox_seconds'], topic)
+                for b in backends}
+        report_outbox(results['outbox'], verdicts)
     if 'throughput' in args.only:
         import throughput
         results['throughput'] = throughput.run(
