@@ -16,8 +16,11 @@ created later are collected as usual, and the frozen containers may
 keep growing. Frozen objects that become cyclic garbage are not
 collected until :func:`load_done` (after each loaded snapshot) thaws
 everything, runs one full collection and freezes what is left, so what a
-load froze is reclaimed once it ends. The collector is process-wide:
-so is the effect, on every datasource and thread of the process.
+load froze is reclaimed once it ends. That collection walks the whole
+heap once per loaded snapshot, of any table (0.2 to 0.4 s with a
+million rows in the replicas), instead of dozens of times per large
+load. The collector is process-wide: so is the effect, on every
+datasource and thread of the process.
 """
 
 import gc
