@@ -24,6 +24,10 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
 ``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
 ``tombstone_ttl``, ``chunk_rows``
     see :mod:`congress_consumer.publish_tables.sync`;
+``gc_freeze`` (default true)
+    keep loaded snapshots out of the cyclic garbage collector's full
+    collections (process-wide), see
+    :mod:`congress_consumer.publish_tables.heap`;
 ``signing_key``, ``signing_key_id``, ``previous_signing_key``,
 ``previous_signing_key_id``, ``require_signature``
     signatures of messages and of snapshot replies over RPC, see
@@ -36,6 +40,7 @@ Decimals floats, UUIDs and bytes strings, JSON values JSON text.
 import collections
 import json
 import logging
+import operator
 import time
 
 from oslo_config import cfg
@@ -46,6 +51,7 @@ from congress_consumer.datasources import pushed
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import authentication
+from congress_consumer.publish_tables import heap
 from congress_consumer.publish_tables import receiver as receiver_mod
 from congress_consumer.publish_tables import snapshots
 from congress_consumer.publish_tables import sync
@@ -67,6 +73,17 @@ def _as_list(value):
     return list(value or ())
 
 
+def _as_bool(name, value):
+    if isinstance(value, str):
+        if value.strip().lower() in ('1', 'true', 'yes', 'on'):
+            return True
+        if value.strip().lower() in ('0', 'false', 'no', 'off'):
+            return False
+        raise exceptions.InvalidParamError(
+            param=name, reason='expected true or false, got %r' % value)
+    return bool(value)
+
+
 class _TableMap(object):
     """How one published table becomes one datasource table."""
 
@@ -86,6 +103,9 @@ class _TableMap(object):
         self.converters = [_CONVERSIONS.get(types.get(c)) for c in
                            self.columns]
         self._converting = any(self.converters)
+        # itemgetter of one name returns the value, not a 1-tuple.
+        self._values_of = operator.itemgetter(*self.columns) \
+            if len(self.columns) > 1 else None
         self.unique = None  # rows are unique: they keep the whole key
 
     def learn_key(self, pk_names):
@@ -97,8 +117,16 @@ class _TableMap(object):
 
     def row(self, row):
         if not self._converting:
+            values = None
+            if self._values_of is not None:
+                try:
+                    values = self._values_of(row)
+                except KeyError:  # a column the row lacks: None
+                    pass
+            if values is None:
+                values = map(row.get, self.columns)
             return tuple([v if type(v) in _AS_IS else congress_value(v)
-                          for v in map(row.get, self.columns)])
+                          for v in values])
         values = []
         for column, convert in zip(self.columns, self.converters):
             value = row.get(column)
@@ -133,6 +161,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'database_url': 'optional', 'gap_timeout': 'optional',
                    'producer_timeout': 'optional',
                    'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
+                   'gc_freeze': 'optional',
                    'signing_key': 'optional', 'signing_key_id': 'optional',
                    'previous_signing_key': 'optional',
                    'previous_signing_key_id': 'optional',
@@ -175,6 +204,9 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
             chunk_rows=int(args.get('chunk_rows', 5000)))
         self.sync.on_columns = self._learn_columns
+        if _as_bool('gc_freeze', args.get('gc_freeze', True)):
+            self.sync.on_chunk = heap.chunk_loaded
+            self.sync.on_loaded = heap.load_done
         self.authenticator = None if verifier is None else \
             authentication.Authenticator(verifier, self.sync)
         self.receiver = receiver_mod.Receiver(
@@ -232,6 +264,12 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if table_map.unique is None:
             table_map.learn_key(self.sync.replicas[table].pk_names)
         rows = self.state[table_map.name]
+        if old is None and table_map.unique and not self._subscribers:
+            # The common case of a snapshot load: one new row, nobody to
+            # tell.
+            if new is not None:
+                rows.add(table_map.row(new))
+            return
         if table_map.unique:
             # One tuple per key: a set says it all, no counts needed.
             to_add, to_del = set(), set()

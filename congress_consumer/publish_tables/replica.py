@@ -19,6 +19,7 @@ and the listener show them as dicts.
 
 import collections
 from collections import abc
+import operator
 
 APPLIED = 'applied'
 DUPLICATE = 'duplicate'
@@ -73,6 +74,7 @@ class TableReplica(object):
         self.pk_names = tuple(pk_names) if pk_names else None
         self.columns = ()
         self._index = {}
+        self._values_of = None  # row dict -> tuple, if it has every column
         self._rows = {}
         self.rows = Rows(self)
         self.versions = {}
@@ -95,9 +97,11 @@ class TableReplica(object):
     def key(self, pk):
         if self.pk_names is None:
             self.pk_names = tuple(sorted(pk))
-        return tuple(pk[n] for n in self.pk_names)
+        return tuple([pk[n] for n in self.pk_names])
 
     def _as_tuple(self, row):
+        if self._values_of is not None and row.keys() == self._index.keys():
+            return self._values_of(row)  # the common case, in C
         if not row.keys() <= self._index.keys():
             self._learn(row)
         return tuple([row.get(c, _MISSING) for c in self.columns])
@@ -106,6 +110,9 @@ class TableReplica(object):
         new = [c for c in row if c not in self._index]
         self.columns = self.columns + tuple(sorted(new))
         self._index = {c: i for i, c in enumerate(self.columns)}
+        # itemgetter of one name returns the value, not a 1-tuple.
+        self._values_of = operator.itemgetter(*self.columns) \
+            if len(self.columns) > 1 else None
 
     def _as_dict(self, values):
         if values is None:
@@ -180,12 +187,13 @@ class TableReplica(object):
     def load(self, rows):
         """Load snapshot rows; newer changes already held are kept."""
         mark, ts, seen = self._loading
+        key_of, versions, put = self.key, self.versions, self._put
         for row in rows:
-            key = self.key(row)
+            key = key_of(row)
             seen.add(key)
-            version = self.versions.get(key)
+            version = versions.get(key)
             if version is None or version <= mark:
-                self._put(key, row, mark, ts)
+                put(key, row, mark, ts)
 
     def end_load(self):
         """Finish the snapshot: sweep what it proved gone, raise floor."""

@@ -8,7 +8,10 @@
   the database has the outbox table (durable mode), its snapshots state
   their outbox mark, as the agent's do.
 
-Both return rows encoded with :mod:`oslo_publish_tables.codec`.
+Both return rows encoded with :mod:`oslo_publish_tables.codec` from
+``fetch``. A source may also have ``fetch_decoded``, which returns the
+rows already decoded (``DirectSnapshotSource``: they never leave the
+process, so they skip the encoded form); the synchroniser then uses it.
 
 An :class:`RpcSnapshotSource` given a
 :class:`~congress_consumer.publish_tables.authentication.
@@ -49,6 +52,9 @@ class DirectSnapshotSource(object):
 
     def fetch(self, snapshot_id, max_rows):
         return self._service.fetch(snapshot_id, max_rows)
+
+    def fetch_decoded(self, snapshot_id, max_rows):
+        return self._service.fetch_decoded(snapshot_id, max_rows)
 
     def close(self, snapshot_id):
         self._service.close_snapshot(snapshot_id)

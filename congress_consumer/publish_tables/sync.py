@@ -65,6 +65,10 @@ class Synchronizer(object):
                  retry_interval=1.0, clock=time.monotonic):
         self.source = snapshot_source
         self.on_columns = None
+        # on_chunk(table) after each loaded chunk of a snapshot, and
+        # on_loaded(table) after a snapshot is loaded (outside the lock).
+        self.on_chunk = None
+        self.on_loaded = None
         self.chunk_rows = chunk_rows
         self.tombstone_ttl_us = int(tombstone_ttl * 1e6)
         self.retry_interval = retry_interval
@@ -243,11 +247,18 @@ class Synchronizer(object):
                 if resync:  # opened before the switch: take another
                     raise _Reordered()
                 replica.begin_load(snap['ts'], version)
+            fetch_decoded = getattr(self.source, 'fetch_decoded', None)
             while True:
-                page = self.source.fetch(snap['id'], self.chunk_rows)
-                rows = [codec.decode_row(r) for r in page['rows']]
+                if fetch_decoded is not None:  # rows from this process
+                    page = fetch_decoded(snap['id'], self.chunk_rows)
+                    rows = page['rows']
+                else:
+                    page = self.source.fetch(snap['id'], self.chunk_rows)
+                    rows = [codec.decode_row(r) for r in page['rows']]
                 with self.lock:
                     replica.load(rows)
+                if self.on_chunk is not None:
+                    self.on_chunk(table)
                 if page['done'] or not rows:
                     break
         except _Reordered:
@@ -265,6 +276,8 @@ class Synchronizer(object):
             if status.requested <= status.started:
                 status.state = LIVE
             status.resyncs = replica.counts['snapshots'] - 1
+        if self.on_loaded is not None:
+            self.on_loaded(table)
         LOG.info('%s loaded from snapshot at %d (fence %.1f ms)', table,
                  snap['ts'], snap.get('fence_ms', 0.0))
 

@@ -37,7 +37,7 @@ LOG = logging.getLogger(__name__)
 class TableSnapshot(object):
     """An open snapshot: its stamp and a cursor over its rows."""
 
-    def __init__(self, info, ts, connection, result, rows=None):
+    def __init__(self, info, ts, connection, result, rows=None, keys=None):
         self.info = info
         self.ts = ts
         self.columns = [c.name for c in info.columns]
@@ -45,17 +45,30 @@ class TableSnapshot(object):
         self._connection = connection
         self._result = result
         self._rows = rows
+        self._next = 0
+        # The names of the values of each row, as Row._mapping has them.
+        self.keys = list(keys if result is None else result.keys())
         self.fence_seconds = 0.0
         self.outbox_id = None  # outbox high-water mark (durable mode)
 
     def fetch(self, max_rows):
         """Return up to ``max_rows`` rows (dicts); [] when exhausted."""
+        keys = self.keys
+        return [dict(zip(keys, values))
+                for values in self.fetch_values(max_rows)]
+
+    def fetch_values(self, max_rows):
+        """Like :meth:`fetch`, each row a sequence in :attr:`keys` order."""
         if self._rows is not None:
-            chunk, self._rows = self._rows[:max_rows], self._rows[max_rows:]
+            start, end = self._next, self._next + max_rows
+            chunk = self._rows[start:end]
+            # Drop the references as we go instead of copying the rest.
+            self._rows[start:end] = [None] * len(chunk)
+            self._next = end
             return chunk
         if self._result is None:
             return []
-        rows = [dict(r._mapping) for r in self._result.fetchmany(max_rows)]
+        rows = self._result.fetchmany(max_rows)
         if not rows:
             self.close()
         return rows
@@ -159,7 +172,9 @@ def _open_sqlite(engine, info, lock_timeout, outbox):
             raw.execute('BEGIN IMMEDIATE')
             with engine.connect() as conn:
                 ts = clock.local_now()
-                rows = [dict(r._mapping) for r in conn.execute(_select(info))]
+                result = conn.execute(_select(info))
+                keys = list(result.keys())
+                rows = [tuple(r) for r in result]
                 mark = _high_water(conn, outbox)
                 conn.rollback()
             raw.execute('ROLLBACK')
@@ -167,6 +182,6 @@ def _open_sqlite(engine, info, lock_timeout, outbox):
             raw.isolation_level = saved
     finally:
         fence.close()
-    snapshot = TableSnapshot(info, ts, None, None, rows=rows)
+    snapshot = TableSnapshot(info, ts, None, None, rows=rows, keys=keys)
     snapshot.outbox_id = mark
     return snapshot

@@ -101,21 +101,44 @@ class SnapshotService(object):
         return opened
 
     def fetch(self, snapshot_id, max_rows=None):
+        snap, values, page = self._fetch(snapshot_id, max_rows)
+        keys = snap.keys
+        page['rows'] = [codec.encode_row(dict(zip(keys, v)))
+                        for v in values]
+        return page
+
+    def fetch_decoded(self, snapshot_id, max_rows=None):
+        """Like :meth:`fetch`, rows as :func:`codec.decode_row` gives them.
+
+        For a consumer in the same process: the rows are those a
+        ``decode_row`` of :meth:`fetch`'s would be, without the encoded
+        form in between (see :func:`codec.normalize_row`).
+        """
+        snap, values, page = self._fetch(snapshot_id, max_rows)
+        keys, plain, normalize = snap.keys, codec.PLAIN_TYPES, codec.normalize
+        page['rows'] = [dict(zip(keys, [v if type(v) in plain
+                                        else normalize(v) for v in row]))
+                        for row in values]
+        return page
+
+    def _fetch(self, snapshot_id, max_rows):
+        """The snapshot, its next values and the page without its rows."""
         with self._lock:
             entry = self._open.get(snapshot_id)
             if entry is None:
                 raise exceptions.SnapshotError('no open snapshot %r'
                                                % snapshot_id)
             entry[1] = time.monotonic()
-        rows = entry[0].fetch(min(max_rows or self.chunk_rows,
-                                  self.chunk_rows))
+        snap = entry[0]
+        values = snap.fetch_values(min(max_rows or self.chunk_rows,
+                                       self.chunk_rows))
         with self._lock:
             position = entry[3]
-            entry[3] += len(rows)
-        if not rows:
+            entry[3] += len(values)
+        if not values:
             self.close_snapshot(snapshot_id)
-        return {'rows': [codec.encode_row(r) for r in rows],
-                'done': not rows, 'table': entry[2], 'position': position}
+        return snap, values, {'done': not values, 'table': entry[2],
+                              'position': position}
 
     def close_snapshot(self, snapshot_id):
         with self._lock:

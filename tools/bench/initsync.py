@@ -9,10 +9,17 @@ is its own: a :class:`PublishTablesDriver` with the database snapshot
 source. Time to LIVE is from ``driver.start()`` until every table is
 LIVE. After the writer stops the consumer checks that its replica equals
 the table (row count and a column sum).
+
+With ``PT_BENCH_PROFILE=DIR`` in the environment the consumer runs under
+pyinstrument from ``driver.start()`` to LIVE and writes its report to
+``DIR/initsync-BACKEND-ROWS.txt``.
 """
 
+import gc
 import multiprocessing
+import os
 import random
+import resource
 import time
 
 import oslo_messaging
@@ -122,7 +129,51 @@ def _table_digest(engine):
         ).one())
 
 
-def consumer_main(url, topic, chunk_rows, live_event, writer_done, results):
+def _profile_snapshots(driver, path):
+    """Run each snapshot load (the sync thread) under pyinstrument."""
+    import pyinstrument
+    sync_table = driver.sync.sync_table
+
+    def profiled(table):
+        profiler = pyinstrument.Profiler(async_mode='disabled')
+        profiler.start()
+        try:
+            return sync_table(table)
+        finally:
+            profiler.stop()
+            with open(path, 'a') as out:
+                out.write(profiler.output_text(unicode=True))
+
+    driver.sync.sync_table = profiled
+
+
+class _GcTimer(object):
+    """Wall time spent in the cyclic collector (all generations)."""
+
+    def __init__(self):
+        self.total = 0.0
+        self._started = None
+        gc.callbacks.append(self)
+
+    def __call__(self, phase, info):
+        if phase == 'start':
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.total += time.perf_counter() - self._started
+            self._started = None
+
+    def stop(self):
+        gc.callbacks.remove(self)
+        return self.total
+
+
+def _cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def consumer_main(url, topic, chunk_rows, live_event, writer_done, results,
+                  rows_hint=0):
     """The consumer process: sync to LIVE, report time and peak RSS."""
     benchlib.quiet_logging()
     conf = benchlib.make_conf(tables=TABLES)
@@ -134,11 +185,20 @@ def consumer_main(url, topic, chunk_rows, live_event, writer_done, results):
         'bench', {'tables': TABLES, 'topic': topic,
                   'chunk_rows': chunk_rows, 'producer_timeout': 300},
         conf=conf, transport=transport, snapshot_source=source)
+    profile_dir = os.environ.get('PT_BENCH_PROFILE')
+    if profile_dir:
+        _profile_snapshots(driver, os.path.join(profile_dir, (
+            'initsync-%s-%d.txt' % (sa.engine.make_url(url)
+                                    .get_backend_name(), rows_hint))))
+    gc_time = _GcTimer()
     rss_before = benchlib.maxrss_bytes()
+    cpu_before = _cpu_seconds()
     start = time.perf_counter()
     driver.start()
     live = driver.wait_live(600)
     seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu_before
+    gc_seconds = gc_time.stop()
     rss_live = benchlib.maxrss_bytes()
     rows_live = len(driver.sync.replicas['instances'].rows)
     live_event.set()
@@ -159,7 +219,8 @@ def consumer_main(url, topic, chunk_rows, live_event, writer_done, results):
     status = driver.sync.table_status('instances')
     driver.stop()
     transport.cleanup()
-    results.put({'live': live, 'seconds': seconds,
+    results.put({'live': live, 'seconds': seconds, 'cpu_seconds': cpu,
+                 'gc_seconds': gc_seconds,
                  'rss_before': rss_before, 'rss_live': rss_live,
                  'rss_peak': benchlib.maxrss_bytes(),
                  'rows_live': rows_live, 'converged': got == expected,
@@ -186,7 +247,7 @@ def measure(backend, rows, write_rate=100, chunk_rows=5000):
                 raise RuntimeError('the writer did not start')
             consumer = ctx.Process(target=consumer_main, args=(
                 url, topic, chunk_rows, live, writer_done,
-                consumer_results))
+                consumer_results, rows))
             consumer.start()
             live.wait(900)
             time.sleep(1.0)   # writes go on after LIVE, too

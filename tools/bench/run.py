@@ -5,6 +5,8 @@
     python tools/bench/run.py                    # full (about 10 minutes)
     python tools/bench/run.py --large            # adds 1M-row syncs
     python tools/bench/run.py --only latency,traffic --backends postgresql
+    python tools/bench/run.py --only sync --backends postgresql \
+        --sync-rows 1000000                      # one item-4 size
 
 Needs RabbitMQ, and PostgreSQL / MariaDB for those backends, on localhost
 (the URLs of oslo_publish_tables.tests.backends; override with the
@@ -92,6 +94,10 @@ def parse_args(argv=None):
                         help='databases for the overhead runs; the first '
                         'server backend also carries throughput, latency '
                         'and traffic (default: %(default)s)')
+    parser.add_argument('--sync-rows', metavar='N[,N...]',
+                        help='item 4 only at these table sizes (on each '
+                        'of --backends that is SQLite or PostgreSQL), '
+                        'instead of the preset sizes and --large')
     parser.add_argument('--json', metavar='FILE',
                         help='also write every raw figure to FILE')
     args = parser.parse_args(argv)
@@ -101,6 +107,12 @@ def parse_args(argv=None):
         parser.error('unknown scenario(s): %s' % ', '.join(sorted(unknown)))
     args.backends = [b.strip() for b in args.backends.split(',')
                      if b.strip()]
+    if args.sync_rows:
+        try:
+            args.sync_rows = [int(n) for n in args.sync_rows.split(',')
+                              if n.strip()]
+        except ValueError:
+            parser.error('--sync-rows: expected integers')
     for backend in args.backends:
         if backend not in benchlib.NAMES:
             parser.error('unknown backend %r' % backend)
@@ -286,6 +298,8 @@ def report_sync(results, verdicts):
                      benchlib.fmt_num(r['rows']),
                      '%.2f' % r['seconds'] if r['live'] else 'not LIVE',
                      benchlib.fmt_num(r['rows'] / r['seconds']),
+                     '%.2f' % r['cpu_seconds'],
+                     '%.2f' % r['gc_seconds'],
                      benchlib.fmt_bytes(r['rss_before']),
                      benchlib.fmt_bytes(r['rss_peak']),
                      benchlib.fmt_num((r['rss_peak'] - r['rss_before'])
@@ -304,7 +318,8 @@ def report_sync(results, verdicts):
     benchlib.table(
         '4. Initial sync to LIVE while writes continue (database snapshot '
         'source, consumer in its own process)',
-        ['backend', 'rows', 'seconds to LIVE', 'rows/s', 'RSS at start',
+        ['backend', 'rows', 'seconds to LIVE', 'rows/s',
+         'consumer CPU s', 'in gc s', 'RSS at start',
          'peak RSS', 'bytes/row', 'writes/s during', 'deltas applied',
          'converged'], rows)
     if not any(r['rows'] >= 1000000 for r in results):
@@ -439,7 +454,11 @@ def main(argv=None):
         report_latency(results['latency'], verdicts)
     if 'sync' in args.only:
         import initsync
-        sizes = list(params['sync']) + (LARGE if args.large else [])
+        if args.sync_rows:
+            sizes = [(b, n) for b in (benchlib.POSTGRESQL, benchlib.SQLITE)
+                     for n in args.sync_rows]
+        else:
+            sizes = list(params['sync']) + (LARGE if args.large else [])
         sizes = [(b, n) for b, n in sizes if b in backends]
         results['sync'] = initsync.run(sizes)
         report_sync(results['sync'], verdicts)

@@ -53,7 +53,8 @@ class OptsTest(ConfTestCase):
             ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',
              'transport_url', 'snapshot_source', 'snapshot_topic',
              'database_url', 'gap_timeout', 'producer_timeout',
-             'tombstone_ttl', 'chunk_rows', 'signing_key', 'signing_key_id',
+             'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'signing_key',
+             'signing_key_id',
              'previous_signing_key', 'previous_signing_key_id',
              'require_signature'],
             [o.dest for o in groups[1][1]])
@@ -98,7 +99,8 @@ class DriverArgsTest(ConfTestCase):
              'topic': 'publish_tables', 'snapshot_source': 'rpc',
              'snapshot_topic': 'publish_tables_snapshot',
              'gap_timeout': 5.0, 'producer_timeout': 30.0,
-             'tombstone_ttl': 600.0, 'chunk_rows': 5000},
+             'tombstone_ttl': 600.0, 'chunk_rows': 5000,
+             'gc_freeze': True},
             self.args('tables = instances, compute_nodes\n'))
 
     def test_every_option(self):
@@ -111,7 +113,8 @@ class DriverArgsTest(ConfTestCase):
              'snapshot_topic': 'nova_snapshots',
              'database_url': 'mysql+pymysql://ro:pw@db/nova',
              'gap_timeout': 2.5, 'producer_timeout': 60.0,
-             'tombstone_ttl': 120.0, 'chunk_rows': 100},
+             'tombstone_ttl': 120.0, 'chunk_rows': 100,
+             'gc_freeze': False},
             self.args('tables = instances,tags\n'
                       'columns = instances.uuid,instances.host,tags.tag\n'
                       'topic = nova_tables\npool = congress\n'
@@ -120,7 +123,8 @@ class DriverArgsTest(ConfTestCase):
                       'snapshot_topic = nova_snapshots\n'
                       'database_url = mysql+pymysql://ro:pw@db/nova\n'
                       'gap_timeout = 2.5\nproducer_timeout = 60\n'
-                      'tombstone_ttl = 120\nchunk_rows = 100\n'))
+                      'tombstone_ttl = 120\nchunk_rows = 100\n'
+                      'gc_freeze = false\n'))
 
     def assert_error(self, section, expected, name='nova'):
         exc = self.assertRaises(consumer.ConfigError, self.args, section,

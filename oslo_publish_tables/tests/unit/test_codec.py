@@ -231,6 +231,56 @@ _values = st.one_of(
 )
 
 
+class _Int(int):
+    pass
+
+
+class NormalizeTest(testtools.TestCase):
+    """normalize() is decode(encode()) without the encoded form."""
+
+    VALUES = [
+        None, True, 0, -7, _Int(3), 'text', 1.25, float('inf'),
+        float('-inf'), decimal.Decimal('1.10E+3'), decimal.Decimal('-0'),
+        uuid.UUID(int=5), b'\x00\xff', bytearray(b'ab'), memoryview(b'cd'),
+        datetime.datetime(2024, 2, 29, 23, 59, 58, 123456),
+        datetime.datetime(2024, 2, 29, 1, 2, tzinfo=_TZ_PLUS),
+        datetime.datetime(2024, 11, 3, 1, 30, fold=1),
+        datetime.date(2024, 1, 2), datetime.time(3, 4, 5, 6),
+        datetime.time(3, 4, tzinfo=_TZ_MINUS), datetime.time(1, fold=1),
+        datetime.timedelta(days=-1, microseconds=5), [1, 'a'],
+        {'k': [None]}, (1, 2),
+    ]
+
+    def assertSameValue(self, expected, got):
+        self.assertIs(type(expected), type(got))
+        if isinstance(expected, float) and math.isnan(expected):
+            self.assertTrue(math.isnan(got))
+            return
+        self.assertEqual(expected, got)
+        self.assertEqual(repr(expected), repr(got))
+        for attr in ('tzinfo', 'fold'):
+            self.assertEqual(getattr(expected, attr, None),
+                             getattr(got, attr, None))
+
+    def test_values(self):
+        for value in self.VALUES + [float('nan')]:
+            self.assertSameValue(codec.decode(codec.encode(value)),
+                                 codec.normalize(value))
+
+    def test_row(self):
+        row = {'c%d' % i: v for i, v in enumerate(self.VALUES)}
+        got = codec.normalize_row(row)
+        self.assertIsNot(row, got)
+        want = codec.decode_row(codec.encode_row(row))
+        self.assertEqual(sorted(want), sorted(got))
+        for name in want:
+            self.assertSameValue(want[name], got[name])
+
+    def test_unencodable_value_raises(self):
+        self.assertRaises(exceptions.EnvelopeError, codec.normalize,
+                          object())
+
+
 class PropertyTest(testtools.TestCase):
 
     @settings(max_examples=300, deadline=None)

@@ -4,6 +4,7 @@ import base64
 import copy
 import datetime
 import decimal
+import gc
 import json
 import time
 import zlib
@@ -18,6 +19,7 @@ from oslo_publish_tables import envelope
 
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.publish_tables import heap
 from congress_consumer.publish_tables import receiver as receiver_mod
 from congress_consumer.publish_tables import sync as sync_mod
 
@@ -61,6 +63,23 @@ class FakeSource(object):
 
     def cleanup(self):
         pass
+
+
+class DecodedSource(FakeSource):
+    """Serves decoded rows from ``fetch_decoded``, two per page."""
+
+    def open(self, table):
+        snap = super().open(table)
+        self._pages[snap['id']] = list(self.tables[table][2])
+        return snap
+
+    def fetch(self, sid, max_rows):
+        raise AssertionError('fetch_decoded must be used')
+
+    def fetch_decoded(self, sid, max_rows):
+        rows = self._pages.get(sid, [])
+        page, self._pages[sid] = rows[:2], rows[2:]
+        return {'rows': page, 'done': not page}
 
 
 class Recorder(object):
@@ -264,6 +283,25 @@ class ReceiverTest(testtools.TestCase):
         self.assertEqual(1, self.receiver.received)
 
 
+class SynchronizerSourceTest(testtools.TestCase):
+
+    def test_decoded_rows_and_chunk_hooks(self):
+        when = datetime.datetime(2024, 1, 2, 3, 4, 5)
+        rows = [{'id': i, 'at': when} for i in range(5)]
+        sync = sync_mod.Synchronizer(
+            ['t'], None, DecodedSource({'t': (1000, ['id', 'at'], rows)}))
+        calls = []
+        sync.on_chunk = lambda table: calls.append(('chunk', table))
+        sync.on_loaded = lambda table: calls.append(
+            ('loaded', table, sync.status[table].state))
+        sync.sync_table('t')
+        self.assertEqual({(r['id'],): r for r in rows},
+                         dict(sync.replicas['t'].rows))
+        # Pages of 2, 2, 1 rows, then the empty last page.
+        self.assertEqual([('chunk', 't')] * 4 + [('loaded', 't', 'LIVE')],
+                         calls)
+
+
 class DriverTest(testtools.TestCase):
 
     ARGS = {
@@ -323,6 +361,31 @@ class DriverTest(testtools.TestCase):
         self.assertEqual([{'data': ('1', 'vm1', '2024-01-02T03:04:05',
                                     1.5)}],
                          driver.get_row_data('servers'))
+
+    def test_gc_freeze_hooks(self):
+        self.addCleanup(gc.unfreeze)
+        driver = self.make_driver()
+        self.assertIs(heap.chunk_loaded, driver.sync.on_chunk)
+        self.assertIs(heap.load_done, driver.sync.on_loaded)
+        gc.unfreeze()
+        self.sync_all(driver)
+        self.assertGreater(gc.get_freeze_count(), 0)
+        for off in (False, 'false', 'off', '0'):
+            driver = self.make_driver(dict(self.ARGS, gc_freeze=off))
+            self.assertIsNone(driver.sync.on_chunk)
+            self.assertIsNone(driver.sync.on_loaded)
+        self.assertRaises(exceptions.InvalidParamError, self.make_driver,
+                          dict(self.ARGS, gc_freeze='sometimes'))
+
+    def test_missing_column_becomes_none(self):
+        driver = self.make_driver(dict(
+            self.ARGS, columns={'hosts': ['id', 'rack', 'hostname']}))
+        self.sync_all(driver)
+        self.assertEqual({(7, None, 'h7')}, driver.get_snapshot('hosts'))
+        one = self.make_driver(dict(self.ARGS,
+                                    columns={'hosts': ['hostname']}))
+        self.sync_all(one)
+        self.assertEqual({('h7',)}, one.get_snapshot('hosts'))
 
     def test_congress_value(self):
         self.assertEqual('2024-01-02', driver_mod.congress_value(

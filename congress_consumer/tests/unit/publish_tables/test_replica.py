@@ -176,6 +176,28 @@ class SnapshotLoadTest(ReplicaTestBase):
         self.assertEqual(1, self.rep.counts['snapshots'])
 
 
+class ColumnsTest(ReplicaTestBase):
+    """Rows with every column, fewer or more keep exactly their columns."""
+
+    def test_rows_keep_their_own_columns(self):
+        rows = [{'id': 1, 'v': 'a'}, {'id': 2},
+                {'id': 3, 'v': None, 'w': 5}, {'id': 4, 'v': 'd'},
+                {'w': 6, 'id': 5, 'v': 'e'}, {'id': 6, 'w': 7}]
+        self.snapshot(10, rows)
+        self.assertEqual({(r['id'],): r for r in rows}, dict(self.rep.rows))
+        self.assertEqual(('id', 'v', 'w'), self.rep.columns)
+
+    def test_one_column_table(self):
+        rep = replica_mod.TableReplica('k', ('id',))
+        rep.begin_load(10)
+        rep.load([{'id': 1}, {'id': 2}])
+        rep.end_load()
+        self.assertEqual({(1,): {'id': 1}, (2,): {'id': 2}}, dict(rep.rows))
+        rep.apply('update', {'id': 3}, {'id': 3, 'x': 'new'}, 11)
+        self.assertEqual({'id': 3, 'x': 'new'}, rep.rows[(3,)])
+        self.assertEqual({'id': 1}, rep.rows[(1,)])
+
+
 class PurgeTest(ReplicaTestBase):
 
     def test_purge_raises_purge_floor_and_late_change_is_unresolvable(self):
