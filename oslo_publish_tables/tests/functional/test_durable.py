@@ -410,17 +410,24 @@ class AgentRelayTest(testtools.TestCase):
         exc = self.assertRaises(exceptions.ConfigError, agent.start)
         self.assertIn('db_sync', str(exc))
 
-    def test_relay_publishes_and_prunes(self):
+    def write_outbox(self, delivery):
+        """Ten workload steps captured in ``delivery`` mode.
+
+        Returns the records handed to the process's sender and the store.
+        """
         migration.upgrade(self.engine)
         conf = capture_fixture.make_conf(tables=list(m.PUBLISHED),
-                                         delivery='durable')
-        drafts = []
-        publisher.install(self.engine, conf, submit=drafts.append)
+                                         delivery=delivery)
+        submitted = []
+        publisher.install(self.engine, conf, submit=submitted.append)
         self.addCleanup(publisher.uninstall, self.engine)
         load = demo_workload.Workload(self.engine, seed=4)
         for _ in range(10):
             load.step()
-        store = store_mod.OutboxStore(self.engine)
+        return submitted, store_mod.OutboxStore(self.engine)
+
+    def test_relay_publishes_and_prunes(self):
+        drafts, store = self.write_outbox('durable')
         self.assertEqual(len(drafts), store.count())
         agent = self.agent('durable')
         agent.start()
@@ -436,16 +443,7 @@ class AgentRelayTest(testtools.TestCase):
                          opened['outbox_id'])
 
     def test_relayed_mode_the_agent_publishes_every_record(self):
-        migration.upgrade(self.engine)
-        conf = capture_fixture.make_conf(tables=list(m.PUBLISHED),
-                                         delivery='relayed')
-        submitted = []
-        publisher.install(self.engine, conf, submit=submitted.append)
-        self.addCleanup(publisher.uninstall, self.engine)
-        load = demo_workload.Workload(self.engine, seed=4)
-        for _ in range(10):
-            load.step()
-        store = store_mod.OutboxStore(self.engine)
+        submitted, store = self.write_outbox('relayed')
         written = store.count()
         self.assertGreater(written, 0)
         self.assertEqual([], submitted)      # the service sends nothing
