@@ -68,6 +68,7 @@ COLUMNS = [
     ('consumer_runs', 'consumer runs'), ('rows', 'rows'),
     ('divergent', 'divergent'), ('converge_s', 'converged after s'),
     ('relayed', 'relayed'), ('outbox_left', 'outbox left'),
+    ('ordered_by', 'ordered by'),
     ('outage_s', 'outage s'), ('outage_txns', 'txns in outage'),
     ('outage_max_ms', 'commit max ms in outage'),
 ]

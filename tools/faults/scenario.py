@@ -143,7 +143,9 @@ def _consumer_figures(status):
             'late': sum(t['late'] for t in tables),
             'resyncs': sum(t['resyncs'] for t in tables),
             'gaps': status['gaps'],
-            'vanished': status['vanished_producers']}
+            'vanished': status['vanished_producers'],
+            'ordered_by': '/'.join(sorted({str(t.get('ordered_by'))
+                                           for t in tables}))}
 
 
 def _wait_api(procs, timeout):
