@@ -54,6 +54,16 @@ class ProducerTracker(object):
     def __len__(self):
         return len(self._producers)
 
+    def restart(self):
+        """Start counting afresh, as at the first start.
+
+        For a restarted datasource: what was published while it was
+        stopped is in the snapshots it takes next, so every producer's
+        next number is a new baseline, not a gap.
+        """
+        self._producers.clear()
+        self._forgotten.clear()
+
     def observe(self, producer_id, seqs, last_seq, final=False,
                 interval=10.0):
         """Record a batch: its record numbers and the announced last."""

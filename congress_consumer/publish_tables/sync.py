@@ -182,6 +182,17 @@ class Synchronizer(object):
     # -- worker ---------------------------------------------------------------
 
     def start(self):
+        """Start the worker; after a :meth:`stop`, start over.
+
+        What was published while stopped was not received: a restarted
+        synchroniser takes a fresh snapshot of every table.
+        """
+        restarted = self._thread is not None
+        self._stop.clear()
+        if restarted:
+            with self.lock:
+                self.tracker.restart()
+            self.request_resync(None, 'restarted')
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='publish-tables-sync')
         self._thread.start()
