@@ -13,6 +13,7 @@ loaded by name through stevedore, like the Notifier does.
 import uuid
 
 import oslo_messaging
+from oslo_messaging import opts as messaging_opts
 from oslo_utils import timeutils
 from stevedore import driver as stevedore_driver
 
@@ -21,6 +22,24 @@ from oslo_publish_tables import redaction
 
 _NAMESPACE = 'oslo.messaging.notify.drivers'
 _MESSAGING = {'messaging': 1.0, 'messagingv2': 2.0}
+_NOTIFICATIONS_GROUP = 'oslo_messaging_notifications'
+
+
+def notification_url(conf, url=None):
+    """The URL of the notification transport of ``conf`` (or None).
+
+    ``url`` if given, else ``[oslo_messaging_notifications]
+    transport_url``; None means ``[DEFAULT] transport_url``, as for
+    :func:`oslo_messaging.get_notification_transport`. The snapshot RPC
+    runs on this transport too, so that a consumer reaches the agent
+    where it reads the notifications.
+    """
+    if url:
+        return url
+    for group, options in messaging_opts.list_opts():
+        if group == _NOTIFICATIONS_GROUP:
+            conf.register_opts(options, group=group)
+    return conf[_NOTIFICATIONS_GROUP].transport_url or None
 
 
 class SendError(exceptions.PublishTablesError):

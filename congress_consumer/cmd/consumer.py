@@ -130,6 +130,12 @@ _datasource_opts = [
                help='Transport of the notifications and of the snapshot '
                     'RPC calls; defaults to [oslo_messaging_notifications] '
                     'transport_url, then [DEFAULT] transport_url.'),
+    cfg.StrOpt('control_exchange',
+               help='Exchange the producers publish to and their '
+                    'publish-tables-agent serves snapshots on: the '
+                    'producers\' [DEFAULT] control_exchange (nova\'s is '
+                    'nova). Default: this file\'s [DEFAULT] '
+                    'control_exchange.'),
     cfg.StrOpt('snapshot_source', default='rpc',
                choices=[('rpc', 'ask publish-tables-agent over RPC'),
                         ('database', 'read the database at database_url')],
@@ -323,7 +329,8 @@ def driver_args(conf, name):
     columns = _columns(group, values['columns'], tables)
     if columns:
         args['columns'] = columns
-    for option in ('pool', 'transport_url', 'database_url'):
+    for option in ('pool', 'transport_url', 'database_url',
+                   'control_exchange'):
         if values[option]:
             args[option] = values[option]
     if values['previous_signing_key'] and not values['signing_key']:

@@ -8,6 +8,11 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     the notification topic and an optional listener pool name;
 ``transport_url``
     default: the notification transport of the consumer's config;
+    the snapshot RPC calls go there too;
+``control_exchange``
+    the exchange the producers publish to and their agent serves
+    snapshots on (nova's is ``nova``); default: the consumer's
+    ``[DEFAULT] control_exchange``;
 ``tables``
     published table names, list or comma-separated string (required);
 ``table_names``
@@ -45,6 +50,8 @@ import time
 
 from oslo_config import cfg
 import oslo_messaging
+
+from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
@@ -154,6 +161,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                        'run the oslo.publish_tables plugin.',
         'config': {'tables': 'required', 'topic': 'optional',
                    'pool': 'optional', 'transport_url': 'optional',
+                   'control_exchange': 'optional',
                    'table_names': 'optional', 'columns': 'optional',
                    'rename': 'optional', 'types': 'optional',
                    'snapshot_source': 'optional',
@@ -212,7 +220,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.receiver = receiver_mod.Receiver(
             self._transport, self.sync, topic=args.get('topic',
                                                        'publish_tables'),
-            pool=args.get('pool'), authenticator=self.authenticator)
+            pool=args.get('pool'), authenticator=self.authenticator,
+            exchange=args.get('control_exchange'))
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
                         '(all tables if omitted)'}],
@@ -239,11 +248,14 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if kind != 'rpc':
             raise exceptions.InvalidParamError(
                 'snapshot_source = %r: expected rpc or database' % kind)
+        # Where the notifications come from, where the agent serves.
         rpc = oslo_messaging.get_rpc_transport(
-            self.conf, url=self.args.get('transport_url'))
+            self.conf, url=transport_mod.notification_url(
+                self.conf, self.args.get('transport_url')))
         return snapshots.RpcSnapshotSource(
             rpc, self.args.get('snapshot_topic', 'publish_tables_snapshot'),
-            authenticator=self.snapshot_authenticator)
+            authenticator=self.snapshot_authenticator,
+            exchange=self.args.get('control_exchange'))
 
     def _learn_columns(self, table, columns):
         table_map = self._maps[table]

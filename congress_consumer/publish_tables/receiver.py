@@ -9,9 +9,10 @@ it is even decoded. A batch is acknowledged after
 its changes are in the replica. Listening starts before any snapshot is
 taken (the first step of the sync protocol).
 
-Without a ``pool`` the listener shares the topic's default queue, which
-the producers' notifier declares, so records wait there while the
-consumer is down. Independent consumers of the same topic each need a
+``exchange`` is the exchange the producers publish to (default: the
+transport's ``control_exchange``). Without a ``pool`` the listener
+shares the topic's default queue, which the producers' notifier
+declares, so records wait there while the consumer is down. Independent consumers of the same topic each need a
 ``pool`` name of their own.
 """
 
@@ -41,12 +42,14 @@ class Receiver(object):
     """An oslo.messaging notification listener feeding a synchroniser."""
 
     def __init__(self, transport, synchronizer, topic='publish_tables',
-                 pool=None, executor='threading', authenticator=None):
+                 pool=None, executor='threading', authenticator=None,
+                 exchange=None):
         self.synchronizer = synchronizer
         self.authenticator = authenticator
         self.received = 0
         self._listener = oslo_messaging.get_notification_listener(
-            transport, [oslo_messaging.Target(topic=topic)],
+            transport, [oslo_messaging.Target(topic=topic,
+                                              exchange=exchange)],
             [_Endpoint(self)], executor=executor, pool=pool)
         self._running = False
 

@@ -67,16 +67,18 @@ class DirectSnapshotSource(object):
 class RpcSnapshotSource(object):
     """Snapshots from the snapshot service of ``publish-tables-agent``.
 
-    ``authenticator`` (a :class:`~congress_consumer.publish_tables.
-    authentication.SnapshotAuthenticator`) checks every reply; the
+    ``exchange`` is the agent's ``control_exchange`` (default: the
+    transport's). ``authenticator`` (a
+    :class:`~congress_consumer.publish_tables.authentication.
+    SnapshotAuthenticator`) checks every reply; the
     source keeps the table and the position of each open snapshot to
     know what a genuine reply must be bound to.
     """
 
     def __init__(self, transport, topic='publish_tables_snapshot',
-                 timeout=60, authenticator=None):
+                 timeout=60, authenticator=None, exchange=None):
         target = oslo_messaging.Target(
-            topic=topic, namespace=service_mod.NAMESPACE,
+            topic=topic, exchange=exchange, namespace=service_mod.NAMESPACE,
             version=service_mod.VERSION)
         self._client = oslo_messaging.get_rpc_client(transport, target,
                                                      timeout=timeout)

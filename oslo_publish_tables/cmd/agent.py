@@ -10,8 +10,12 @@ plugin (the agent only reads; it never captures), reflects the published
 tables and serves consistent snapshots of them to consumers over
 oslo.messaging RPC on ``[publish_tables] snapshot_topic`` (see
 :mod:`oslo_publish_tables.snapshot.service`), until SIGTERM or SIGINT.
-The RPC transport is ``[publish_tables] transport_url``, else
-``[DEFAULT] transport_url``.
+The RPC transport is the one the plugin publishes on:
+``[publish_tables] transport_url``, else ``[oslo_messaging_notifications]
+transport_url``, else ``[DEFAULT] transport_url``; the exchange is
+``[DEFAULT] control_exchange``, as for the plugin. nova sets its default
+``control_exchange`` to ``nova`` in its code, which the agent cannot
+see: state ``control_exchange = nova`` in the file the agent reads.
 
 When the connection URL names its own options file with
 ``publish_tables_config=...`` (see :mod:`oslo_publish_tables.plugin`),
@@ -158,16 +162,20 @@ class Agent(object):
             idle_timeout=group.snapshot_idle_timeout,
             outbox=group.delivery in outbox_store.OUTBOX_MODES)
         if self.transport is None:
+            # Where the plugin publishes, which is where consumers are.
             self.transport = oslo_messaging.get_rpc_transport(
-                self.conf, url=group.transport_url)
+                self.conf, url=transport_mod.notification_url(
+                    self.conf, group.transport_url))
         # Snapshot replies are signed with the notifications' key.
         self.server = service_mod.rpc_server(
             publish_conf, self.transport, self.service,
             server=self.server_name,
             signer=signing.signer_from_conf(publish_conf))
         self.server.start()
-        LOG.info('serving snapshots of %s on RPC topic %s (server %s)',
-                 ', '.join(sorted(registry.names)), group.snapshot_topic,
+        LOG.info('serving snapshots of %s on RPC topic %s of exchange %s '
+                 '(server %s)', ', '.join(sorted(registry.names)),
+                 group.snapshot_topic,
+                 self.transport.conf.control_exchange,
                  self.server_name)
         if group.delivery in outbox_store.OUTBOX_MODES:
             self._start_relay(publish_conf)

@@ -51,7 +51,8 @@ class OptsTest(ConfTestCase):
                          [o.dest for o in groups[0][1]])
         self.assertEqual(
             ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',
-             'transport_url', 'snapshot_source', 'snapshot_topic',
+             'transport_url', 'control_exchange', 'snapshot_source',
+             'snapshot_topic',
              'database_url', 'gap_timeout', 'producer_timeout',
              'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'signing_key',
              'signing_key_id',
@@ -109,6 +110,7 @@ class DriverArgsTest(ConfTestCase):
              'columns': {'instances': ['uuid', 'host'], 'tags': ['tag']},
              'topic': 'nova_tables', 'pool': 'congress',
              'transport_url': 'rabbit://u:p@h:5672/',
+             'control_exchange': 'nova',
              'snapshot_source': 'database',
              'snapshot_topic': 'nova_snapshots',
              'database_url': 'mysql+pymysql://ro:pw@db/nova',
@@ -119,6 +121,7 @@ class DriverArgsTest(ConfTestCase):
                       'columns = instances.uuid,instances.host,tags.tag\n'
                       'topic = nova_tables\npool = congress\n'
                       'transport_url = rabbit://u:p@h:5672/\n'
+                      'control_exchange = nova\n'
                       'snapshot_source = database\n'
                       'snapshot_topic = nova_snapshots\n'
                       'database_url = mysql+pymysql://ro:pw@db/nova\n'
