@@ -8,11 +8,19 @@ what the driver does (send the notification on ``<topic>.info`` of the
 notification transport, in the 1.0 or 2.0 message format) without the
 blanket ``except``; any other driver (``test``, ``log``, ``routing``) is
 loaded by name through stevedore, like the Notifier does.
+
+On an AMQP driver (RabbitMQ) the notification goes out like an RPC cast
+to routing key ``<topic>.info``: the notifier's path would also declare
+the queue ``<topic>.info``, which then keeps every message for ever when
+the consumers read queues of their own (a ``pool``). Each consumer
+declares the queue it reads before it takes its snapshots, so a message
+published before any queue exists is covered by those snapshots.
 """
 
 import uuid
 
 import oslo_messaging
+from oslo_messaging._drivers import amqpdriver
 from oslo_messaging import opts as messaging_opts
 from oslo_utils import timeutils
 from stevedore import driver as stevedore_driver
@@ -80,14 +88,23 @@ class NotificationTransport(object):
                    'timestamp': str(timeutils.utcnow())}
         try:
             if self._driver is None:
-                self._transport._send_notification(
-                    self._target, {}, message, version=self._version,
-                    retry=self.retry)
+                self._send_messaging(message)
             else:
                 self._driver.notify({}, message, 'info', self.retry)
         except Exception as exc:  # drivers raise anything; normalise it
             raise SendError(redaction.redact(
                 '%s: %s' % (type(exc).__name__, exc), self._secrets)) from exc
+
+    def _send_messaging(self, message):
+        driver = self._transport._driver
+        if isinstance(driver, amqpdriver.AMQPDriverBase):
+            # A cast to <topic>.info: it declares no queue.
+            driver._send(self._target, {}, message,
+                         envelope=self._version == 2.0, retry=self.retry)
+        else:
+            self._transport._send_notification(
+                self._target, {}, message, version=self._version,
+                retry=self.retry)
 
     def close(self):
         if self._owned:

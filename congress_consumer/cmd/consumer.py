@@ -64,6 +64,7 @@ from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.publish_tables import queues
 from congress_consumer.subscriptions import api as subscriptions_api
 from congress_consumer.subscriptions import service as subscriptions
 
@@ -122,10 +123,13 @@ _datasource_opts = [
                help='Notification topic of the producers '
                     '([publish_tables] topic).'),
     cfg.StrOpt('pool',
-               help='Notification listener pool. Without a pool the '
-                    'datasource shares the topic\'s default queue '
-                    '<topic>.info; every independent consumer of a topic '
-                    'needs a pool name of its own.'),
+               help='Notification listener pool: the datasource reads '
+                    'queue <pool>.<datasource name>, so datasources may '
+                    'use the same pool. Without a pool the datasource '
+                    'reads the topic\'s default queue <topic>.info, '
+                    'which two datasources of one topic cannot share. '
+                    'Every independent consumer process of a topic needs '
+                    'a pool name of its own.'),
     cfg.StrOpt('transport_url', secret=True,
                help='Transport of the notifications and of the snapshot '
                     'RPC calls; defaults to [oslo_messaging_notifications] '
@@ -406,9 +410,31 @@ def build_driver(conf, name, transport=None, snapshot_source=None):
                                              mask(exc))) from None
 
 
+def _check_queues(conf, names):
+    """Refuse two datasources that would read one queue (see queues)."""
+    readers = {}
+    for name in names:
+        group = datasource_group(name)
+        register_datasource_opts(conf, name)
+        if _get(conf, group, 'driver') != 'publish_tables':
+            continue
+        args = driver_args(conf, name)
+        key = (args.get('transport_url'), args.get('control_exchange'),
+               queues.queue_of(name, args['topic'], args.get('pool')))
+        if key in readers:
+            raise ConfigError(
+                '[%s] pool and [%s] pool: both unset, so both datasources '
+                'would read queue %s (same topic and exchange) and each '
+                'would miss the messages the other takes; set pool in '
+                'each section' % (datasource_group(readers[key]), group,
+                                  key[2]))
+        readers[key] = name
+
+
 def build_drivers(conf):
     """``{name: driver}`` for every name in ``[consumer] datasources``."""
     drivers = {}
+    _check_queues(conf, datasource_names(conf))
     try:
         for name in datasource_names(conf):
             drivers[name] = build_driver(conf, name)

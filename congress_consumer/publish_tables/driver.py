@@ -5,7 +5,9 @@ tables are exact replicas of tables published by one or more services
 running the ``publish_tables`` plugin. ``args`` (Congress-style):
 
 ``topic`` (default ``publish_tables``), ``pool``
-    the notification topic and an optional listener pool name;
+    the notification topic and an optional listener pool name: the
+    datasource reads queue ``<pool>.<datasource name>``, else
+    ``<topic>.info`` (see :mod:`.queues`);
 ``transport_url``
     default: the notification transport of the consumer's config;
     the snapshot RPC calls go there too;
@@ -59,6 +61,7 @@ from congress_consumer.datasources import values
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import heap
+from congress_consumer.publish_tables import queues
 from congress_consumer.publish_tables import receiver as receiver_mod
 from congress_consumer.publish_tables import snapshots
 from congress_consumer.publish_tables import sync
@@ -186,6 +189,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if not tables:
             raise exceptions.InvalidParamError('tables: no table listed')
         self.conf = cfg.CONF if conf is None else conf
+        self._queue = None  # the claim of the queue read, once started
         verifier = authentication.verifier_from_args(args)
         if verifier is None:
             LOG.warning('datasource %s: no signing_key, messages are not '
@@ -220,7 +224,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.receiver = receiver_mod.Receiver(
             self._transport, self.sync, topic=args.get('topic',
                                                        'publish_tables'),
-            pool=args.get('pool'), authenticator=self.authenticator,
+            pool=queues.pool_of(name, args.get('pool')),
+            authenticator=self.authenticator,
             exchange=args.get('control_exchange'))
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
@@ -321,12 +326,27 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
     # -- lifecycle ----------------------------------------------------------
 
     def start(self):
-        """Listen first, then sync every table (the protocol's order)."""
-        self.receiver.start()
+        """Listen first, then sync every table (the protocol's order).
+
+        :raises queues.SharedQueueError: another datasource of this
+            process reads the same queue.
+        """
+        self._queue = queues.claim(
+            self.name, self.args.get('transport_url'),
+            self.args.get('control_exchange'),
+            self.args.get('topic', 'publish_tables'), self.args.get('pool'))
+        try:
+            self.receiver.start()
+        except BaseException:
+            queues.release(self._queue, self.name)
+            raise
         self.sync.start()
 
     def stop(self):
         self.receiver.stop()
+        if self._queue is not None:
+            queues.release(self._queue, self.name)
+            self._queue = None
         self.sync.stop()
         self.snapshot_source.cleanup()
 

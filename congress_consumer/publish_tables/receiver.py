@@ -10,10 +10,12 @@ its changes are in the replica. Listening starts before any snapshot is
 taken (the first step of the sync protocol).
 
 ``exchange`` is the exchange the producers publish to (default: the
-transport's ``control_exchange``). Without a ``pool`` the listener
-shares the topic's default queue, which the producers' notifier
-declares, so records wait there while the consumer is down. Independent consumers of the same topic each need a
-``pool`` name of their own.
+transport's ``control_exchange``). The listener reads queue ``pool``,
+else the topic's default queue ``<topic>.info``; either is declared by
+the listener and kept while the consumer is down. The producers do not
+declare ``<topic>.info`` (see :mod:`oslo_publish_tables.transport`): no
+queue fills up without a reader. Independent consumers of the same
+topic each need a ``pool`` of their own (see :mod:`.queues`).
 """
 
 import logging
@@ -47,6 +49,7 @@ class Receiver(object):
         self.synchronizer = synchronizer
         self.authenticator = authenticator
         self.received = 0
+        self.pool = pool
         self._listener = oslo_messaging.get_notification_listener(
             transport, [oslo_messaging.Target(topic=topic,
                                               exchange=exchange)],

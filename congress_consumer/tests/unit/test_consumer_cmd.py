@@ -444,3 +444,36 @@ class ConsumerTest(ConfTestCase):
         self.assertIn('transport_url', self.log.output)  # options logged
         self.assertNotIn('Sup3rS3cret', self.log.output)
         self.assertRaises(OSError, self.get, '/v1/data-sources')  # stopped
+
+
+class SharedQueueTest(ConfTestCase):
+    """Two datasources never read one queue (each would miss messages)."""
+
+    TEXT = ('[consumer]\ndatasources = a,b\n'
+            '[datasource_a]\ntables = instances\n%s'
+            '[datasource_b]\ntables = instances\n%s')
+
+    def test_same_topic_without_pool_is_refused(self):
+        conf = self.make_conf(self.TEXT % ('', ''))
+        exc = self.assertRaises(consumer.ConfigError,
+                                consumer.build_drivers, conf)
+        self.assertIn('[datasource_a] pool and [datasource_b] pool',
+                      str(exc))
+        self.assertIn('publish_tables.info', str(exc))
+
+    def test_same_pool_reads_queues_of_their_own(self):
+        conf = self.make_conf(self.TEXT % ('pool = congress\n',
+                                           'pool = congress\n'))
+        drivers = consumer.build_drivers(conf)
+        for driver in drivers.values():
+            self.addCleanup(driver.stop)
+        self.assertEqual(
+            ['congress.a', 'congress.b'],
+            sorted(d.receiver.pool for d in drivers.values()))
+
+    def test_other_topics_without_pool_are_fine(self):
+        conf = self.make_conf(self.TEXT % ('topic = nova\n', ''))
+        drivers = consumer.build_drivers(conf)
+        for driver in drivers.values():
+            self.addCleanup(driver.stop)
+        self.assertEqual({'a', 'b'}, set(drivers))

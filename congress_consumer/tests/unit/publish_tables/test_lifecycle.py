@@ -13,6 +13,7 @@ import testtools
 from oslo_publish_tables import envelope
 
 from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.publish_tables import queues
 from congress_consumer.publish_tables import sync as sync_mod
 from congress_consumer.tests.unit.publish_tables import \
     test_receiver_driver as helpers
@@ -25,7 +26,8 @@ def _wait(predicate, timeout=10.0):
     return predicate()
 
 
-class StopStartTest(testtools.TestCase):
+class DriverCase(testtools.TestCase):
+    """Drivers on one fake transport with a fixed snapshot source."""
 
     def setUp(self):
         super().setUp()
@@ -52,6 +54,9 @@ class StopStartTest(testtools.TestCase):
             self.transport, publisher_id='publish_tables.node1',
             driver='messaging', topics=['publish_tables'])
         notifier.info({}, envelope.EVENT_BATCH, payload)
+
+
+class StopStartTest(DriverCase):
 
     def test_stopped_then_started_driver_syncs_again(self):
         driver = self.make_driver()
@@ -107,3 +112,26 @@ class StopStartTest(testtools.TestCase):
         self.publish(helpers._payload(
             1, 3000, helpers._change('hosts', 'insert', 3, hostname='h3')))
         self.assertTrue(_wait(lambda: (3, 'h3') in self.rows(second)))
+
+
+class SharedQueueTest(DriverCase):
+    """Datasources of one process (Congress) never read one queue."""
+
+    def test_second_reader_of_the_default_queue_is_refused(self):
+        first = self.make_driver('a')
+        first.start()
+        second = self.make_driver('b')
+        exc = self.assertRaises(queues.SharedQueueError, second.start)
+        self.assertIn('a and b', str(exc))
+        self.assertIn('publish_tables.info', str(exc))
+        first.stop()
+        second.start()  # the queue is free again
+        self.assertTrue(second.wait_live(10))
+
+    def test_same_pool_is_made_unique(self):
+        first = self.make_driver('a', pool='congress')
+        second = self.make_driver('b', pool='congress')
+        first.start()
+        second.start()
+        self.assertEqual(('congress.a', 'congress.b'),
+                         (first.receiver.pool, second.receiver.pool))

@@ -1,0 +1,69 @@
+"""Which broker queue a datasource reads, and that no other one reads it.
+
+A replica needs every message of its topic: a queue shared with another
+reader splits the messages between them, and each replica silently
+misses the other's share (or, with one pool bound to several topics,
+applies another datasource's changes). So:
+
+* a datasource with a ``pool`` reads the queue ``<pool>.<datasource>``:
+  two datasources that copy the same ``pool`` into their sections still
+  read queues of their own, each bound to its own topic only;
+* a datasource without a ``pool`` reads the topic's default queue
+  ``<topic>.info``; two such datasources on the same exchange and topic
+  of one transport would share it, and :func:`claim` refuses the second
+  with an error naming both datasources and the option ``pool``.
+
+Claims are per process (Congress runs its datasources in one process);
+independent consumer processes of one topic need pools of their own.
+"""
+
+import threading
+
+from congress_consumer import exceptions
+
+_lock = threading.Lock()
+_claims = {}  # (transport url, exchange, queue) -> datasource name
+
+
+class SharedQueueError(exceptions.InvalidParamError):
+    """Two datasources of one process would read the same queue."""
+
+    msg_fmt = ('datasources %(first)s and %(second)s would both read '
+               'queue %(queue)s of exchange %(exchange)s: each would miss '
+               'the messages the other takes; give them different pool '
+               'options (or topics)')
+
+
+def pool_of(datasource, pool):
+    """The listener pool (queue name) of ``datasource``, or None."""
+    return '%s.%s' % (pool, datasource) if pool else None
+
+
+def queue_of(datasource, topic, pool):
+    """The name of the queue ``datasource`` reads."""
+    return pool_of(datasource, pool) or '%s.info' % topic
+
+
+def claim(datasource, transport_url, exchange, topic, pool):
+    """Reserve the queue of ``datasource``; return the claim's key.
+
+    :raises SharedQueueError: another datasource of this process reads
+        that queue.
+    """
+    key = (transport_url or '', exchange or '',
+           queue_of(datasource, topic, pool))
+    with _lock:
+        holder = _claims.get(key)
+        if holder is not None and holder != datasource:
+            raise SharedQueueError(first=holder, second=datasource,
+                                   queue=key[2],
+                                   exchange=exchange or '(default)')
+        _claims[key] = datasource
+    return key
+
+
+def release(key, datasource):
+    """Give back a claim made by :func:`claim` (if still held)."""
+    with _lock:
+        if _claims.get(key) == datasource:
+            del _claims[key]
