@@ -228,23 +228,50 @@ def register_datasource_opts(conf, name):
     conf.register_opts(_datasource_opts, group=datasource_group(name))
 
 
-def _raw_value(conf, group, option):
-    """The option's text in the config files, for error messages."""
+def _sections(conf):
+    """``[(path, {section: {option: [values]}})]`` of the config files."""
     try:
         files = list(conf.config_file or [])
     except cfg.NoSuchOptError:  # conf was never parsed
-        return None
-    found = None
+        return []
+    parsed = []
     for path in files:
         sections = {}
         try:
             cfg.ConfigParser(path, sections).parse()
         except (OSError, cfg.ParseError):
             continue
+        parsed.append((path, sections))
+    return parsed
+
+
+def _raw_value(conf, group, option):
+    """The option's text in the config files, for error messages."""
+    found = None
+    for _path, sections in _sections(conf):
         values = sections.get(group, {}).get(option)
         if values:
             found = values[-1]
     return found
+
+
+def check_unknown_options(conf, group, options):
+    """Refuse an option of ``group`` in the files that is not known.
+
+    A misspelt option would otherwise be ignored silently, its default
+    used instead.
+    """
+    known = set()
+    for opt in options:
+        known.update((opt.dest, opt.name.replace('-', '_')))
+        known.update(d.name for d in opt.deprecated_opts
+                     if d.name and d.group in (None, group))
+    for path, sections in _sections(conf):
+        for option, values in sorted(sections.get(group, {}).items()):
+            if option.replace('-', '_') not in known:
+                raise ConfigError(group=group, option=option,
+                                  value=repr(values[-1]),
+                                  reason='no such option (in %s)' % path)
 
 
 def _get(conf, group, option):
@@ -302,6 +329,7 @@ def driver_args(conf, name):
     """
     group = datasource_group(name)
     register_datasource_opts(conf, name)
+    check_unknown_options(conf, group, _datasource_opts)
     values = {opt.dest: _get(conf, group, opt.dest)
               for opt in _datasource_opts}
     tables = [t.strip() for t in values['tables'] if t.strip()]
@@ -353,6 +381,7 @@ def push_driver_args(conf, name):
     """The ``args`` of push datasource ``name``, from its section."""
     group = datasource_group(name)
     register_datasource_opts(conf, name)
+    check_unknown_options(conf, group, _datasource_opts)
     tables = [t.strip() for t in _get(conf, group, 'tables') if t.strip()]
     if not tables:
         raise ConfigError(group=group, option='tables', value="''",

@@ -136,6 +136,16 @@ class DriverArgsTest(ConfTestCase):
         self.assertIn(expected, str(exc))
         return exc
 
+    def test_unknown_option_is_an_error(self):
+        exc = self.assert_error('tables = instances\nresync_interval = 60\n',
+                                '[datasource_nova] resync_interval = '
+                                "'60': no such option")
+        self.assertIn('consumer.conf', str(exc))
+
+    def test_misspelt_option_is_an_error(self):
+        self.assert_error('tables = instances\npol = congress\n',
+                          "[datasource_nova] pol = 'congress'")
+
     def test_bad_float(self):
         self.assert_error('tables = instances\ngap_timeout = soon\n',
                           "[datasource_nova] gap_timeout = 'soon': ")
