@@ -88,6 +88,7 @@ class _RateLimitedLog(object):
 
     def __init__(self, log_interval=LOG_INTERVAL, clock=time.monotonic):
         self.log_interval = log_interval
+        self.log = LOG  # the driver names its datasource in every line
         self._clock = clock
         self._logged = {}       # reason -> when last logged
         self._suppressed = collections.Counter()
@@ -100,7 +101,7 @@ class _RateLimitedLog(object):
             return
         self._logged[reason] = now
         suppressed = self._suppressed.pop(reason, 0)
-        LOG.warning(text + '%s', *(args + (
+        self.log.warning(text + '%s', *(args + (
             '; %d more discarded for this reason in the last %.0fs'
             % (suppressed, now - last) if suppressed else '',)))
 

@@ -61,6 +61,7 @@ from congress_consumer.datasources import values
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import heap
+from congress_consumer.publish_tables import logs
 from congress_consumer.publish_tables import queues
 from congress_consumer.publish_tables import receiver as receiver_mod
 from congress_consumer.publish_tables import snapshots
@@ -227,6 +228,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             pool=queues.pool_of(name, args.get('pool')),
             authenticator=self.authenticator,
             exchange=args.get('control_exchange'))
+        self._name_logs()
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
                         '(all tables if omitted)'}],
@@ -239,6 +241,17 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
               'snapshot to load (default 30)'}],
             'Take a fresh snapshot of a table and wait until it is loaded.',
             method=self.refresh_snapshot)
+
+    def _name_logs(self):
+        """Have every log line of this datasource name it."""
+        log = logs.for_datasource(LOG, self.name)
+        for part in (self.sync, self.sync.liveness, self.receiver,
+                     self.authenticator, self.snapshot_authenticator):
+            if part is not None:
+                part.log = log
+        self.sync.liveness.where = 'topic %s of exchange %s' % (
+            self.args.get('topic', 'publish_tables'),
+            self.args.get('control_exchange') or '(control_exchange)')
 
     def _snapshot_source(self):
         kind = self.args.get('snapshot_source', 'rpc')
@@ -419,6 +432,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         status['tables'] = {self._maps[t].name: self.sync.table_status(t)
                             for t in self._maps}
         status['producers'] = len(self.sync.tracker)
+        status['producers_seen'] = self.sync.tracker.seen
+        status['stale'] = self.sync.liveness.is_stale()
         status['gaps'] = self.sync.tracker.gaps
         status['vanished_producers'] = self.sync.tracker.vanished
         status['discarded'] = dict(self.sync.counts)

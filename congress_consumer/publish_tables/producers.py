@@ -23,7 +23,8 @@ import time
 
 class _Producer(object):
     __slots__ = ('baseline', 'contiguous', 'pending', 'announced',
-                 'missing_since', 'last_seen', 'interval', 'final')
+                 'missing_since', 'last_seen', 'interval', 'final',
+                 'first_seen', 'confirmed')
 
     def __init__(self, first, now, interval):
         self.baseline = first
@@ -34,6 +35,8 @@ class _Producer(object):
         self.last_seen = now
         self.interval = interval
         self.final = False
+        self.first_seen = now
+        self.confirmed = None  # last time every record announced was in
 
 
 class ProducerTracker(object):
@@ -50,6 +53,8 @@ class ProducerTracker(object):
         self._forgotten = collections.OrderedDict()
         self.gaps = 0
         self.vanished = 0
+        self.seen = 0  # producers ever heard from
+        self.last_heard = None  # when any message last came
 
     def __len__(self):
         return len(self._producers)
@@ -75,10 +80,11 @@ class ProducerTracker(object):
                 first = old[0] + 1
             else:
                 first = min(seqs) if seqs else last_seq + 1
+                self.seen += 1
             state = self._producers[producer_id] = _Producer(
                 first, now, interval)
             state.final = old is not None and old[1]
-        state.last_seen = now
+        state.last_seen = self.last_heard = now
         state.interval = interval
         state.final = state.final or final
         state.announced = max(state.announced, last_seq)
@@ -93,8 +99,30 @@ class ProducerTracker(object):
                 state.missing_since = now
         else:
             state.missing_since = None
+            state.confirmed = now
             if state.final:
                 self._forget(producer_id)
+
+    def caught_up(self):
+        """True if every record each live producer announced is in."""
+        return all(not s.pending and s.announced <= s.contiguous
+                   for s in self._producers.values())
+
+    def confirmed_at(self):
+        """Clock time up to which every live producer is known applied.
+
+        The oldest of each live producer's last moment with nothing
+        missing (its first message if it never had one); None without
+        live producers.
+        """
+        times = [s.first_seen if s.confirmed is None else s.confirmed
+                 for s in self._producers.values()]
+        return min(times) if times else None
+
+    def longest_interval(self):
+        """The longest heartbeat interval live producers announce."""
+        return max([s.interval for s in self._producers.values()],
+                   default=0.0)
 
     def _forget(self, producer_id):
         state = self._producers.pop(producer_id)

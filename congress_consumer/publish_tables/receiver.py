@@ -50,6 +50,7 @@ class Receiver(object):
         self.authenticator = authenticator
         self.received = 0
         self.pool = pool
+        self.log = LOG  # the driver names its datasource in every line
         self._listener = oslo_messaging.get_notification_listener(
             transport, [oslo_messaging.Target(topic=topic,
                                               exchange=exchange)],
@@ -60,8 +61,8 @@ class Receiver(object):
         """Decode and apply one notification payload; never raises."""
         self.received += 1
         if event_type not in envelope.EVENT_TYPES:
-            LOG.warning('discarded a notification of unknown type %s',
-                        redaction.short_repr(event_type))
+            self.log.warning('discarded a notification of unknown type %s',
+                             redaction.short_repr(event_type))
             self.synchronizer.discard('unknown_event')
             return
         if self.authenticator is not None and \
@@ -70,8 +71,8 @@ class Receiver(object):
         try:
             batch = envelope.parse(payload)
         except pt_exceptions.EnvelopeError as exc:
-            LOG.warning('discarded a malformed %s message: %s', event_type,
-                        exc)
+            self.log.warning('discarded a malformed %s message: %s',
+                             event_type, exc)
             self.synchronizer.discard('malformed')
             return
         self.synchronizer.handle(batch)

@@ -25,6 +25,7 @@ from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables import redaction
 
+from congress_consumer.publish_tables import liveness as liveness_mod
 from congress_consumer.publish_tables import producers
 from congress_consumer.publish_tables import replica as replica_mod
 
@@ -37,6 +38,16 @@ _SNAPSHOT_ERRORS = (pt_exceptions.PublishTablesError,
 SYNCING = 'SYNCING'
 LIVE = 'LIVE'
 RESYNCING = 'RESYNCING'
+STALE = liveness_mod.STALE  # reported for LIVE tables nobody feeds
+
+# What finds lost records of a table, by what orders it. With the outbox
+# the agent relays what a dead process never sent. Without it, losses of
+# producers heard at least once are detected (numbers, heartbeats); a
+# producer that never reached the broker while the datasource listened
+# is not: only comparing replica and database (verification) finds it.
+_LOSS_DETECTION = {replica_mod.OUTBOX: 'outbox',
+                   replica_mod.STAMP: 'heard_producers',
+                   None: 'heard_producers'}
 
 
 class _Reordered(Exception):
@@ -50,6 +61,7 @@ class TableStatus(object):
         self.state = SYNCING
         self.requested = 0.0
         self.started = None
+        self.snapshot_at = None  # clock time the loaded snapshot was taken
         self.last_applied_wall = None
         self.lag_ms = None
         self.resyncs = 0
@@ -64,6 +76,8 @@ class Synchronizer(object):
                  tombstone_ttl=600.0, chunk_rows=5000,
                  retry_interval=1.0, clock=time.monotonic):
         self.source = snapshot_source
+        # Every line names the datasource (see logs.for_datasource).
+        self.log = LOG
         self.on_columns = None
         # on_chunk(table) after each loaded chunk of a snapshot, and
         # on_loaded(table) after a snapshot is loaded (outside the lock).
@@ -81,6 +95,8 @@ class Synchronizer(object):
         self.status = {t: TableStatus() for t in tables}
         self.tracker = producers.ProducerTracker(gap_timeout,
                                                  producer_timeout, clock)
+        self.liveness = liveness_mod.Liveness(self.tracker, producer_timeout,
+                                              LOG, clock)
         self.counts = collections.Counter()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -120,15 +136,16 @@ class Synchronizer(object):
         if replica.pk_names is not None and set(pk) != set(
                 replica.pk_names):
             self.counts['discarded'] += 1
-            LOG.warning('discarded a change of %s with key %s (expected %s)',
-                        change.table, sorted(pk), replica.pk_names)
+            self.log.warning('table %s: discarded a change with key %s '
+                             '(expected %s)', change.table, sorted(pk),
+                             replica.pk_names)
             return
         try:
             hash(tuple(pk.values()))
         except TypeError:  # e.g. a JSON value: cannot key the replica
             self.counts['discarded'] += 1
-            LOG.warning('discarded a change of %s with an unhashable key',
-                        change.table)
+            self.log.warning('table %s: discarded a change with an '
+                             'unhashable key', change.table)
             return
         row = dict(change.row)
         row.update(pk)
@@ -154,9 +171,9 @@ class Synchronizer(object):
         # its changes any more, stamps can.
         replica.reorder(replica_mod.STAMP)
         self.counts['reordered'] += 1
-        LOG.warning('%s: a change or snapshot without an outbox id; '
-                    'ordering the table by stamps from now on',
-                    replica.name)
+        self.log.warning('table %s: a change or snapshot without an '
+                         'outbox id; ordering the table by stamps from '
+                         'now on', replica.name)
         resync[replica.name] = 'ordering by stamps'
         return ts
 
@@ -175,8 +192,8 @@ class Synchronizer(object):
                 status.reasons.append(reason)
                 if status.state == LIVE:
                     status.state = RESYNCING
-        LOG.info('resync of %s requested: %s',
-                 ', '.join(tables or sorted(self.status)), reason)
+        self.log.info('resync of table %s requested: %s',
+                      ', '.join(tables or sorted(self.status)), reason)
         self._wake.set()
 
     # -- worker ---------------------------------------------------------------
@@ -192,6 +209,7 @@ class Synchronizer(object):
         if restarted:
             with self.lock:
                 self.tracker.restart()
+                self.liveness.restart()
             self.request_resync(None, 'restarted')
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='publish-tables-sync')
@@ -218,8 +236,9 @@ class Synchronizer(object):
                     self.sync_table(table)
                 except _SNAPSHOT_ERRORS as exc:
                     self.counts['snapshot_failures'] += 1
-                    LOG.warning('snapshot of %s failed: %s; retrying',
-                                table, redaction.redact(exc))
+                    self.log.warning('table %s: snapshot failed: %s; '
+                                     'retrying', table,
+                                     redaction.redact(exc))
                     self._stop.wait(self.retry_interval)
             self._wake.wait(0.2)
             self._wake.clear()
@@ -227,6 +246,7 @@ class Synchronizer(object):
     def tick(self):
         """Periodic checks: lost records, silent producers, tombstones."""
         reasons = self.tracker.check()
+        self.liveness.check()
         if reasons:
             self.request_resync(None, '; '.join(reasons))
         with self.lock:
@@ -286,11 +306,12 @@ class Synchronizer(object):
             replica.end_load()
             if status.requested <= status.started:
                 status.state = LIVE
+            status.snapshot_at = status.started
             status.resyncs = replica.counts['snapshots'] - 1
         if self.on_loaded is not None:
             self.on_loaded(table)
-        LOG.info('%s loaded from snapshot at %d (fence %.1f ms)', table,
-                 snap['ts'], snap.get('fence_ms', 0.0))
+        self.log.info('table %s loaded from snapshot at %d (fence %.1f ms)',
+                      table, snap['ts'], snap.get('fence_ms', 0.0))
 
     # -- status ---------------------------------------------------------------
 
@@ -299,25 +320,36 @@ class Synchronizer(object):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                if all(s.state == LIVE for s in self.status.values()):
+                if all(self.state_of(t) == LIVE for t in self.status):
                     return True
             time.sleep(0.01)
         return False
+
+    def state_of(self, table):
+        """The table's state; STALE for a LIVE table nobody feeds."""
+        state = self.status[table].state
+        if state == LIVE and self.liveness.is_stale():
+            return STALE
+        return state
 
     def table_status(self, table):
         """Status and counters of one table, for the API."""
         status = self.status[table]
         replica = self.replicas[table]
-        return {'state': status.state,
-                'rows': len(replica.rows),
-                'ordered_by': replica.order,
-                'last_applied_ts': replica.last_ts or None,
-                'last_applied_at': status.last_applied_wall,
-                'lag_ms': status.lag_ms,
-                'applied': replica.counts[replica_mod.APPLIED],
-                'duplicate': replica.counts[replica_mod.DUPLICATE],
-                'late': replica.counts[replica_mod.LATE],
-                'unresolvable': replica.counts[replica_mod.UNRESOLVABLE],
-                'snapshots': replica.counts['snapshots'],
-                'resyncs': status.resyncs,
-                'last_resync_reasons': list(status.reasons)}
+        result = {'state': self.state_of(table),
+                  'rows': len(replica.rows),
+                  'ordered_by': replica.order,
+                  'loss_detection': _LOSS_DETECTION[replica.order],
+                  'last_applied_ts': replica.last_ts or None,
+                  'last_applied_at': status.last_applied_wall,
+                  'lag_ms': status.lag_ms,
+                  'applied': replica.counts[replica_mod.APPLIED],
+                  'duplicate': replica.counts[replica_mod.DUPLICATE],
+                  'late': replica.counts[replica_mod.LATE],
+                  'unresolvable': replica.counts[replica_mod.UNRESOLVABLE],
+                  'snapshots': replica.counts['snapshots'],
+                  'resyncs': status.resyncs,
+                  'last_resync_reasons': list(status.reasons)}
+        result.update(self.liveness.table(status.state == LIVE,
+                                          status.snapshot_at))
+        return result

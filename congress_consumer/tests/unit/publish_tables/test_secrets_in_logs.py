@@ -73,7 +73,8 @@ class DriverLogsTest(test_consumer_cmd.ConfTestCase):
 
         output = log.output
         self.assertGreaterEqual(source.attempts, 3)
-        self.assertIn('snapshot of instances failed', output)
+        self.assertIn('datasource nova: table instances: snapshot failed',
+                      output)
         self.assertIn('fake://congress:***@broker', output)
         self.assertIn('unauthenticated', output)
         for secret in (PASSWORD, KEY, OLD_KEY):
