@@ -179,3 +179,11 @@ class LivenessTest(testtools.TestCase):
         for line in lines:
             self.assertTrue(line.startswith('datasource nova: '), line)
         self.assertIn('table hosts', log.output)
+
+    def test_loss_detection_is_stated(self):
+        # Direct mode: a producer that never reached the broker while
+        # the datasource listened cannot be noticed from the stream.
+        self.assertEqual('heard_producers', self.table()['loss_detection'])
+        # Durable mode: the agent relays what a dead process never sent.
+        self.driver.sync.replicas['hosts'].order = 'outbox'
+        self.assertEqual('outbox', self.table()['loss_detection'])
