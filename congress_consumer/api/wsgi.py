@@ -83,6 +83,7 @@ FAILED = 'FAILED'
 LIVE = 'LIVE'
 SYNCING = 'SYNCING'
 RESYNCING = 'RESYNCING'
+STALE = 'STALE'
 
 
 class HTTPError(exceptions.CongressConsumerError):
@@ -173,7 +174,8 @@ def datasource_state(status):
     """Overall state of a datasource from its ``get_status()`` dict.
 
     ``SYNCING`` while a table has never been loaded, else ``RESYNCING``
-    while a table is being reloaded, else ``LIVE``. Drivers without
+    while a table is being reloaded, else ``STALE`` when the datasource
+    hears no producer, else ``LIVE``. Drivers without
     per-table states are ``LIVE`` once initialized.
     """
     tables = status.get('tables')
@@ -187,6 +189,8 @@ def datasource_state(status):
         return SYNCING
     if RESYNCING in states:
         return RESYNCING
+    if STALE in states:
+        return STALE
     return LIVE
 
 

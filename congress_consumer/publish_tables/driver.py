@@ -241,6 +241,10 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
               'snapshot to load (default 30)'}],
             'Take a fresh snapshot of a table and wait until it is loaded.',
             method=self.refresh_snapshot)
+        self.add_executable_method(
+            'restart', [], 'Stop the datasource and start it again, as '
+            'Congress does when a datasource is updated.',
+            method=self.restart)
 
     def _name_logs(self):
         """Have every log line of this datasource name it."""
@@ -362,6 +366,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             self._queue = None
         self.sync.stop()
         self.snapshot_source.cleanup()
+
+    def restart(self):
+        """Executable action: :meth:`stop`, then :meth:`start`."""
+        self.stop()
+        self.start()
 
     def wait_live(self, timeout=30.0):
         live = self.sync.wait_live(timeout)

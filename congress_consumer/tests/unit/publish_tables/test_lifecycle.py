@@ -101,6 +101,14 @@ class StopStartTest(DriverCase):
         self.assertEqual(0, status['gaps'])
         self.assertEqual(0, status['vanished_producers'])
 
+    def test_restart_action(self):
+        driver = self.make_driver()
+        driver.start()
+        self.assertTrue(driver.wait_live(10))
+        driver.execute('restart', {})
+        self.assertTrue(_wait(lambda: len(self.source.opened) == 2))
+        self.assertTrue(driver.wait_live(10))
+
     def test_driver_made_anew_with_the_same_name_syncs(self):
         first = self.make_driver(pool='congress')
         first.start()

@@ -187,3 +187,11 @@ class LivenessTest(testtools.TestCase):
         # Durable mode: the agent relays what a dead process never sent.
         self.driver.sync.replicas['hosts'].order = 'outbox'
         self.assertEqual('outbox', self.table()['loss_detection'])
+
+    def test_api_state_of_a_stale_datasource(self):
+        from congress_consumer.api import wsgi
+        self.assertEqual('LIVE', wsgi.datasource_state(
+            self.driver.get_status()))
+        self.clock.now += 30
+        self.assertEqual('STALE', wsgi.datasource_state(
+            self.driver.get_status()))
