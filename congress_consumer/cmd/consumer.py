@@ -157,7 +157,10 @@ _datasource_opts = [
     cfg.FloatOpt('producer_timeout', default=30.0,
                  help='Seconds of silence (no batch nor heartbeat) after '
                       'which a producer counts as vanished and the tables '
-                      'are resynced. Keep it well above the producers\' '
+                      'are resynced, and after which a datasource that '
+                      'hears no producer at all is STALE instead of LIVE '
+                      '(at least three of the producers\' heartbeat '
+                      'intervals). Keep it well above the producers\' '
                       '[publish_tables] heartbeat_interval.'),
     cfg.FloatOpt('tombstone_ttl', default=600.0,
                  help='Seconds deleted rows are remembered to recognise '
