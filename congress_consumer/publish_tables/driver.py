@@ -229,6 +229,10 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             authenticator=self.authenticator,
             exchange=args.get('control_exchange'))
         self._name_logs()
+        self._add_actions()
+
+    def _add_actions(self):
+        """The datasource's executable actions (``execute``)."""
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
                         '(all tables if omitted)'}],
