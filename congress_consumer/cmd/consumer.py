@@ -290,6 +290,7 @@ def _get(conf, group, option):
 
 def datasource_names(conf):
     """The validated list of ``[consumer] datasources``."""
+    check_unknown_options(conf, GROUP, _opts)
     names = _get(conf, GROUP, 'datasources')
     seen = set()
     for name in names:

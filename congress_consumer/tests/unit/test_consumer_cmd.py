@@ -487,3 +487,10 @@ class SharedQueueTest(ConfTestCase):
         for driver in drivers.values():
             self.addCleanup(driver.stop)
         self.assertEqual({'a', 'b'}, set(drivers))
+
+    def test_unknown_consumer_option_is_an_error(self):
+        conf = self.make_conf('[consumer]\ndatasources = a\napi_prot = 1\n'
+                              '[datasource_a]\ntables = instances\n')
+        exc = self.assertRaises(consumer.ConfigError,
+                                consumer.build_drivers, conf)
+        self.assertIn("[consumer] api_prot = '1': no such option", str(exc))
