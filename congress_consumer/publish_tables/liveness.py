@@ -24,6 +24,10 @@ start, is **STALE**: its LIVE tables report the state ``STALE``, and a
 warning says what to check. Producers always send heartbeats, so
 silence means the datasource does not hear them, not that they are
 idle: a wrong exchange, topic or transport, or signatures that fail.
+The one silence that is explained is that of producers that all said
+goodbye (their service was stopped cleanly): everything they announced
+is applied and nobody publishes, so the tables stay LIVE, with
+``producers`` 0 and a growing ``last_message_age``.
 """
 
 import time
@@ -61,6 +65,8 @@ class Liveness(object):
                       else max(heard, self.started))
 
     def is_stale(self, now=None):
+        if self.tracker.all_left:
+            return False  # silent because every producer said goodbye
         now = self._clock() if now is None else now
         limit = max(self.timeout, 3 * self.tracker.longest_interval())
         return self.silence(now) >= limit

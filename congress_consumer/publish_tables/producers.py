@@ -54,6 +54,8 @@ class ProducerTracker(object):
         self.gaps = 0
         self.vanished = 0
         self.seen = 0  # producers ever heard from
+        # True while every producer heard has left saying goodbye.
+        self.all_left = False
         self.last_heard = None  # when any message last came
 
     def __len__(self):
@@ -68,6 +70,7 @@ class ProducerTracker(object):
         """
         self._producers.clear()
         self._forgotten.clear()
+        self.all_left = False
 
     def observe(self, producer_id, seqs, last_seq, final=False,
                 interval=10.0):
@@ -85,6 +88,7 @@ class ProducerTracker(object):
                 first, now, interval)
             state.final = old is not None and old[1]
         state.last_seen = self.last_heard = now
+        self.all_left = False
         state.interval = interval
         state.final = state.final or final
         state.announced = max(state.announced, last_seq)
@@ -126,6 +130,7 @@ class ProducerTracker(object):
 
     def _forget(self, producer_id):
         state = self._producers.pop(producer_id)
+        self.all_left = state.final and not self._producers
         top = max([state.contiguous, state.announced] + list(state.pending))
         self._forgotten[producer_id] = (top, state.final)
         while len(self._forgotten) > self.REMEMBER:

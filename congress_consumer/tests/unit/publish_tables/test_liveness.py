@@ -140,6 +140,22 @@ class LivenessTest(testtools.TestCase):
         self.assertEqual(sync_mod.LIVE, self.table()['state'])
         self.assertIn('no longer stale', log.output)
 
+    def test_silence_after_every_goodbye_is_not_stale(self):
+        self.deliver(_heartbeat(0, _producer(1)))
+        self.deliver(_heartbeat(0, _producer(2)))
+        goodbye = envelope.batch(_producer(1), 0, [], 10.0, final=True)
+        self.driver.receiver.deliver(envelope.EVENT_GOODBYE, goodbye)
+        self.clock.now += 100
+        # Producer 2 is still out there, silent: stale.
+        self.assertEqual(sync_mod.STALE, self.table()['state'])
+        goodbye = envelope.batch(_producer(2), 0, [], 10.0, final=True)
+        self.driver.receiver.deliver(envelope.EVENT_GOODBYE, goodbye)
+        self.clock.now += 100
+        table = self.table()
+        self.assertEqual((sync_mod.LIVE, True, 100.0),
+                         (table['state'], table['caught_up'],
+                          table['last_message_age']))
+
     def test_stale_waits_for_three_heartbeat_intervals(self):
         self.deliver(_heartbeat(0, _producer(1), interval=20.0))
         self.clock.now += 59
