@@ -5,7 +5,7 @@ Congress (DSE2) runs every datasource as a
 drivers through the ``congress.datasource.drivers`` entry point and
 creates one with ``plugin(name=..., args=config)``.
 :class:`PublishTablesDataSource` is that plugin: a thin ``DataService``
-around a :class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`.
+around a :class:`~congress_consumer.replication.driver.PublishTablesDriver`.
 Installing this distribution next to Congress is enough::
 
     $ openstack congress datasource create publish_tables nova \\
@@ -48,7 +48,7 @@ from oslo_log import log as logging
 
 from congress_consumer.api import wsgi
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.replication import driver as driver_mod
 
 LOG = logging.getLogger(__name__)
 

@@ -4,12 +4,12 @@ import copy
 import itertools
 
 from oslo_publish_tables.capture import tables
-from oslo_publish_tables import compression
 from oslo_publish_tables.outbox import relay
 from oslo_publish_tables.outbox import store
+from oslo_publish_tables.protocol import compression
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender
-from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service
 
 

@@ -29,8 +29,8 @@ from oslo_publish_tables.capture import listeners
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import store as outbox_store
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 GROUP = 'publish_tables'

@@ -32,8 +32,8 @@ from oslo_db import exception as db_exc
 from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
-from oslo_publish_tables import compression as compression_mod
-from oslo_publish_tables import envelope
+from oslo_publish_tables.protocol import compression as compression_mod
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import transport as transport_mod
 
 LOG = logging.getLogger(__name__)

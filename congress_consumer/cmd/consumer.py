@@ -22,7 +22,7 @@ Configuration (``--config-file /etc/congress-consumer/consumer.conf``)::
 Every name listed in ``[consumer] datasources`` has a section
 ``[datasource_<name>]`` with the options of :data:`_datasource_opts`;
 they become the ``args`` of a
-:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`
+:class:`~congress_consumer.replication.driver.PublishTablesDriver`
 (see :func:`driver_args`), or, with ``driver = push``, of an
 :class:`~congress_consumer.datasources.http_push.HttpPushDriver` whose
 tables monitoring systems push over HTTP (see :func:`push_driver_args`;
@@ -58,12 +58,12 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.replication import driver as driver_mod
 from congress_consumer.subscriptions import api as subscriptions_api
 from congress_consumer.subscriptions import service as subscriptions
 

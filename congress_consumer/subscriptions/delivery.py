@@ -11,7 +11,8 @@ failed send with backoff. A table nobody subscribed to costs one dict
 lookup per change. Notifications still queued when their subscription
 is deleted are not sent.
 
-Notifications (rows are encoded with :mod:`oslo_publish_tables.codec`):
+Notifications (rows are encoded with
+:mod:`oslo_publish_tables.protocol.codec`):
 
 ``congress_consumer.subscription.delta``
     ``{"subscriber_id", "datasource", "table", "epoch", "seq", "ts",
@@ -36,7 +37,7 @@ import threading
 import time
 import uuid
 
-from oslo_publish_tables import codec
+from oslo_publish_tables.protocol import codec
 from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer import exceptions
@@ -79,7 +80,7 @@ class FilteredPublisher(object):
     """Filtered, per-subscriber notifications of replica changes.
 
     ``syncs`` maps datasource names to their
-    :class:`~congress_consumer.publish_tables.sync.Synchronizer`;
+    :class:`~congress_consumer.replication.sync.Synchronizer`;
     ``transport`` is an oslo.messaging notification transport.
     """
 

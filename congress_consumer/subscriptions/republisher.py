@@ -3,7 +3,7 @@
 Any service on the bus can subscribe to a table of a ``publish_tables``
 datasource (say datasource ``nova``, table ``instances``) and replicate
 it exactly, with the very same
-:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver` and
+:class:`~congress_consumer.replication.driver.PublishTablesDriver` and
 sync protocol it would use against a producing service:
 
 * deltas are sent by :class:`oslo_publish_tables.sender.Sender` (its own
@@ -44,12 +44,12 @@ import uuid
 
 import oslo_messaging
 
-from oslo_publish_tables.capture import clock
 from oslo_publish_tables.capture import listeners
-from oslo_publish_tables import codec
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables.snapshot import service as service_mod
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import snapshot_rpc
+from oslo_publish_tables.protocol import stamps
 
 LOG = logging.getLogger(__name__)
 
@@ -67,13 +67,13 @@ class Republisher(object):
     """Publishes the changes of one driver's replicas through a Sender.
 
     ``sync`` is the driver's
-    :class:`~congress_consumer.publish_tables.sync.Synchronizer`;
+    :class:`~congress_consumer.replication.sync.Synchronizer`;
     ``sender`` an :class:`oslo_publish_tables.sender.Sender`. Call
     :meth:`attach` to start watching and :meth:`detach` to stop.
     """
 
     def __init__(self, sync, sender, tables=None, chunk_rows=5000,
-                 idle_timeout=120.0, now=clock.local_now):
+                 idle_timeout=120.0, now=stamps.local_now):
         self.sync = sync
         self.sender = sender
         self.tables = list(tables or sync.replicas)
@@ -221,19 +221,19 @@ class Republisher(object):
 class RepublisherEndpoint(object):
     """RPC endpoint: the snapshot protocol plus subscribe/unsubscribe."""
 
-    target = oslo_messaging.Target(namespace=service_mod.NAMESPACE,
-                                   version=service_mod.VERSION)
+    target = oslo_messaging.Target(namespace=snapshot_rpc.NAMESPACE,
+                                   version=snapshot_rpc.VERSION)
 
     def __init__(self, republisher, signer=None):
         self.republisher = republisher
         self.signer = signer
 
     def open_snapshot(self, ctxt, table):
-        return service_mod.signed_open(
+        return snapshot_rpc.signed_open(
             self.signer, ctxt, table, self.republisher.open_snapshot(table))
 
     def fetch(self, ctxt, snapshot_id, max_rows=None):
-        return service_mod.signed_fetch(
+        return snapshot_rpc.signed_fetch(
             self.signer, ctxt, snapshot_id,
             self.republisher.fetch(snapshot_id, max_rows))
 

@@ -4,7 +4,7 @@ Two ways to follow a replicated table from another service:
 
 * **republished tables** (``[subscriptions] republish``): every table of
   the listed datasources is republished in the producer's own format,
-  for a downstream :class:`~congress_consumer.publish_tables.driver.\
+  for a downstream :class:`~congress_consumer.replication.driver.\
 PublishTablesDriver` (see :mod:`.republisher`);
 * **filtered subscriptions** (``[subscriptions] connection``):
   subscribers register ``{subscriber_id, subscriber_topic, datasource,
@@ -33,8 +33,8 @@ import oslo_messaging
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer import exceptions

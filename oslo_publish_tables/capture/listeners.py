@@ -39,8 +39,8 @@ from sqlalchemy.sql import elements
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables.capture import journal as journal_mod
 from oslo_publish_tables.capture import statements
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.protocol import envelope
 
 LOG = logging.getLogger(__name__)
 

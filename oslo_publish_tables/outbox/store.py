@@ -16,10 +16,10 @@ from oslo_config import cfg
 import sqlalchemy as sa
 
 from oslo_publish_tables.capture import listeners
-from oslo_publish_tables import codec
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import schema
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'

@@ -1,6 +1,6 @@
 """CPU cost per row of each stage of the pipeline, without the network.
 
-``python tools/bench/hotpaths.py [--backend postgresql] [--profile]``
+``python -m tools.bench.hotpaths [--backend postgresql] [--profile]``
 
 Times, in microseconds per row change, on one 1,000-row transaction of
 ``instances`` (the shape used by the throughput benchmark):
@@ -27,25 +27,21 @@ import argparse
 import cProfile
 import datetime
 import json
-import os
 import pstats
 import sys
 import time
-import warnings
 
-warnings.simplefilter('ignore')
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oslo_messaging
+import sqlalchemy as sa
 
-import benchlib  # noqa: E402
-import oslo_messaging  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
+from congress_consumer.replication import driver as driver_mod
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables import publisher
+from oslo_publish_tables import sender as sender_mod
+from publish_tables_demo import schema as demo_schema
 
-from congress_consumer.publish_tables import driver as driver_mod  # noqa
-from oslo_publish_tables import codec  # noqa: E402
-from oslo_publish_tables import demo_schema  # noqa: E402
-from oslo_publish_tables import envelope  # noqa: E402
-from oslo_publish_tables import publisher  # noqa: E402
-from oslo_publish_tables import sender as sender_mod  # noqa: E402
+from tools.bench import benchlib
 
 ROWS = 1000
 
@@ -195,6 +191,7 @@ class _NoSnapshots(object):
 
 
 def main(argv=None):
+    benchlib.quiet_warnings()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--backend', default='postgresql',
                         choices=sorted(benchlib.NAMES))

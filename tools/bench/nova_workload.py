@@ -17,7 +17,8 @@ import time
 
 import sqlalchemy as sa
 
-import benchlib
+from tools.bench import benchlib
+
 
 try:
     from oslo_db.sqlalchemy import enginefacade

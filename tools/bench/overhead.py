@@ -1,6 +1,6 @@
 """Issue item 1: service overhead of the capture, off versus on.
 
-A nova-like workload on :mod:`oslo_publish_tables.demo_schema`, one
+A nova-like workload on :mod:`publish_tables_demo.schema`, one
 "cycle" being the life of an instance, as nova's database API writes it:
 
 1. create the instance with three metadata rows (one transaction);
@@ -29,9 +29,10 @@ import uuid
 from oslo_db.sqlalchemy import orm as db_orm
 import sqlalchemy as sa
 
-import benchlib
-from oslo_publish_tables import demo_schema
 from oslo_publish_tables import publisher
+from publish_tables_demo import schema as demo_schema
+
+from tools.bench import benchlib
 
 Instance = demo_schema.Instance
 InstanceMetadata = demo_schema.InstanceMetadata

@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Benchmarks of oslo.publish_tables against real services, in one run.
 
-    python tools/bench/run.py --quick            # about 3 minutes
-    python tools/bench/run.py                    # full (about 10 minutes)
-    python tools/bench/run.py --large            # adds 1M-row syncs
-    python tools/bench/run.py --only latency,traffic --backends postgresql
-    python tools/bench/run.py --only sync --backends postgresql \
+    python -m tools.bench.run --quick            # about 3 minutes
+    python -m tools.bench.run                    # full (about 10 minutes)
+    python -m tools.bench.run --large            # adds 1M-row syncs
+    python -m tools.bench.run --only latency,traffic --backends postgresql
+    python -m tools.bench.run --only sync --backends postgresql \
         --sync-rows 1000000                      # one item-4 size
 
 Needs RabbitMQ, and PostgreSQL / MariaDB for those backends, on localhost
-(the URLs of oslo_publish_tables.tests.backends; override with the
+(the URLs of oslo_publish_tables.fixture; override with the
 PUBLISH_TABLES_*_URL variables). A backend whose server does not answer is
 skipped with a note. Every figure is measured in this run; the targets
 are printed beside them with PASS or MISS. See
@@ -21,16 +21,9 @@ import json
 import os
 import sys
 import time
-import warnings
 
-# Spawned children read this at start-up; eventlet's deprecation notice
-# (imported by oslo libraries) would otherwise be printed by each one.
-os.environ['PYTHONWARNINGS'] = 'ignore'
-warnings.simplefilter('ignore')
+from tools.bench import benchlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import benchlib  # noqa: E402
 
 SCENARIOS = ('overhead', 'outbox', 'throughput', 'latency', 'sync',
              'traffic')
@@ -412,6 +405,7 @@ def report_growth(results):
 
 
 def main(argv=None):
+    benchlib.quiet_warnings()
     args = parse_args(argv)
     benchlib.quiet_logging()
     params = dict(QUICK if args.quick else FULL)

@@ -32,12 +32,13 @@ import uuid
 
 import sqlalchemy as sa
 
-import benchlib
-from congress_consumer.publish_tables import driver as driver_mod
-import initsync
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables import envelope
+from congress_consumer.replication import driver as driver_mod
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import publisher
+from publish_tables_demo import schema as demo_schema
+
+from tools.bench import benchlib
+from tools.bench import initsync
 
 ROWS = 10000
 CHANGES_PER_MINUTE = ROWS // 100

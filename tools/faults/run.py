@@ -2,11 +2,11 @@
 
 ::
 
-    python tools/faults/run.py --quick                 # CI's short version
-    python tools/faults/run.py                         # the long version
-    python tools/faults/run.py --scenarios kill-producer --backends mysql
-    python tools/faults/run.py --delivery durable --scenarios kill-agent
-    python tools/faults/run.py --scenarios broker-outage --seconds 20 \
+    python -m tools.faults.run --quick                 # CI's short version
+    python -m tools.faults.run                         # the long version
+    python -m tools.faults.run --scenarios kill-producer --backends mysql
+    python -m tools.faults.run --delivery durable --scenarios kill-agent
+    python -m tools.faults.run --scenarios broker-outage --seconds 20 \
         --outage 15                             # a real RabbitMQ restart
 
 For each database backend and scenario (see :mod:`scenario`), three
@@ -42,22 +42,17 @@ broker was out, the transactions committed meanwhile and their worst
 commit latency.
 
 It needs RabbitMQ and the databases on localhost (see
-``oslo_publish_tables/tests/backends.py``); a database that does not
+``oslo_publish_tables/fixture.py``); a database that does not
 answer is skipped with a note, unless ``CI`` is set.
 """
 
 import argparse
-import os
 import shutil
 import signal
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import scenario  # noqa: E402
-
-import benchlib  # noqa: E402  (put on the path by scenario)
+from tools.bench import benchlib
+from tools.faults import scenario
 
 COLUMNS = [
     ('scenario', 'scenario'), ('committed', 'txns'),

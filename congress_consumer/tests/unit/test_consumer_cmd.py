@@ -16,14 +16,14 @@ from oslo_config import cfg
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
+from publish_tables_demo import schema as m
 
 from congress_consumer.cmd import consumer
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer import opts
-from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.replication import driver as driver_mod
 
 
 class ConfTestCase(testtools.TestCase):

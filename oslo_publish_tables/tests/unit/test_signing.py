@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from oslo_config import cfg
 import testtools
 
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import signing
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables.tests.unit import test_envelope
 
 KEY = 'k' * 32

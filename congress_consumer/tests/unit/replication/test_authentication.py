@@ -18,16 +18,16 @@ import logging
 import fixtures
 import testtools
 
-from oslo_publish_tables import envelope
-from oslo_publish_tables import signing
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import signing
 
 from congress_consumer.cmd import consumer
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import receiver as receiver_mod
-from congress_consumer.publish_tables import sync as sync_mod
-from congress_consumer.tests.unit.publish_tables import test_receiver_driver
+from congress_consumer.replication import authentication
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import receiver as receiver_mod
+from congress_consumer.replication import sync as sync_mod
+from congress_consumer.tests.unit.replication import test_receiver_driver
 from congress_consumer.tests.unit import test_consumer_cmd
 
 KEY = 'current-key-0123456789abcdef'

@@ -35,10 +35,10 @@ them on the consumer side. It is the only place that knows the layout.
 
 import collections
 
-from oslo_publish_tables import codec
-from oslo_publish_tables import compression
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import compression
+from oslo_publish_tables.protocol import redaction
 
 FORMAT = 'publish_tables'
 VERSION = '1.2'

@@ -21,12 +21,12 @@ import time
 import oslo_messaging
 import sqlalchemy as sa
 
-from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import redaction
 
-from congress_consumer.publish_tables import producers
-from congress_consumer.publish_tables import replica as replica_mod
+from congress_consumer.replication import producers
+from congress_consumer.replication import replica as replica_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Synchronizer(object):
     # -- input --------------------------------------------------------------
 
     def handle(self, batch):
-        """Apply a decoded :class:`~oslo_publish_tables.envelope.Batch`."""
+        """Apply a decoded :class:`.envelope.Batch`."""
         resync = {}
         with self.lock:
             for record in batch.records:

@@ -22,14 +22,14 @@ from oslo_config import cfg
 import oslo_messaging
 import sqlalchemy as sa
 
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables import demo_workload
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import schema as demo_schema
+from publish_tables_demo import workload as demo_workload
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 
 TABLES = list(demo_schema.PUBLISHED)
 

@@ -23,15 +23,15 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     ``database`` with ``database_url`` (a read-only URL);
 ``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
 ``tombstone_ttl``, ``chunk_rows``
-    see :mod:`congress_consumer.publish_tables.sync`;
+    see :mod:`congress_consumer.replication.sync`;
 ``gc_freeze`` (default true)
     keep loaded snapshots out of the cyclic garbage collector's full
     collections (process-wide), see
-    :mod:`congress_consumer.publish_tables.heap`;
+    :mod:`congress_consumer.replication.heap`;
 ``signing_key``, ``signing_key_id``, ``previous_signing_key``,
 ``previous_signing_key_id``, ``require_signature``
     signatures of messages and of snapshot replies over RPC, see
-    :mod:`congress_consumer.publish_tables.authentication`.
+    :mod:`congress_consumer.replication.authentication`.
 
 Rows are tuples of Congress values: datetimes become ISO strings,
 Decimals floats, UUIDs and bytes strings, JSON values JSON text.
@@ -50,11 +50,11 @@ from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import heap
-from congress_consumer.publish_tables import receiver as receiver_mod
-from congress_consumer.publish_tables import snapshots
-from congress_consumer.publish_tables import sync
+from congress_consumer.replication import authentication
+from congress_consumer.replication import heap
+from congress_consumer.replication import receiver as receiver_mod
+from congress_consumer.replication import snapshots
+from congress_consumer.replication import sync
 
 LOG = logging.getLogger(__name__)
 

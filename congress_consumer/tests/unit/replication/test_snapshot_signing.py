@@ -26,12 +26,12 @@ import uuid
 import fixtures
 import testtools
 
-from oslo_publish_tables import signing
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables.snapshot import service as service_mod
 
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import snapshots
-from congress_consumer.publish_tables import sync as sync_mod
+from congress_consumer.replication import authentication
+from congress_consumer.replication import snapshots
+from congress_consumer.replication import sync as sync_mod
 
 KEY = 'snapshot-signing-key-0123456789'
 OTHER_KEY = 'attacker-signing-key-0123456789'
@@ -106,7 +106,7 @@ class SnapshotSigningTest(testtools.TestCase):
             authentication.SnapshotAuthenticator(
                 signing.Verifier(keys, require=require))
         client = Client(endpoint)
-        with fixtures.MockPatch('congress_consumer.publish_tables.snapshots.'
+        with fixtures.MockPatch('congress_consumer.replication.snapshots.'
                                 'oslo_messaging.get_rpc_client',
                                 return_value=client):
             return snapshots.RpcSnapshotSource(None, 'snap',

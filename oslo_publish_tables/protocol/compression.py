@@ -27,7 +27,7 @@ import zlib
 from oslo_config import cfg
 
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 GROUP = 'publish_tables'
 NONE = 'none'
