@@ -74,10 +74,8 @@ def encode_payload(draft):
     if draft.kind == 'resync':
         body = {'tables': sorted(draft.tables), 'reason': draft.reason}
     else:
-        body = {'changes': [
-            {'table': c.table, 'op': c.op, 'pk': codec.encode_row(c.pk),
-             'row': codec.encode_row(c.row), 'changed': sorted(c.changed)}
-            for c in draft.changes]}
+        body = {'changes': [envelope.encode_change(c)
+                            for c in draft.changes]}
     return json.dumps(body, separators=(',', ':'), sort_keys=True)
 
 
