@@ -12,7 +12,6 @@ import json
 import logging
 import uuid
 
-from oslo_config import cfg
 import sqlalchemy as sa
 
 from oslo_publish_tables.capture import listeners
@@ -28,21 +27,6 @@ DURABLE = 'durable'
 RELAYED = 'relayed'
 OUTBOX_MODES = (DURABLE, RELAYED)
 
-_opts = [
-    cfg.StrOpt('delivery', default=DIRECT,
-               choices=[DIRECT, DURABLE, RELAYED],
-               help='direct: publish each committed transaction from the '
-                    'service process (at most once: a process that dies '
-                    'between COMMIT and publishing loses the record and '
-                    'consumers resync). durable: also write the record '
-                    'into the publish_tables_outbox table in the same '
-                    'transaction; publish-tables-agent publishes the '
-                    'records a dead process left behind. relayed: write '
-                    'the outbox only; publish-tables-agent publishes '
-                    'every record (the least work in the service, plus '
-                    'up to relayed_poll_interval of latency). durable '
-                    'and relayed need "publish-tables-manage db_sync".'),
-]
 
 _CHUNK = 500
 

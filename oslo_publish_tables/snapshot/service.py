@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 
-from oslo_config import cfg
 import oslo_messaging
 
 from oslo_publish_tables import exceptions
@@ -30,19 +29,6 @@ NONCE_KEY = snapshot_rpc.NONCE_KEY
 REQUEST_FIELD = snapshot_rpc.REQUEST_FIELD
 signed_open = snapshot_rpc.signed_open
 signed_fetch = snapshot_rpc.signed_fetch
-
-_opts = [
-    cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
-               help='RPC topic of the snapshot service.'),
-    cfg.IntOpt('snapshot_chunk_rows', default=5000, min=1,
-               help='Most rows returned by one fetch of a snapshot.'),
-    cfg.FloatOpt('snapshot_lock_timeout', default=10.0, min=0.1,
-                 help='Longest wait for the share lock that fences a '
-                      'snapshot against writers.'),
-    cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
-                 help='An open snapshot nobody fetched from for this many '
-                      'seconds is closed.'),
-]
 
 
 class SnapshotService(object):
