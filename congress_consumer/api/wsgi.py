@@ -67,12 +67,13 @@ import webob
 from congress_consumer.datasources import http_push
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
+from congress_consumer import opts
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_HOST = '127.0.0.1'
-DEFAULT_PORT = 8780
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_HOST = opts.DEFAULT_HOST
+DEFAULT_PORT = opts.DEFAULT_PORT
+DEFAULT_MAX_BODY_BYTES = opts.DEFAULT_MAX_BODY_BYTES
 EXECUTIONS_KEPT = 100
 MAX_WAIT = 300.0
 

@@ -50,6 +50,7 @@ from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
+from congress_consumer import opts
 from congress_consumer.replication import authentication
 from congress_consumer.replication import heap
 from congress_consumer.replication import receiver as receiver_mod
@@ -82,6 +83,11 @@ def _as_bool(name, value):
         raise exceptions.InvalidParamError(
             param=name, reason='expected true or false, got %r' % value)
     return bool(value)
+
+
+def _setting(args, name):
+    """``args[name]``, or its default: the datasource option's."""
+    return args.get(name, opts.DATASOURCE_DEFAULTS[name])
 
 
 class _TableMap(object):
@@ -199,19 +205,18 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.snapshot_source = snapshot_source or self._snapshot_source()
         self.sync = sync.Synchronizer(
             tables, None, self.snapshot_source, listener=self._on_change,
-            gap_timeout=float(args.get('gap_timeout', 5.0)),
-            producer_timeout=float(args.get('producer_timeout', 30.0)),
-            tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
-            chunk_rows=int(args.get('chunk_rows', 5000)))
+            gap_timeout=float(_setting(args, 'gap_timeout')),
+            producer_timeout=float(_setting(args, 'producer_timeout')),
+            tombstone_ttl=float(_setting(args, 'tombstone_ttl')),
+            chunk_rows=int(_setting(args, 'chunk_rows')))
         self.sync.on_columns = self._learn_columns
-        if _as_bool('gc_freeze', args.get('gc_freeze', True)):
+        if _as_bool('gc_freeze', _setting(args, 'gc_freeze')):
             self.sync.on_chunk = heap.chunk_loaded
             self.sync.on_loaded = heap.load_done
         self.authenticator = None if verifier is None else \
             authentication.Authenticator(verifier, self.sync)
         self.receiver = receiver_mod.Receiver(
-            self._transport, self.sync, topic=args.get('topic',
-                                                       'publish_tables'),
+            self._transport, self.sync, topic=_setting(args, 'topic'),
             pool=args.get('pool'), authenticator=self.authenticator)
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
@@ -227,7 +232,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             method=self.refresh_snapshot)
 
     def _snapshot_source(self):
-        kind = self.args.get('snapshot_source', 'rpc')
+        kind = _setting(self.args, 'snapshot_source')
         if kind == 'database':
             url = self.args.get('database_url')
             if not url:
@@ -235,14 +240,14 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                     'snapshot_source = database needs database_url')
             return snapshots.DirectSnapshotSource(
                 url, list(self._maps),
-                chunk_rows=int(self.args.get('chunk_rows', 5000)))
+                chunk_rows=int(_setting(self.args, 'chunk_rows')))
         if kind != 'rpc':
             raise exceptions.InvalidParamError(
                 'snapshot_source = %r: expected rpc or database' % kind)
         rpc = oslo_messaging.get_rpc_transport(
             self.conf, url=self.args.get('transport_url'))
         return snapshots.RpcSnapshotSource(
-            rpc, self.args.get('snapshot_topic', 'publish_tables_snapshot'),
+            rpc, _setting(self.args, 'snapshot_topic'),
             authenticator=self.snapshot_authenticator)
 
     def _learn_columns(self, table, columns):

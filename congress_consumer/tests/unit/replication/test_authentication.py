@@ -302,7 +302,7 @@ class ConfigTest(test_consumer_cmd.ConfTestCase):
             self.args('signing_key = %s\n' % KEY)).require)
 
     def test_previous_key_alone_is_an_error(self):
-        exc = self.assertRaises(consumer.ConfigError, self.args,
+        exc = self.assertRaises(exceptions.ConfigError, self.args,
                                 'previous_signing_key = %s\n' % OLD_KEY)
         self.assertIn('[datasource_nova] previous_signing_key', str(exc))
         self.assertNotIn(OLD_KEY, str(exc))
@@ -311,7 +311,7 @@ class ConfigTest(test_consumer_cmd.ConfTestCase):
         conf = self.make_conf('[consumer]\ndatasources = nova\n'
                               '[datasource_nova]\ntables = t\n'
                               'signing_key = short-key\n')
-        exc = self.assertRaises(consumer.ConfigError, consumer.build_driver,
+        exc = self.assertRaises(exceptions.ConfigError, consumer.build_driver,
                                 conf, 'nova')
         self.assertIn('[datasource_nova]', str(exc))
         self.assertIn('signing_key', str(exc))
