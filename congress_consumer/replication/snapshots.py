@@ -28,9 +28,7 @@ import threading
 import oslo_messaging
 import sqlalchemy as sa
 
-from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
-from oslo_publish_tables.outbox import schema as outbox_schema
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import service as service_mod
 
@@ -41,12 +39,8 @@ class DirectSnapshotSource(object):
     def __init__(self, url, tables, exclude_columns=(), chunk_rows=5000,
                  lock_timeout=10.0):
         self.engine = sa.create_engine(url)
-        with self.engine.connect() as conn:
-            registry = tables_mod.TableRegistry.reflect(
-                conn, tables, exclude_columns)
-            outbox = sa.inspect(conn).has_table(outbox_schema.TABLE_NAME)
-        self._service = service_mod.SnapshotService(
-            self.engine, registry, chunk_rows, lock_timeout, outbox=outbox)
+        self._service = service_mod.SnapshotService.for_database(
+            self.engine, tables, exclude_columns, chunk_rows, lock_timeout)
 
     def open(self, table):
         return self._service.open_snapshot(table)

@@ -44,10 +44,10 @@ import uuid
 
 import oslo_messaging
 
-from oslo_publish_tables.capture import listeners
 from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import records
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.protocol import stamps
 
@@ -104,8 +104,8 @@ class Republisher(object):
         with self.sync.lock:
             for table in self.tables:
                 self.sync.replicas[table].watchers.append(self._watch)
-        self.sender.submit(listeners.Draft.resync(self.tables,
-                                                  'republisher started'))
+        self.sender.submit(records.Draft.resync(self.tables,
+                                                'republisher started'))
 
     def detach(self):
         with self.sync.lock:
@@ -127,7 +127,7 @@ class Republisher(object):
             op, row = 'update', new
             changed = sorted(c for c in new if old.get(c) != new[c])
         pk = {name: row[name] for name in replica.pk_names}
-        self.sender.submit(listeners.Draft(
+        self.sender.submit(records.Draft(
             'txn', ts, uuid.uuid4().hex,
             [envelope.Change(table, op, pk, row, changed)]))
 

@@ -41,6 +41,7 @@ from oslo_publish_tables.capture import journal as journal_mod
 from oslo_publish_tables.capture import statements
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import records
 
 LOG = logging.getLogger(__name__)
 
@@ -57,24 +58,7 @@ _WRITE_SQL = re.compile(
     re.IGNORECASE)
 
 
-class Draft(object):
-    """A record prepared before COMMIT, handed off after it succeeds."""
-
-    __slots__ = ('kind', 'ts', 'txn', 'changes', 'tables', 'reason')
-
-    def __init__(self, kind, ts, txn=None, changes=(), tables=(),
-                 reason=''):
-        self.kind = kind
-        self.ts = ts
-        self.txn = txn
-        self.changes = changes
-        self.tables = tables
-        self.reason = reason
-
-    @classmethod
-    def resync(cls, tables, reason):
-        return cls('resync', clock.local_now(), tables=sorted(tables),
-                   reason=reason)
+Draft = records.Draft
 
 
 class EngineCapture(object):

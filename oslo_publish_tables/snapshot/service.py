@@ -16,8 +16,11 @@ import time
 import uuid
 
 import oslo_messaging
+import sqlalchemy as sa
 
+from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import schema as outbox_schema
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import reader
@@ -44,6 +47,23 @@ class SnapshotService(object):
         self.idle_timeout = idle_timeout
         self._open = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_database(cls, engine, tables, exclude_columns=(),
+                     chunk_rows=5000, lock_timeout=10.0):
+        """A service of ``tables`` of ``engine``'s database, as it is.
+
+        For a reader that has no ``[publish_tables]`` configuration (a
+        consumer given a read-only database URL): the tables are
+        reflected from the database, and durable mode is on if the
+        outbox table exists.
+        """
+        with engine.connect() as conn:
+            registry = tables_mod.TableRegistry.reflect(
+                conn, tables, exclude_columns)
+            outbox = sa.inspect(conn).has_table(outbox_schema.TABLE_NAME)
+        return cls(engine, registry, chunk_rows, lock_timeout,
+                   outbox=outbox)
 
     def open_snapshot(self, table):
         info = self.registry.get(table)
