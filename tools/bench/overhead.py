@@ -137,7 +137,7 @@ def _rounds(engine, conf, sender, rounds, seconds, work=None):
 
     sa.event.listen(engine, 'before_cursor_execute', _count)
     # Warm up both paths (connections, compiled caches, the AMQP link).
-    capture = publisher.install(engine, conf, submit=sender.submit)
+    publisher.install(engine, conf, submit=sender.submit)
     work.run_for(min(1.0, seconds))
     sender.flush(30)
     publisher.uninstall(engine)
@@ -153,28 +153,42 @@ def _rounds(engine, conf, sender, rounds, seconds, work=None):
         # Alternate which mode goes first, so drift affects both alike.
         order = modes if index % 2 == 0 else modes[::-1]
         for mode in order:
-            if mode == 'on':
-                capture = publisher.install(engine, conf,
-                                            submit=sender.submit)
-            elif mode == 'capture':
-                publisher.install(engine, conf, submit=_discard)
-            mark = len(work.commits)
-            executed = statements[0]
-            cpu_start = time.process_time()
-            txns, elapsed = work.run_for(seconds)
-            cpu[mode] += time.process_time() - cpu_start
-            sql[mode] += statements[0] - executed
-            if mode == 'on':
-                publisher.uninstall(engine)
-                published += capture.stats['transactions']
-                # Let the sender drain outside the measured window, so
-                # the next "off" run is not charged for it.
-                sender.flush(60)
-            elif mode == 'capture':
-                publisher.uninstall(engine)
-            tps[mode].append(txns / elapsed)
-            lat[mode].extend(work.commits[mark:])
+            run = _one_run(engine, conf, sender, work, mode, seconds,
+                           statements)
+            cpu[mode] += run['cpu']
+            sql[mode] += run['sql']
+            published += run['published']
+            tps[mode].append(run['tps'])
+            lat[mode].extend(run['latencies'])
     sa.event.remove(engine, 'before_cursor_execute', _count)
+    return _summary(modes, cpu, tps, lat, sql, published, sender, work)
+
+
+def _one_run(engine, conf, sender, work, mode, seconds, statements):
+    """One timed run of the workload with the capture ``mode``."""
+    if mode == 'on':
+        capture = publisher.install(engine, conf, submit=sender.submit)
+    elif mode == 'capture':
+        publisher.install(engine, conf, submit=_discard)
+    mark = len(work.commits)
+    executed = statements[0]
+    cpu_start = time.process_time()
+    txns, elapsed = work.run_for(seconds)
+    run = {'cpu': time.process_time() - cpu_start,
+           'sql': statements[0] - executed, 'published': 0,
+           'tps': txns / elapsed, 'latencies': work.commits[mark:]}
+    if mode == 'on':
+        publisher.uninstall(engine)
+        run['published'] = capture.stats['transactions']
+        # Let the sender drain outside the measured window, so the next
+        # "off" run is not charged for it.
+        sender.flush(60)
+    elif mode == 'capture':
+        publisher.uninstall(engine)
+    return run
+
+
+def _summary(modes, cpu, tps, lat, sql, published, sender, work):
     return {
         'cpu_ms': {m: cpu[m] / len(lat[m]) * 1e3 for m in modes},
         'stmts_off': sql['off'] / len(lat['off']),
@@ -207,7 +221,7 @@ def run(backends, rounds, seconds):
     Where nova is installed, ``{'nova ' + backend: figures}`` too: the
     same runs with nova's own database API (:mod:`nova_workload`).
     """
-    import nova_workload
+    from tools.bench import nova_workload
     results = {}
     with benchlib.scratch_topic('pt_bench_overhead_') as (topic, _):
         for backend in backends:

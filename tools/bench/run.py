@@ -176,7 +176,7 @@ def report_overhead(results, verdicts):
 
 
 def report_outbox(results, verdicts):
-    import durable
+    from tools.bench import durable
     rows = []
     for backend, f in results.items():
         rows.append([_label(backend)] + [
@@ -404,6 +404,49 @@ def report_growth(results):
                                           'measured', 'note'], rows)
 
 
+def _measure(args, params, backends, main_backend, results, verdicts):
+    """Run the items of ``--only``; their figures go into ``results``."""
+    if 'overhead' in args.only:
+        from tools.bench import overhead
+        results['overhead'] = overhead.run(
+            backends, params['overhead_rounds'], params['overhead_seconds'])
+        report_overhead(results['overhead'], verdicts)
+    if 'outbox' in args.only:
+        from tools.bench import durable
+        with benchlib.scratch_topic('pt_bench_outbox_') as (topic, _):
+            results['outbox'] = {
+                b: durable.measure(b, params['outbox_rounds'],
+                                   params['outbox_seconds'], topic)
+                for b in backends}
+        report_outbox(results['outbox'], verdicts)
+    if 'throughput' in args.only:
+        from tools.bench import throughput
+        results['throughput'] = throughput.run(
+            main_backend, params['producers'], params['changes'],
+            params['rows_per_txn'], params['naive'], params['drain'])
+        report_throughput(results['throughput'], verdicts)
+    if 'latency' in args.only:
+        from tools.bench import latency
+        results['latency'] = latency.run(
+            main_backend, params['rates'], params['latency_seconds'],
+            params['poll_time'], params['poll_seconds'])
+        report_latency(results['latency'], verdicts)
+    if 'sync' in args.only:
+        from tools.bench import initsync
+        if args.sync_rows:
+            sizes = [(b, n) for b in (benchlib.POSTGRESQL, benchlib.SQLITE)
+                     for n in args.sync_rows]
+        else:
+            sizes = list(params['sync']) + (LARGE if args.large else [])
+        sizes = [(b, n) for b, n in sizes if b in backends]
+        results['sync'] = initsync.run(sizes)
+        report_sync(results['sync'], verdicts)
+    if 'traffic' in args.only:
+        from tools.bench import traffic
+        results['traffic'] = traffic.run(main_backend)
+        report_traffic(results['traffic'], verdicts)
+
+
 def main(argv=None):
     benchlib.quiet_warnings()
     args = parse_args(argv)
@@ -421,46 +464,7 @@ def main(argv=None):
     results, verdicts = {}, Verdicts()
     started = time.time()
 
-    if 'overhead' in args.only:
-        import overhead
-        results['overhead'] = overhead.run(
-            backends, params['overhead_rounds'], params['overhead_seconds'])
-        report_overhead(results['overhead'], verdicts)
-    if 'outbox' in args.only:
-        import durable
-        with benchlib.scratch_topic('pt_bench_outbox_') as (topic, _):
-            results['outbox'] = {
-                b: durable.measure(b, params['outbox_rounds'],
-                                   params['outbox_seconds'], topic)
-                for b in backends}
-        report_outbox(results['outbox'], verdicts)
-    if 'throughput' in args.only:
-        import throughput
-        results['throughput'] = throughput.run(
-            main_backend, params['producers'], params['changes'],
-            params['rows_per_txn'], params['naive'], params['drain'])
-        report_throughput(results['throughput'], verdicts)
-    if 'latency' in args.only:
-        import latency
-        results['latency'] = latency.run(
-            main_backend, params['rates'], params['latency_seconds'],
-            params['poll_time'], params['poll_seconds'])
-        report_latency(results['latency'], verdicts)
-    if 'sync' in args.only:
-        import initsync
-        if args.sync_rows:
-            sizes = [(b, n) for b in (benchlib.POSTGRESQL, benchlib.SQLITE)
-                     for n in args.sync_rows]
-        else:
-            sizes = list(params['sync']) + (LARGE if args.large else [])
-        sizes = [(b, n) for b, n in sizes if b in backends]
-        results['sync'] = initsync.run(sizes)
-        report_sync(results['sync'], verdicts)
-    if 'traffic' in args.only:
-        import traffic
-        results['traffic'] = traffic.run(main_backend)
-        report_traffic(results['traffic'], verdicts)
-
+    _measure(args, params, backends, main_backend, results, verdicts)
     report_growth(results)
     benchlib.table('Targets', ['item', 'figure', 'measured', 'target',
                                'verdict'], verdicts.rows)

@@ -83,7 +83,7 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt('SIGTERM')
 
 
-def main(argv=None):
+def _parse_args(argv):
     parser = argparse.ArgumentParser(
         description='Fault-injection suite of oslo-publish-tables.')
     parser.add_argument('--quick', action='store_true',
@@ -106,10 +106,42 @@ def main(argv=None):
                              'the long run) or cut a TCP proxy (default '
                              'of --quick: other tests share the broker)')
     args = parser.parse_args(argv)
-    seconds = args.seconds or (8.0 if args.quick else 60.0)
-    outage = args.outage or (3.0 if args.quick else 30.0)
-    broker_fault = args.broker_fault or ('cut' if args.quick else 'restart')
-    if broker_fault == 'restart' and not shutil.which('rabbitmqctl'):
+    args.seconds = args.seconds or (8.0 if args.quick else 60.0)
+    args.outage = args.outage or (3.0 if args.quick else 30.0)
+    args.broker_fault = args.broker_fault or ('cut' if args.quick
+                                              else 'restart')
+    return args
+
+
+def _run_delivery(args, backend, delivery):
+    """Run the scenarios of one backend and mode; True if one diverged."""
+    names = args.scenarios
+    if delivery != 'direct' and args.durable_scenarios:
+        names = args.durable_scenarios
+    names = [n for n in names.split(',') if delivery != 'direct'
+             or n not in scenario.DURABLE_ONLY]
+    rows, diverged = [], False
+    for name in names:
+        figures = scenario.run(backend, name, seconds=args.seconds,
+                               outage=args.outage, delivery=delivery,
+                               broker_fault=args.broker_fault)
+        diverged |= figures['divergent'] != 0
+        rows.append(_row(name, figures))
+        print('  %s/%s/%s: %s divergent of %s rows' % (
+            backend, delivery, name, figures['divergent'],
+            figures['rows']), flush=True)
+    benchlib.table(
+        '%s, %s mode: %d s of writes, 3 producers, outage %d s '
+        '(%s)' % (benchlib.NAMES[backend], delivery, args.seconds,
+                  args.outage, 'RabbitMQ restarted'
+                  if args.broker_fault == 'restart' else 'proxy cut'),
+        [title for _, title in COLUMNS], rows)
+    return diverged
+
+
+def main(argv=None):
+    args = _parse_args(argv)
+    if args.broker_fault == 'restart' and not shutil.which('rabbitmqctl'):
         print('--broker-fault restart needs rabbitmqctl (and root)')
         return 1
     benchlib.quiet_logging()
@@ -129,27 +161,7 @@ def main(argv=None):
             print('%s skipped: %s' % (backend, reason))
             continue
         for delivery in args.delivery.split(','):
-            names = args.scenarios
-            if delivery != 'direct' and args.durable_scenarios:
-                names = args.durable_scenarios
-            names = [n for n in names.split(',') if delivery != 'direct'
-                     or n not in scenario.DURABLE_ONLY]
-            rows = []
-            for name in names:
-                figures = scenario.run(backend, name, seconds=seconds,
-                                       outage=outage, delivery=delivery,
-                                       broker_fault=broker_fault)
-                diverged |= figures['divergent'] != 0
-                rows.append(_row(name, figures))
-                print('  %s/%s/%s: %s divergent of %s rows' % (
-                    backend, delivery, name, figures['divergent'],
-                    figures['rows']), flush=True)
-            benchlib.table(
-                '%s, %s mode: %d s of writes, 3 producers, outage %d s '
-                '(%s)' % (benchlib.NAMES[backend], delivery, seconds, outage,
-                          'RabbitMQ restarted' if broker_fault == 'restart'
-                          else 'proxy cut'),
-                [title for _, title in COLUMNS], rows)
+            diverged |= _run_delivery(args, backend, delivery)
     print('FAILED: a replica diverged' if diverged else
           'OK: every replica equals its database row for row')
     return 1 if diverged else 0
