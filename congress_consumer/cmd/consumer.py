@@ -134,6 +134,19 @@ def datasource_names(conf):
     return list(names)
 
 
+def _tables(group, entries, what):
+    """The listed tables, each once; at least one ``what``."""
+    tables = [t.strip() for t in entries if t.strip()]
+    if not tables:
+        raise ConfigError(group=group, option='tables', value="''",
+                          reason='list at least one %s' % what)
+    if len(set(tables)) != len(tables):
+        raise ConfigError(group=group, option='tables',
+                          value=repr(','.join(tables)),
+                          reason='a table is listed twice')
+    return tables
+
+
 def _columns(group, entries, tables):
     columns = {}
     for entry in entries:
@@ -164,14 +177,7 @@ def driver_args(conf, name):
     opts.register_datasource_opts(conf, name)
     values = {opt.dest: _get(conf, group, opt.dest)
               for opt in opts.DATASOURCE_OPTS}
-    tables = [t.strip() for t in values['tables'] if t.strip()]
-    if not tables:
-        raise ConfigError(group=group, option='tables', value="''",
-                          reason='list at least one published table')
-    if len(set(tables)) != len(tables):
-        raise ConfigError(group=group, option='tables',
-                          value=repr(','.join(tables)),
-                          reason='a table is listed twice')
+    tables = _tables(group, values['tables'], 'published table')
     for option in _POSITIVE:
         if values[option] <= 0:
             raise ConfigError(group=group, option=option,
@@ -212,14 +218,7 @@ def push_driver_args(conf, name):
     """The ``args`` of push datasource ``name``, from its section."""
     group = opts.datasource_group(name)
     opts.register_datasource_opts(conf, name)
-    tables = [t.strip() for t in _get(conf, group, 'tables') if t.strip()]
-    if not tables:
-        raise ConfigError(group=group, option='tables', value="''",
-                          reason='list at least one table')
-    if len(set(tables)) != len(tables):
-        raise ConfigError(group=group, option='tables',
-                          value=repr(','.join(tables)),
-                          reason='a table is listed twice')
+    tables = _tables(group, _get(conf, group, 'tables'), 'table')
     columns = _columns(group, _get(conf, group, 'columns'), tables)
     for table in tables:
         if table not in columns:

@@ -73,12 +73,9 @@ class EngineCapture(object):
         self.outbox = None
         self.stats = {'statements': 0, 'transactions': 0, 'resyncs': 0,
                       'errors': 0}
-        self._engine = None
-        self._clock_sql = None
-        self._clock_column = None
-        self._clock_returning = None
-        self._do_commit = None
-        self._do_savepoint = None
+        # Set by install(), cleared by uninstall().
+        self._engine = self._clock_sql = self._clock_column = None
+        self._clock_returning = self._do_commit = self._do_savepoint = None
         self._names = sorted(registry.names, key=len, reverse=True)
         self._name_re = re.compile(
             r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),

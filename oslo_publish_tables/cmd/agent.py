@@ -119,11 +119,9 @@ class Agent(object):
                  notification_transport=None):
         self.conf = conf
         self.server_name = server_name or socket.gethostname()
-        self.engine = None
-        self.service = None
-        self.server = None
-        self.relay = None
-        self.relay_sender = None
+        # Made by start(), closed by stop().
+        self.engine = self.service = self.server = None
+        self.relay = self.relay_sender = None
         self.transport = transport
         self._own_transport = transport is None
         self.notification_transport = notification_transport

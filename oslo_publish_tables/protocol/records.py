@@ -11,22 +11,24 @@ format, the capture and a consumer that republishes its replicas alike,
 submits drafts to a :class:`oslo_publish_tables.sender.Sender`.
 """
 
+import dataclasses
+
 from oslo_publish_tables.protocol import stamps
 
 
+@dataclasses.dataclass(slots=True, eq=False)
 class Draft(object):
-    """A record prepared before COMMIT, handed off after it succeeds."""
+    """A record prepared before COMMIT, handed off after it succeeds.
 
-    __slots__ = ('kind', 'ts', 'txn', 'changes', 'tables', 'reason')
+    Compared by identity, like any object the sender keeps track of.
+    """
 
-    def __init__(self, kind, ts, txn=None, changes=(), tables=(),
-                 reason=''):
-        self.kind = kind
-        self.ts = ts
-        self.txn = txn
-        self.changes = changes
-        self.tables = tables
-        self.reason = reason
+    kind: str
+    ts: int
+    txn: str = None
+    changes: tuple = ()
+    tables: tuple = ()
+    reason: str = ''
 
     @classmethod
     def resync(cls, tables, reason):

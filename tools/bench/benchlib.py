@@ -90,6 +90,19 @@ def sqlite_tuning(engine):
 # -- producer side -------------------------------------------------------
 
 
+class Cycles(object):
+    """A workload of whole cycles: ``cycle()`` appends to ``commits``."""
+
+    def run_for(self, seconds):
+        """Run whole cycles for about ``seconds``; return (txns, secs)."""
+        before = len(self.commits)
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            self.cycle()
+        return len(self.commits) - before, time.perf_counter() - start
+
+
 class CountingTransport(transport_mod.NotificationTransport):
     """A notification transport that counts what it hands to the bus.
 

@@ -41,7 +41,7 @@ TRANSITIONS = (('building', 'networking'), ('building', 'spawning'),
                ('active', None))
 
 
-class Workload(object):
+class Workload(benchlib.Cycles):
     """The nova-like cycle; records each committed transaction."""
 
     def __init__(self, maker, seed=1):
@@ -98,15 +98,6 @@ class Workload(object):
         session.query(Instance).filter_by(uuid=ident).soft_delete(
             synchronize_session=False)
         self._commit(session)
-
-    def run_for(self, seconds):
-        """Run whole cycles for about ``seconds``; return (txns, secs)."""
-        before = len(self.commits)
-        start = time.perf_counter()
-        deadline = start + seconds
-        while time.perf_counter() < deadline:
-            self.cycle()
-        return len(self.commits) - before, time.perf_counter() - start
 
 
 def measure_backend(backend, rounds, seconds, topic):
