@@ -203,7 +203,7 @@ class _DataServiceMethods(object):
     def get_last_published_data_with_seqnum(self, table):
         # Under the replica lock no change is applied, so the snapshot
         # and its number agree with the deltas numbered after it.
-        with self.driver.sync.lock:
+        with self.driver.reading():
             if table not in self.sender_seqnums:
                 self.sender_seqnums[table] = 0
                 self._last_published_data[table] = set(

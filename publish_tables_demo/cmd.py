@@ -59,7 +59,6 @@ def _measure_latency(engine, driver, count):
             table.c.deleted == 0)).scalar()
     if iid is None:
         return []
-    replica = driver.sync.replicas['instances']
     latencies = []
     for i in range(count):
         value = 'latency-%d' % i
@@ -67,7 +66,8 @@ def _measure_latency(engine, driver, count):
             conn.execute(table.update().where(table.c.id == iid)
                          .values(hostname=value))
         committed = time.perf_counter()
-        while replica.rows.get((iid,), {}).get('hostname') != value:
+        while (driver.sync.row('instances', (iid,)) or {}).get(
+                'hostname') != value:
             if time.perf_counter() - committed > 5:
                 break
             time.sleep(0.0002)
@@ -82,8 +82,7 @@ def _print_comparison(engine, capture, driver):
     divergent_total = 0
     for table in TABLES:
         db = _rows(engine, capture, table)
-        with driver.sync.lock:
-            rep = dict(driver.sync.replicas[table].rows)
+        rep = driver.sync.rows(table)
         divergent = sum(1 for k in set(db) | set(rep)
                         if db.get(k) != rep.get(k))
         divergent_total += divergent
@@ -136,8 +135,8 @@ def _print_status(workload, sender, driver):
               'snapshots=%d' % (table, st['state'], st['applied'],
                                 st['duplicate'], st['late'],
                                 st['snapshots']))
-    rolled_back = sum(1 for r in driver.sync.replicas['instances']
-                      .rows.values() if r.get('vm_state') == 'ROLLED-BACK')
+    rolled_back = sum(1 for r in driver.sync.rows('instances').values()
+                      if r.get('vm_state') == 'ROLLED-BACK')
     print('rows written by rolled-back transactions in the replica: %d'
           % rolled_back)
     return rolled_back

@@ -259,7 +259,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         # Deltas applied before the columns were known reached the replica
         # but not the state (_on_change ignored them); add them now. The
         # snapshot load only reports rows it changes, so it would not.
-        for row in list(self.sync.replicas[table].rows.values()):
+        for row in list(self.sync.rows(table).values()):
             self._on_change(table, None, row)
 
     def _on_change(self, table, old, new):
@@ -267,7 +267,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if not table_map.columns:
             return
         if table_map.unique is None:
-            table_map.learn_key(self.sync.replicas[table].pk_names)
+            table_map.learn_key(self.sync.pk_names(table))
         rows = self.state[table_map.name]
         if old is None and table_map.unique and not self._subscribers:
             # The common case of a snapshot load: one new row, nobody to
@@ -363,18 +363,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                 param='timeout', reason='must be a number of seconds, got '
                 '%r' % (timeout,)) from None
         tables = self._sources(table)
-        with self.sync.lock:
-            before = {t: self.sync.replicas[t].counts['snapshots']
-                      for t in tables}
+        before = self.sync.snapshots_taken(tables)
         self.sync.request_resync(tables, 'snapshot refresh requested')
         deadline = time.monotonic() + timeout
         while True:
-            with self.sync.lock:
-                done = all(
-                    self.sync.replicas[t].counts['snapshots'] > before[t]
-                    and self.sync.status[t].state == sync.LIVE
-                    for t in tables)
-            if done:
+            if self.sync.reloaded(before):
                 return True
             if time.monotonic() >= deadline:
                 LOG.warning('refresh_snapshot of %s on %s: not loaded '
@@ -383,18 +376,22 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                 return False
             time.sleep(0.05)
 
+    def reading(self):
+        """A context in which the rows do not change.
+
+        See :meth:`congress_consumer.replication.sync.Synchronizer.reading`.
+        """
+        return self.sync.reading()
+
     def get_snapshot(self, table_id):
-        with self.sync.lock:
+        with self.sync.reading():
             return super().get_snapshot(table_id)
 
     def get_status(self):
         status = super().get_status()
         status['tables'] = {self._maps[t].name: self.sync.table_status(t)
                             for t in self._maps}
-        status['producers'] = len(self.sync.tracker)
-        status['gaps'] = self.sync.tracker.gaps
-        status['vanished_producers'] = self.sync.tracker.vanished
-        status['discarded'] = dict(self.sync.counts)
+        status.update(self.sync.counters())
         status['received'] = self.receiver.received
         if self.authenticator is not None:
             status['signatures'] = self.authenticator.status()

@@ -293,6 +293,51 @@ class Synchronizer(object):
             time.sleep(0.01)
         return False
 
+    # -- the public read API: callers never take the lock themselves ----
+
+    def reading(self):
+        """A context in which no change is applied (the replicas' lock).
+
+        For a reader that must see rows and what it numbers after them
+        agree (the Congress adapter's snapshot and sequence number).
+        """
+        return self.lock
+
+    def row(self, table, key):
+        """The row of ``table`` with primary key ``key``, or None."""
+        with self.lock:
+            return self.replicas[table].rows.get(key)
+
+    def rows(self, table):
+        """A copy of ``table``'s rows: ``{primary key tuple: row}``."""
+        with self.lock:
+            return dict(self.replicas[table].rows)
+
+    def pk_names(self, table):
+        """The names of ``table``'s primary key columns, once known."""
+        return self.replicas[table].pk_names
+
+    def snapshots_taken(self, tables):
+        """``{table: snapshots loaded so far}`` of ``tables``."""
+        with self.lock:
+            return {t: self.replicas[t].counts['snapshots'] for t in tables}
+
+    def reloaded(self, before):
+        """True if each table of ``before`` reloaded and is LIVE.
+
+        ``before`` is what :meth:`snapshots_taken` gave.
+        """
+        with self.lock:
+            return all(self.replicas[t].counts['snapshots'] > count
+                       and self.status[t].state == LIVE
+                       for t, count in before.items())
+
+    def counters(self):
+        """Producers, gaps and discarded messages, for the API."""
+        return {'producers': len(self.tracker), 'gaps': self.tracker.gaps,
+                'vanished_producers': self.tracker.vanished,
+                'discarded': dict(self.counts)}
+
     def table_status(self, table):
         """Status and counters of one table, for the API."""
         status = self.status[table]
