@@ -338,6 +338,23 @@ class Synchronizer(object):
                 'vanished_producers': self.tracker.vanished,
                 'discarded': dict(self.counts)}
 
+    def watch(self, watcher, tables=None):
+        """Call ``watcher(table, old, new, ts)`` on every change.
+
+        Of ``tables`` (default: all), under the lock, as it is applied.
+        """
+        with self.lock:
+            for table in tables or list(self.replicas):
+                self.replicas[table].watchers.append(watcher)
+
+    def unwatch(self, watcher, tables=None):
+        """Stop calling ``watcher`` (see :meth:`watch`)."""
+        with self.lock:
+            for table in tables or list(self.replicas):
+                watchers = self.replicas[table].watchers
+                if watcher in watchers:
+                    watchers.remove(watcher)
+
     def table_status(self, table):
         """Status and counters of one table, for the API."""
         status = self.status[table]

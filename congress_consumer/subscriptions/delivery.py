@@ -111,9 +111,7 @@ class FilteredPublisher(object):
         for name, sync in self.syncs.items():
             watcher = self._watcher(name)
             self._watchers[name] = watcher
-            with sync.lock:
-                for replica in sync.replicas.values():
-                    replica.watchers.append(watcher)
+            sync.watch(watcher)
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='congress-subscriptions')
         self._thread.start()
@@ -121,11 +119,7 @@ class FilteredPublisher(object):
     def stop(self, timeout=5.0):
         """Stop watching, send what is queued (up to ``timeout``)."""
         for name, watcher in self._watchers.items():
-            sync = self.syncs[name]
-            with sync.lock:
-                for replica in sync.replicas.values():
-                    if watcher in replica.watchers:
-                        replica.watchers.remove(watcher)
+            self.syncs[name].unwatch(watcher)
         self._watchers = {}
         deadline = time.monotonic() + timeout
         while self._queue and time.monotonic() < deadline:

@@ -101,18 +101,12 @@ class Republisher(object):
         again. The marker makes every downstream replica of these tables
         resync, which opens a snapshot, which subscribes.
         """
-        with self.sync.lock:
-            for table in self.tables:
-                self.sync.replicas[table].watchers.append(self._watch)
+        self.sync.watch(self._watch, self.tables)
         self.sender.submit(records.Draft.resync(self.tables,
                                                 'republisher started'))
 
     def detach(self):
-        with self.sync.lock:
-            for table in self.tables:
-                watchers = self.sync.replicas[table].watchers
-                if self._watch in watchers:
-                    watchers.remove(self._watch)
+        self.sync.unwatch(self._watch, self.tables)
 
     def _watch(self, table, old, new, ts):
         if table not in self._active:
