@@ -84,11 +84,7 @@ DEFAULT_MAX_BODY_BYTES = opts.DEFAULT_MAX_BODY_BYTES
 # The names the API's users know it by.
 HTTPError = responses.HTTPError
 to_json = responses.to_json
-datasource_state = rows.datasource_state
-Execution = actions.Execution
-RUNNING, SUCCEEDED, FAILED = actions.RUNNING, actions.SUCCEEDED, \
-    actions.FAILED
-LIVE, SYNCING, RESYNCING = rows.LIVE, rows.SYNCING, rows.RESYNCING
+RUNNING = actions.RUNNING
 
 _DS = r'/v1/data-sources/(?P<ds>[^/]+)'
 _TABLE = _DS + r'/tables/(?P<table>[^/]+)'

@@ -212,27 +212,12 @@ class Republisher(object):
                 del self._open[sid]
 
 
-class RepublisherEndpoint(object):
+class RepublisherEndpoint(snapshot_rpc.Endpoint):
     """RPC endpoint: the snapshot protocol plus subscribe/unsubscribe."""
 
-    target = oslo_messaging.Target(namespace=snapshot_rpc.NAMESPACE,
-                                   version=snapshot_rpc.VERSION)
-
     def __init__(self, republisher, signer=None):
+        super().__init__(republisher, signer)
         self.republisher = republisher
-        self.signer = signer
-
-    def open_snapshot(self, ctxt, table):
-        return snapshot_rpc.signed_open(
-            self.signer, ctxt, table, self.republisher.open_snapshot(table))
-
-    def fetch(self, ctxt, snapshot_id, max_rows=None):
-        return snapshot_rpc.signed_fetch(
-            self.signer, ctxt, snapshot_id,
-            self.republisher.fetch(snapshot_id, max_rows))
-
-    def close_snapshot(self, ctxt, snapshot_id):
-        self.republisher.close_snapshot(snapshot_id)
 
     def subscribe(self, ctxt, table, subscriber):
         self.republisher.subscribe(table, subscriber)

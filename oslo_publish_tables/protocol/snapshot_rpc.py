@@ -30,8 +30,11 @@ it to the call it answers::
 :data:`NONCE_KEY` (None if it sent none), so a reply cannot be replayed
 to another call, nor a chunk into another snapshot or position. Every
 server of this RPC (the agent, a consumer that republishes its replicas)
-builds its replies with :func:`signed_open` and :func:`signed_fetch`.
+builds its replies with :func:`signed_open` and :func:`signed_fetch`,
+through an :class:`Endpoint`.
 """
+
+import oslo_messaging
 
 NAMESPACE = 'publish_tables_snapshot'
 VERSION = '1.0'
@@ -61,3 +64,31 @@ def signed_fetch(signer, ctxt, snapshot_id, page):
     return _signed(signer, ctxt, page, {
         'method': 'fetch', 'snapshot_id': snapshot_id,
         'table': page['table'], 'position': page['position']})
+
+
+class Endpoint(object):
+    """The RPC endpoint of the snapshot RPC in front of ``source``.
+
+    ``source`` opens, pages through and closes snapshots
+    (``open_snapshot(table)``, ``fetch(snapshot_id, max_rows)``,
+    ``close_snapshot(snapshot_id)``). With a ``signer``
+    (:class:`.signing.Signer`) every reply of ``open_snapshot`` and
+    ``fetch`` is signed and bound to its request.
+    """
+
+    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
+
+    def __init__(self, source, signer=None):
+        self.source = source
+        self.signer = signer
+
+    def open_snapshot(self, ctxt, table):
+        return signed_open(self.signer, ctxt, table,
+                           self.source.open_snapshot(table))
+
+    def fetch(self, ctxt, snapshot_id, max_rows=None):
+        return signed_fetch(self.signer, ctxt, snapshot_id,
+                            self.source.fetch(snapshot_id, max_rows))
+
+    def close_snapshot(self, ctxt, snapshot_id):
+        self.source.close_snapshot(snapshot_id)

@@ -26,12 +26,6 @@ from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import reader
 
 GROUP = 'publish_tables'
-NAMESPACE = snapshot_rpc.NAMESPACE
-VERSION = snapshot_rpc.VERSION
-NONCE_KEY = snapshot_rpc.NONCE_KEY
-REQUEST_FIELD = snapshot_rpc.REQUEST_FIELD
-signed_open = snapshot_rpc.signed_open
-signed_fetch = snapshot_rpc.signed_fetch
 
 
 class SnapshotService(object):
@@ -142,30 +136,13 @@ class SnapshotService(object):
             self.close_snapshot(sid)
 
 
-class SnapshotEndpoint(object):
+class SnapshotEndpoint(snapshot_rpc.Endpoint):
     """The RPC endpoint in front of a :class:`SnapshotService`.
 
     With a ``signer`` (:class:`oslo_publish_tables.protocol.signing.Signer`)
     every reply of ``open_snapshot`` and ``fetch`` is signed and bound to
     its request (see :mod:`oslo_publish_tables.protocol.snapshot_rpc`).
     """
-
-    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
-
-    def __init__(self, service, signer=None):
-        self.service = service
-        self.signer = signer
-
-    def open_snapshot(self, ctxt, table):
-        return signed_open(self.signer, ctxt, table,
-                           self.service.open_snapshot(table))
-
-    def fetch(self, ctxt, snapshot_id, max_rows=None):
-        return signed_fetch(self.signer, ctxt, snapshot_id,
-                            self.service.fetch(snapshot_id, max_rows))
-
-    def close_snapshot(self, ctxt, snapshot_id):
-        self.service.close_snapshot(snapshot_id)
 
 
 def rpc_server(conf, transport, service, server='publish-tables-agent',
