@@ -25,8 +25,8 @@ from oslo_db import options as db_options
 from oslo_db.sqlalchemy import engines
 import oslo_messaging
 
-from oslo_publish_tables import demo_workload
 from oslo_publish_tables import publisher
+from publish_tables_demo import workload as demo_workload
 
 
 def main(argv):

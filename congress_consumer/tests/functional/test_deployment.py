@@ -33,8 +33,8 @@ import sqlalchemy as sa
 import testtools
 import testtools.content
 
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
+from publish_tables_demo import schema as m
 
 SNIPPETS = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'doc',
                         'source', '_snippets')

@@ -19,11 +19,11 @@ import sqlalchemy as sa
 import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
-from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables import publisher
-from oslo_publish_tables.tests import backends
+from publish_tables_demo import schema as m
 
-from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.replication import driver as driver_mod
 
 # The RPC bus of the service, which the consumer cannot reach: the agent
 # must serve on the notification transport.

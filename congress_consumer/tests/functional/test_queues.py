@@ -14,12 +14,12 @@ import oslo_messaging
 from oslo_messaging import conffixture  # noqa: F401
 import testtools
 
-from oslo_publish_tables import envelope
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import transport as transport_mod
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.tests.unit.publish_tables import \
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.tests.unit.replication import \
     test_receiver_driver as helpers
 
 

@@ -12,11 +12,11 @@ import logging
 import fixtures
 import testtools
 
-from oslo_publish_tables import envelope
+from oslo_publish_tables.protocol import envelope
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import sync as sync_mod
-from congress_consumer.tests.unit.publish_tables import \
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import sync as sync_mod
+from congress_consumer.tests.unit.replication import \
     test_receiver_driver as helpers
 
 
@@ -205,9 +205,9 @@ class LivenessTest(testtools.TestCase):
         self.assertEqual('outbox', self.table()['loss_detection'])
 
     def test_api_state_of_a_stale_datasource(self):
-        from congress_consumer.api import wsgi
-        self.assertEqual('LIVE', wsgi.datasource_state(
+        from congress_consumer.api import rows as api_rows
+        self.assertEqual('LIVE', api_rows.datasource_state(
             self.driver.get_status()))
         self.clock.now += 30
-        self.assertEqual('STALE', wsgi.datasource_state(
+        self.assertEqual('STALE', api_rows.datasource_state(
             self.driver.get_status()))

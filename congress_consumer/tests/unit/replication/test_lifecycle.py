@@ -10,12 +10,12 @@ import time
 import oslo_messaging
 import testtools
 
-from oslo_publish_tables import envelope
+from oslo_publish_tables.protocol import envelope
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import queues
-from congress_consumer.publish_tables import sync as sync_mod
-from congress_consumer.tests.unit.publish_tables import \
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import queues
+from congress_consumer.replication import sync as sync_mod
+from congress_consumer.tests.unit.replication import \
     test_receiver_driver as helpers
 
 
