@@ -28,6 +28,9 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     keep loaded snapshots out of the cyclic garbage collector's full
     collections (process-wide), see
     :mod:`congress_consumer.replication.heap`;
+``verify_interval``, ``verify_rows_per_second``, ``verify_chunk_rows``
+    verification of the replicas against their tables, see
+    :mod:`congress_consumer.replication.verification`;
 ``signing_key``, ``signing_key_id``, ``previous_signing_key``,
 ``previous_signing_key_id``, ``require_signature``
     signatures of messages and of snapshot replies over RPC, see
@@ -56,6 +59,7 @@ from congress_consumer.replication import heap
 from congress_consumer.replication import receiver as receiver_mod
 from congress_consumer.replication import snapshots
 from congress_consumer.replication import sync
+from congress_consumer.replication import verification
 
 LOG = logging.getLogger(__name__)
 
@@ -168,6 +172,9 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'producer_timeout': 'optional',
                    'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
                    'gc_freeze': 'optional',
+                   'verify_interval': 'optional',
+                   'verify_rows_per_second': 'optional',
+                   'verify_chunk_rows': 'optional',
                    'signing_key': 'optional', 'signing_key_id': 'optional',
                    'previous_signing_key': 'optional',
                    'previous_signing_key_id': 'optional',
@@ -213,6 +220,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if _as_bool('gc_freeze', _setting(args, 'gc_freeze')):
             self.sync.on_chunk = heap.chunk_loaded
             self.sync.on_loaded = heap.load_done
+        self.verifier = verification.Verifier.from_args(
+            self.sync, self.snapshot_source, name, args)
         self.authenticator = None if verifier is None else \
             authentication.Authenticator(verifier, self.sync)
         self.receiver = receiver_mod.Receiver(
@@ -230,6 +239,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
               'snapshot to load (default 30)'}],
             'Take a fresh snapshot of a table and wait until it is loaded.',
             method=self.refresh_snapshot)
+        self.add_executable_method(
+            'verify', [{'name': 'table', 'description': 'table to verify '
+                        '(all tables if omitted)'}],
+            'Verify tables against their source now and repair them.',
+            method=self.verify)
 
     def _snapshot_source(self):
         kind = _setting(self.args, 'snapshot_source')
@@ -317,9 +331,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         """Listen first, then sync every table (the protocol's order)."""
         self.receiver.start()
         self.sync.start()
+        self.verifier.start()
 
     def stop(self):
         self.receiver.stop()
+        self.verifier.stop()
         self.sync.stop()
         self.snapshot_source.cleanup()
 
@@ -383,6 +399,16 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         """
         return self.sync.reading()
 
+    def verify(self, table=None):
+        """Executable action: verify one table, or all, now (blocking).
+
+        :returns: ``{table: result}``, see
+            :meth:`~.verification.Verifier.verify_table`.
+        """
+        tables = None if table is None else self._sources(table)
+        found = self.verifier.verify(tables)
+        return {self._maps[t].name: r for t, r in found.items()}
+
     def get_snapshot(self, table_id):
         with self.sync.reading():
             return super().get_snapshot(table_id)
@@ -391,6 +417,9 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         status = super().get_status()
         status['tables'] = {self._maps[t].name: self.sync.table_status(t)
                             for t in self._maps}
+        for t in self._maps:
+            status['tables'][self._maps[t].name]['verification'] = \
+                self.verifier.table_status(t)
         status.update(self.sync.counters())
         status['received'] = self.receiver.received
         if self.authenticator is not None:
