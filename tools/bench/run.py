@@ -7,7 +7,7 @@
     python -m tools.bench.run --only latency,traffic --backends postgresql
     python -m tools.bench.run --only sync --backends postgresql \
         --sync-rows 1000000                      # one item-4 size
-    python tools/bench/run.py --only verify --backends postgresql \
+    python -m tools.bench.run --only verify --backends postgresql \
         --verify-rows 1000000                    # item 7 at 1M rows
 
 Needs RabbitMQ, and PostgreSQL / MariaDB for those backends, on localhost
