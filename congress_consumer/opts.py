@@ -129,6 +129,23 @@ DATASOURCE_OPTS = [
                      'more than doubles the time of a large load. The '
                      'collector is per process, so this applies to the '
                      'whole consumer once any datasource enables it.'),
+    cfg.FloatOpt('verify_interval', default=600.0, min=0,
+                 help='Seconds between two verifications of every LIVE '
+                      'table against its source: per chunk of keys, the '
+                      'snapshot source digests the table at a fenced '
+                      'position and the consumer its replica at the same '
+                      'position; chunks that differ are reloaded (see the '
+                      'sync protocol). 0: only when asked (POST '
+                      '/v1/data-sources/<name>?action=verify or '
+                      'congress-consumer-verify).'),
+    cfg.FloatOpt('verify_rows_per_second', default=20000.0, min=0,
+                 help='Most rows per second a verification has the '
+                      'snapshot source read (digests and repairs), to '
+                      'bound its cost to the database. 0: no limit.'),
+    cfg.IntOpt('verify_chunk_rows', default=1000, min=1,
+               help='Rows per verification chunk, on average: the unit '
+                    'compared (one count and one 64-bit sum cross the '
+                    'bus per chunk) and reloaded when it differs.'),
     cfg.StrOpt('signing_key', secret=True,
                help='Key that the producers sign their messages with '
                     '([publish_tables] signing_key). Set: messages are '

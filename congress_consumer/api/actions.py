@@ -1,4 +1,4 @@
-"""Actions: ``?action=execute``, ``request-refresh`` and executions."""
+"""Actions: ``?action=execute``, ``request-refresh``, ``verify``."""
 
 import json
 import logging
@@ -67,8 +67,28 @@ class ActionsAPI(object):
             return self._execute(request, ds, driver)
         if action == 'request-refresh':
             return self._refresh(ds, driver)
-        raise HTTPError(400, 'action=%s: expected execute or '
-                        'request-refresh' % action)
+        if action == 'verify':
+            return self._verify(request, ds, driver)
+        raise HTTPError(400, 'action=%s: expected execute, '
+                        'request-refresh or verify' % action)
+
+    def _verify(self, request, ds, driver):
+        if not hasattr(driver, 'verify'):
+            raise HTTPError(400, 'data source %s cannot be verified' % ds)
+        table = request.params.get('table')
+        if table is not None:
+            self._table(ds, table)
+        wait = request.params.get('wait', 'false').lower()
+        if wait not in ('true', 'false'):
+            raise HTTPError(400, 'wait must be true or false')
+        try:
+            timeout = float(request.params.get('timeout', 30))
+        except ValueError:
+            raise HTTPError(400, 'timeout must be a number of seconds')
+        wait, timeout = self._execute_options({'wait': wait == 'true',
+                                               'timeout': timeout})
+        return self._start(request, Execution(
+            ds, 'verify', lambda: driver.verify(table)), wait, timeout)
 
     def _execute(self, request, ds, driver):
         body = self._json_body(request, require_json=False)
@@ -91,7 +111,12 @@ class ActionsAPI(object):
             call = driver.prepare(name, {} if args is None else args)
         except exceptions.CongressConsumerError as exc:
             raise HTTPError(400, str(exc))
-        execution = Execution(ds, name, call)
+        return self._start(request, Execution(ds, name, call), wait,
+                           timeout)
+
+    def _start(self, request, execution, wait, timeout):
+        """Run ``execution``; 202 with it, or 200 once done if ``wait``."""
+        ds, name = execution.datasource, execution.name
         with self._executions_lock:
             self._executions[execution.id] = execution
             self._prune_executions()

@@ -23,6 +23,7 @@ paths; the datasource name is also its id::
     PATCH /v1/data-sources/{ds}/tables/{table}/rows    (push: row deltas)
     POST /v1/data-sources/{ds}?action=execute
     POST /v1/data-sources/{ds}?action=request-refresh
+    POST /v1/data-sources/{ds}?action=verify[&table=T][&wait=true]
     GET  /v1/data-sources/{ds}/executions
     GET  /v1/data-sources/{ds}/executions/{id}
 
@@ -45,7 +46,10 @@ seconds (at most 300) and is 200 once the action has finished. The last
 :data:`~congress_consumer.api.actions.EXECUTIONS_KEPT` finished
 executions of the API are kept.
 ``request-refresh`` asks the driver for fresh data (a resync of every
-table of a ``publish_tables`` datasource) and answers 202.
+table of a ``publish_tables`` datasource) and answers 202. ``verify``
+runs the datasource's ``verify`` action (compare every table, or
+``table``, with its source and repair what differs) as an execution,
+like ``execute``; ``wait`` and ``timeout`` are its options.
 
 Pushes (see :mod:`congress_consumer.datasources.http_push`) are
 refused with 403 unless the API was made with ``push_enabled=True``,

@@ -225,7 +225,10 @@ def driver_args(conf, name):
             'producer_timeout': values['producer_timeout'],
             'tombstone_ttl': values['tombstone_ttl'],
             'chunk_rows': values['chunk_rows'],
-            'gc_freeze': values['gc_freeze']}
+            'gc_freeze': values['gc_freeze'],
+            'verify_interval': values['verify_interval'],
+            'verify_rows_per_second': values['verify_rows_per_second'],
+            'verify_chunk_rows': values['verify_chunk_rows']}
     columns = _columns(group, values['columns'], tables)
     if columns:
         args['columns'] = columns

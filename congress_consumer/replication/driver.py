@@ -35,6 +35,9 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     keep loaded snapshots out of the cyclic garbage collector's full
     collections (process-wide), see
     :mod:`congress_consumer.replication.heap`;
+``verify_interval``, ``verify_rows_per_second``, ``verify_chunk_rows``
+    verification of the replicas against their tables, see
+    :mod:`congress_consumer.replication.verification`;
 ``signing_key``, ``signing_key_id``, ``previous_signing_key``,
 ``previous_signing_key_id``, ``require_signature``
     signatures of messages and of snapshot replies over RPC, see
@@ -67,6 +70,7 @@ from congress_consumer.replication import queues
 from congress_consumer.replication import receiver as receiver_mod
 from congress_consumer.replication import snapshots
 from congress_consumer.replication import sync
+from congress_consumer.replication import verification
 
 LOG = logging.getLogger(__name__)
 
@@ -180,6 +184,9 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'producer_timeout': 'optional',
                    'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
                    'gc_freeze': 'optional',
+                   'verify_interval': 'optional',
+                   'verify_rows_per_second': 'optional',
+                   'verify_chunk_rows': 'optional',
                    'signing_key': 'optional', 'signing_key_id': 'optional',
                    'previous_signing_key': 'optional',
                    'previous_signing_key_id': 'optional',
@@ -226,6 +233,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if _as_bool('gc_freeze', _setting(args, 'gc_freeze')):
             self.sync.on_chunk = heap.chunk_loaded
             self.sync.on_loaded = heap.load_done
+        self.verifier = verification.Verifier.from_args(
+            self.sync, self.snapshot_source, name, args)
         self.authenticator = None if verifier is None else \
             authentication.Authenticator(verifier, self.sync)
         self.receiver = receiver_mod.Receiver(
@@ -254,6 +263,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             'restart', [], 'Stop the datasource and start it again, as '
             'Congress does when a datasource is updated.',
             method=self.restart)
+        self.add_executable_method(
+            'verify', [{'name': 'table', 'description': 'table to verify '
+                        '(all tables if omitted)'}],
+            'Verify tables against their source now and repair them.',
+            method=self.verify)
 
     def _name_logs(self):
         """Have every log line of this datasource name it."""
@@ -367,12 +381,14 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             queues.release(self._queue, self.name)
             raise
         self.sync.start()
+        self.verifier.start()
 
     def stop(self):
         self.receiver.stop()
         if self._queue is not None:
             queues.release(self._queue, self.name)
             self._queue = None
+        self.verifier.stop()
         self.sync.stop()
         self.snapshot_source.cleanup()
 
@@ -441,6 +457,16 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         """
         return self.sync.reading()
 
+    def verify(self, table=None):
+        """Executable action: verify one table, or all, now (blocking).
+
+        :returns: ``{table: result}``, see
+            :meth:`~.verification.Verifier.verify_table`.
+        """
+        tables = None if table is None else self._sources(table)
+        found = self.verifier.verify(tables)
+        return {self._maps[t].name: r for t, r in found.items()}
+
     def get_snapshot(self, table_id):
         with self.sync.reading():
             return super().get_snapshot(table_id)
@@ -449,6 +475,9 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         status = super().get_status()
         status['tables'] = {self._maps[t].name: self.sync.table_status(t)
                             for t in self._maps}
+        for t in self._maps:
+            status['tables'][self._maps[t].name]['verification'] = \
+                self.verifier.table_status(t)
         status.update(self.sync.counters())
         status['received'] = self.receiver.received
         if self.authenticator is not None:

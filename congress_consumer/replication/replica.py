@@ -212,6 +212,38 @@ class TableReplica(object):
     def abort_load(self):
         self._loading = None
 
+    def load_part(self, keys, rows, ts, version):
+        """Load a snapshot of part of the table (a verification's repair).
+
+        ``rows`` are the snapshot's rows of the part, ``keys`` every key
+        of the part the replica knows; version rules as for a whole
+        snapshot, except that a key the snapshot proved gone becomes a
+        tombstone of ``version`` (the floor stays). Returns the numbers
+        of rows ``(added, changed, removed)``.
+        """
+        added = changed = removed = 0
+        fetched = {}
+        for row in rows:
+            fetched[self.key(row)] = row
+        for key in keys:
+            held = self.versions.get(key)
+            if key in fetched or key not in self._rows or (
+                    held is not None and held > version):
+                continue
+            removed += 1
+            self._delete(key, version, ts)
+        for key, row in fetched.items():
+            held = self.versions.get(key)
+            if held is not None and held > version:
+                continue  # a newer change: the part's row is out of date
+            old = self._rows.get(key)
+            self._put(key, row, version, ts)
+            if old is None:
+                added += 1
+            elif old != self._rows[key]:
+                changed += 1
+        return added, changed, removed
+
     # -- housekeeping -----------------------------------------------------
 
     def purge_tombstones(self, older_than):

@@ -54,6 +54,15 @@ class DirectSnapshotSource(object):
     def close(self, snapshot_id):
         self._service.close_snapshot(snapshot_id)
 
+    def open_checksum(self, table, chunks):
+        return self._service.open_checksum(table, chunks)
+
+    def checksum(self, checksum_id, max_rows):
+        return self._service.checksum(checksum_id, max_rows)
+
+    def open_chunks(self, table, chunks, only):
+        return self._service.open_chunks(table, chunks, only)
+
     def cleanup(self):
         self._service.close()
         self.engine.dispose()
@@ -74,19 +83,21 @@ class RpcSnapshotSource(object):
                  timeout=60, authenticator=None, exchange=None):
         target = oslo_messaging.Target(
             topic=topic, exchange=exchange, namespace=snapshot_rpc.NAMESPACE,
-            version=snapshot_rpc.VERSION)
+            version=snapshot_rpc.BASE_VERSION)
         self._client = oslo_messaging.get_rpc_client(transport, target,
                                                      timeout=timeout)
         self.authenticator = authenticator
         self._lock = threading.Lock()
         self._snapshots = {}  # id -> [table, rows received]
 
-    def _call(self, request, **kwargs):
+    def _call(self, request, version=None, **kwargs):
+        client = self._client if version is None else \
+            self._client.prepare(version=version)
         if self.authenticator is None:
-            return self._client.call({}, request['method'], **kwargs)
+            return client.call({}, request['method'], **kwargs)
         nonce = secrets.token_hex(16)
-        reply = self._client.call({snapshot_rpc.NONCE_KEY: nonce},
-                                  request['method'], **kwargs)
+        reply = client.call({snapshot_rpc.NONCE_KEY: nonce},
+                            request['method'], **kwargs)
         return self.authenticator.check(reply, dict(request, nonce=nonce))
 
     def open(self, table):
@@ -95,6 +106,42 @@ class RpcSnapshotSource(object):
         with self._lock:
             self._snapshots[snap['id']] = [table, 0]
         return snap
+
+    def open_chunks(self, table, chunks, only):
+        """A snapshot of the rows of chunks ``only``; ``fetch`` it."""
+        snap = self._call({'method': 'open_chunks', 'table': table,
+                           'chunks': chunks, 'only': only},
+                          version=snapshot_rpc.VERSION, table=table,
+                          chunks=chunks, only=only)
+        with self._lock:
+            self._snapshots[snap['id']] = [table, 0]
+        return snap
+
+    def open_checksum(self, table, chunks):
+        opened = self._call({'method': 'open_checksum', 'table': table,
+                             'chunks': chunks},
+                            version=snapshot_rpc.VERSION, table=table,
+                            chunks=chunks)
+        with self._lock:
+            self._snapshots[opened['id']] = [table, 0]
+        return opened
+
+    def checksum(self, checksum_id, max_rows):
+        with self._lock:
+            state = self._snapshots.get(checksum_id)
+        if state is None:
+            raise exceptions.SnapshotError('no open checksum %r'
+                                           % (checksum_id,))
+        table, position = state
+        page = self._call({'method': 'checksum', 'checksum_id': checksum_id,
+                           'table': table, 'position': position},
+                          version=snapshot_rpc.VERSION,
+                          checksum_id=checksum_id, max_rows=max_rows)
+        with self._lock:
+            state[1] += page['rows']
+            if page['done']:
+                self._snapshots.pop(checksum_id, None)
+        return page
 
     def fetch(self, snapshot_id, max_rows):
         with self._lock:

@@ -11,6 +11,24 @@ topic ``[publish_tables] snapshot_topic``, in the namespace
                                      "table", "position"}
     close_snapshot(snapshot_id) -> None
 
+Verification (version 1.1, see :mod:`.checksum` and the sync-protocol
+page), served by a :class:`ChecksumEndpoint`::
+
+    open_checksum(table, chunks) -> open_snapshot's reply + "chunks"
+    checksum(checksum_id, max_rows) -> {"done", "table", "position",
+                                        "rows", "digests" (when done)}
+    open_chunks(table, chunks, only) -> open_snapshot's reply
+
+``checksum`` digests up to ``max_rows`` more rows of the fenced snapshot
+``open_checksum`` took; once done, ``digests`` is ``[[count, hex sum]]``
+per chunk. ``open_chunks`` opens a snapshot whose ``fetch`` returns only
+the rows of the chunks ``only`` (a repair); close both kinds with
+``close_snapshot``. Their replies are signed and bound like the others:
+``{"method": "open_checksum", "table", "chunks"}``, ``{"method":
+"checksum", "checksum_id", "table", "position"}`` (``position``: rows
+digested before this call), ``{"method": "open_chunks", "table",
+"chunks", "only"}``.
+
 ``outbox_id`` (durable mode only, else absent) is the highest outbox id
 allocated under the snapshot's fence: the snapshot contains exactly the
 records of the table whose ``outbox_id`` is not above it. ``rows`` are
@@ -37,7 +55,9 @@ through an :class:`Endpoint`.
 import oslo_messaging
 
 NAMESPACE = 'publish_tables_snapshot'
-VERSION = '1.0'
+VERSION = '1.1'
+# open_snapshot, fetch, close_snapshot: all a 1.0 server has.
+BASE_VERSION = '1.0'
 # RPC context key of the caller's nonce, echoed in the signed reply.
 NONCE_KEY = 'publish_tables_nonce'
 REQUEST_FIELD = 'request'
@@ -76,7 +96,8 @@ class Endpoint(object):
     ``fetch`` is signed and bound to its request.
     """
 
-    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
+    target = oslo_messaging.Target(namespace=NAMESPACE,
+                                   version=BASE_VERSION)
 
     def __init__(self, source, signer=None):
         self.source = source
@@ -92,3 +113,32 @@ class Endpoint(object):
 
     def close_snapshot(self, ctxt, snapshot_id):
         self.source.close_snapshot(snapshot_id)
+
+
+class ChecksumEndpoint(Endpoint):
+    """An :class:`Endpoint` that also serves verification (version 1.1).
+
+    ``source`` also has ``open_checksum(table, chunks)``,
+    ``checksum(checksum_id, max_rows)`` and
+    ``open_chunks(table, chunks, only)``.
+    """
+
+    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
+
+    def open_checksum(self, ctxt, table, chunks):
+        return _signed(self.signer, ctxt,
+                       self.source.open_checksum(table, chunks),
+                       {'method': 'open_checksum', 'table': table,
+                        'chunks': chunks})
+
+    def checksum(self, ctxt, checksum_id, max_rows=None):
+        page = self.source.checksum(checksum_id, max_rows)
+        return _signed(self.signer, ctxt, page, {
+            'method': 'checksum', 'checksum_id': checksum_id,
+            'table': page['table'], 'position': page['position']})
+
+    def open_chunks(self, ctxt, table, chunks, only):
+        return _signed(self.signer, ctxt,
+                       self.source.open_chunks(table, chunks, only),
+                       {'method': 'open_chunks', 'table': table,
+                        'chunks': chunks, 'only': only})

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import schema as outbox_schema
+from oslo_publish_tables.protocol import checksum as checksum_mod
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import reader
@@ -59,7 +60,8 @@ class SnapshotService(object):
         return cls(engine, registry, chunk_rows, lock_timeout,
                    outbox=outbox)
 
-    def open_snapshot(self, table):
+    def open_snapshot(self, table, wrap=None):
+        """Open a fenced snapshot; ``wrap(snapshot)`` may replace it."""
         info = self.registry.get(table)
         if info is None:
             raise exceptions.SnapshotError('table %r is not published'
@@ -67,6 +69,8 @@ class SnapshotService(object):
         self._expire()
         snap = reader.open_snapshot(self.engine, info, self.lock_timeout,
                                     outbox=self.outbox)
+        if wrap is not None:
+            snap = wrap(snap)
         sid = uuid.uuid4().hex
         with self._lock:
             # snapshot, last used, table, rows returned so far
@@ -76,6 +80,44 @@ class SnapshotService(object):
         if snap.outbox_id is not None:
             opened['outbox_id'] = snap.outbox_id
         return opened
+
+    def open_checksum(self, table, chunks):
+        """Open a fenced snapshot to digest in ``chunks`` chunks."""
+        chunks = _chunk_count(chunks)
+        opened = self.open_snapshot(table, wrap=lambda snap: (
+            checksum_mod.ChecksumCursor(snap, chunks)))
+        opened['chunks'] = chunks
+        return opened
+
+    def checksum(self, checksum_id, max_rows=None):
+        """Digest more rows; the digests come with the last page."""
+        with self._lock:
+            entry = self._open.get(checksum_id)
+            if entry is None or not isinstance(
+                    entry[0], checksum_mod.ChecksumCursor):
+                raise exceptions.SnapshotError('no open checksum %r'
+                                               % checksum_id)
+            entry[1] = time.monotonic()
+        cursor, position = entry[0], entry[3]
+        rows = cursor.advance(min(max_rows or self.chunk_rows,
+                                  self.chunk_rows))
+        entry[3] += rows
+        page = {'done': cursor.done, 'table': entry[2],
+                'position': position, 'rows': rows}
+        if cursor.done:
+            page['digests'] = cursor.digests.as_list()
+            self.close_snapshot(checksum_id)
+        return page
+
+    def open_chunks(self, table, chunks, only):
+        """Open a snapshot of the rows of chunks ``only`` (a repair)."""
+        chunks = _chunk_count(chunks)
+        if not isinstance(only, list) or not all(
+                type(c) is int and 0 <= c < chunks for c in only):
+            raise exceptions.SnapshotError('only: expected a list of chunk '
+                                           'numbers below %d' % chunks)
+        return self.open_snapshot(table, wrap=lambda snap: (
+            checksum_mod.ChunkFilter(snap, chunks, only)))
 
     def fetch(self, snapshot_id, max_rows=None):
         snap, values, page = self._fetch(snapshot_id, max_rows)
@@ -136,12 +178,22 @@ class SnapshotService(object):
             self.close_snapshot(sid)
 
 
-class SnapshotEndpoint(snapshot_rpc.Endpoint):
+MAX_CHUNKS = 100000
+
+
+def _chunk_count(chunks):
+    if type(chunks) is not int or not 0 < chunks <= MAX_CHUNKS:
+        raise exceptions.SnapshotError('chunks: expected 1 to %d, got %r'
+                                       % (MAX_CHUNKS, chunks))
+    return chunks
+
+
+class SnapshotEndpoint(snapshot_rpc.ChecksumEndpoint):
     """The RPC endpoint in front of a :class:`SnapshotService`.
 
     With a ``signer`` (:class:`oslo_publish_tables.protocol.signing.Signer`)
-    every reply of ``open_snapshot`` and ``fetch`` is signed and bound to
-    its request (see :mod:`oslo_publish_tables.protocol.snapshot_rpc`).
+    every reply is signed and bound to its request (see
+    :mod:`oslo_publish_tables.protocol.snapshot_rpc`).
     """
 
 

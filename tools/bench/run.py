@@ -7,6 +7,8 @@
     python -m tools.bench.run --only latency,traffic --backends postgresql
     python -m tools.bench.run --only sync --backends postgresql \
         --sync-rows 1000000                      # one item-4 size
+    python -m tools.bench.run --only verify --backends postgresql \
+        --verify-rows 1000000                    # item 7 at 1M rows
 
 Needs RabbitMQ, and PostgreSQL / MariaDB for those backends, on localhost
 (the URLs of oslo_publish_tables.fixture; override with the
@@ -26,7 +28,7 @@ from tools.bench import benchlib
 
 
 SCENARIOS = ('overhead', 'outbox', 'throughput', 'latency', 'sync',
-             'traffic')
+             'traffic', 'verify')
 
 QUICK = {
     'overhead_rounds': 3, 'overhead_seconds': 1.5,
@@ -37,6 +39,7 @@ QUICK = {
     'poll_seconds': 3,
     'sync': [('postgresql', 10000), ('postgresql', 100000),
              ('sqlite', 10000)],
+    'verify': [('postgresql', 100000)],
 }
 FULL = {
     'overhead_rounds': 7, 'overhead_seconds': 4.0,
@@ -47,6 +50,7 @@ FULL = {
     'poll_seconds': 8,
     'sync': [('postgresql', 10000), ('postgresql', 100000),
              ('sqlite', 10000), ('sqlite', 100000)],
+    'verify': [('postgresql', 100000), ('sqlite', 100000)],
 }
 LARGE = [('postgresql', 1000000), ('sqlite', 1000000)]
 
@@ -91,6 +95,9 @@ def parse_args(argv=None):
                         help='item 4 only at these table sizes (on each '
                         'of --backends that is SQLite or PostgreSQL), '
                         'instead of the preset sizes and --large')
+    parser.add_argument('--verify-rows', metavar='N[,N...]',
+                        help='item 7 only at these table sizes (on each '
+                        'of --backends that is SQLite or PostgreSQL)')
     parser.add_argument('--json', metavar='FILE',
                         help='also write every raw figure to FILE')
     args = parser.parse_args(argv)
@@ -100,12 +107,15 @@ def parse_args(argv=None):
         parser.error('unknown scenario(s): %s' % ', '.join(sorted(unknown)))
     args.backends = [b.strip() for b in args.backends.split(',')
                      if b.strip()]
-    if args.sync_rows:
-        try:
-            args.sync_rows = [int(n) for n in args.sync_rows.split(',')
-                              if n.strip()]
-        except ValueError:
-            parser.error('--sync-rows: expected integers')
+    for option in ('sync_rows', 'verify_rows'):
+        if getattr(args, option):
+            try:
+                setattr(args, option, [
+                    int(n) for n in getattr(args, option).split(',')
+                    if n.strip()])
+            except ValueError:
+                parser.error('--%s: expected integers'
+                             % option.replace('_', '-'))
     for backend in args.backends:
         if backend not in benchlib.NAMES:
             parser.error('unknown backend %r' % backend)
@@ -330,6 +340,32 @@ def report_sync(results, verdicts):
     print()
 
 
+def report_verify(results):
+    rows = []
+    for r in results:
+        for run in ('clean', 'repair'):
+            m = r[run]
+            rows.append((benchlib.NAMES[r['backend']],
+                         benchlib.fmt_num(r['rows']), run,
+                         '%.2f' % m['seconds'],
+                         benchlib.fmt_num(r['rows'] / m['seconds']),
+                         '%.2f' % m['cpu_seconds'],
+                         '-' if m['db_cpu_seconds'] is None
+                         else '%.2f' % m['db_cpu_seconds'],
+                         benchlib.fmt_bytes(m['bus_bytes']),
+                         '%d/%d' % (m['mismatched'], m['chunks']),
+                         m['repaired_rows'], '%.0f' % m['lock_ms']))
+    benchlib.table(
+        '7. Verification of a replica over RPC, no rate limit (%d rows '
+        'per chunk; repair: %d rows corrupted in the replica)'
+        % (results[0]['chunk_rows'] if results else 0,
+           results[0]['corrupted'] if results else 0),
+        ['backend', 'rows', 'run', 'seconds', 'rows/s',
+         'agent+consumer CPU s', 'database CPU s', 'bus bytes',
+         'chunks differing', 'rows repaired', 'replica lock ms'], rows)
+    print()
+
+
 def report_traffic(r, verdicts):
     h = r['per_hour']
     plain = r['plain']
@@ -445,6 +481,21 @@ def _measure(args, params, backends, main_backend, results, verdicts):
         from tools.bench import traffic
         results['traffic'] = traffic.run(main_backend)
         report_traffic(results['traffic'], verdicts)
+    if 'verify' in args.only:
+        _measure_verify(args, params, backends, results)
+
+
+def _measure_verify(args, params, backends, results):
+    """Item 7 at --verify-rows or the preset sizes."""
+    from tools.bench import verification
+    if args.verify_rows:
+        sizes = [(b, n) for b in (benchlib.POSTGRESQL, benchlib.SQLITE)
+                 for n in args.verify_rows]
+    else:
+        sizes = list(params['verify'])
+    sizes = [(b, n) for b, n in sizes if b in backends]
+    results['verify'] = verification.run(sizes)
+    report_verify(results['verify'])
 
 
 def main(argv=None):

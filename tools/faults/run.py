@@ -26,7 +26,10 @@ API, is compared with the database row for row. The table printed per
 backend has what was committed and published, what the consumer absorbed
 (duplicates, late changes, resyncs, gaps, vanished producers), the rows
 compared and divergent, and the seconds from the last write to a
-converged replica. The exit status is 1 if any replica diverged.
+converged replica. Then every table is verified through the API
+(``?action=verify``): the tables verified, the chunks found different
+and the rows repaired, which must be none. The exit status is 1 if any
+replica diverged or a verification found a mismatch.
 
 The broker outage (``--broker-fault``) is, by default in the long run, a
 real restart of the local RabbitMQ: ``rabbitmqctl stop_app``, then
@@ -62,6 +65,8 @@ COLUMNS = [
     ('gaps', 'gaps'), ('vanished', 'vanished'),
     ('consumer_runs', 'consumer runs'), ('rows', 'rows'),
     ('divergent', 'divergent'), ('converge_s', 'converged after s'),
+    ('verified', 'verified'), ('verify_mismatches', 'verify mismatches'),
+    ('verify_repaired', 'rows repaired'),
     ('relayed', 'relayed'), ('outbox_left', 'outbox left'),
     ('ordered_by', 'ordered by'),
     ('outage_s', 'outage s'), ('outage_txns', 'txns in outage'),
@@ -125,7 +130,10 @@ def _run_delivery(args, backend, delivery):
         figures = scenario.run(backend, name, seconds=args.seconds,
                                outage=args.outage, delivery=delivery,
                                broker_fault=args.broker_fault)
-        diverged |= figures['divergent'] != 0
+        # A converged replica must also verify: a mismatch found then
+        # is a verification bug (or a divergence it fixed).
+        diverged |= figures['divergent'] != 0 or \
+            figures['verify_mismatches'] != 0
         rows.append(_row(name, figures))
         print('  %s/%s/%s: %s divergent of %s rows' % (
             backend, delivery, name, figures['divergent'],

@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import time
+import urllib.request
 
 import sqlalchemy as sa
 
@@ -275,6 +276,7 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
     _wait_api(procs, 30)
     figures = _converge(engine, procs, converge_timeout)
     figures['converge_s'] = time.monotonic() - last_write
+    figures.update(_verify(procs))
     figures['consumer_runs'] = procs.consumer_runs
     figures['outbox_left'] = _outbox_rows(engine, procs.delivery)
     figures['relayed'] = procs.relayed()
@@ -283,6 +285,22 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
     figures.update(_producer_figures(procs, window))
     figures.update(_consumer_figures(procs.api('/status')))
     return figures
+
+
+def _verify(procs):
+    """Verify every table through the API once the replica converged."""
+    request = urllib.request.Request(
+        'http://127.0.0.1:%d/v1/data-sources/nova?action=verify&wait=true'
+        '&timeout=240' % procs.api_port, data=b'', method='POST')
+    with urllib.request.urlopen(request, timeout=270) as response:
+        results = json.load(response).get('result') or {}
+    repairs = [r for t in results.values() for r in t.get('repairs', ())]
+    return {'verified': '%d/%d' % (sum(1 for t in results.values()
+                                       if t.get('verified')), len(results)),
+            'verify_mismatches': sum(len(t.get('mismatched', ()))
+                                     for t in results.values()),
+            'verify_repaired': sum(r['added'] + r['changed'] + r['removed']
+                                   for r in repairs)}
 
 
 def _outbox_rows(engine, delivery):

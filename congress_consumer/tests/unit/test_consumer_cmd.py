@@ -54,7 +54,8 @@ class OptsTest(ConfTestCase):
              'transport_url', 'control_exchange', 'snapshot_source',
              'snapshot_topic',
              'database_url', 'gap_timeout', 'producer_timeout',
-             'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'signing_key',
+             'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'verify_interval',
+             'verify_rows_per_second', 'verify_chunk_rows', 'signing_key',
              'signing_key_id',
              'previous_signing_key', 'previous_signing_key_id',
              'require_signature'],
@@ -101,7 +102,8 @@ class DriverArgsTest(ConfTestCase):
              'snapshot_topic': 'publish_tables_snapshot',
              'gap_timeout': 5.0, 'producer_timeout': 30.0,
              'tombstone_ttl': 600.0, 'chunk_rows': 5000,
-             'gc_freeze': True},
+             'gc_freeze': True, 'verify_interval': 600.0,
+             'verify_rows_per_second': 20000.0, 'verify_chunk_rows': 1000},
             self.args('tables = instances, compute_nodes\n'))
 
     def test_every_option(self):
@@ -116,7 +118,8 @@ class DriverArgsTest(ConfTestCase):
              'database_url': 'mysql+pymysql://ro:pw@db/nova',
              'gap_timeout': 2.5, 'producer_timeout': 60.0,
              'tombstone_ttl': 120.0, 'chunk_rows': 100,
-             'gc_freeze': False},
+             'gc_freeze': False, 'verify_interval': 0.0,
+             'verify_rows_per_second': 500.0, 'verify_chunk_rows': 50},
             self.args('tables = instances,tags\n'
                       'columns = instances.uuid,instances.host,tags.tag\n'
                       'topic = nova_tables\npool = congress\n'
@@ -127,7 +130,9 @@ class DriverArgsTest(ConfTestCase):
                       'database_url = mysql+pymysql://ro:pw@db/nova\n'
                       'gap_timeout = 2.5\nproducer_timeout = 60\n'
                       'tombstone_ttl = 120\nchunk_rows = 100\n'
-                      'gc_freeze = false\n'))
+                      'gc_freeze = false\nverify_interval = 0\n'
+                      'verify_rows_per_second = 500\n'
+                      'verify_chunk_rows = 50\n'))
 
     def assert_error(self, section, expected, name='nova'):
         exc = self.assertRaises(exceptions.ConfigError, self.args, section,

@@ -14,6 +14,7 @@ from oslo_publish_tables.cmd import agent as agent_mod
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import signing
+from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import service as service_mod
 from publish_tables_demo import schema as m
 
@@ -171,6 +172,69 @@ class AgentTest(testtools.TestCase):
                    for r in self.db_rows('instances')),
             sorted(r['data'] for r in driver.get_row_data('instances')))
 
+    def test_driver_verifies_and_repairs_through_the_agent(self):
+        driver = driver_mod.PublishTablesDriver(
+            'nova', {'tables': ['instances', 'tags'],
+                     'topic': self.topic + '_n', 'verify_chunk_rows': 2,
+                     'verify_interval': 0, 'gap_timeout': 0.1},
+            conf=self.conf, transport=self.client_transport,
+            snapshot_source=self.source)
+        driver.start()
+        self.addCleanup(driver.stop)
+        self.assertTrue(driver.wait_live(20))
+        with self.engine.begin() as conn:  # no plugin: nothing published
+            conn.execute(sa.update(m.Instance.__table__).where(
+                m.Instance.__table__.c.uuid == self.uuids[3]).values(
+                    hostname='changed'))
+            conn.execute(sa.delete(m.Tag.__table__))
+        found = driver.verify()
+        self.assertEqual(1, len(found['instances']['repairs']))
+        self.assertEqual([{'added': 0, 'changed': 1, 'removed': 0}],
+                         [{k: r[k] for k in ('added', 'changed', 'removed')}
+                          for r in found['instances']['repairs']])
+        self.assertEqual(2, sum(r['removed']
+                                for r in found['tags']['repairs']))
+        with driver.sync.lock:
+            held = {r['uuid']: r['hostname'] for r in
+                    driver.sync.replicas['instances'].rows.values()}
+        self.assertEqual('changed', held[self.uuids[3]])
+        self.assertEqual(0, len(driver.sync.replicas['tags'].rows))
+        status = driver.get_status()['tables']['instances']['verification']
+        self.assertEqual(1, status['rows_changed'])
+        self.assertEqual(4, status['chunks_checked'])  # 7 rows / 2
+        self.assertEqual([], driver.verify()['instances']['mismatched'])
+
+    def test_an_agent_of_rpc_1_0_says_it_cannot_verify(self):
+        if self.rabbit:
+            self.skipTest('one fake:// run shows the version check')
+
+        class OldEndpoint(service_mod.SnapshotEndpoint):
+            target = oslo_messaging.Target(
+                namespace=snapshot_rpc.NAMESPACE, version='1.0')
+
+        topic = self.topic + '_old'
+        transport = self.agent.transport or self.client_transport
+        old = oslo_messaging.get_rpc_server(
+            transport, oslo_messaging.Target(topic=topic, server='old'),
+            [OldEndpoint(self.agent.service)], executor='threading',
+            access_policy=oslo_messaging.DefaultRPCAccessPolicy)
+        old.start()
+        self.addCleanup(old.wait)
+        self.addCleanup(old.stop)
+        source = snapshots.RpcSnapshotSource(self.client_transport, topic,
+                                             timeout=20)
+        driver = driver_mod.PublishTablesDriver(
+            'nova', {'tables': ['tags'], 'topic': self.topic + '_n',
+                     'verify_interval': 0},
+            conf=self.conf, transport=self.client_transport,
+            snapshot_source=source)
+        driver.start()
+        self.addCleanup(driver.stop)
+        self.assertTrue(driver.wait_live(20))  # 1.0 snapshots still work
+        found = driver.verify()['tags']
+        self.assertFalse(found['verified'])
+        self.assertIn('older than RPC version 1.1', found['reason'])
+
     def test_stop_closes_open_snapshots(self):
         snap = self.source.open('instances')
         self.assertEqual(1, len(self.agent.service._open))
@@ -207,6 +271,40 @@ class SignedAgentTest(AgentTest):
         self.assertEqual(len(self.uuids), len(rows))
         self.assertEqual({'verified:k1': 1 + pages},
                          self.source.authenticator.status())
+
+    def test_checked_verification(self):
+        self.source = self.checked_source()
+        self.test_driver_verifies_and_repairs_through_the_agent()
+        counts = self.source.authenticator.status()
+        self.assertEqual(['verified:k1'], list(counts))
+
+    def test_checksum_reply_for_another_position_fails_verifying(self):
+        self.source = self.checked_source()
+        call = self.source._call
+
+        def replaying(request, **kwargs):
+            reply = call(request, **kwargs)
+            if request['method'] == 'checksum':
+                # A reply signed for the first page, checked for the next.
+                replaying.first = replaying.first or dict(request)
+                return call(replaying.first, **kwargs)
+            return reply
+
+        replaying.first = None
+        self.source._call = replaying
+        driver = driver_mod.PublishTablesDriver(
+            'nova', {'tables': ['instances'], 'topic': self.topic + '_n',
+                     'verify_interval': 0, 'verify_chunk_rows': 2},
+            conf=self.conf, transport=self.client_transport,
+            snapshot_source=self.source)
+        driver.start()
+        self.addCleanup(driver.stop)
+        self.assertTrue(driver.wait_live(20))
+        found = driver.verify()['instances']
+        self.assertFalse(found['verified'])
+        self.assertIn('another request', found['reason'])
+        self.assertIn(authentication.WRONG_REQUEST,
+                      self.source.authenticator.status())
 
     def test_wrong_key_fails_the_snapshot(self):
         self.source = self.checked_source(key='another-key-0123456789abc')
