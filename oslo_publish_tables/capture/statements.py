@@ -88,7 +88,7 @@ def _where_binds(where, info):
         left, right = clause.left, clause.right
         if isinstance(left, elements.BindParameter):
             left, right = right, left
-        if (isinstance(left, sa.Column) and isinstance(
+        if (isinstance(left, elements.ColumnClause) and isinstance(
                 right, elements.BindParameter)
                 and getattr(left.table, 'name', None) == info.name
                 and left.name in info.pk_names):
@@ -115,8 +115,14 @@ class Plan(object):
 
     def __init__(self, info, op, keys=None, before=None, changed=(),
                  expected=None, returned=None, images=False,
-                 stamped=False):
+                 stamped=False, first=()):
         self.info = info
+        self.tables = (info.name,)
+        # (key, op) entries journaled before the statement's own keys:
+        # the old keys of a primary key change.
+        self.first = first
+        # Column values the statement itself holds (``.values(...)``).
+        self.values = None
         self.op = op
         self.keys = keys
         self.before = before or {}
@@ -153,6 +159,9 @@ class Plan(object):
             if self.op == 'delete' or not self.images:
                 images = {}
         elif keys is None:
+            values = self.values
+            if values:
+                sets = [dict(values, **p) for p in sets]
             keys = _inserted_keys(info, result, sets)
         elif self.expected is not None and result.rowcount >= 0 and (
                 result.rowcount != self.expected):
@@ -161,6 +170,9 @@ class Plan(object):
         # The last row's stamp was read after every row lock this
         # statement took; a statement that read none leaves no stamp.
         journal.stamp = stamp
+        for key, op in self.first:
+            journal.add(info.name, key, op, self.before.get(key),
+                        self.changed)
         for key in keys:
             journal.add(info.name, key, self.op, self.before.get(key),
                         self.changed, images.get(key))
@@ -174,16 +186,31 @@ def _inserted_keys(info, result, sets):
     keys = []
     for row, params in zip(rows, sets):
         values = []
+        # A lightweight table (sa.table()) declares no primary key: its
+        # rows are empty.
+        known = row is not None and len(row) == len(info.pk_names)
         for i, name in enumerate(info.pk_names):
-            value = row[i] if row is not None else None
+            value = row[i] if known else None
             if value is None:
                 value = params.get(name)
+            if value is None and len(sets) == 1:
+                value = _last_row_id(info, result)
             if value is None:
                 raise Unanalysable('insert into %s: primary key unknown'
                                    % info.name)
             values.append(value)
         keys.append(info.key(values))
     return keys
+
+
+def _last_row_id(info, result):
+    """The generated key of a one-row INSERT on SQLite or MySQL."""
+    if len(info.pk_columns) != 1 or result.context.dialect.name not in (
+            'sqlite', 'mysql', 'mariadb'):
+        return None
+    if info.pk_columns[0].autoincrement not in (True, 'auto'):
+        return None
+    return result.lastrowid or None
 
 
 def _returned(conn, clause, info, stamp):
@@ -240,6 +267,9 @@ def plan_insert(conn, clause, sets, info, stamp=None):
         clause, names = _return_rows(conn, clause, info, stamp)
         return Plan(info, op, changed=changed, returned=names,
                     images=True, stamped=stamp is not None), clause
+    values = statement_values(clause)
+    if values:
+        sets = [dict(values, **p) for p in sets]
     if all(p.get(n) is not None for p in sets for n in info.pk_names):
         keys = [info.key_of(p) for p in sets]
         return Plan(info, op, keys=keys, changed=changed), clause
@@ -247,7 +277,21 @@ def plan_insert(conn, clause, sets, info, stamp=None):
             and not clause._return_defaults
             and dialect.insert_executemany_returning):
         clause = clause.return_defaults(*clause.table.primary_key.columns)
-    return Plan(info, op, changed=changed), clause
+    plan = Plan(info, op, changed=changed)
+    plan.values = values
+    return plan, clause
+
+
+def statement_values(clause):
+    """``{column name: value}`` of the plain values the clause holds."""
+    values = {}
+    items = list((clause._values or {}).items())
+    items.extend(getattr(clause, '_ordered_values', None) or ())
+    for key, value in items:
+        if isinstance(value, elements.BindParameter) and not \
+                value.expanding and value.callable is None:
+            values[_column_name(key)] = value.value
+    return values
 
 
 def _changed_columns(clause, sets, binds, info):
@@ -283,14 +327,18 @@ def _key_select(info, extra):
     return sa.select(*cols).where(info.pk_columns[0].in_(keys))
 
 
-def read_rows(conn, info, keys, select=None):
+def read_rows(conn, info, keys, select=None, lock=False):
     """Read the current rows for ``keys``.
 
     Returns ``({key: {column: value}}, extra)``: ``extra`` is the last
     value of the column ``select`` (from :func:`key_select`) adds, if any.
+    The rows are keyed by their keys as the database holds them, which
+    may differ from the ``keys`` asked for (a case-insensitive collation
+    matches ``'ABC'`` to ``'abc'``). ``lock``: read them ``FOR UPDATE``
+    (always on MySQL/MariaDB).
     """
     select = key_select(info) if select is None else select
-    if conn.dialect.name in _STALE_READS:
+    if lock or conn.dialect.name in _STALE_READS:
         select = select.with_for_update()
     names = [c.name for c in info.table.columns]
     width = len(names)
@@ -314,7 +362,9 @@ def _can_return(clause, op, dialect, sets):
     # rows and its rowcount counts the returned ones.
     supported = (dialect.delete_returning if op == 'delete'
                  else dialect.update_returning)
+    # A lightweight table (sa.table()) gets no returned defaults.
     return (supported and len(sets) == 1 and not clause._returning
+            and isinstance(clause.table, sa.Table)
             and not clause._return_defaults)
 
 
@@ -342,14 +392,21 @@ def _image_columns(conn, target, info):
     return cols
 
 
+def _key_columns(conn, target, info):
+    """The primary key columns of :func:`_image_columns`, in key order."""
+    by_name = {c.name: i for i, c in enumerate(info.table.columns)}
+    cols = _image_columns(conn, target, info)
+    return tuple(cols[by_name[n]] for n in info.pk_names)
+
+
 def plan_update_delete(conn, clause, sets, info, stamp=None):
     """Return ``(plan, clause)`` of an UPDATE or DELETE (may query ``conn``).
 
     The clause may now return the rows it touches (a DELETE: the rows
-    as they were), or else their keys.
+    as they were), or else their keys. A statement that changes primary
+    keys is planned by :mod:`.planner`, not here.
     """
     op = 'delete' if clause.is_delete else 'update'
-    target = clause.table
     if op == 'delete' and _can_return(clause, op, conn.dialect, sets):
         cols, names = _returned(conn, clause, info, stamp)
         clause = clause.return_defaults(*cols)
@@ -363,28 +420,53 @@ def plan_update_delete(conn, clause, sets, info, stamp=None):
         clause, names = _return_rows(conn, clause, info, stamp)
         return Plan(info, op, changed=changed, returned=names,
                     images=True, stamped=stamp is not None), clause
-    if binds is not None:
-        keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
-                for p in sets]
-        before = read_rows(conn, info, keys)[0] if op == 'delete' else None
-        return Plan(info, op, keys=keys, before=before,
-                    changed=changed), clause
+    if binds is not None and (info.exact_keys or len(sets) > 1
+                              or op == 'delete'):
+        return _plan_by_key(conn, op, sets, info, binds, changed), clause
     if len(sets) > 1:
         raise Unanalysable('executemany %s on %s without a key criterion'
                            % (op.upper(), info.name))
-    by_name = {c.name: c for c in target.columns}
+    return _plan_by_criteria(conn, clause, op, sets, info, changed)
+
+
+def _plan_by_key(conn, op, sets, info, binds, changed):
+    """The statement's WHERE pins the whole key in each parameter set.
+
+    An UPDATE's keys are its parameters' when the database compares keys
+    exactly; otherwise (MySQL/MariaDB strings), and for a DELETE, the
+    keys are those of the rows the database holds for them, read (and
+    locked) first. A DELETE's row count must then match them.
+    """
+    keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
+            for p in sets]
+    if op == 'update' and info.exact_keys:
+        return Plan(info, op, keys=keys, changed=changed)
+    found = read_rows(conn, info, keys, lock=True)[0]
+    if op == 'update':  # each row is read back at COMMIT
+        return Plan(info, op, keys=list(found), changed=changed)
+    if len(sets) == 1 or conn.dialect.supports_sane_multi_rowcount:
+        return Plan(info, op, keys=list(found), before=found,
+                    expected=len(found))
+    # No row count to check: COMMIT's read-back tells which went.
+    return Plan(info, 'update', keys=list(found), before=found)
+
+
+def _plan_by_criteria(conn, clause, op, sets, info, changed):
+    """Keys from RETURNING, or from a locking SELECT of the criteria."""
+    target = clause.table
+    key_cols = _key_columns(conn, target, info)
     if _can_return(clause, op, conn.dialect, sets):
         names = tuple(info.pk_names)
-        clause = clause.return_defaults(*[by_name[n] for n in names])
+        clause = clause.return_defaults(*key_cols)
         return Plan(info, op, changed=changed,
-                    returned=(names, names)), clause
+                    returned=(tuple(c.name for c in key_cols), names)), clause
     if op == 'delete':
         # Keys and before-images in one query.
         select = sa.select(*_image_columns(conn, target, info))
         names = [c.name for c in info.table.columns]
     else:
         names = info.pk_names
-        select = sa.select(*[by_name[n] for n in names])
+        select = sa.select(*key_cols)
     select = select.select_from(target)
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)
