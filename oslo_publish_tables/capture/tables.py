@@ -42,6 +42,13 @@ class TableInfo(object):
             or (fk.onupdate or 'NO ACTION').upper() not in _INERT
             for fk in table.foreign_keys)
 
+    def exclude(self, columns):
+        """Stop publishing ``columns`` (primary key columns stay)."""
+        columns = set(columns) - set(self.pk_names)
+        self.excluded = self.excluded | columns
+        self.columns = tuple(c for c in self.columns
+                             if c.name not in columns)
+
     def use_dialect(self, dialect_name):
         """Learn how ``dialect_name``'s database compares the keys.
 
