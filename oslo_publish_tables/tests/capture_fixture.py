@@ -70,7 +70,7 @@ class Replica(object):
 
     def __init__(self, db):
         self.db = db
-        self.seen = 0
+        self.seen = len(db.drafts)
         self.tables = {t: db.rows(t) for t in db.tables}
         self.resynced = []
 
