@@ -89,9 +89,23 @@ def plan(conn, clause, sets, names, lookup, stamp=None):
         return statements.plan_insert(conn, clause, sets, info, stamp)
     if clause.is_update:
         values = set_values(clause, sets, info)
-        if any(n in values for n in info.pk_names):
+        if any(n in values and not _keeps_key(values[n], n)
+               for n in info.pk_names):
             return plan_key_change(conn, clause, sets, info, values)
     return statements.plan_update_delete(conn, clause, sets, info, stamp)
+
+
+def _keeps_key(value, name):
+    """Whether a SET value leaves the key as it is.
+
+    ``SET id = LAST_INSERT_ID(id)``: oslo.db's ``update_on_match`` on
+    MySQL/MariaDB.
+    """
+    if getattr(value, 'name', '').lower() != 'last_insert_id':
+        return False
+    args = list(getattr(value, 'clauses', ()))
+    return len(args) == 1 and isinstance(
+        args[0], elements.ColumnClause) and args[0].name == name
 
 
 def _plain_value(value, params):

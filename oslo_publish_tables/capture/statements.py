@@ -48,6 +48,10 @@ _CHUNK = 500
 # nothing new.
 _STALE_READS = ('mysql', 'mariadb')
 
+# Where a caller's own RETURNING is shared (its rows are peeked at and
+# rewound): psycopg2 reports the row count of UPDATE ... RETURNING.
+_SHARE_RETURNING = ('postgresql',)
+
 
 class Unanalysable(exceptions.PublishTablesError):
     """The statement's effect on published rows cannot be determined."""
@@ -71,17 +75,24 @@ def _column_name(key):
     return str(key)
 
 
+def _conjuncts(where):
+    """The terms of a WHERE that are AND-ed together, nesting flattened."""
+    if (isinstance(where, elements.BooleanClauseList)
+            and where.operator is operators.and_):
+        for clause in where.clauses:
+            yield from _conjuncts(clause)
+    elif isinstance(where, elements.Grouping):
+        yield from _conjuncts(where.element)
+    else:
+        yield where
+
+
 def _where_binds(where, info):
     """Return {pk name: BindParameter} if ``where`` pins the whole key."""
     if where is None:
         return None
-    if (isinstance(where, elements.BooleanClauseList)
-            and where.operator is operators.and_):
-        clauses = where.clauses
-    else:
-        clauses = [where]
     found = {}
-    for clause in clauses:
+    for clause in _conjuncts(where):
         if not (isinstance(clause, elements.BinaryExpression)
                 and clause.operator is operators.eq):
             continue
@@ -121,6 +132,9 @@ class Plan(object):
         # (key, op) entries journaled before the statement's own keys:
         # the old keys of a primary key change.
         self.first = first
+        # The number of columns the caller's own RETURNING asked for,
+        # when the plan's columns were added to it (see _share_returning).
+        self.shared = None
         # Column values the statement itself holds (``.values(...)``).
         self.values = None
         self.op = op
@@ -140,7 +154,10 @@ class Plan(object):
         stamp = None
         if self.returned is not None:
             labels, names = self.returned
-            rows = result.returned_defaults_rows or ()
+            if self.shared is not None:
+                rows = _take_shared_rows(result, self.shared)
+            else:
+                rows = result.returned_defaults_rows or ()
             if rows:
                 # By name: the database may return the columns in another
                 # order than they were asked for.
@@ -176,6 +193,18 @@ class Plan(object):
         for key in keys:
             journal.add(info.name, key, self.op, self.before.get(key),
                         self.changed, images.get(key))
+
+
+def _take_shared_rows(result, width):
+    """The rows of a RETURNING shared with the caller; hide our columns.
+
+    The caller gets its result back as it would have been: rewound to
+    its first row, with only the ``width`` columns it asked for.
+    """
+    rows = result.all()
+    result._rewind(rows)
+    result._metadata = result._metadata._reduce(list(result.keys())[:width])
+    return rows
 
 
 def _inserted_keys(info, result, sets):
@@ -407,6 +436,8 @@ def plan_update_delete(conn, clause, sets, info, stamp=None):
     keys is planned by :mod:`.planner`, not here.
     """
     op = 'delete' if clause.is_delete else 'update'
+    if _can_share_returning(clause, op, conn.dialect, sets, info):
+        return _share_returning(conn, clause, op, sets, info, stamp)
     if op == 'delete' and _can_return(clause, op, conn.dialect, sets):
         cols, names = _returned(conn, clause, info, stamp)
         clause = clause.return_defaults(*cols)
@@ -427,6 +458,34 @@ def plan_update_delete(conn, clause, sets, info, stamp=None):
         raise Unanalysable('executemany %s on %s without a key criterion'
                            % (op.upper(), info.name))
     return _plan_by_criteria(conn, clause, op, sets, info, changed)
+
+
+def _can_share_returning(clause, op, dialect, sets, info):
+    """Whether the rows' images can ride along the caller's RETURNING.
+
+    The caller asked for RETURNING itself (oslo.db's ``update_on_match``
+    on PostgreSQL returns the primary key).
+    """
+    supported = (dialect.delete_returning if op == 'delete'
+                 else dialect.update_returning)
+    return (supported and dialect.name in _SHARE_RETURNING
+            and len(sets) == 1 and bool(clause._returning)
+            and not clause._return_defaults
+            and clause._supplemental_returning is None
+            and isinstance(clause.table, sa.Table)
+            and info.returns_images)
+
+
+def _share_returning(conn, clause, op, sets, info, stamp):
+    """Add the images (and stamp) to the caller's own RETURNING."""
+    cols, names = _returned(conn, clause, info, stamp)
+    width = len(clause._returning)
+    plan = Plan(info, op, returned=names, images=True,
+                stamped=stamp is not None,
+                changed=() if op == 'delete' else _changed_columns(
+                    clause, sets, None, info))
+    plan.shared = width
+    return plan, clause.returning(*cols)
 
 
 def _plan_by_key(conn, op, sets, info, binds, changed):
