@@ -92,7 +92,28 @@ def plan(conn, clause, sets, names, lookup, stamp=None):
         if any(n in values and not _keeps_key(values[n], n)
                for n in info.pk_names):
             return plan_key_change(conn, clause, sets, info, values)
+        if _reports_key(conn, clause, sets, info, values):
+            return statements.Plan(
+                info, 'update', last_insert_id=True,
+                changed=statements._changed_columns(clause, sets, None,
+                                                    info)), clause
     return statements.plan_update_delete(conn, clause, sets, info, stamp)
+
+
+def _reports_key(conn, clause, sets, info, values):
+    """Whether the UPDATE reports its one row's key itself.
+
+    ``SET id = LAST_INSERT_ID(id)`` (oslo.db's ``update_on_match`` on
+    MySQL/MariaDB, nova's ``instance_update``) leaves the key of the row
+    it updated in the result's ``lastrowid`` (the OK packet's insert id):
+    no ``SELECT`` of the keys is needed. Only where the ``WHERE`` does
+    not pin the key already, and the statement runs once.
+    """
+    name = info.pk_names[0]
+    return (conn.dialect.name in _MYSQL and len(info.pk_names) == 1
+            and len(sets) == 1 and name in values
+            and _keeps_key(values[name], name)
+            and statements._where_binds(clause.whereclause, info) is None)
 
 
 def _keeps_key(value, name):

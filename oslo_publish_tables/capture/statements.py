@@ -126,8 +126,11 @@ class Plan(object):
 
     def __init__(self, info, op, keys=None, before=None, changed=(),
                  expected=None, returned=None, images=False,
-                 stamped=False, first=()):
+                 stamped=False, first=(), last_insert_id=False):
         self.info = info
+        # The key of the one row updated is the result's lastrowid
+        # (SET id = LAST_INSERT_ID(id), see planner._reports_key).
+        self.last_insert_id = last_insert_id
         self.tables = (info.name,)
         # (key, op) entries journaled before the statement's own keys:
         # the old keys of a primary key change.
@@ -175,6 +178,8 @@ class Plan(object):
                 self.before = images
             if self.op == 'delete' or not self.images:
                 images = {}
+        elif self.last_insert_id:
+            keys = _reported_keys(info, result)
         elif keys is None:
             values = self.values
             if values:
@@ -193,6 +198,16 @@ class Plan(object):
         for key in keys:
             journal.add(info.name, key, self.op, self.before.get(key),
                         self.changed, images.get(key))
+
+
+def _reported_keys(info, result):
+    """The key an UPDATE left in LAST_INSERT_ID(), by its row count."""
+    if result.rowcount == 0:
+        return []
+    if result.rowcount == 1 and result.lastrowid:
+        return [info.key([result.lastrowid])]
+    raise Unanalysable('UPDATE of %s setting LAST_INSERT_ID matched %d rows'
+                       % (info.name, result.rowcount))
 
 
 def _take_shared_rows(result, width):

@@ -24,6 +24,7 @@ EXPECTED = {
     'insert': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'update_by_key': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'update_on_match': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
+    'update_on_match_by_uuid': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'update_by_criteria': {'sqlite': 0, 'postgresql': 0, 'mysql': 2},
     'delete_by_key': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'unpublished': {'sqlite': 0, 'postgresql': 0, 'mysql': 0},
@@ -103,6 +104,27 @@ class RoundTripsTest(testtools.TestCase):
                                    'vm_state': str(uuid.uuid4())})
 
         self._added('update_on_match', work)
+
+    def test_update_on_match_by_uuid(self):
+        # nova's instance_update with expected_task_state: the WHERE has
+        # no key; on MySQL the statement sets LAST_INSERT_ID(id), whose
+        # value comes back with the statement's own result.
+        iid = self._instance()
+        with self.db.engine.connect() as conn:
+            uuid_ = conn.execute(sa.select(m.Instance.uuid).where(
+                m.Instance.id == iid)).scalar()
+        states = iter(range(100))
+
+        def work():
+            state = 's%d' % next(states)
+            with self.db.maker() as s, s.begin():
+                expected = m.Instance(uuid=uuid_)
+                s.query(m.Instance).update_on_match(
+                    expected, 'uuid', {'task_state': state})
+
+        self._added('update_on_match_by_uuid', work)
+        self.assertEqual('s1', self.db.rows('instances')[(iid,)][
+            'task_state'])
 
     def test_update_by_criteria(self):
         self._instance(host='h1')
