@@ -74,6 +74,7 @@ class EngineCapture(object):
         self._engine = self._clock_sql = self._clock_column = None
         self._clock_returning = self._do_commit = self._do_savepoint = None
         self._text = sqltext.TextWrites(registry.names)
+        self._multi_table = True
 
     # -- install / uninstall --------------------------------------------
 
@@ -86,6 +87,8 @@ class EngineCapture(object):
         if self._engine is not None:
             raise exceptions.PublishTablesError('already installed')
         self._engine = engine
+        # Only MySQL/MariaDB write several tables in one UPDATE.
+        self._multi_table = engine.dialect.name in ('mysql', 'mariadb')
         for name in self.registry.names:
             self.registry.get(name).use_dialect(engine.dialect.name)
         self._clock_sql = clock.sql_for(engine.dialect.name,
@@ -165,8 +168,11 @@ class EngineCapture(object):
 
     def _plan(self, conn, clause, multiparams, params):
         """``(clause, plan, sets)`` or None: no published table written."""
-        names = planner.write_targets(clause)
         lookup = self.registry.get
+        if lookup(getattr(clause.table, 'name', None)) is None and not (
+                self._multi_table and clause.is_update):
+            return None  # the common case of an unpublished table: cheap
+        names = planner.write_targets(clause)
         if not any(lookup(n) is not None for n in names):
             return None
         sets = statements.param_sets(multiparams, params)
