@@ -11,8 +11,8 @@ import uuid
 from sqlalchemy import orm
 import testtools
 
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
+from publish_tables_demo import schema as m
 
 from congress_consumer.tests import pipeline
 

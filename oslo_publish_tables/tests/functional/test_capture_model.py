@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import schema as m
 
 INST = m.Instance.__table__
 M = m.InstanceMetadata.__table__

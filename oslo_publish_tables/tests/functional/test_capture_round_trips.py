@@ -14,10 +14,10 @@ import uuid
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables import publisher
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import schema as m
 
 # Statements the capture adds: {work: {dialect: count}}.
 EXPECTED = {
