@@ -104,6 +104,11 @@ DATASOURCE_OPTS = [
                help='SQLAlchemy URL of a read-only database account, for '
                     'snapshot_source = database. The account needs the '
                     'privilege to lock the tables in share mode.'),
+    cfg.ListOpt('exclude_columns', default=[],
+                help='For snapshot_source = database: the columns the '
+                     'producer does not publish (its [publish_tables] '
+                     'exclude_columns), as table.column entries. They are '
+                     'never loaded from the database.'),
     cfg.FloatOpt('gap_timeout', default=5.0,
                  help='Seconds a missing record may take to arrive before '
                       'it counts as lost and the tables are resynced.'),

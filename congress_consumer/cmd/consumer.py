@@ -196,6 +196,19 @@ def _columns(group, entries, tables):
     return columns
 
 
+def _exclusions(group, entries, tables):
+    found = []
+    for entry in entries:
+        table, dot, column = entry.strip().partition('.')
+        if not dot or not column or table not in tables:
+            raise ConfigError(group=group, option='exclude_columns',
+                              value=repr(entry),
+                              reason='expected table.column of a listed '
+                                     'table')
+        found.append('%s.%s' % (table, column))
+    return found
+
+
 def driver_args(conf, name):
     """The ``args`` of datasource ``name``'s driver, from its section.
 
@@ -236,6 +249,9 @@ def driver_args(conf, name):
                    'control_exchange'):
         if values[option]:
             args[option] = values[option]
+    if values['exclude_columns']:
+        args['exclude_columns'] = _exclusions(
+            group, values['exclude_columns'], tables)
     if values['previous_signing_key'] and not values['signing_key']:
         raise ConfigError(group=group, option='previous_signing_key',
                           value='***', reason='set signing_key too')

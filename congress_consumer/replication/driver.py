@@ -27,7 +27,9 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     ``{table: {column: int|float|str|bool|json}}`` conversions;
 ``snapshot_source``
     ``rpc`` (default; the producer's ``publish-tables-agent``) or
-    ``database`` with ``database_url`` (a read-only URL);
+    ``database`` with ``database_url`` (a read-only URL) and
+    ``exclude_columns`` (list or comma-separated ``table.column``: the
+    producer's ``[publish_tables] exclude_columns``, never loaded);
 ``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
 ``tombstone_ttl``, ``chunk_rows``
     see :mod:`congress_consumer.replication.sync`;
@@ -180,7 +182,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'rename': 'optional', 'types': 'optional',
                    'snapshot_source': 'optional',
                    'snapshot_topic': 'optional',
-                   'database_url': 'optional', 'gap_timeout': 'optional',
+                   'database_url': 'optional',
+                   'exclude_columns': 'optional', 'gap_timeout': 'optional',
                    'producer_timeout': 'optional',
                    'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
                    'gc_freeze': 'optional',
@@ -287,8 +290,14 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             if not url:
                 raise exceptions.InvalidParamError(
                     'snapshot_source = database needs database_url')
+            if 'exclude_columns' not in self.args:
+                LOG.warning('datasource %s: snapshot_source = database '
+                            'without exclude_columns: columns the producer '
+                            'excludes are loaded until its changes show '
+                            'them missing', self.name)
             return snapshots.DirectSnapshotSource(
                 url, list(self._maps),
+                _as_list(self.args.get('exclude_columns')),
                 chunk_rows=int(_setting(self.args, 'chunk_rows')))
         if kind != 'rpc':
             raise exceptions.InvalidParamError(

@@ -4,7 +4,11 @@
   ``publish-tables-agent`` over oslo.messaging RPC; the consumer needs no
   database credentials.
 * :class:`DirectSnapshotSource`: the same service run in process on a
-  read-only database URL (the user needs the table lock privilege). Where
+  read-only database URL (the user needs the table lock privilege). It
+  must leave out the columns the producer does not publish: give it the
+  producer's ``exclude_columns``; columns it loads that the producer's
+  changes then lack are excluded from then on (see
+  :meth:`~congress_consumer.publish_tables.sync.Synchronizer.handle`). Where
   the database has the outbox table (durable mode), its snapshots state
   their outbox mark, as the agent's do.
 
@@ -41,6 +45,14 @@ class DirectSnapshotSource(object):
         self.engine = sa.create_engine(url)
         self._service = service_mod.SnapshotService.for_database(
             self.engine, tables, exclude_columns, chunk_rows, lock_timeout)
+
+    def exclude(self, table, columns):
+        """Load ``table`` without ``columns`` from now on.
+
+        The producer does not publish them (its ``exclude_columns``):
+        the synchronizer learns that from its changes.
+        """
+        self._service.registry.get(table).exclude(columns)
 
     def open(self, table):
         return self._service.open_snapshot(table)

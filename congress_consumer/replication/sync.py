@@ -149,6 +149,10 @@ class Synchronizer(object):
             return
         row = dict(change.row)
         row.update(pk)
+        columns = replica.snapshot_columns
+        if (columns is not None and len(row) < len(columns)
+                and change.op != 'delete'):
+            self._learn_exclusions(replica, row, resync)
         version = self._version(replica, record.outbox_id, ts, resync)
         outcome = replica.apply(change.op, pk, row, ts, version)
         if outcome == replica_mod.APPLIED:
@@ -157,6 +161,29 @@ class Synchronizer(object):
             status.lag_ms = max(0.0, now * 1e3 - ts / 1e3)
         elif outcome == replica_mod.UNRESOLVABLE:
             resync[change.table] = 'late change below the purge floor'
+
+    def _learn_exclusions(self, replica, row, resync):
+        """Leave out the loaded columns a change lacks.
+
+        The producer excludes them (``exclude_columns``, e.g.
+        ``instances.user_data``). A source that can (``snapshot_source =
+        database``) leaves them out from now on, and the table is
+        reloaded without them: a replica never holds what its producer
+        does not publish, and its rows have one shape.
+        """
+        missing = [c for c in replica.snapshot_columns if c not in row]
+        exclude = getattr(self.source, 'exclude', None)
+        if not missing or exclude is None:
+            return
+        exclude(replica.name, missing)
+        replica.snapshot_columns = [c for c in replica.snapshot_columns
+                                    if c not in missing]
+        self.counts['excluded_columns'] += len(missing)
+        LOG.warning('table %s: the producer does not publish %s, which '
+                    'the snapshot source loaded: reloading the table '
+                    'without them (set exclude_columns as the producer '
+                    'does)', replica.name, ', '.join(missing))
+        resync[replica.name] = 'columns the producer excludes'
 
     def _version(self, replica, outbox_id, ts, resync):
         """The version of a change (or snapshot) of ``replica``."""

@@ -59,9 +59,10 @@ class Pipeline(fixtures.Fixture):
 
     def __init__(self, backend='sqlite', rabbit=False,
                  tables=demo_schema.PUBLISHED, driver_args=None,
-                 delivery='direct', compression=None):
+                 delivery='direct', compression=None, exclude_columns=()):
         super().__init__()
         self.compression = compression
+        self.exclude_columns = list(exclude_columns)
         self.backend = backend
         self.delivery = delivery
         self.rabbit = rabbit
@@ -76,8 +77,9 @@ class Pipeline(fixtures.Fixture):
         if self.delivery in ('durable', 'relayed'):
             migration.upgrade(engine)
         engine.dispose()
-        self.conf = capture_fixture.make_conf(tables=self.tables,
-                                              delivery=self.delivery)
+        self.conf = capture_fixture.make_conf(
+            tables=self.tables, delivery=self.delivery,
+            exclude_columns=self.exclude_columns)
         if self.rabbit:
             rabbit = self.useFixture(backends.RabbitFixture())
             self.topic = rabbit.topic
@@ -114,7 +116,11 @@ class Pipeline(fixtures.Fixture):
                     producer_timeout=3.0)
         args.update(self.driver_args)
         args.update(overrides)
-        source = snapshots.DirectSnapshotSource(self.url, self.tables)
+        source = None  # snapshot_source = database: the driver's own
+        if args.get('snapshot_source') == 'database':
+            args['database_url'] = self.url
+        else:
+            source = snapshots.DirectSnapshotSource(self.url, self.tables)
         driver = driver_mod.PublishTablesDriver(
             'nova', args, conf=self.conf,
             transport=self._shared or self.new_transport(),

@@ -28,7 +28,6 @@ whatever issued it, with no session-level hooks needed.
 """
 
 import logging
-import re
 import uuid
 
 from oslo_db import exception as db_exc
@@ -38,6 +37,8 @@ from sqlalchemy.sql import elements
 
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables.capture import journal as journal_mod
+from oslo_publish_tables.capture import planner
+from oslo_publish_tables.capture import sqltext
 from oslo_publish_tables.capture import statements
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.protocol import envelope
@@ -52,10 +53,6 @@ _DATABASE_ERRORS = (sa_exc.DBAPIError, db_exc.DBError)
 _JOURNAL = 'publish_tables.journal'
 _PENDING = 'publish_tables.pending'
 _PLAN = 'publish_tables.plan'
-
-_WRITE_SQL = re.compile(
-    r'^\s*(insert|update|delete|replace|merge|truncate|upsert|load)\b',
-    re.IGNORECASE)
 
 
 Draft = records.Draft
@@ -76,10 +73,8 @@ class EngineCapture(object):
         # Set by install(), cleared by uninstall().
         self._engine = self._clock_sql = self._clock_column = None
         self._clock_returning = self._do_commit = self._do_savepoint = None
-        self._names = sorted(registry.names, key=len, reverse=True)
-        self._name_re = re.compile(
-            r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),
-            re.IGNORECASE)
+        self._text = sqltext.TextWrites(registry.names)
+        self._multi_table = True
 
     # -- install / uninstall --------------------------------------------
 
@@ -92,6 +87,10 @@ class EngineCapture(object):
         if self._engine is not None:
             raise exceptions.PublishTablesError('already installed')
         self._engine = engine
+        # Only MySQL/MariaDB write several tables in one UPDATE.
+        self._multi_table = engine.dialect.name in ('mysql', 'mariadb')
+        for name in self.registry.names:
+            self.registry.get(name).use_dialect(engine.dialect.name)
         self._clock_sql = clock.sql_for(engine.dialect.name,
                                         self.clock_source)
         self._clock_column = clock.column_for(engine.dialect.name,
@@ -151,20 +150,8 @@ class EngineCapture(object):
     def _before_execute(self, conn, clause, multiparams, params, options):
         if not getattr(clause, 'is_dml', False):
             return clause, multiparams, params
-        info = self.registry.get(getattr(clause.table, 'name', None))
-        if info is None:
-            return clause, multiparams, params
-        sets = statements.param_sets(multiparams, params)
         try:
-            if clause.is_insert:
-                plan, clause = statements.plan_insert(
-                    conn, clause, sets, info, self._clock_returning)
-            else:
-                plan, clause = statements.plan_update_delete(
-                    conn, clause, sets, info, self._clock_returning)
-        except statements.Unanalysable as exc:
-            self._failed(conn, [info.name], str(exc), exc)
-            return clause, multiparams, params
+            planned = self._plan(conn, clause, multiparams, params)
         except _DATABASE_ERRORS:
             # The database failed our query (deadlock, lock timeout): the
             # transaction may already be rolled back (InnoDB) or aborted
@@ -172,14 +159,53 @@ class EngineCapture(object):
             # if it were alive; raise it as its own statement would have.
             raise
         except Exception as exc:  # capture must not break the service
-            if isinstance(exc, exceptions.CaptureError):
-                raise
-            self._failed(conn, [info.name],
-                         'cannot analyse a statement on %s: %s'
-                         % (info.name, exc), exc)
+            self._cannot_analyse(conn, self._targets(clause), exc)
             return clause, multiparams, params
-        conn.info[_PLAN] = (clause, plan, sets)
+        if planned is not None:
+            clause = planned[0]
+            conn.info[_PLAN] = planned
         return clause, multiparams, params
+
+    def _plan(self, conn, clause, multiparams, params):
+        """``(clause, plan, sets)`` or None: no published table written."""
+        lookup = self.registry.get
+        if lookup(getattr(clause.table, 'name', None)) is None and not (
+                self._multi_table and clause.is_update):
+            return None  # the common case of an unpublished table: cheap
+        names = planner.write_targets(clause)
+        if not any(lookup(n) is not None for n in names):
+            return None
+        sets = statements.param_sets(multiparams, params)
+        plan, clause = planner.plan(conn, clause, sets, names, lookup,
+                                    self._clock_returning)
+        return clause, plan, sets
+
+    def _targets(self, clause):
+        """The published tables ``clause`` writes (all, if unknown)."""
+        try:
+            names = planner.write_targets(clause)
+        except Exception:  # an odd clause: assume the worst
+            return sorted(self.registry.names)
+        return [n for n in names if n in self.registry] or \
+            sorted(self.registry.names)
+
+    def _cannot_analyse(self, conn, tables, exc):
+        """Capture's own failure: a resync marker, never the caller's.
+
+        The one boundary between the service's statements and the
+        analysis: whatever the analysis raises (an :class:`Unanalysable`
+        statement or a bug of ours) becomes a resync marker for the
+        tables concerned; in strict mode, a
+        :class:`~oslo_publish_tables.exceptions.CaptureError`.
+        """
+        if isinstance(exc, exceptions.CaptureError):
+            raise exc
+        if isinstance(exc, statements.Unanalysable):
+            reason = str(exc)
+        else:
+            reason = 'cannot analyse a statement on %s: %s: %s' % (
+                ', '.join(tables), type(exc).__name__, exc)
+        self._failed(conn, tables, reason, exc)
 
     def _on_after_execute(self, conn, clause, multiparams, params, options,
                           result):
@@ -190,8 +216,8 @@ class EngineCapture(object):
         self.stats['statements'] += 1
         try:
             plan.finish(result, self._journal(conn), sets)
-        except statements.Unanalysable as exc:
-            self._failed(conn, [plan.info.name], str(exc), exc)
+        except Exception as exc:  # capture must not break the service
+            self._cannot_analyse(conn, list(plan.tables), exc)
 
     def _on_before_cursor_execute(self, conn, cursor, statement, parameters,
                                   context, executemany):
@@ -199,11 +225,11 @@ class EngineCapture(object):
         if compiled is not None and not isinstance(
                 compiled.statement, elements.TextClause):
             return
-        if not _WRITE_SQL.match(statement):
+        try:
+            tables = self._text.tables(statement)
+        except Exception as exc:  # capture must not break the service
+            self._cannot_analyse(conn, sorted(self.registry.names), exc)
             return
-        tables = {m.group(1).lower() for m in
-                  self._name_re.finditer(statement)}
-        tables = [n for n in self._names if n.lower() in tables]
         if tables:
             self._failed(conn, tables, 'SQL text writes a published table '
                          '(%s)' % statement[:80])
@@ -211,8 +237,18 @@ class EngineCapture(object):
     # -- transactions -----------------------------------------------------
 
     def _wrapped_do_savepoint(self, conn, name):
-        self._journal(conn).savepoint(name)
+        self._guarded(conn, 'savepoint', name)
         self._do_savepoint(conn, name)
+
+    def _guarded(self, conn, method, name):
+        """Run a journal method; on a bug, resync its tables."""
+        journal = self._journal(conn)
+        try:
+            getattr(journal, method)(name)
+        except Exception as exc:  # capture must not break the service
+            tables = {e.table for e in journal.entries} or \
+                self.registry.names
+            self._cannot_analyse(conn, sorted(tables), exc)
 
     # An invalidated connection (a disconnect) still gets the rollback
     # events, but touching its info would raise PendingRollbackError; its
@@ -220,11 +256,11 @@ class EngineCapture(object):
 
     def _on_rollback_savepoint(self, conn, name, context):
         if not conn.invalidated:
-            self._journal(conn).rollback_to(name)
+            self._guarded(conn, 'rollback_to', name)
 
     def _on_release_savepoint(self, conn, name, context):
         if not conn.invalidated:
-            self._journal(conn).release(name)
+            self._guarded(conn, 'release', name)
 
     def _on_rollback(self, conn):
         if conn.invalidated:
@@ -301,7 +337,9 @@ class EngineCapture(object):
         them is a valid stamp; the last one read is kept. Without a
         read-back, the stamp is the clock the last write statement
         returned (:attr:`.Journal.stamp`), if it did. A key whose last
-        statement deleted it is not read back: it is gone. Returns
+        statement deleted it is not read back: it is gone. A row read back
+        under a key nobody asked for (a collation matched it) is
+        published as it is. Returns
         ``(changes, stamp or None)``.
         """
         changes, ts = [], journal.stamp
@@ -335,4 +373,11 @@ class EngineCapture(object):
                         table, 'delete', pk,
                         {k: v for k, v in before.items()
                          if k not in info.excluded}, ()))
+            # A key asked for as a statement spelt it ('ABC') may be the
+            # database's 'abc' (collations): publish the row as it is.
+            for key in rows.keys() - nets.keys():
+                changes.append(envelope.Change(
+                    table, 'update', dict(zip(info.pk_names, key)),
+                    info.image(rows[key]), sorted(c.name
+                                                  for c in info.columns)))
         return changes, ts

@@ -48,6 +48,10 @@ _CHUNK = 500
 # nothing new.
 _STALE_READS = ('mysql', 'mariadb')
 
+# Where a caller's own RETURNING is shared (its rows are peeked at and
+# rewound): psycopg2 reports the row count of UPDATE ... RETURNING.
+_SHARE_RETURNING = ('postgresql',)
+
 
 class Unanalysable(exceptions.PublishTablesError):
     """The statement's effect on published rows cannot be determined."""
@@ -71,24 +75,31 @@ def _column_name(key):
     return str(key)
 
 
+def _conjuncts(where):
+    """The terms of a WHERE that are AND-ed together, nesting flattened."""
+    if (isinstance(where, elements.BooleanClauseList)
+            and where.operator is operators.and_):
+        for clause in where.clauses:
+            yield from _conjuncts(clause)
+    elif isinstance(where, elements.Grouping):
+        yield from _conjuncts(where.element)
+    else:
+        yield where
+
+
 def _where_binds(where, info):
     """Return {pk name: BindParameter} if ``where`` pins the whole key."""
     if where is None:
         return None
-    if (isinstance(where, elements.BooleanClauseList)
-            and where.operator is operators.and_):
-        clauses = where.clauses
-    else:
-        clauses = [where]
     found = {}
-    for clause in clauses:
+    for clause in _conjuncts(where):
         if not (isinstance(clause, elements.BinaryExpression)
                 and clause.operator is operators.eq):
             continue
         left, right = clause.left, clause.right
         if isinstance(left, elements.BindParameter):
             left, right = right, left
-        if (isinstance(left, sa.Column) and isinstance(
+        if (isinstance(left, elements.ColumnClause) and isinstance(
                 right, elements.BindParameter)
                 and getattr(left.table, 'name', None) == info.name
                 and left.name in info.pk_names):
@@ -115,8 +126,20 @@ class Plan(object):
 
     def __init__(self, info, op, keys=None, before=None, changed=(),
                  expected=None, returned=None, images=False,
-                 stamped=False):
+                 stamped=False, first=(), last_insert_id=False):
         self.info = info
+        # The key of the one row updated is the result's lastrowid
+        # (SET id = LAST_INSERT_ID(id), see planner._reports_key).
+        self.last_insert_id = last_insert_id
+        self.tables = (info.name,)
+        # (key, op) entries journaled before the statement's own keys:
+        # the old keys of a primary key change.
+        self.first = first
+        # The number of columns the caller's own RETURNING asked for,
+        # when the plan's columns were added to it (see _share_returning).
+        self.shared = None
+        # Column values the statement itself holds (``.values(...)``).
+        self.values = None
         self.op = op
         self.keys = keys
         self.before = before or {}
@@ -134,7 +157,10 @@ class Plan(object):
         stamp = None
         if self.returned is not None:
             labels, names = self.returned
-            rows = result.returned_defaults_rows or ()
+            if self.shared is not None:
+                rows = _take_shared_rows(result, self.shared)
+            else:
+                rows = result.returned_defaults_rows or ()
             if rows:
                 # By name: the database may return the columns in another
                 # order than they were asked for.
@@ -152,7 +178,12 @@ class Plan(object):
                 self.before = images
             if self.op == 'delete' or not self.images:
                 images = {}
+        elif self.last_insert_id:
+            keys = _reported_keys(info, result)
         elif keys is None:
+            values = self.values
+            if values:
+                sets = [dict(values, **p) for p in sets]
             keys = _inserted_keys(info, result, sets)
         elif self.expected is not None and result.rowcount >= 0 and (
                 result.rowcount != self.expected):
@@ -161,9 +192,34 @@ class Plan(object):
         # The last row's stamp was read after every row lock this
         # statement took; a statement that read none leaves no stamp.
         journal.stamp = stamp
+        for key, op in self.first:
+            journal.add(info.name, key, op, self.before.get(key),
+                        self.changed)
         for key in keys:
             journal.add(info.name, key, self.op, self.before.get(key),
                         self.changed, images.get(key))
+
+
+def _reported_keys(info, result):
+    """The key an UPDATE left in LAST_INSERT_ID(), by its row count."""
+    if result.rowcount == 0:
+        return []
+    if result.rowcount == 1 and result.lastrowid:
+        return [info.key([result.lastrowid])]
+    raise Unanalysable('UPDATE of %s setting LAST_INSERT_ID matched %d rows'
+                       % (info.name, result.rowcount))
+
+
+def _take_shared_rows(result, width):
+    """The rows of a RETURNING shared with the caller; hide our columns.
+
+    The caller gets its result back as it would have been: rewound to
+    its first row, with only the ``width`` columns it asked for.
+    """
+    rows = result.all()
+    result._rewind(rows)
+    result._metadata = result._metadata._reduce(list(result.keys())[:width])
+    return rows
 
 
 def _inserted_keys(info, result, sets):
@@ -174,16 +230,31 @@ def _inserted_keys(info, result, sets):
     keys = []
     for row, params in zip(rows, sets):
         values = []
+        # A lightweight table (sa.table()) declares no primary key: its
+        # rows are empty.
+        known = row is not None and len(row) == len(info.pk_names)
         for i, name in enumerate(info.pk_names):
-            value = row[i] if row is not None else None
+            value = row[i] if known else None
             if value is None:
                 value = params.get(name)
+            if value is None and len(sets) == 1:
+                value = _last_row_id(info, result)
             if value is None:
                 raise Unanalysable('insert into %s: primary key unknown'
                                    % info.name)
             values.append(value)
         keys.append(info.key(values))
     return keys
+
+
+def _last_row_id(info, result):
+    """The generated key of a one-row INSERT on SQLite or MySQL."""
+    if len(info.pk_columns) != 1 or result.context.dialect.name not in (
+            'sqlite', 'mysql', 'mariadb'):
+        return None
+    if info.pk_columns[0].autoincrement not in (True, 'auto'):
+        return None
+    return result.lastrowid or None
 
 
 def _returned(conn, clause, info, stamp):
@@ -240,6 +311,9 @@ def plan_insert(conn, clause, sets, info, stamp=None):
         clause, names = _return_rows(conn, clause, info, stamp)
         return Plan(info, op, changed=changed, returned=names,
                     images=True, stamped=stamp is not None), clause
+    values = statement_values(clause)
+    if values:
+        sets = [dict(values, **p) for p in sets]
     if all(p.get(n) is not None for p in sets for n in info.pk_names):
         keys = [info.key_of(p) for p in sets]
         return Plan(info, op, keys=keys, changed=changed), clause
@@ -247,7 +321,21 @@ def plan_insert(conn, clause, sets, info, stamp=None):
             and not clause._return_defaults
             and dialect.insert_executemany_returning):
         clause = clause.return_defaults(*clause.table.primary_key.columns)
-    return Plan(info, op, changed=changed), clause
+    plan = Plan(info, op, changed=changed)
+    plan.values = values
+    return plan, clause
+
+
+def statement_values(clause):
+    """``{column name: value}`` of the plain values the clause holds."""
+    values = {}
+    items = list((clause._values or {}).items())
+    items.extend(getattr(clause, '_ordered_values', None) or ())
+    for key, value in items:
+        if isinstance(value, elements.BindParameter) and not \
+                value.expanding and value.callable is None:
+            values[_column_name(key)] = value.value
+    return values
 
 
 def _changed_columns(clause, sets, binds, info):
@@ -283,14 +371,18 @@ def _key_select(info, extra):
     return sa.select(*cols).where(info.pk_columns[0].in_(keys))
 
 
-def read_rows(conn, info, keys, select=None):
+def read_rows(conn, info, keys, select=None, lock=False):
     """Read the current rows for ``keys``.
 
     Returns ``({key: {column: value}}, extra)``: ``extra`` is the last
     value of the column ``select`` (from :func:`key_select`) adds, if any.
+    The rows are keyed by their keys as the database holds them, which
+    may differ from the ``keys`` asked for (a case-insensitive collation
+    matches ``'ABC'`` to ``'abc'``). ``lock``: read them ``FOR UPDATE``
+    (always on MySQL/MariaDB).
     """
     select = key_select(info) if select is None else select
-    if conn.dialect.name in _STALE_READS:
+    if lock or conn.dialect.name in _STALE_READS:
         select = select.with_for_update()
     names = [c.name for c in info.table.columns]
     width = len(names)
@@ -314,7 +406,9 @@ def _can_return(clause, op, dialect, sets):
     # rows and its rowcount counts the returned ones.
     supported = (dialect.delete_returning if op == 'delete'
                  else dialect.update_returning)
+    # A lightweight table (sa.table()) gets no returned defaults.
     return (supported and len(sets) == 1 and not clause._returning
+            and isinstance(clause.table, sa.Table)
             and not clause._return_defaults)
 
 
@@ -342,14 +436,23 @@ def _image_columns(conn, target, info):
     return cols
 
 
+def _key_columns(conn, target, info):
+    """The primary key columns of :func:`_image_columns`, in key order."""
+    by_name = {c.name: i for i, c in enumerate(info.table.columns)}
+    cols = _image_columns(conn, target, info)
+    return tuple(cols[by_name[n]] for n in info.pk_names)
+
+
 def plan_update_delete(conn, clause, sets, info, stamp=None):
     """Return ``(plan, clause)`` of an UPDATE or DELETE (may query ``conn``).
 
     The clause may now return the rows it touches (a DELETE: the rows
-    as they were), or else their keys.
+    as they were), or else their keys. A statement that changes primary
+    keys is planned by :mod:`.planner`, not here.
     """
     op = 'delete' if clause.is_delete else 'update'
-    target = clause.table
+    if _can_share_returning(clause, op, conn.dialect, sets, info):
+        return _share_returning(conn, clause, op, sets, info, stamp)
     if op == 'delete' and _can_return(clause, op, conn.dialect, sets):
         cols, names = _returned(conn, clause, info, stamp)
         clause = clause.return_defaults(*cols)
@@ -363,28 +466,81 @@ def plan_update_delete(conn, clause, sets, info, stamp=None):
         clause, names = _return_rows(conn, clause, info, stamp)
         return Plan(info, op, changed=changed, returned=names,
                     images=True, stamped=stamp is not None), clause
-    if binds is not None:
-        keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
-                for p in sets]
-        before = read_rows(conn, info, keys)[0] if op == 'delete' else None
-        return Plan(info, op, keys=keys, before=before,
-                    changed=changed), clause
+    if binds is not None and (info.exact_keys or len(sets) > 1
+                              or op == 'delete'):
+        return _plan_by_key(conn, op, sets, info, binds, changed), clause
     if len(sets) > 1:
         raise Unanalysable('executemany %s on %s without a key criterion'
                            % (op.upper(), info.name))
-    by_name = {c.name: c for c in target.columns}
+    return _plan_by_criteria(conn, clause, op, sets, info, changed)
+
+
+def _can_share_returning(clause, op, dialect, sets, info):
+    """Whether the rows' images can ride along the caller's RETURNING.
+
+    The caller asked for RETURNING itself (oslo.db's ``update_on_match``
+    on PostgreSQL returns the primary key).
+    """
+    supported = (dialect.delete_returning if op == 'delete'
+                 else dialect.update_returning)
+    return (supported and dialect.name in _SHARE_RETURNING
+            and len(sets) == 1 and bool(clause._returning)
+            and not clause._return_defaults
+            and clause._supplemental_returning is None
+            and isinstance(clause.table, sa.Table)
+            and info.returns_images)
+
+
+def _share_returning(conn, clause, op, sets, info, stamp):
+    """Add the images (and stamp) to the caller's own RETURNING."""
+    cols, names = _returned(conn, clause, info, stamp)
+    width = len(clause._returning)
+    plan = Plan(info, op, returned=names, images=True,
+                stamped=stamp is not None,
+                changed=() if op == 'delete' else _changed_columns(
+                    clause, sets, None, info))
+    plan.shared = width
+    return plan, clause.returning(*cols)
+
+
+def _plan_by_key(conn, op, sets, info, binds, changed):
+    """The statement's WHERE pins the whole key in each parameter set.
+
+    An UPDATE's keys are its parameters' when the database compares keys
+    exactly; otherwise (MySQL/MariaDB strings), and for a DELETE, the
+    keys are those of the rows the database holds for them, read (and
+    locked) first. A DELETE's row count must then match them.
+    """
+    keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
+            for p in sets]
+    if op == 'update' and info.exact_keys:
+        return Plan(info, op, keys=keys, changed=changed)
+    found = read_rows(conn, info, keys, lock=True)[0]
+    if op == 'update':  # each row is read back at COMMIT
+        return Plan(info, op, keys=list(found), changed=changed)
+    if len(sets) == 1 or conn.dialect.supports_sane_multi_rowcount:
+        return Plan(info, op, keys=list(found), before=found,
+                    expected=len(found))
+    # No row count to check: COMMIT's read-back tells which went.
+    return Plan(info, 'update', keys=list(found), before=found)
+
+
+def _plan_by_criteria(conn, clause, op, sets, info, changed):
+    """Keys from RETURNING, or from a locking SELECT of the criteria."""
+    target = clause.table
+    key_cols = _key_columns(conn, target, info)
     if _can_return(clause, op, conn.dialect, sets):
         names = tuple(info.pk_names)
-        clause = clause.return_defaults(*[by_name[n] for n in names])
+        clause = clause.return_defaults(*key_cols)
         return Plan(info, op, changed=changed,
-                    returned=(names, names)), clause
+                    returned=(tuple(c.name for c in key_cols), names)), clause
     if op == 'delete':
         # Keys and before-images in one query.
         select = sa.select(*_image_columns(conn, target, info))
         names = [c.name for c in info.table.columns]
     else:
         names = info.pk_names
-        select = sa.select(*[by_name[n] for n in names])
+        select = sa.select(*key_cols)
     select = select.select_from(target)
     if clause.whereclause is not None:
         select = select.where(clause.whereclause)

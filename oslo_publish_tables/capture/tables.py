@@ -31,12 +31,35 @@ class TableInfo(object):
         self.columns = tuple(c for c in table.columns
                              if c.name not in self.excluded)
         self._coercers = tuple(_coercer(c) for c in self.pk_columns)
+        # Whether the database compares this table's keys exactly, so
+        # that a key literal of a statement is the key of the row it
+        # matches: see :meth:`use_dialect`.
+        self.exact_keys = True
         # A foreign key action can change or delete a row after the
         # statement that returned it: such a table's rows are read back.
         self.returns_images = not any(
             (fk.ondelete or 'NO ACTION').upper() not in _INERT
             or (fk.onupdate or 'NO ACTION').upper() not in _INERT
             for fk in table.foreign_keys)
+
+    def exclude(self, columns):
+        """Stop publishing ``columns`` (primary key columns stay)."""
+        columns = set(columns) - set(self.pk_names)
+        self.excluded = self.excluded | columns
+        self.columns = tuple(c for c in self.columns
+                             if c.name not in columns)
+
+    def use_dialect(self, dialect_name):
+        """Learn how ``dialect_name``'s database compares the keys.
+
+        Integers compare exactly everywhere. MySQL/MariaDB compare
+        strings by collation (case-insensitive, trailing spaces ignored
+        by default), and so does a column with an explicit collation
+        elsewhere: then ``'ABC'`` in a statement may match the key
+        ``'abc'``, and keys must be read from the database.
+        """
+        self.exact_keys = all(_exact(c, dialect_name)
+                              for c in self.pk_columns)
 
     def key(self, values):
         """Return the canonical key tuple for a sequence of pk values."""
@@ -59,6 +82,17 @@ def _coercer(column):
     if python_type in (int, str):
         return lambda v: v if v is None else python_type(v)
     return _identity
+
+
+def _exact(column, dialect_name):
+    try:
+        if column.type.python_type is int:
+            return True
+    except NotImplementedError:
+        return False
+    if dialect_name in ('mysql', 'mariadb'):
+        return False
+    return getattr(column.type, 'collation', None) is None
 
 
 def _identity(value):

@@ -19,19 +19,20 @@ class CapturedDatabase(fixtures.Fixture):
     """
 
     def __init__(self, backend, tables=demo_schema.PUBLISHED,
-                 exclude_columns=(), strict=False):
+                 exclude_columns=(), strict=False, create=demo_schema.create):
         super().__init__()
         self.backend = backend
         self.tables = tables
         self.exclude_columns = exclude_columns
         self.strict = strict
+        self.create = create
 
     def _setUp(self):
         db = self.useFixture(backends.DatabaseFixture(self.backend))
         self.url = db.url
         self.engine = sa.create_engine(db.url)
         self.addCleanup(self.engine.dispose)
-        demo_schema.create(self.engine)
+        self.create(self.engine)
         self.conf = make_conf(tables=list(self.tables),
                               exclude_columns=list(self.exclude_columns),
                               strict=self.strict)
@@ -57,3 +58,47 @@ class CapturedDatabase(fixtures.Fixture):
             result = conn.execute(sa.select(*info.columns))
             return {info.key_of(r._mapping): dict(r._mapping)
                     for r in result}
+
+
+class Replica(object):
+    """What a consumer would hold: captured changes replayed in order.
+
+    :meth:`catch_up` applies the records handed off since the last call;
+    a resync marker reloads its tables from the database as they are
+    then, as a consumer's resync would. Call it after every transaction.
+    """
+
+    def __init__(self, db):
+        self.db = db
+        self.seen = len(db.drafts)
+        self.tables = {t: db.rows(t) for t in db.tables}
+        self.resynced = []
+
+    def catch_up(self):
+        drafts = self.db.drafts[self.seen:]
+        self.seen = len(self.db.drafts)
+        for draft in drafts:
+            if draft.kind == 'resync':
+                self.resynced.extend(draft.tables)
+                for table in draft.tables:
+                    self.tables[table] = self.db.rows(table)
+                continue
+            for change in draft.changes:
+                info = self.db.capture.registry.get(change.table)
+                rows = self.tables[change.table]
+                key = info.key_of(change.pk)
+                if change.op == 'delete':
+                    rows.pop(key, None)
+                else:
+                    rows[key] = change.row
+        return drafts
+
+    def differences(self):
+        """{table: (replica rows, database rows)} where they differ."""
+        self.catch_up()
+        found = {}
+        for table, rows in self.tables.items():
+            actual = self.db.rows(table)
+            if rows != actual:
+                found[table] = (rows, actual)
+        return found

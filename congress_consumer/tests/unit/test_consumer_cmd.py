@@ -53,7 +53,7 @@ class OptsTest(ConfTestCase):
             ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',
              'transport_url', 'control_exchange', 'snapshot_source',
              'snapshot_topic',
-             'database_url', 'gap_timeout', 'producer_timeout',
+             'database_url', 'exclude_columns', 'gap_timeout', 'producer_timeout',
              'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'verify_interval',
              'verify_rows_per_second', 'verify_chunk_rows', 'signing_key',
              'signing_key_id',
@@ -175,6 +175,15 @@ class DriverArgsTest(ConfTestCase):
         self.assert_error('tables = instances\ncolumns = tags.tag\n',
                           "[datasource_nova] columns = 'tags.tag': table "
                           "tags is not listed in tables")
+
+    def test_exclude_columns(self):
+        args = self.args('tables = instances\nsnapshot_source = database\n'
+                         'database_url = sqlite://\n'
+                         'exclude_columns = instances.user_data\n')
+        self.assertEqual(['instances.user_data'], args['exclude_columns'])
+        self.assert_error('tables = instances\nexclude_columns = tags.tag\n',
+                          "[datasource_nova] exclude_columns = 'tags.tag': "
+                          "expected table.column of a listed table")
 
     def test_database_source_needs_url(self):
         self.assert_error('tables = instances\nsnapshot_source = database\n',

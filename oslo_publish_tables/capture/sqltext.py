@@ -1,0 +1,74 @@
+"""Which published tables a piece of SQL text may write.
+
+SQL the capture cannot analyse (``text()``, ``exec_driver_sql``) that
+writes a published table becomes a resync marker for it. This module
+decides "writes" from the text alone, erring towards yes:
+
+* leading whitespace, comments (``/* ... */``, ``-- ...``, MySQL's
+  ``# ...``) and opening parentheses are skipped;
+* a statement whose first word is a write verb (``INSERT``, ``UPDATE``,
+  ``DELETE``, ``REPLACE``, ``MERGE``, ``TRUNCATE``, ``UPSERT``,
+  ``LOAD``, ``COPY``, ``ALTER``, ``DROP``) writes;
+* so does one whose first word is ``WITH`` or ``EXPLAIN`` (PostgreSQL's
+  ``EXPLAIN ANALYZE`` runs its statement) and that contains a write verb
+  anywhere (``WITH t AS (...) UPDATE ...``, data-modifying CTEs).
+
+Every published table named anywhere in such a statement is taken as
+written (``UPDATE a JOIN b ... SET b.x = ...`` writes both). Decisions
+are cached per statement text: the same text costs one dict lookup.
+"""
+
+import re
+
+_SKIP = re.compile(r'(?:\s+|/\*.*?\*/|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|\()*',
+                   re.DOTALL)
+_VERBS = ('insert', 'update', 'delete', 'replace', 'merge', 'truncate',
+          'upsert', 'load', 'copy', 'alter', 'drop')
+_FIRST_WORD = re.compile(r'[a-z_]+', re.IGNORECASE)
+_ANY_VERB = re.compile(r'\b(%s)\b' % '|'.join(_VERBS), re.IGNORECASE)
+_PREFIXES = ('with', 'explain')
+
+# Bound the cache: statements built with literals inline are all new.
+_CACHE_SIZE = 2048
+
+
+def writes(statement):
+    """True if ``statement`` (SQL text) may write a table."""
+    start = _SKIP.match(statement).end()
+    first = _FIRST_WORD.match(statement, start)
+    if first is None:
+        return False
+    word = first.group(0).lower()
+    if word in _VERBS:
+        return True
+    if word in _PREFIXES:
+        return _ANY_VERB.search(statement, first.end()) is not None
+    return False
+
+
+class TextWrites(object):
+    """The published tables SQL text writes, cached per text."""
+
+    def __init__(self, names):
+        self._names = sorted(names, key=len, reverse=True)
+        self._name_re = re.compile(
+            r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),
+            re.IGNORECASE)
+        self._cache = {}
+
+    def tables(self, statement):
+        """The sorted published tables ``statement`` may write."""
+        found = self._cache.get(statement)
+        if found is None:
+            found = self._tables(statement)
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[statement] = found
+        return found
+
+    def _tables(self, statement):
+        if not writes(statement):
+            return ()
+        named = {m.group(1).lower()
+                 for m in self._name_re.finditer(statement)}
+        return tuple(sorted(n for n in self._names if n.lower() in named))
