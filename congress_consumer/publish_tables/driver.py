@@ -50,6 +50,7 @@ from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
+from congress_consumer.publish_tables import argcheck
 from congress_consumer.publish_tables import authentication
 from congress_consumer.publish_tables import heap
 from congress_consumer.publish_tables import receiver as receiver_mod
@@ -161,6 +162,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'database_url': 'optional', 'gap_timeout': 'optional',
                    'producer_timeout': 'optional',
                    'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
+                   'max_clock_skew': 'optional',
+                   'min_resync_interval': 'optional',
                    'gc_freeze': 'optional',
                    'signing_key': 'optional', 'signing_key_id': 'optional',
                    'previous_signing_key': 'optional',
@@ -199,10 +202,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.snapshot_source = snapshot_source or self._snapshot_source()
         self.sync = sync.Synchronizer(
             tables, None, self.snapshot_source, listener=self._on_change,
-            gap_timeout=float(args.get('gap_timeout', 5.0)),
-            producer_timeout=float(args.get('producer_timeout', 30.0)),
-            tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
-            chunk_rows=int(args.get('chunk_rows', 5000)))
+            name=name, chunk_rows=int(args.get('chunk_rows', 5000)),
+            **argcheck.timing_args(args))
         self.sync.on_columns = self._learn_columns
         if _as_bool('gc_freeze', args.get('gc_freeze', True)):
             self.sync.on_chunk = heap.chunk_loaded

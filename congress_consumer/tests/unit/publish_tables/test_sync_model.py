@@ -251,7 +251,7 @@ class World(object):
             TABLES, PK, self.source, listener=self._listen,
             gap_timeout=GAP_TIMEOUT, producer_timeout=PRODUCER_TIMEOUT,
             tombstone_ttl=self.tombstone_ttl, chunk_rows=3,
-            clock=self.clock)
+            clock=self.clock, min_resync_interval=0.0)
         self.mirror = {t: collections.Counter() for t in TABLES}
         self.calls = []
         self.baseline = {}
