@@ -196,6 +196,16 @@ class Agent(object):
         LOG.info('relaying outbox records older than %.1fs on topic %s',
                  self.relay.grace_period, group.topic)
 
+    def dead_workers(self):
+        """Names of the agent's worker threads that died."""
+        dead = []
+        if self.relay is not None and not self.relay.is_alive():
+            dead.append('outbox relay')
+        thread = getattr(self.relay_sender, '_thread', None)
+        if thread is not None and not thread.is_alive():
+            dead.append('relay sender')
+        return dead
+
     def stop(self):
         """Stop serving and release everything; never raises."""
         if self.relay is not None:
@@ -247,11 +257,15 @@ def main(argv=None, conf=None):
                 oslo_messaging.MessagingException) as exc:
             LOG.error('cannot start: %s', redaction.redact(exc))
             return 1
-        while not stop_event.wait(0.5):
-            pass
+        dead = []
+        while not dead and not stop_event.wait(0.5):
+            dead = agent.dead_workers()
+        if dead:  # exit, so that a supervisor restarts the agent
+            LOG.error('%s thread died; exiting so that the agent is '
+                      'restarted', ' and '.join(dead))
         LOG.info('stopping')
         agent.stop()
-        return 0
+        return 1 if dead else 0
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
