@@ -244,7 +244,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             self.conf, url=self.args.get('transport_url'))
         return snapshots.RpcSnapshotSource(
             rpc, self.args.get('snapshot_topic', 'publish_tables_snapshot'),
-            authenticator=self.snapshot_authenticator)
+            authenticator=self.snapshot_authenticator,
+            signer=authentication.signer_from_args(self.args))
 
     def _learn_columns(self, table, columns):
         table_map = self._maps[table]

@@ -228,6 +228,17 @@ class TableReplica(object):
             if version is None or version <= mark:
                 put(key, row, mark, ts)
 
+    @property
+    def loading_rows(self):
+        """Rows the current load has brought so far."""
+        return len(self._loading[2])
+
+    def doomed(self):
+        """Live rows the current load's sweep would remove so far."""
+        mark, _ts, seen = self._loading
+        return sum(1 for key in self._rows
+                   if key not in seen and self.versions.get(key, 0) <= mark)
+
     def end_load(self):
         """Finish the snapshot: sweep what it proved gone, raise floor."""
         mark, ts, seen = self._loading

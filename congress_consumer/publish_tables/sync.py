@@ -41,6 +41,9 @@ LIVE = 'LIVE'
 RESYNCING = 'RESYNCING'
 
 DEFAULT_MIN_RESYNC_INTERVAL = 10.0
+# An empty snapshot of a table whose replica has rows is believed only
+# once this many snapshots in a row, each opened afresh, were empty.
+SUSPECT_CONFIRMATIONS = 3
 
 
 class _Reordered(Exception):
@@ -58,6 +61,7 @@ class TableStatus(object):
         self.lag_ms = None
         self.resyncs = 0
         self.reasons = collections.deque(maxlen=5)
+        self.suspect_count = 0  # empty snapshots in a row
 
 
 class Synchronizer(object):
@@ -364,7 +368,20 @@ class Synchronizer(object):
             self.source.close(snap['id'])
             raise
         with self.lock:
-            replica.end_load()
+            if self._suspect(table, replica, status):
+                replica.abort_load()
+                status.started = previous
+                suspect = True
+            else:
+                replica.end_load()
+                suspect = False
+        if suspect:
+            self.source.close(snap['id'])
+            raise pt_exceptions.SnapshotError(
+                'suspect snapshot of %s: no rows, while the replica has '
+                'rows no change deleted; not loaded (%d/%d)' % (
+                    table, status.suspect_count, SUSPECT_CONFIRMATIONS))
+        with self.lock:
             if status.requested <= status.started:
                 status.state = LIVE
             status.resyncs = replica.counts['snapshots'] - 1
@@ -372,6 +389,29 @@ class Synchronizer(object):
             self.on_loaded(table)
         LOG.info('%s loaded from snapshot at %d (fence %.1f ms)', table,
                  snap['ts'], snap.get('fence_ms', 0.0))
+
+    def _suspect(self, table, replica, status):
+        """True if the loaded snapshot must not replace the replica yet.
+
+        A snapshot with no rows that would sweep live rows away (no delete
+        reached the consumer) comes from a broken or rogue server as
+        likely as from a table emptied by a statement the capture could
+        not see. It is believed only once :data:`SUSPECT_CONFIRMATIONS`
+        snapshots in a row were empty; meanwhile the table stays
+        RESYNCING, ``suspect_snapshots`` counts them and it is logged.
+        """
+        if replica.loading_rows or not replica.doomed():
+            status.suspect_count = 0
+            return False
+        status.suspect_count += 1
+        if status.suspect_count >= SUSPECT_CONFIRMATIONS:
+            LOG.warning('datasource %s: %s is empty in %d snapshots in a '
+                        'row: emptying its replica', self.name, table,
+                        status.suspect_count)
+            status.suspect_count = 0
+            return False
+        self.counts['suspect_snapshots'] += 1
+        return True
 
     # -- status ---------------------------------------------------------------
 

@@ -156,7 +156,9 @@ class Agent(object):
             self.engine, registry, chunk_rows=group.snapshot_chunk_rows,
             lock_timeout=group.snapshot_lock_timeout,
             idle_timeout=group.snapshot_idle_timeout,
-            outbox=group.delivery in outbox_store.OUTBOX_MODES)
+            outbox=group.delivery in outbox_store.OUTBOX_MODES,
+            max_open=group.snapshot_max_open,
+            max_duration=group.snapshot_max_duration)
         if self.transport is None:
             self.transport = oslo_messaging.get_rpc_transport(
                 self.conf, url=group.transport_url)

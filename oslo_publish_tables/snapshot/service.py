@@ -33,7 +33,15 @@ that binds it to the call it answers::
 
 ``nonce`` is the value the caller put in the RPC context under
 :data:`NONCE_KEY` (None if it sent none), so a reply cannot be replayed
-to another call, nor a chunk into another snapshot or position.
+to another call, nor a chunk into another snapshot or position. With
+the key the agent also serves only signed requests (see
+:mod:`.requests`).
+
+An agent holds at most ``snapshot_max_open`` snapshots at once (each
+holds a database connection); a request beyond that is refused and the
+caller retries. A snapshot is closed after ``snapshot_idle_timeout``
+seconds without a fetch and after ``snapshot_max_duration`` seconds in
+any case.
 """
 
 import threading
@@ -46,6 +54,7 @@ import oslo_messaging
 from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.snapshot import reader
+from oslo_publish_tables.snapshot import requests
 
 GROUP = 'publish_tables'
 NAMESPACE = 'publish_tables_snapshot'
@@ -65,6 +74,15 @@ _opts = [
     cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
                  help='An open snapshot nobody fetched from for this many '
                       'seconds is closed.'),
+    cfg.IntOpt('snapshot_max_open', default=8, min=1, max=1000,
+               help='Most snapshots the agent holds open at once (each '
+                    'holds a database connection: keep it below the '
+                    '[database] max_pool_size + max_overflow); a request '
+                    'beyond it is refused and retried by the consumer.'),
+    cfg.FloatOpt('snapshot_max_duration', default=900.0, min=1,
+                 max=86400,
+                 help='An open snapshot is closed after this many seconds '
+                      'even if it is still being fetched from.'),
 ]
 
 
@@ -72,8 +90,12 @@ class SnapshotService(object):
     """Open, page through and close snapshots of published tables."""
 
     def __init__(self, engine, registry, chunk_rows=5000, lock_timeout=10.0,
-                 idle_timeout=120.0, outbox=False):
+                 idle_timeout=120.0, outbox=False, max_open=8,
+                 max_duration=900.0):
         self.engine = engine
+        self.max_open = max_open
+        self.max_duration = max_duration
+        self._opening = 0
         self.outbox = outbox
         self.registry = registry
         self.chunk_rows = chunk_rows
@@ -88,12 +110,24 @@ class SnapshotService(object):
             raise exceptions.SnapshotError('table %r is not published'
                                            % table)
         self._expire()
-        snap = reader.open_snapshot(self.engine, info, self.lock_timeout,
-                                    outbox=self.outbox)
-        sid = uuid.uuid4().hex
         with self._lock:
-            # snapshot, last used, table, rows returned so far
-            self._open[sid] = [snap, time.monotonic(), table, 0]
+            if len(self._open) + self._opening >= self.max_open:
+                raise exceptions.SnapshotError(
+                    'too many open snapshots (snapshot_max_open = %d); '
+                    'retry later' % self.max_open)
+            self._opening += 1
+        try:
+            snap = reader.open_snapshot(self.engine, info,
+                                        self.lock_timeout,
+                                        outbox=self.outbox)
+        finally:
+            with self._lock:
+                self._opening -= 1
+        sid = uuid.uuid4().hex
+        now = time.monotonic()
+        with self._lock:
+            # snapshot, last used, table, rows returned so far, opened
+            self._open[sid] = [snap, now, table, 0, now]
         opened = {'id': sid, 'ts': snap.ts, 'columns': snap.columns,
                   'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
         if snap.outbox_id is not None:
@@ -150,7 +184,8 @@ class SnapshotService(object):
         now = time.monotonic()
         with self._lock:
             stale = [sid for sid, entry in self._open.items()
-                     if now - entry[1] > self.idle_timeout]
+                     if now - entry[1] > self.idle_timeout
+                     or now - entry[4] > self.max_duration]
         for sid in stale:
             self.close_snapshot(sid)
 
@@ -169,19 +204,32 @@ class SnapshotEndpoint(object):
 
     target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
 
-    def __init__(self, service, signer=None):
+    def __init__(self, service, signer=None, checker=None):
         self.service = service
         self.signer = signer
+        self.checker = checker
 
+    def _check(self, ctxt, method, **args):
+        if self.checker is not None:
+            self.checker.check(ctxt, method, args)
+
+    # Refusals are the caller's problem: no server-side traceback each.
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def open_snapshot(self, ctxt, table):
+        self._check(ctxt, 'open_snapshot', table=table)
         return signed_open(self.signer, ctxt, table,
                            self.service.open_snapshot(table))
 
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def fetch(self, ctxt, snapshot_id, max_rows=None):
+        self._check(ctxt, 'fetch', snapshot_id=snapshot_id,
+                    max_rows=max_rows)
         return signed_fetch(self.signer, ctxt, snapshot_id,
                             self.service.fetch(snapshot_id, max_rows))
 
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def close_snapshot(self, ctxt, snapshot_id):
+        self._check(ctxt, 'close_snapshot', snapshot_id=snapshot_id)
         self.service.close_snapshot(snapshot_id)
 
 
@@ -209,14 +257,18 @@ def signed_fetch(signer, ctxt, snapshot_id, page):
 
 
 def rpc_server(conf, transport, service, server='publish-tables-agent',
-               signer=None):
+               signer=None, check_requests=True):
     """Return an oslo.messaging RPC server exposing ``service``.
 
-    ``signer`` signs the replies (see :class:`SnapshotEndpoint`).
+    ``signer`` signs the replies (see :class:`SnapshotEndpoint`); with it
+    (and ``check_requests``) only requests signed with ``conf``'s key
+    are served (:mod:`.requests`).
     """
     target = oslo_messaging.Target(topic=conf[GROUP].snapshot_topic,
                                    server=server)
+    checker = requests.checker_from_conf(conf) \
+        if signer and check_requests else None
     return oslo_messaging.get_rpc_server(
-        transport, target, [SnapshotEndpoint(service, signer)],
+        transport, target, [SnapshotEndpoint(service, signer, checker)],
         executor='threading',
         access_policy=oslo_messaging.DefaultRPCAccessPolicy)
