@@ -34,13 +34,14 @@ from sqlalchemy import exc as sa_exc
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables import compression as compression_mod
 from oslo_publish_tables import envelope
+from oslo_publish_tables import optypes
 from oslo_publish_tables import transport as transport_mod
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
 _DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
 
-_opts = [
+_opts = optypes.finite([
     cfg.StrOpt('topic', default='publish_tables',
                help='Notification topic the deltas are published on.'),
     cfg.StrOpt('publisher_id',
@@ -72,7 +73,7 @@ _opts = [
                  help='Longest wait between two attempts to send.'),
     cfg.FloatOpt('shutdown_timeout', default=5.0, min=0,
                  help='Seconds a clean shutdown waits to flush the spool.'),
-]
+], maxima={'min_send_interval': 60.0})
 
 
 def producer_identity():

@@ -58,11 +58,13 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import optypes
 from oslo_publish_tables import redaction
 
 from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
+from congress_consumer.publish_tables import argcheck
 from congress_consumer.publish_tables import driver as driver_mod
 from congress_consumer.subscriptions import api as subscriptions_api
 from congress_consumer.subscriptions import service as subscriptions
@@ -95,7 +97,7 @@ _opts = [
                     '413.'),
 ]
 
-_datasource_opts = [
+_datasource_opts = optypes.finite([
     cfg.StrOpt('driver', default='publish_tables',
                choices=[('publish_tables', 'replicas of tables published '
                          'by the publish_tables plugin'),
@@ -185,10 +187,22 @@ _datasource_opts = [
                      'signature is wrong; use it only while producers '
                      'are being given their key. Without signing_key '
                      'nothing is checked.'),
-]
+    cfg.FloatOpt('max_clock_skew',
+                 default=argcheck.TIMING['max_clock_skew'][0], min=0,
+                 help='Seconds a change\'s stamp may be ahead of this '
+                      'host\'s clock. A message stamped further ahead (a '
+                      'forged one, or a producer whose clock is wrong) is '
+                      'discarded, counted and its tables resynced.'),
+    cfg.FloatOpt('min_resync_interval',
+                 default=argcheck.TIMING['min_resync_interval'][0], min=0,
+                 help='Least seconds between two resyncs of a table (or '
+                      'of all tables) caused by messages: lost records, '
+                      'resync markers, rejected messages. Requests in '
+                      'between are merged into the next one, so a flood '
+                      'of forged messages costs one resync per interval.'),
+], maxima={name: bounds[2] for name, bounds in argcheck.TIMING.items()})
 
-_POSITIVE = ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
-             'chunk_rows')
+_POSITIVE = ('chunk_rows',)
 _NAME = re.compile(r'^[A-Za-z0-9_-]+$')
 
 
@@ -251,6 +265,9 @@ def _get(conf, group, option):
 def datasource_names(conf):
     """The validated list of ``[consumer] datasources``."""
     names = _get(conf, GROUP, 'datasources')
+    if not names:
+        raise ConfigError(group=GROUP, option='datasources', value="''",
+                          reason='list at least one datasource')
     seen = set()
     for name in names:
         if not _NAME.match(name):
@@ -307,6 +324,16 @@ def driver_args(conf, name):
             raise ConfigError(group=group, option=option,
                               value=repr(values[option]),
                               reason='must be greater than 0')
+    for option, bounds in argcheck.TIMING.items():
+        try:
+            argcheck.bounded_float(option, values[option], *bounds[1:])
+        except exceptions.InvalidParamError:
+            low, high, low_ok = bounds[1:]
+            raise ConfigError(group=group, option=option,
+                              value=repr(values[option]),
+                              reason='must be %s %g and at most %g' % (
+                                  'at least' if low_ok else 'greater than',
+                                  low, high)) from None
     if values['snapshot_source'] == 'database' and \
             not values['database_url']:
         raise ConfigError(group=group, option='database_url', value="''",
@@ -318,6 +345,8 @@ def driver_args(conf, name):
             'gap_timeout': values['gap_timeout'],
             'producer_timeout': values['producer_timeout'],
             'tombstone_ttl': values['tombstone_ttl'],
+            'max_clock_skew': values['max_clock_skew'],
+            'min_resync_interval': values['min_resync_interval'],
             'chunk_rows': values['chunk_rows'],
             'gc_freeze': values['gc_freeze']}
     columns = _columns(group, values['columns'], tables)
@@ -442,7 +471,15 @@ class Consumer(object):
             api = wsgi.API(self.drivers, push_enabled=group.enable_push,
                            max_body_bytes=group.push_max_body_bytes,
                            extra_routes=routes)
-            self.server = wsgi.serve(api, group.api_host, group.api_port)
+            try:
+                self.server = wsgi.serve(api, group.api_host,
+                                         group.api_port)
+            except OSError as exc:  # e.g. the port is in use
+                raise ConfigError(group=GROUP, option='api_port',
+                                  value=group.api_port,
+                                  reason='cannot listen on %s: %s' % (
+                                      group.api_host, exc.strerror or exc)
+                                  ) from None
         except BaseException:
             self.stop()
             raise
@@ -533,7 +570,7 @@ def main(argv=None, conf=None):
     previous = _install_signal_handlers(stop_event)
     try:
         return run(conf, stop_event)
-    except exceptions.CongressConsumerError as exc:
+    except (exceptions.CongressConsumerError, cfg.Error) as exc:
         LOG.error('%s', mask(exc))
         return 1
     finally:

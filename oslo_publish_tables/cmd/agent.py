@@ -44,6 +44,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import optypes
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
@@ -242,6 +243,11 @@ def main(argv=None, conf=None):
     logging.register_options(conf)
     conf(sys.argv[1:] if argv is None else argv, project=PROJECT)
     logging.setup(conf, PROJECT)
+    try:
+        optypes.check_group(conf, publisher.GROUP)  # bad values fail now
+    except cfg.Error as exc:
+        LOG.error('cannot start: %s', exc)
+        return 1
     conf.log_opt_values(LOG, logging.DEBUG)  # secret options show ****
     stop_event = threading.Event()
 
@@ -256,7 +262,7 @@ def main(argv=None, conf=None):
         try:
             agent.start()
         except (exceptions.PublishTablesError, sa.exc.SQLAlchemyError,
-                oslo_messaging.MessagingException) as exc:
+                oslo_messaging.MessagingException, cfg.Error) as exc:
             LOG.error('cannot start: %s', redaction.redact(exc))
             return 1
         dead = []

@@ -30,6 +30,7 @@ from oslo_db import exception as db_exc
 from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
+from oslo_publish_tables import optypes
 from oslo_publish_tables.outbox import store as store_mod
 from oslo_publish_tables import redaction
 
@@ -39,7 +40,7 @@ GROUP = 'publish_tables'
 _DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
 _MICROS = 1000000
 
-_opts = [
+_opts = optypes.finite([
     cfg.FloatOpt('outbox_grace_period', default=15.0, min=0,
                  help='Durable mode: the relay in publish-tables-agent '
                       'publishes outbox rows older than this many '
@@ -63,7 +64,7 @@ _opts = [
                  help='Durable mode: seconds a relay owns the rows it '
                       'claimed; another relay takes them over after '
                       'that.'),
-]
+])
 
 
 class Relay(object):

@@ -53,6 +53,7 @@ import oslo_messaging
 
 from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import optypes
 from oslo_publish_tables.snapshot import reader
 from oslo_publish_tables.snapshot import requests
 
@@ -63,7 +64,7 @@ VERSION = '1.0'
 NONCE_KEY = 'publish_tables_nonce'
 REQUEST_FIELD = 'request'
 
-_opts = [
+_opts = optypes.finite([
     cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
                help='RPC topic of the snapshot service.'),
     cfg.IntOpt('snapshot_chunk_rows', default=5000, min=1,
@@ -83,7 +84,7 @@ _opts = [
                  max=86400,
                  help='An open snapshot is closed after this many seconds '
                       'even if it is still being fetched from.'),
-]
+])
 
 
 class SnapshotService(object):

@@ -56,7 +56,7 @@ class OptsTest(ConfTestCase):
              'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'signing_key',
              'signing_key_id',
              'previous_signing_key', 'previous_signing_key_id',
-             'require_signature'],
+             'require_signature', 'max_clock_skew', 'min_resync_interval'],
             [o.dest for o in groups[1][1]])
         secret = {o.dest for o in groups[1][1] if o.secret}
         self.assertEqual({'transport_url', 'database_url', 'push_token',
@@ -100,7 +100,8 @@ class DriverArgsTest(ConfTestCase):
              'snapshot_topic': 'publish_tables_snapshot',
              'gap_timeout': 5.0, 'producer_timeout': 30.0,
              'tombstone_ttl': 600.0, 'chunk_rows': 5000,
-             'gc_freeze': True},
+             'gc_freeze': True, 'max_clock_skew': 300.0,
+             'min_resync_interval': 10.0},
             self.args('tables = instances, compute_nodes\n'))
 
     def test_every_option(self):
@@ -114,7 +115,8 @@ class DriverArgsTest(ConfTestCase):
              'database_url': 'mysql+pymysql://ro:pw@db/nova',
              'gap_timeout': 2.5, 'producer_timeout': 60.0,
              'tombstone_ttl': 120.0, 'chunk_rows': 100,
-             'gc_freeze': False},
+             'gc_freeze': False, 'max_clock_skew': 60.0,
+             'min_resync_interval': 0.0},
             self.args('tables = instances,tags\n'
                       'columns = instances.uuid,instances.host,tags.tag\n'
                       'topic = nova_tables\npool = congress\n'
@@ -124,7 +126,8 @@ class DriverArgsTest(ConfTestCase):
                       'database_url = mysql+pymysql://ro:pw@db/nova\n'
                       'gap_timeout = 2.5\nproducer_timeout = 60\n'
                       'tombstone_ttl = 120\nchunk_rows = 100\n'
-                      'gc_freeze = false\n'))
+                      'gc_freeze = false\nmax_clock_skew = 60\n'
+                      'min_resync_interval = 0\n'))
 
     def assert_error(self, section, expected, name='nova'):
         exc = self.assertRaises(consumer.ConfigError, self.args, section,
@@ -145,6 +148,20 @@ class DriverArgsTest(ConfTestCase):
         self.assert_error('tables = instances\nproducer_timeout = 0\n',
                           '[datasource_nova] producer_timeout = 0.0: must '
                           'be greater than 0')
+
+    def test_no_float_option_takes_nan_or_infinity(self):
+        for option in ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
+                       'max_clock_skew', 'min_resync_interval'):
+            for value in ('nan', 'inf', '-inf', '1e400'):
+                self.assert_error('tables = instances\n%s = %s\n'
+                                  % (option, value),
+                                  "[datasource_nova] %s = " % option)
+
+    def test_float_options_are_bounded(self):
+        self.assert_error('tables = instances\ngap_timeout = 1e9\n',
+                          '[datasource_nova] gap_timeout = ')
+        self.assert_error('tables = instances\nmax_clock_skew = -1\n',
+                          '[datasource_nova] max_clock_skew = ')
 
     def test_no_tables(self):
         self.assert_error('topic = x\n', '[datasource_nova] tables = '
