@@ -6,8 +6,10 @@ whatever the replica holds, and no input kills a worker thread.
 """
 
 import json
+import logging
 import time
 
+import fixtures
 import testtools
 
 from oslo_publish_tables import envelope
@@ -193,3 +195,25 @@ class ResyncFloodTest(testtools.TestCase):
         # 18 s of forged heartbeats, at most one resync per 10 s.
         self.assertLessEqual(source.opened.count('t') - 1, 2)
         self.assertGreater(sync.tracker.gaps, 2)
+
+
+class LogInjectionTest(testtools.TestCase):
+
+    def test_a_producer_id_cannot_forge_log_lines(self):
+        log = self.useFixture(fixtures.FakeLogger(level=logging.INFO))
+        clock = Clock()
+        source = helpers.FakeSource({'t': (NOW_US, ['id'], [{'id': 1}])})
+        sync = sync_mod.Synchronizer(['t'], {'t': ('id',)}, source,
+                                     clock=clock, name='nova')
+        sync.sync_table('t')
+        evil = 'p\n2026-01-01 CRITICAL forged\x1b[31m'
+        sync.handle(envelope.parse(json.loads(json.dumps(envelope.batch(
+            dict(PRODUCER, id=evil), 5, [], 10.0)))))
+        sync.handle(envelope.parse(json.loads(json.dumps(envelope.batch(
+            dict(PRODUCER, id=evil), 9, [], 10.0)))))
+        clock.now += 60
+        sync.tick()
+        self.assertIn('resync of t requested', log.output)
+        self.assertNotIn('\x1b', log.output)
+        self.assertNotIn('\n2026-01-01 CRITICAL', log.output)
+        self.assertIn('\\n2026-01-01 CRITICAL forged\\x1b[31m', log.output)

@@ -169,6 +169,7 @@ class ReceiverTest(testtools.TestCase):
         ]
         for payload in bad:
             self.sync.counts.clear()
+            self.receiver._log.interval = 0  # log each (no flood here)
             with fixtures.FakeLogger(name=receiver_mod.__name__) as log:
                 self.assertDiscarded(payload)
             self.assertIn('discarded a malformed', log.output)
@@ -265,22 +266,25 @@ class ReceiverTest(testtools.TestCase):
         self.assertEqual({}, self.sync.replicas['t'].rows)
 
     def test_listener_delivers_notifications(self):
-        # End to end over the fake driver: the endpoint's filter accepts
-        # publish_tables.* and the batch reaches the replica.
+        # End to end over the fake driver: a batch reaches the replica;
+        # another event type or priority on the topic is counted.
         notifier = oslo_messaging.Notifier(
             self.transport, publisher_id='publish_tables.node1',
             driver='messaging', topics=['publish_tables'])
         self.receiver.start()
         self.addCleanup(self.receiver.stop)
         notifier.info({}, 'compute.instance.update', {'x': 1})
+        notifier.error({}, envelope.EVENT_BATCH, self.valid)
         notifier.info({}, envelope.EVENT_BATCH, self.valid)
         deadline = time.monotonic() + 10
-        while (not self.sync.replicas['t'].rows
+        while (self.receiver.received < 3
                and time.monotonic() < deadline):
             time.sleep(0.01)
         self.assertEqual({(1,): {'id': 1, 'name': 'a'}},
                          self.sync.replicas['t'].rows)
-        self.assertEqual(1, self.receiver.received)
+        self.assertEqual(3, self.receiver.received)
+        self.assertEqual(1, self.sync.counts['discarded:unknown_event'])
+        self.assertEqual(1, self.sync.counts['discarded:wrong_priority'])
 
 
 class SynchronizerSourceTest(testtools.TestCase):
