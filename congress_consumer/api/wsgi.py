@@ -56,7 +56,6 @@ import collections
 import datetime
 import json
 import re
-import socketserver
 import threading
 import uuid
 from wsgiref import simple_server
@@ -64,6 +63,7 @@ from wsgiref import simple_server
 from oslo_log import log as logging
 import webob
 
+from congress_consumer.api import server as server_mod
 from congress_consumer.datasources import http_push
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
@@ -246,12 +246,15 @@ class API(object):
         try:
             handler, params = self._route(request)
             return handler(request, **params)
+        except UnicodeDecodeError:
+            return _error(400, 'the request path or query is not UTF-8')
         except HTTPError as exc:
             return _error(exc.code, exc.message, exc.allow)
         except exceptions.UnknownTableError as exc:
             return _error(404, exc.message)
         except Exception:
-            LOG.exception('%s %s failed', request.method, request.path)
+            LOG.exception('%s %r failed', request.method,
+                          request.environ.get('PATH_INFO'))
             return _error(500, 'internal error; see the consumer log')
 
     def _route(self, request):
@@ -470,6 +473,8 @@ class API(object):
                               parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPError(400, 'request body is not JSON: %s' % exc)
+        except RecursionError:
+            raise HTTPError(400, 'request body is nested too deeply')
 
     def _push_driver(self, request, ds, table):
         driver = self._table(ds, table)
@@ -525,31 +530,16 @@ class API(object):
         return _response(202, {})
 
 
-class ThreadingWSGIServer(socketserver.ThreadingMixIn,
-                          simple_server.WSGIServer):
-    """A wsgiref server handling each request in its own thread."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _RequestHandler(simple_server.WSGIRequestHandler):
-    """Logs requests through oslo.log instead of stderr."""
-
-    def log_message(self, format, *args):
-        LOG.debug('%s - %s', self.address_string(), format % args)
-
-
 def serve(app, host=DEFAULT_HOST, port=DEFAULT_PORT):
     """Serve ``app`` on ``host``:``port`` in a daemon thread.
 
     Port 0 picks a free port; ``server.server_address`` tells which.
-    Returns the :class:`ThreadingWSGIServer`; stop it with
-    ``server.shutdown()`` then ``server.server_close()``.
+    Returns the :class:`~congress_consumer.api.server.BoundedWSGIServer`;
+    stop it with ``server.shutdown()`` then ``server.server_close()``.
     """
     server = simple_server.make_server(
-        host, port, app, server_class=ThreadingWSGIServer,
-        handler_class=_RequestHandler)
+        host, port, app, server_class=server_mod.BoundedWSGIServer,
+        handler_class=server_mod.BufferedRequestHandler)
     thread = threading.Thread(target=server.serve_forever,
                               name='congress-consumer-api', daemon=True)
     thread.start()
