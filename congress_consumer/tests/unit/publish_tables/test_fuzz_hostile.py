@@ -56,11 +56,6 @@ JSON = st.recursive(st.one_of(SCALARS, TAGGED),
                     max_leaves=12)
 
 
-def _deep(depth):
-    return json.loads('[' * depth + ']' * depth) if depth < 900 else \
-        '[' * depth
-
-
 CHANGES = st.fixed_dictionaries({
     'table': st.one_of(st.just('t'), TEXT),
     'op': st.one_of(st.sampled_from(envelope.OPS), TEXT),
