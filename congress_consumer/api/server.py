@@ -51,13 +51,15 @@ class BoundedWSGIServer(simple_server.WSGIServer):
     max_head_bytes = 64 * 1024
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        # Before binding: a failed bind calls server_close().
         self._pool = futures.ThreadPoolExecutor(
             self.workers, thread_name_prefix='congress-consumer-api')
         self._selector = selectors.DefaultSelector()
         self._pending = collections.OrderedDict()  # socket -> _Pending
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._reader = None
+        super().__init__(*args, **kwargs)
         self._reader = threading.Thread(target=self._read_loop,
                                         name='congress-consumer-api-reader',
                                         daemon=True)
@@ -159,7 +161,8 @@ class BoundedWSGIServer(simple_server.WSGIServer):
 
     def server_close(self):
         self._closing.set()
-        self._reader.join(5)
+        if self._reader is not None:
+            self._reader.join(5)
         with self._lock:
             socks, self._pending = list(self._pending), \
                 collections.OrderedDict()

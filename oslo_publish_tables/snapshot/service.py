@@ -5,86 +5,28 @@ themselves, so they need no database credentials. The same
 :class:`SnapshotService` serves the oslo.messaging RPC endpoint run by
 ``publish-tables-agent`` and, in process, a consumer given a read-only
 database URL. Rows leave the service encoded with
-:mod:`oslo_publish_tables.codec`.
+:mod:`oslo_publish_tables.protocol.codec`.
 
-RPC interface (topic ``[publish_tables] snapshot_topic``, namespace
-``publish_tables_snapshot``, version 1.0)::
-
-    open_snapshot(table) -> {"id", "ts", "columns", "pk", "outbox_id"}
-
-``outbox_id`` (durable mode only, else absent) is the highest outbox id
-allocated under the snapshot's fence: the snapshot contains exactly the
-records of the table whose ``outbox_id`` is not above it.
-    fetch(snapshot_id, max_rows) -> {"rows": [...], "done": bool,
-                                     "table", "position"}
-    close_snapshot(snapshot_id) -> None
-
-``position`` is the number of rows of the snapshot returned before this
-chunk.
-
-Signed replies: with ``[publish_tables] signing_key`` the agent signs
-every reply of ``open_snapshot`` and ``fetch`` like a notification (see
-:mod:`oslo_publish_tables.signing`), after adding a ``request`` field
-that binds it to the call it answers::
-
-    "request": {"method": "open_snapshot", "table": ..., "nonce": ...}
-    "request": {"method": "fetch", "snapshot_id": ..., "table": ...,
-                "position": ..., "nonce": ...}
-
-``nonce`` is the value the caller put in the RPC context under
-:data:`NONCE_KEY` (None if it sent none), so a reply cannot be replayed
-to another call, nor a chunk into another snapshot or position. With
-the key the agent also serves only signed requests (see
-:mod:`.requests`).
-
-An agent holds at most ``snapshot_max_open`` snapshots at once (each
-holds a database connection); a request beyond that is refused and the
-caller retries. A snapshot is closed after ``snapshot_idle_timeout``
-seconds without a fetch and after ``snapshot_max_duration`` seconds in
-any case.
+The RPC's names and reply shapes, and how a reply is signed, are part
+of the protocol: :mod:`oslo_publish_tables.protocol.snapshot_rpc`.
 """
 
 import threading
 import time
 import uuid
 
-from oslo_config import cfg
 import oslo_messaging
+import sqlalchemy as sa
 
-from oslo_publish_tables import codec
+from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import optypes
+from oslo_publish_tables.outbox import schema as outbox_schema
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import snapshot_requests as requests
+from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import reader
-from oslo_publish_tables.snapshot import requests
 
 GROUP = 'publish_tables'
-NAMESPACE = 'publish_tables_snapshot'
-VERSION = '1.0'
-# RPC context key of the caller's nonce, echoed in the signed reply.
-NONCE_KEY = 'publish_tables_nonce'
-REQUEST_FIELD = 'request'
-
-_opts = optypes.finite([
-    cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
-               help='RPC topic of the snapshot service.'),
-    cfg.IntOpt('snapshot_chunk_rows', default=5000, min=1,
-               help='Most rows returned by one fetch of a snapshot.'),
-    cfg.FloatOpt('snapshot_lock_timeout', default=10.0, min=0.1,
-                 help='Longest wait for the share lock that fences a '
-                      'snapshot against writers.'),
-    cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
-                 help='An open snapshot nobody fetched from for this many '
-                      'seconds is closed.'),
-    cfg.IntOpt('snapshot_max_open', default=8, min=1, max=1000,
-               help='Most snapshots the agent holds open at once (each '
-                    'holds a database connection: keep it below the '
-                    '[database] max_pool_size + max_overflow); a request '
-                    'beyond it is refused and retried by the consumer.'),
-    cfg.FloatOpt('snapshot_max_duration', default=900.0, min=1,
-                 max=86400,
-                 help='An open snapshot is closed after this many seconds '
-                      'even if it is still being fetched from.'),
-])
 
 
 class SnapshotService(object):
@@ -104,6 +46,23 @@ class SnapshotService(object):
         self.idle_timeout = idle_timeout
         self._open = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_database(cls, engine, tables, exclude_columns=(),
+                     chunk_rows=5000, lock_timeout=10.0):
+        """A service of ``tables`` of ``engine``'s database, as it is.
+
+        For a reader that has no ``[publish_tables]`` configuration (a
+        consumer given a read-only database URL): the tables are
+        reflected from the database, and durable mode is on if the
+        outbox table exists.
+        """
+        with engine.connect() as conn:
+            registry = tables_mod.TableRegistry.reflect(
+                conn, tables, exclude_columns)
+            outbox = sa.inspect(conn).has_table(outbox_schema.TABLE_NAME)
+        return cls(engine, registry, chunk_rows, lock_timeout,
+                   outbox=outbox)
 
     def open_snapshot(self, table):
         info = self.registry.get(table)
@@ -195,66 +154,13 @@ class SnapshotService(object):
             self.close_snapshot(sid)
 
 
-class SnapshotEndpoint(object):
+class SnapshotEndpoint(snapshot_rpc.Endpoint):
     """The RPC endpoint in front of a :class:`SnapshotService`.
 
-    With a ``signer`` (:class:`oslo_publish_tables.signing.Signer`) every
-    reply of ``open_snapshot`` and ``fetch`` is signed and bound to its
-    request (see the module docstring).
+    With a ``signer`` (:class:`oslo_publish_tables.protocol.signing.Signer`)
+    every reply of ``open_snapshot`` and ``fetch`` is signed and bound to
+    its request (see :mod:`oslo_publish_tables.protocol.snapshot_rpc`).
     """
-
-    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
-
-    def __init__(self, service, signer=None, checker=None):
-        self.service = service
-        self.signer = signer
-        self.checker = checker
-
-    def _check(self, ctxt, method, **args):
-        if self.checker is not None:
-            self.checker.check(ctxt, method, args)
-
-    # Refusals are the caller's problem: no server-side traceback each.
-    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
-    def open_snapshot(self, ctxt, table):
-        self._check(ctxt, 'open_snapshot', table=table)
-        return signed_open(self.signer, ctxt, table,
-                           self.service.open_snapshot(table))
-
-    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
-    def fetch(self, ctxt, snapshot_id, max_rows=None):
-        self._check(ctxt, 'fetch', snapshot_id=snapshot_id,
-                    max_rows=max_rows)
-        return signed_fetch(self.signer, ctxt, snapshot_id,
-                            self.service.fetch(snapshot_id, max_rows))
-
-    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
-    def close_snapshot(self, ctxt, snapshot_id):
-        self._check(ctxt, 'close_snapshot', snapshot_id=snapshot_id)
-        self.service.close_snapshot(snapshot_id)
-
-
-def _signed(signer, ctxt, reply, request):
-    if signer is None:
-        return reply
-    nonce = ctxt.get(NONCE_KEY) if isinstance(ctxt, dict) else None
-    request['nonce'] = nonce if isinstance(nonce, str) else None
-    reply = dict(reply)
-    reply[REQUEST_FIELD] = request
-    return signer.sign(reply)
-
-
-def signed_open(signer, ctxt, table, opened):
-    """``open_snapshot``'s reply ``opened``, signed if ``signer``."""
-    return _signed(signer, ctxt, opened, {'method': 'open_snapshot',
-                                          'table': table})
-
-
-def signed_fetch(signer, ctxt, snapshot_id, page):
-    """``fetch``'s reply ``page`` (with its table and position), signed."""
-    return _signed(signer, ctxt, page, {
-        'method': 'fetch', 'snapshot_id': snapshot_id,
-        'table': page['table'], 'position': page['position']})
 
 
 def rpc_server(conf, transport, service, server='publish-tables-agent',
@@ -263,7 +169,7 @@ def rpc_server(conf, transport, service, server='publish-tables-agent',
 
     ``signer`` signs the replies (see :class:`SnapshotEndpoint`); with it
     (and ``check_requests``) only requests signed with ``conf``'s key
-    are served (:mod:`.requests`).
+    are served (:mod:`.protocol.snapshot_requests`).
     """
     target = oslo_messaging.Target(topic=conf[GROUP].snapshot_topic,
                                    server=server)

@@ -15,13 +15,13 @@ import sqlalchemy as sa
 import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
-from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.outbox import migration
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import schema
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests.functional import test_durable
+from publish_tables_demo import schema as m
 
 HOUR_US = 3600 * 10 ** 6
 

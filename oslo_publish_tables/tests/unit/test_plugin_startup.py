@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import plugins
 import testtools
 
-from oslo_publish_tables import demo_schema
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import plugin
 from oslo_publish_tables import publisher
 from oslo_publish_tables.tests.unit import test_plugin
+from publish_tables_demo import schema as demo_schema
 
 # Nothing listens on port 1.
 DOWN_MYSQL = 'mysql+pymysql://root@127.0.0.1:1/nova'

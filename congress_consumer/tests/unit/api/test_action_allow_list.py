@@ -11,8 +11,8 @@ import testtools
 import webob
 
 from congress_consumer.api import wsgi
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.tests.unit.publish_tables import \
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.tests.unit.replication import \
     test_receiver_driver as helpers
 
 PATH = '/v1/data-sources/nova?action=execute'
