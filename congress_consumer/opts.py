@@ -18,6 +18,8 @@ import copy
 
 from oslo_config import cfg
 
+from oslo_publish_tables import optypes
+
 GROUP = 'consumer'
 SUBSCRIPTIONS_GROUP = 'subscriptions'
 DATASOURCE_GROUP_PREFIX = 'datasource_'
@@ -49,7 +51,7 @@ CONSUMER_OPTS = [
                     '413.'),
 ]
 
-DATASOURCE_OPTS = [
+DATASOURCE_OPTS = optypes.finite([
     cfg.StrOpt('driver', default='publish_tables',
                choices=[('publish_tables', 'replicas of tables published '
                          'by the publish_tables plugin'),
@@ -173,7 +175,19 @@ DATASOURCE_OPTS = [
                      'signature is wrong; use it only while producers '
                      'are being given their key. Without signing_key '
                      'nothing is checked.'),
-]
+    cfg.FloatOpt('max_clock_skew', default=300.0, min=0,
+                 help='Seconds a change\'s stamp may be ahead of this '
+                      'host\'s clock. A message stamped further ahead (a '
+                      'forged one, or a producer whose clock is wrong) is '
+                      'discarded, counted and its tables resynced.'),
+    cfg.FloatOpt('min_resync_interval', default=10.0, min=0,
+                 help='Least seconds between two resyncs of a table (or '
+                      'of all tables) caused by messages: lost records, '
+                      'resync markers, rejected messages. Requests in '
+                      'between are merged into the next one, so a flood '
+                      'of forged messages costs one resync per interval.'),
+], maxima={'tombstone_ttl': 30 * optypes.DAY,
+           'max_clock_skew': 30 * optypes.DAY})
 
 SUBSCRIPTIONS_OPTS = [
     cfg.StrOpt('connection', secret=True,

@@ -14,13 +14,14 @@ import copy
 
 from oslo_config import cfg
 
+from oslo_publish_tables import optypes
 from oslo_publish_tables.outbox import store
 from oslo_publish_tables.protocol import compression
 from oslo_publish_tables.protocol import signing
 
 GROUP = 'publish_tables'
 
-_opts = [
+_opts = optypes.finite([
     # capture.tables: what is captured
     cfg.ListOpt('tables', default=[],
                 help='Tables whose committed changes are published. '
@@ -104,6 +105,14 @@ _opts = [
     cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
                  help='An open snapshot nobody fetched from for this many '
                       'seconds is closed.'),
+    cfg.IntOpt('snapshot_max_open', default=8, min=1, max=1000,
+               help='Most snapshots the agent holds open at once (each '
+                    'holds a database connection: keep it below the '
+                    '[database] max_pool_size + max_overflow); a request '
+                    'beyond it is refused and retried by the consumer.'),
+    cfg.FloatOpt('snapshot_max_duration', default=900.0, min=1,
+                 help='An open snapshot is closed after this many seconds '
+                      'even if it is still being fetched from.'),
     # outbox.store: delivery: direct, durable or relayed
     cfg.StrOpt('delivery', default=store.DIRECT,
                choices=[store.DIRECT, store.DURABLE, store.RELAYED],
@@ -142,7 +151,7 @@ _opts = [
                  help='Durable mode: seconds a relay owns the rows it '
                       'claimed; another relay takes them over after '
                       'that.'),
-]
+], maxima={'min_send_interval': 60.0})
 
 
 def list_opts():

@@ -93,24 +93,43 @@ def _unless_in_outbox(submit):
     return submit_unless_in_outbox
 
 
-def install(engine, conf=None, submit=None):
+def _reflect(connection, group):
+    registry = tables_mod.TableRegistry.reflect(
+        connection, group.tables, group.exclude_columns)
+    if group.delivery in outbox_store.OUTBOX_MODES:
+        outbox_store.OutboxStore.check(connection, registry.names)
+    return registry
+
+
+def install(engine, conf=None, submit=None, connection=None):
     """Publish committed changes of ``engine``'s configured tables.
 
     ``conf`` defaults to the global :data:`oslo_config.cfg.CONF`. The
     configured tables are reflected now; a bad option value raises
     :class:`~oslo_publish_tables.exceptions.ConfigError` naming it.
     ``submit`` replaces the shared sender (for tests and tools).
+    ``connection``, a new connection of ``engine`` with nothing run on it
+    yet, is used for the reflection instead of one of its own (the
+    plugin's deferred install, see :mod:`.plugin`).
     Returns the :class:`~.capture.listeners.EngineCapture`.
     """
     conf = cfg.CONF if conf is None else conf
     register_opts(conf)
     group = conf[GROUP]
+    if connection is not None:
+        try:
+            registry = _reflect(connection, group)
+        finally:
+            connection.rollback()
+    else:
+        registry = _reflect_on_own(engine, group)
+    return _install_registry(engine, conf, group, registry, submit)
+
+
+def _reflect_on_own(engine, group):
     with engine.connect() as connection:
         try:
-            registry = tables_mod.TableRegistry.reflect(
-                connection, group.tables, group.exclude_columns)
-            if group.delivery in outbox_store.OUTBOX_MODES:
-                outbox_store.OutboxStore.check(connection, registry.names)
+            return _reflect(connection, group)
         finally:
             # Inside create_engine (the plugin) the engine's other
             # listeners, such as oslo.db's, are not there yet: this
@@ -119,6 +138,9 @@ def install(engine, conf=None, submit=None):
             # (oslo.db's on SQLite) fail on an invalidated connection.
             connection.rollback()
             connection.invalidate()
+
+
+def _install_registry(engine, conf, group, registry, submit):
     key = None
     if submit is None:
         key, sender = _sender_for(conf)

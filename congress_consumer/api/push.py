@@ -37,6 +37,8 @@ class PushAPI(object):
                               parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPError(400, 'request body is not JSON: %s' % exc)
+        except RecursionError:
+            raise HTTPError(400, 'request body is nested too deeply')
 
     def _push_driver(self, request, ds, table):
         driver = self._table(ds, table)

@@ -65,7 +65,6 @@ changes nothing.
 
 import collections
 import re
-import socketserver
 import threading
 from wsgiref import simple_server
 
@@ -76,6 +75,7 @@ from congress_consumer.api import actions
 from congress_consumer.api import push
 from congress_consumer.api import responses
 from congress_consumer.api import rows
+from congress_consumer.api import server as server_mod
 from congress_consumer import exceptions
 from congress_consumer import opts
 
@@ -146,12 +146,16 @@ class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
         try:
             handler, params = self._route(request)
             return handler(request, **params)
+        except UnicodeDecodeError:
+            return responses._error(400, 'the request path or query is '
+                                    'not UTF-8')
         except HTTPError as exc:
             return responses._error(exc.code, exc.message, exc.allow)
         except exceptions.UnknownTableError as exc:
             return responses._error(404, exc.message)
         except Exception:
-            LOG.exception('%s %s failed', request.method, request.path)
+            LOG.exception('%s %r failed', request.method,
+                          request.environ.get('PATH_INFO'))
             return responses._error(500,
                                     'internal error; see the consumer log')
 
@@ -181,31 +185,16 @@ class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
         return driver
 
 
-class ThreadingWSGIServer(socketserver.ThreadingMixIn,
-                          simple_server.WSGIServer):
-    """A wsgiref server handling each request in its own thread."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _RequestHandler(simple_server.WSGIRequestHandler):
-    """Logs requests through oslo.log instead of stderr."""
-
-    def log_message(self, format, *args):
-        LOG.debug('%s - %s', self.address_string(), format % args)
-
-
 def serve(app, host=DEFAULT_HOST, port=DEFAULT_PORT):
     """Serve ``app`` on ``host``:``port`` in a daemon thread.
 
     Port 0 picks a free port; ``server.server_address`` tells which.
-    Returns the :class:`ThreadingWSGIServer`; stop it with
-    ``server.shutdown()`` then ``server.server_close()``.
+    Returns the :class:`~congress_consumer.api.server.BoundedWSGIServer`;
+    stop it with ``server.shutdown()`` then ``server.server_close()``.
     """
     server = simple_server.make_server(
-        host, port, app, server_class=ThreadingWSGIServer,
-        handler_class=_RequestHandler)
+        host, port, app, server_class=server_mod.BoundedWSGIServer,
+        handler_class=server_mod.BufferedRequestHandler)
     thread = threading.Thread(target=server.serve_forever,
                               name='congress-consumer-api', daemon=True)
     thread.start()

@@ -65,6 +65,7 @@ from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer import opts
+from congress_consumer.replication import argcheck
 from congress_consumer.replication import driver as driver_mod
 from congress_consumer.replication import queues
 from congress_consumer.subscriptions import api as subscriptions_api
@@ -75,8 +76,7 @@ LOG = logging.getLogger(__name__)
 PROJECT = 'congress-consumer'
 GROUP = opts.GROUP
 
-_POSITIVE = ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
-             'chunk_rows')
+_POSITIVE = ('chunk_rows',)
 _NAME = re.compile(r'^[A-Za-z0-9_-]+$')
 
 
@@ -150,6 +150,9 @@ def datasource_names(conf):
     """The validated list of ``[consumer] datasources``."""
     check_unknown_options(conf, GROUP, opts.CONSUMER_OPTS)
     names = _get(conf, GROUP, 'datasources')
+    if not names:
+        raise ConfigError(group=GROUP, option='datasources', value="''",
+                          reason='list at least one datasource')
     seen = set()
     for name in names:
         if not _NAME.match(name):
@@ -226,6 +229,16 @@ def driver_args(conf, name):
             raise ConfigError(group=group, option=option,
                               value=repr(values[option]),
                               reason='must be greater than 0')
+    for option, bounds in argcheck.TIMING.items():
+        try:
+            argcheck.bounded_float(option, values[option], *bounds[1:])
+        except exceptions.InvalidParamError:
+            low, high, low_ok = bounds[1:]
+            raise ConfigError(group=group, option=option,
+                              value=repr(values[option]),
+                              reason='must be %s %g and at most %g' % (
+                                  'at least' if low_ok else 'greater than',
+                                  low, high)) from None
     if values['snapshot_source'] == 'database' and \
             not values['database_url']:
         raise ConfigError(group=group, option='database_url', value="''",
@@ -237,6 +250,8 @@ def driver_args(conf, name):
             'gap_timeout': values['gap_timeout'],
             'producer_timeout': values['producer_timeout'],
             'tombstone_ttl': values['tombstone_ttl'],
+            'max_clock_skew': values['max_clock_skew'],
+            'min_resync_interval': values['min_resync_interval'],
             'chunk_rows': values['chunk_rows'],
             'gc_freeze': values['gc_freeze'],
             'verify_interval': values['verify_interval'],
@@ -384,7 +399,15 @@ class Consumer(object):
             api = wsgi.API(self.drivers, push_enabled=group.enable_push,
                            max_body_bytes=group.push_max_body_bytes,
                            extra_routes=routes)
-            self.server = wsgi.serve(api, group.api_host, group.api_port)
+            try:
+                self.server = wsgi.serve(api, group.api_host,
+                                         group.api_port)
+            except OSError as exc:  # e.g. the port is in use
+                raise ConfigError(group=GROUP, option='api_port',
+                                  value=group.api_port,
+                                  reason='cannot listen on %s: %s' % (
+                                      group.api_host, exc.strerror or exc)
+                                  ) from None
         except BaseException:
             self.stop()
             raise
@@ -475,7 +498,7 @@ def main(argv=None, conf=None):
     previous = _install_signal_handlers(stop_event)
     try:
         return run(conf, stop_event)
-    except exceptions.CongressConsumerError as exc:
+    except (exceptions.CongressConsumerError, cfg.Error) as exc:
         LOG.error('%s', mask(exc))
         return 1
     finally:

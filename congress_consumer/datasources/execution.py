@@ -10,6 +10,8 @@ Actions are called with Congress's argument form,
                 'servers.reboot', [{'name': 'server', 'description': 'id'}],
                 'Reboot a server', method=self._reboot)
 
+        @execution.action([{'name': 'server', 'description': 'id'}],
+                          'Pause a server')
         def pause(self, server):
             ...
 
@@ -22,11 +24,14 @@ signature) without calling anything, and returns the call to make; the
 API uses it to answer errors before running an action in the
 background.
 
-An action is dispatched to the callable given to
-:meth:`ExecutionDriver.add_executable_method`, else to the driver's own
-public method of that name.  Methods of the driver framework itself
-(``poll``, ``publish``, ``stop``, ...) and names starting with ``_`` are
-never executable.  Anything else raises ``UnknownActionError``.
+Only what a driver declares is executable: an action registered with
+:meth:`ExecutionDriver.add_executable_method` (dispatched to the callable
+given, else to the driver's own method of that name) or a method
+decorated with :func:`action`. Everything else -- the driver's
+lifecycle (``start``, ``stop``, ``wait_live``), its attributes
+(``conf``), the framework's methods, names starting with ``_`` -- raises
+``UnknownActionError`` naming the action: an action is reachable from
+the REST API, so executability is an allow-list, never a default.
 """
 
 import functools
@@ -40,16 +45,47 @@ _FRAMEWORK_MODULES = frozenset(
                  'translators', 'validation', 'conversion'))
 
 
+_DECLARED = '_executable_action'
+
+
+def action(args=(), description=''):
+    """Declare the decorated driver method an executable action.
+
+    :param args: list of ``{'name', 'description'}`` dicts or names.
+    :param description: a human readable description.
+    """
+    def declare(method):
+        setattr(method, _DECLARED, {
+            'args': [a if isinstance(a, dict)
+                     else {'name': a, 'description': ''} for a in args],
+            'description': description})
+        return method
+    return declare
+
+
 class ExecutionDriver(object):
     """Mixin providing ``execute`` and an action registry."""
 
     @property
     def executable_methods(self):
-        """``{name: {'name', 'args', 'description', 'method'}}``."""
+        """``{name: {'name', 'args', 'description', 'method'}}``.
+
+        Registered actions and the methods declared with :func:`action`.
+        """
         methods = self.__dict__.get('_executable_methods')
         if methods is None:
-            methods = self.__dict__['_executable_methods'] = {}
+            methods = self.__dict__['_executable_methods'] = \
+                self._declared_actions()
         return methods
+
+    def _declared_actions(self):
+        declared = {}
+        for klass in reversed(type(self).__mro__):
+            for name, member in vars(klass).items():
+                info = getattr(member, _DECLARED, None)
+                if info is not None and not name.startswith('_'):
+                    declared[name] = dict(info, name=name, method=None)
+        return declared
 
     def add_executable_method(self, method_name, method_args,
                               method_desc='', method=None):
@@ -89,11 +125,11 @@ class ExecutionDriver(object):
         return False
 
     def _find_action(self, action):
-        entry = self.executable_methods.get(action)
+        entry = self.executable_methods.get(action) \
+            if isinstance(action, str) else None
         if entry is not None and entry['method'] is not None:
             return entry['method']
-        if (isinstance(action, str) and action
-                and not action.startswith('_')
+        if (entry is not None and not action.startswith('_')
                 and not self._is_framework_name(action)):
             method = getattr(self, action, None)
             if callable(method):

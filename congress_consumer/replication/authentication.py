@@ -83,6 +83,17 @@ def verifier_from_args(args):
             param=exc.option, reason=str(exc).rpartition(': ')[2]) from None
 
 
+def signer_from_args(args):
+    """The :class:`~oslo_publish_tables.signing.Signer` of the current key.
+
+    It signs snapshot requests; None without ``signing_key``.
+    """
+    if not args.get('signing_key'):
+        return None
+    return signing.Signer(args.get('signing_key_id') or DEFAULT_KEY_ID,
+                          args['signing_key'])
+
+
 class _RateLimitedLog(object):
     """Logs a warning per reason at most once per ``log_interval``."""
 

@@ -65,6 +65,7 @@ from congress_consumer.datasources import pushed
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
 from congress_consumer import opts
+from congress_consumer.replication import argcheck
 from congress_consumer.replication import authentication
 from congress_consumer.replication import heap
 from congress_consumer.replication import logs
@@ -186,6 +187,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'exclude_columns': 'optional', 'gap_timeout': 'optional',
                    'producer_timeout': 'optional',
                    'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
+                   'max_clock_skew': 'optional',
+                   'min_resync_interval': 'optional',
                    'gc_freeze': 'optional',
                    'verify_interval': 'optional',
                    'verify_rows_per_second': 'optional',
@@ -228,10 +231,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.snapshot_source = snapshot_source or self._snapshot_source()
         self.sync = sync.Synchronizer(
             tables, None, self.snapshot_source, listener=self._on_change,
-            gap_timeout=float(_setting(args, 'gap_timeout')),
-            producer_timeout=float(_setting(args, 'producer_timeout')),
-            tombstone_ttl=float(_setting(args, 'tombstone_ttl')),
-            chunk_rows=int(_setting(args, 'chunk_rows')))
+            name=name, chunk_rows=int(_setting(args, 'chunk_rows')),
+            **argcheck.timing_args(args))
         self.sync.on_columns = self._learn_columns
         if _as_bool('gc_freeze', _setting(args, 'gc_freeze')):
             self.sync.on_chunk = heap.chunk_loaded
@@ -309,7 +310,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         return snapshots.RpcSnapshotSource(
             rpc, _setting(self.args, 'snapshot_topic'),
             authenticator=self.snapshot_authenticator,
-            exchange=self.args.get('control_exchange'))
+            exchange=self.args.get('control_exchange'),
+            signer=authentication.signer_from_args(self.args))
 
     def _learn_columns(self, table, columns):
         table_map = self._maps[table]

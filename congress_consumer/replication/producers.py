@@ -72,6 +72,14 @@ class ProducerTracker(object):
         self._forgotten.clear()
         self.all_left = False
 
+    def position(self, producer_id):
+        """Highest record number known of a producer (None: unknown)."""
+        state = self._producers.get(producer_id)
+        if state is None:
+            old = self._forgotten.get(producer_id)
+            return None if old is None else old[0]
+        return max([state.contiguous, state.announced] + list(state.pending))
+
     def observe(self, producer_id, seqs, last_seq, final=False,
                 interval=10.0):
         """Record a batch: its record numbers and the announced last."""

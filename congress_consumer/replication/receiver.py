@@ -26,18 +26,28 @@ from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables.protocol import redaction
 
+from congress_consumer.replication import ratelimit
+
 LOG = logging.getLogger(__name__)
 
 
 class _Endpoint(object):
-    filter_rule = oslo_messaging.NotificationFilter(
-        event_type=r'^publish_tables\.')
+    """Takes every notification of the topic: none is dropped uncounted.
+
+    Producers send at ``info``; anything else on the topic (another
+    priority, another event type) is counted as discarded.
+    """
 
     def __init__(self, receiver):
         self.receiver = receiver
 
     def info(self, ctxt, publisher_id, event_type, payload, metadata):
         self.receiver.deliver(event_type, payload)
+
+    def _other(self, ctxt, publisher_id, event_type, payload, metadata):
+        self.receiver.discard_priority(event_type)
+
+    audit = debug = warn = error = critical = sample = _other
 
 
 class Receiver(object):
@@ -51,6 +61,7 @@ class Receiver(object):
         self.received = 0
         self.pool = pool
         self.log = LOG  # the driver names its datasource in every line
+        self._log = ratelimit.LogLimiter(LOG)
         self._listener = oslo_messaging.get_notification_listener(
             transport, [oslo_messaging.Target(topic=topic,
                                               exchange=exchange)],
@@ -61,8 +72,10 @@ class Receiver(object):
         """Decode and apply one notification payload; never raises."""
         self.received += 1
         if event_type not in envelope.EVENT_TYPES:
-            self.log.warning('discarded a notification of unknown type %s',
-                             redaction.short_repr(event_type))
+            self._log.warning('unknown type', 'datasource %s: discarded a '
+                              'notification of unknown type %s',
+                              self.synchronizer.name,
+                              redaction.short_repr(event_type))
             self.synchronizer.discard('unknown_event')
             return
         if self.authenticator is not None and \
@@ -71,11 +84,22 @@ class Receiver(object):
         try:
             batch = envelope.parse(payload)
         except pt_exceptions.EnvelopeError as exc:
-            self.log.warning('discarded a malformed %s message: %s',
-                             event_type, exc)
+            self._log.warning('malformed', 'datasource %s: discarded a '
+                              'malformed %s message: %s',
+                              self.synchronizer.name, event_type,
+                              ratelimit.safe(str(exc)))
             self.synchronizer.discard('malformed')
             return
         self.synchronizer.handle(batch)
+
+    def discard_priority(self, event_type):
+        """Count a notification sent at a priority producers never use."""
+        self.received += 1
+        self.synchronizer.discard('wrong_priority')
+        self._log.warning('wrong priority', 'datasource %s: discarded a '
+                          'notification %s not sent at info priority',
+                          self.synchronizer.name,
+                          ratelimit.safe(event_type, 64))
 
     def start(self):
         self._listener.start()

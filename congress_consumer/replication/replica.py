@@ -88,6 +88,7 @@ class TableReplica(object):
         self.snapshot_columns = None
         self.order = None
         self._loading = None
+        self._since_open = None  # keys changed since a snapshot was opened
 
     @property
     def loaded(self):
@@ -140,6 +141,8 @@ class TableReplica(object):
             return self._count(DUPLICATE)
         elif version < held:
             return self._count(LATE)
+        if self._since_open is not None:
+            self._since_open.add(key)
         if op == 'delete':
             self._delete(key, version, ts)
         else:
@@ -180,9 +183,39 @@ class TableReplica(object):
 
     # -- snapshots --------------------------------------------------------
 
+    def opening(self):
+        """A snapshot is about to be opened (call before asking for it)."""
+        self._since_open = set()
+
     def begin_load(self, ts, version=None):
-        """Start loading a snapshot stamped ``ts`` (version ``version``)."""
-        self._loading = (ts if version is None else version, ts, set())
+        """Start loading a snapshot stamped ``ts`` (version ``version``).
+
+        The snapshot is the source's truth: every change held before
+        :meth:`opening` was committed before the snapshot's fence, so a
+        version of such a change above the snapshot's can only be a wrong
+        one (a forged stamp, a producer clock far ahead). Those versions,
+        and the floors they raised, are brought down to the snapshot's so
+        that it replaces those rows; changes received since
+        :meth:`opening` still win over it if newer.
+        """
+        mark = ts if version is None else version
+        if self._since_open is not None:
+            self._trust_snapshot(mark, ts)
+        self._loading = (mark, ts, set())
+
+    def _trust_snapshot(self, mark, ts):
+        """Bring down versions and floors above ``mark`` (see above)."""
+        recent, self._since_open = self._since_open, None
+        for key, held in list(self.versions.items()):
+            if held > mark and key not in recent:
+                self.versions[key] = mark
+                self.tombstones.pop(key, None)
+                if key not in self._rows:  # a tombstone: the sweep decides
+                    del self.versions[key]
+        self.purge_floor = min(self.purge_floor, mark)
+        if self.floor is not None:
+            self.floor = min(self.floor, mark)
+        self.last_ts = min(self.last_ts, ts)
 
     def load(self, rows):
         """Load snapshot rows; newer changes already held are kept."""
@@ -195,6 +228,17 @@ class TableReplica(object):
             if version is None or version <= mark:
                 put(key, row, mark, ts)
 
+    @property
+    def loading_rows(self):
+        """Rows the current load has brought so far."""
+        return len(self._loading[2])
+
+    def doomed(self):
+        """Live rows the current load's sweep would remove so far."""
+        mark, _ts, seen = self._loading
+        return sum(1 for key in self._rows
+                   if key not in seen and self.versions.get(key, 0) <= mark)
+
     def end_load(self):
         """Finish the snapshot: sweep what it proved gone, raise floor."""
         mark, ts, seen = self._loading
@@ -206,11 +250,12 @@ class TableReplica(object):
                 old = self._rows.pop(key, None)
                 if old is not None:
                     self._notify(old, None, ts)
-        self.floor = mark if self.floor is None else max(self.floor, mark)
+        self.floor = mark
         self.counts['snapshots'] += 1
 
     def abort_load(self):
         self._loading = None
+        self._since_open = None
 
     def load_part(self, keys, rows, ts, version):
         """Load a snapshot of part of the table (a verification's repair).

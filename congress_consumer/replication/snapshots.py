@@ -23,7 +23,11 @@ SnapshotAuthenticator` sends a fresh nonce with every call and loads
 nothing from a reply that fails it: the call raises
 :class:`~oslo_publish_tables.protocol.signing.SignatureError`, which fails the
 snapshot (counted in ``snapshot_failures`` and logged by the
-synchronizer, then retried).
+synchronizer, then retried); a rejected ``open_snapshot`` reply still
+closes the snapshot it names, so that the agent does not hold it. Given
+a ``signer`` it also signs every request (see
+:mod:`oslo_publish_tables.protocol.snapshot_requests`): an agent with a key
+serves no others.
 """
 
 import secrets
@@ -33,6 +37,8 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.protocol import signing
+from oslo_publish_tables.protocol import snapshot_requests as requests
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import service as service_mod
 
@@ -92,25 +98,44 @@ class RpcSnapshotSource(object):
     """
 
     def __init__(self, transport, topic='publish_tables_snapshot',
-                 timeout=60, authenticator=None, exchange=None):
+                 timeout=60, authenticator=None, exchange=None,
+                 signer=None):
         target = oslo_messaging.Target(
             topic=topic, exchange=exchange, namespace=snapshot_rpc.NAMESPACE,
             version=snapshot_rpc.BASE_VERSION)
         self._client = oslo_messaging.get_rpc_client(transport, target,
                                                      timeout=timeout)
         self.authenticator = authenticator
+        self.signer = signer
         self._lock = threading.Lock()
         self._snapshots = {}  # id -> [table, rows received]
+
+    def _context(self, method, kwargs):
+        nonce = secrets.token_hex(16)
+        ctxt = {snapshot_rpc.NONCE_KEY: nonce}
+        if self.signer is not None:
+            ctxt.update(requests.signed_context(self.signer, method, kwargs,
+                                                nonce))
+        return nonce, ctxt
 
     def _call(self, request, version=None, **kwargs):
         client = self._client if version is None else \
             self._client.prepare(version=version)
-        if self.authenticator is None:
+        if self.authenticator is None and self.signer is None:
             return client.call({}, request['method'], **kwargs)
-        nonce = secrets.token_hex(16)
-        reply = client.call({snapshot_rpc.NONCE_KEY: nonce},
-                            request['method'], **kwargs)
-        return self.authenticator.check(reply, dict(request, nonce=nonce))
+        nonce, ctxt = self._context(request['method'], kwargs)
+        reply = client.call(ctxt, request['method'], **kwargs)
+        if self.authenticator is None:
+            return reply
+        try:
+            return self.authenticator.check(reply,
+                                            dict(request, nonce=nonce))
+        except signing.SignatureError:
+            sid = reply.get('id') if isinstance(reply, dict) else None
+            if request['method'] == 'open_snapshot' and \
+                    isinstance(sid, str) and len(sid) <= 64:
+                self._cast_close(sid)  # do not leave it open on the agent
+            raise
 
     def open(self, table):
         snap = self._call({'method': 'open_snapshot', 'table': table},
@@ -174,7 +199,13 @@ class RpcSnapshotSource(object):
     def close(self, snapshot_id):
         with self._lock:
             self._snapshots.pop(snapshot_id, None)
-        self._client.cast({}, 'close_snapshot', snapshot_id=snapshot_id)
+        self._cast_close(snapshot_id)
+
+    def _cast_close(self, snapshot_id):
+        kwargs = {'snapshot_id': snapshot_id}
+        ctxt = {} if self.signer is None else \
+            self._context('close_snapshot', kwargs)[1]
+        self._client.cast(ctxt, 'close_snapshot', **kwargs)
 
     def cleanup(self):
         pass

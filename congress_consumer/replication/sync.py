@@ -26,7 +26,9 @@ from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import redaction
 
 from congress_consumer.replication import liveness as liveness_mod
+from congress_consumer.replication import plausibility
 from congress_consumer.replication import producers
+from congress_consumer.replication import ratelimit
 from congress_consumer.replication import replica as replica_mod
 
 LOG = logging.getLogger(__name__)
@@ -49,6 +51,11 @@ _LOSS_DETECTION = {replica_mod.OUTBOX: 'outbox',
                    replica_mod.STAMP: 'heard_producers',
                    None: 'heard_producers'}
 
+DEFAULT_MIN_RESYNC_INTERVAL = 10.0
+# An empty snapshot of a table whose replica has rows is believed only
+# once this many snapshots in a row, each opened afresh, were empty.
+SUSPECT_CONFIRMATIONS = 3
+
 
 class _Reordered(Exception):
     """A snapshot turned its table over to stamps: take another one."""
@@ -66,6 +73,7 @@ class TableStatus(object):
         self.lag_ms = None
         self.resyncs = 0
         self.reasons = collections.deque(maxlen=5)
+        self.suspect_count = 0  # empty snapshots in a row
 
 
 class Synchronizer(object):
@@ -74,10 +82,19 @@ class Synchronizer(object):
     def __init__(self, tables, pk_names, snapshot_source, listener=None,
                  gap_timeout=5.0, producer_timeout=30.0,
                  tombstone_ttl=600.0, chunk_rows=5000,
-                 retry_interval=1.0, clock=time.monotonic):
+                 retry_interval=1.0, clock=time.monotonic,
+                 max_clock_skew=plausibility.DEFAULT_MAX_CLOCK_SKEW,
+                 min_resync_interval=DEFAULT_MIN_RESYNC_INTERVAL, name=''):
         self.source = snapshot_source
         # Every line names the datasource (see logs.for_datasource).
         self.log = LOG
+        self.name = name
+        self.bounds = plausibility.Bounds(max_clock_skew)
+        # Loss detection resyncs every table: a flood of forged
+        # heartbeats must not turn into a flood of full resyncs.
+        self.resync_limiter = ratelimit.ResyncLimiter(min_resync_interval,
+                                                      clock)
+        self.log_limiter = ratelimit.LogLimiter(LOG)
         self.on_columns = None
         # on_chunk(table) after each loaded chunk of a snapshot, and
         # on_loaded(table) after a snapshot is loaded (outside the lock).
@@ -108,10 +125,43 @@ class Synchronizer(object):
     # -- input --------------------------------------------------------------
 
     def handle(self, batch):
-        """Apply a decoded :class:`.envelope.Batch`."""
+        """Apply a decoded :class:`.envelope.Batch`.
+
+        Never raises: a batch that fails to apply is counted and its
+        tables are resynced.
+        """
+        try:
+            self._handle(batch)
+        except Exception as exc:  # the listener thread must survive
+            self.counts['discarded'] += 1
+            self.counts['discarded:apply_error'] += 1
+            self.log_limiter.warning(
+                'apply error', 'datasource %s: a batch of producer %s '
+                'failed to apply (%s: %s); resyncing its tables', self.name,
+                ratelimit.safe(batch.producer.get('id'), 64),
+                type(exc).__name__, redaction.short_text(exc))
+            tables = {t for r in batch.records for t in r.tables
+                      if t in self.replicas}
+            self._limited_resyncs((t, 'a batch failed to apply')
+                                  for t in sorted(tables))
+
+    def _handle(self, batch):
         resync = {}
         with self.lock:
+            producer_id = batch.producer['id']
+            problem = self.bounds.seq_problem(
+                batch, self.tracker.position(producer_id))
+            if problem is not None:
+                self._implausible(plausibility.SEQ, producer_id, problem)
+                return
             for record in batch.records:
+                bad = self.bounds.record_problem(record)
+                if bad is not None:
+                    self._implausible(bad[0], producer_id, bad[1])
+                    for table in record.tables:
+                        if table in self.replicas:
+                            resync[table] = 'implausible %s' % bad[0]
+                    continue
                 if record.kind == 'resync':
                     for table in record.tables:
                         if table in self.replicas:
@@ -119,12 +169,22 @@ class Synchronizer(object):
                     continue
                 for change in record.changes:
                     self._apply(change, record, resync)
-            self.tracker.observe(batch.producer['id'],
+            self.tracker.observe(producer_id,
                                  [r.seq for r in batch.records],
                                  batch.last_seq, batch.final,
                                  batch.heartbeat_interval)
-        for table, reason in resync.items():
-            self.request_resync([table], reason)
+        self._limited_resyncs(resync.items())
+
+    def _limited_resyncs(self, requests):
+        """Resync for causes from the bus, at most once per interval."""
+        limiter = self.resync_limiter
+        with self.lock:
+            for key, reason in requests:
+                limiter.add(key, reason)
+            ready = limiter.due()
+        for key, reason in ready:
+            self.request_resync(None if key is limiter.ALL else [key],
+                                reason)
 
     def _apply(self, change, record, resync):
         replica = self.replicas.get(change.table)
@@ -204,6 +264,15 @@ class Synchronizer(object):
         resync[replica.name] = 'ordering by stamps'
         return ts
 
+    def _implausible(self, kind, producer_id, problem):
+        """Count and log (rate-limited) a rejected record or batch."""
+        self.counts['discarded'] += 1
+        self.counts['discarded:implausible_' + kind] += 1
+        self.log_limiter.warning(
+            'implausible ' + kind, 'datasource %s: rejected a message of '
+            'producer %s: implausible %s: %s', self.name,
+            ratelimit.safe(producer_id, 64), kind, problem)
+
     def discard(self, reason):
         """Count a message deliberately dropped (malformed, unknown)."""
         self.counts['discarded'] += 1
@@ -219,8 +288,9 @@ class Synchronizer(object):
                 status.reasons.append(reason)
                 if status.state == LIVE:
                     status.state = RESYNCING
-        self.log.info('resync of table %s requested: %s',
-                      ', '.join(tables or sorted(self.status)), reason)
+        LOG.info('datasource %s: resync of %s requested: %s', self.name,
+                 ', '.join(tables or sorted(self.status)),
+                 ratelimit.safe(reason))
         self._wake.set()
 
     # -- worker ---------------------------------------------------------------
@@ -255,7 +325,10 @@ class Synchronizer(object):
 
     def _run(self):
         while not self._stop.is_set():
-            self.tick()
+            try:
+                self.tick()
+            except Exception as exc:  # the worker must outlive any input
+                self._worker_error('checks', exc)
             for table in self._due():
                 if self._stop.is_set():
                     return
@@ -263,19 +336,33 @@ class Synchronizer(object):
                     self.sync_table(table)
                 except _SNAPSHOT_ERRORS as exc:
                     self.counts['snapshot_failures'] += 1
-                    self.log.warning('table %s: snapshot failed: %s; '
-                                     'retrying', table,
-                                     redaction.redact(exc))
+                    self.log_limiter.warning(
+                        'snapshot failed: ' + table, 'datasource %s: '
+                        'snapshot of %s failed: %s; retrying', self.name,
+                        table, redaction.redact(exc))
                     self._stop.wait(self.retry_interval)
+                except Exception as exc:  # e.g. a value that cannot compare
+                    self.counts['snapshot_failures'] += 1
+                    self._worker_error('snapshot of ' + table, exc)
             self._wake.wait(0.2)
             self._wake.clear()
+
+    def _worker_error(self, what, exc):
+        """Count and report an unexpected error; the worker goes on."""
+        self.counts['worker_errors'] += 1
+        self.log_limiter.warning(
+            'worker: ' + what, 'datasource %s: %s failed unexpectedly '
+            '(%s: %s); retrying', self.name, what, type(exc).__name__,
+            redaction.short_text(redaction.redact(exc)))
+        self._stop.wait(self.retry_interval)
 
     def tick(self):
         """Periodic checks: lost records, silent producers, tombstones."""
         reasons = self.tracker.check()
         self.liveness.check()
-        if reasons:
-            self.request_resync(None, '; '.join(reasons))
+        self._limited_resyncs(
+            [(ratelimit.ResyncLimiter.ALL, '; '.join(reasons))]
+            if reasons else [])
         with self.lock:
             for rep in self.replicas.values():
                 if rep.tombstones and rep.last_ts:
@@ -287,12 +374,20 @@ class Synchronizer(object):
         replica = self.replicas[table]
         # A failed attempt must leave the table due, or it is never retried.
         previous, status.started = status.started, self._clock()
+        with self.lock:
+            replica.opening()
         try:
             snap = self.source.open(table)
         except BaseException:
+            with self.lock:
+                replica.abort_load()
             status.started = previous
             raise
         try:
+            problem = self.bounds.snapshot_problem(snap)
+            if problem is not None:
+                raise pt_exceptions.SnapshotError(
+                    'implausible snapshot of %s: %s' % (table, problem))
             with self.lock:
                 if replica.pk_names is None:
                     replica.pk_names = tuple(snap['pk'])
@@ -330,7 +425,20 @@ class Synchronizer(object):
             self.source.close(snap['id'])
             raise
         with self.lock:
-            replica.end_load()
+            if self._suspect(table, replica, status):
+                replica.abort_load()
+                status.started = previous
+                suspect = True
+            else:
+                replica.end_load()
+                suspect = False
+        if suspect:
+            self.source.close(snap['id'])
+            raise pt_exceptions.SnapshotError(
+                'suspect snapshot of %s: no rows, while the replica has '
+                'rows no change deleted; not loaded (%d/%d)' % (
+                    table, status.suspect_count, SUSPECT_CONFIRMATIONS))
+        with self.lock:
             if status.requested <= status.started:
                 status.state = LIVE
             status.snapshot_at = status.started
@@ -339,6 +447,29 @@ class Synchronizer(object):
             self.on_loaded(table)
         self.log.info('table %s loaded from snapshot at %d (fence %.1f ms)',
                       table, snap['ts'], snap.get('fence_ms', 0.0))
+
+    def _suspect(self, table, replica, status):
+        """True if the loaded snapshot must not replace the replica yet.
+
+        A snapshot with no rows that would sweep live rows away (no delete
+        reached the consumer) comes from a broken or rogue server as
+        likely as from a table emptied by a statement the capture could
+        not see. It is believed only once :data:`SUSPECT_CONFIRMATIONS`
+        snapshots in a row were empty; meanwhile the table stays
+        RESYNCING, ``suspect_snapshots`` counts them and it is logged.
+        """
+        if replica.loading_rows or not replica.doomed():
+            status.suspect_count = 0
+            return False
+        status.suspect_count += 1
+        if status.suspect_count >= SUSPECT_CONFIRMATIONS:
+            LOG.warning('datasource %s: %s is empty in %d snapshots in a '
+                        'row: emptying its replica', self.name, table,
+                        status.suspect_count)
+            status.suspect_count = 0
+            return False
+        self.counts['suspect_snapshots'] += 1
+        return True
 
     # -- status ---------------------------------------------------------------
 

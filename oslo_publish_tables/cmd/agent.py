@@ -48,6 +48,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import optypes
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
@@ -158,7 +159,9 @@ class Agent(object):
             self.engine, registry, chunk_rows=group.snapshot_chunk_rows,
             lock_timeout=group.snapshot_lock_timeout,
             idle_timeout=group.snapshot_idle_timeout,
-            outbox=group.delivery in outbox_store.OUTBOX_MODES)
+            outbox=group.delivery in outbox_store.OUTBOX_MODES,
+            max_open=group.snapshot_max_open,
+            max_duration=group.snapshot_max_duration)
         if self.transport is None:
             # Where the plugin publishes, which is where consumers are.
             self.transport = oslo_messaging.get_rpc_transport(
@@ -202,6 +205,16 @@ class Agent(object):
         LOG.info('relaying outbox records older than %.1fs on topic %s',
                  self.relay.grace_period, group.topic)
 
+    def dead_workers(self):
+        """Names of the agent's worker threads that died."""
+        dead = []
+        if self.relay is not None and not self.relay.is_alive():
+            dead.append('outbox relay')
+        thread = getattr(self.relay_sender, '_thread', None)
+        if thread is not None and not thread.is_alive():
+            dead.append('relay sender')
+        return dead
+
     def stop(self):
         """Stop serving and release everything; never raises."""
         if self.relay is not None:
@@ -236,6 +249,11 @@ def main(argv=None, conf=None):
     logging.register_options(conf)
     conf(sys.argv[1:] if argv is None else argv, project=PROJECT)
     logging.setup(conf, PROJECT)
+    try:
+        optypes.check_group(conf, publisher.GROUP)  # bad values fail now
+    except cfg.Error as exc:
+        LOG.error('cannot start: %s', exc)
+        return 1
     conf.log_opt_values(LOG, logging.DEBUG)  # secret options show ****
     stop_event = threading.Event()
 
@@ -250,14 +268,18 @@ def main(argv=None, conf=None):
         try:
             agent.start()
         except (exceptions.PublishTablesError, sa.exc.SQLAlchemyError,
-                oslo_messaging.MessagingException) as exc:
+                oslo_messaging.MessagingException, cfg.Error) as exc:
             LOG.error('cannot start: %s', redaction.redact(exc))
             return 1
-        while not stop_event.wait(0.5):
-            pass
+        dead = []
+        while not dead and not stop_event.wait(0.5):
+            dead = agent.dead_workers()
+        if dead:  # exit, so that a supervisor restarts the agent
+            LOG.error('%s thread died; exiting so that the agent is '
+                      'restarted', ' and '.join(dead))
         LOG.info('stopping')
         agent.stop()
-        return 0
+        return 1 if dead else 0
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)

@@ -30,6 +30,7 @@ from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables.outbox import store as store_mod
+from oslo_publish_tables.protocol import redaction
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
@@ -43,8 +44,8 @@ class Relay(object):
 
     def __init__(self, engine, sender, grace_period=15.0, interval=5.0,
                  batch=500, lease=120.0, clock_source='database',
-                 max_retry_interval=30.0):
-        self.store = store_mod.OutboxStore(engine)
+                 max_retry_interval=30.0, tables=()):
+        self.store = store_mod.OutboxStore(engine, tables)
         self.sender = sender
         self.grace_period = grace_period
         self.interval = interval
@@ -68,15 +69,22 @@ class Relay(object):
         return cls(engine, sender, grace_period=grace, interval=interval,
                    batch=group.outbox_relay_batch,
                    lease=group.outbox_claim_lease, clock_source=group.clock,
-                   max_retry_interval=group.max_retry_interval)
+                   max_retry_interval=group.max_retry_interval,
+                   tables=group.tables)
 
     def run_once(self):
         """Claim old rows and submit them; return how many."""
         with self.store.engine.connect() as conn:
             now = clock.now(conn, self._clock_sql)
+        grace = int(self.grace_period * _MICROS)
         drafts = self.store.claim(
-            now, now - int(self.grace_period * _MICROS),
-            now + int(self.lease * _MICROS), self.batch, owner=self.owner)
+            now, now - grace, now + int(self.lease * _MICROS), self.batch,
+            owner=self.owner, dated_ahead=now + max(grace, _MICROS))
+        ahead = sum(1 for d in drafts if d.ts > now + max(grace, _MICROS))
+        if ahead:
+            self.stats['dated_ahead'] += ahead
+            LOG.warning('publish_tables relay: %d outbox records dated '
+                        'ahead of the clock; relaying them now', ahead)
         for draft in drafts:
             self.sender.submit(draft)
         self.stats['relayed'] += len(drafts)
@@ -93,12 +101,10 @@ class Relay(object):
         while not self._stop.is_set():
             try:
                 count = self.run_once()
-            except _DATABASE_ERRORS as exc:
+            except Exception as exc:  # the relay must outlive any row
                 backoff = min(max(backoff * 2, self.interval),
                               self.max_retry_interval)
-                self.stats['errors'] += 1
-                LOG.warning('publish_tables relay: database error (%s); '
-                            'retrying in %.2fs', exc, backoff)
+                self._failed(exc, backoff)
                 self._stop.wait(backoff)
                 continue
             backoff = 0.0
@@ -112,6 +118,20 @@ class Relay(object):
                 if count >= self.batch:
                     continue  # more may be waiting
             self._stop.wait(self.interval)
+
+    def _failed(self, exc, backoff):
+        self.stats['errors'] += 1
+        if isinstance(exc, _DATABASE_ERRORS):
+            what = 'database error'
+        else:  # a bug or a row nobody foresaw: report it, go on
+            self.stats['unexpected_errors'] += 1
+            what = 'unexpected %s' % type(exc).__name__
+        LOG.warning('publish_tables relay: %s (%s); retrying in %.2fs',
+                    what, redaction.short_text(exc), backoff)
+
+    def is_alive(self):
+        """True while the relay's thread runs (or it was never started)."""
+        return self._thread is None or self._thread.is_alive()
 
     def start(self):
         if self._thread is not None:

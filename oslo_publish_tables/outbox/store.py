@@ -10,6 +10,7 @@ the transport confirmed a record; the relay claims old rows with
 
 import json
 import logging
+import re
 import uuid
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import schema
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import redaction
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
@@ -77,21 +79,44 @@ def decode_row(row, store=None):
                                    codec.decode_row(c['row']),
                                    tuple(c['changed']))
                    for c in body['changes']]
-    except (ValueError, KeyError, TypeError,
-            exceptions.EnvelopeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError,
+            exceptions.EnvelopeError) as exc:  # deep nesting: RecursionError
         raise OutboxError('outbox row %s is unreadable: %s'
                           % (row.id, exc)) from exc
     return OutboxDraft('txn', row.created, row.txn, changes,
                        outbox=store, outbox_id=row.id)
 
 
+_TABLE_NAME = re.compile(r'"table"\s*:\s*"([^"\\]{1,128})"')
+
+
+def unreadable_marker(row, exc, tables=(), store=None):
+    """The resync marker that replaces an unreadable outbox row ``row``.
+
+    Its tables are the ones the row's text names, else ``tables`` (all
+    the published tables); it keeps the row's id so that publishing it
+    deletes the row.
+    """
+    named = set(_TABLE_NAME.findall(str(row.payload or '')[:1000000]))
+    marked = sorted(named & set(tables) if tables else named) or \
+        sorted(tables)
+    return OutboxDraft('resync', row.created or 0, tables=marked,
+                       reason='unreadable outbox row %s' % row.id,
+                       outbox=store, outbox_id=row.id)
+
+
 class OutboxStore(object):
-    """The outbox of one engine's database."""
+    """The outbox of one engine's database.
+
+    ``tables`` are the published tables: an unreadable row becomes a
+    resync marker for them when it does not say which it is about.
+    """
 
     table = schema.outbox
 
-    def __init__(self, engine):
+    def __init__(self, engine, tables=()):
         self.engine = engine
+        self.tables = tuple(tables)
 
     @classmethod
     def check(cls, connection, published):
@@ -153,8 +178,13 @@ class OutboxStore(object):
             return conn.execute(sa.select(sa.func.count()).select_from(
                 self.table)).scalar()
 
-    def claim(self, now, older_than, lease_until, limit, owner=None):
+    def claim(self, now, older_than, lease_until, limit, owner=None,
+              dated_ahead=None):
         """Claim up to ``limit`` rows created before ``older_than``.
+
+        Rows created after ``dated_ahead`` (a stamp ahead of the clock:
+        their age is unknown) are claimed too, so that none waits
+        unseen.
 
         A row is claimable when nobody holds a lease on it, or the lease
         ended before ``now`` (its relay died or stalled). The claim is an
@@ -163,14 +193,18 @@ class OutboxStore(object):
         ``UPDATE`` waits for the first one's row lock and then finds the
         lease taken (PostgreSQL re-checks the row, InnoDB reads the
         latest version, SQLite has one writer). Returns the claimed rows
-        as :class:`OutboxDraft` objects, oldest first.
+        as :class:`OutboxDraft` objects, oldest first; an unreadable row
+        becomes a resync marker (:func:`unreadable_marker`).
         """
         t = self.table
         owner = owner or uuid.uuid4().hex
         free = sa.or_(t.c.claimed_until.is_(None), t.c.claimed_until < now)
+        due = t.c.created < older_than
+        if dated_ahead is not None:
+            due = sa.or_(due, t.c.created > dated_ahead)
         with self.engine.begin() as conn:
             ids = [r.id for r in conn.execute(
-                sa.select(t.c.id).where(t.c.created < older_than, free)
+                sa.select(t.c.id).where(due, free)
                 .order_by(t.c.id).limit(limit))]
             if not ids:
                 return []
@@ -182,8 +216,12 @@ class OutboxStore(object):
             for row in rows:
                 try:
                     drafts.append(decode_row(row, self))
-                except OutboxError as exc:  # left there for an operator
-                    LOG.error('publish_tables: %s', exc)
+                except OutboxError as exc:
+                    marker = unreadable_marker(row, exc, self.tables, self)
+                    LOG.error('publish_tables: %s; consumers of %s are '
+                              'told to resync', redaction.short_text(exc),
+                              ', '.join(marker.tables) or '(no table)')
+                    drafts.append(marker)
             return drafts
 
 

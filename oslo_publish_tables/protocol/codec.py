@@ -78,12 +78,19 @@ def _timedelta(v):
                               microseconds=micros)
 
 
+def _decimal(v):
+    value = decimal.Decimal(v)
+    if value.is_snan():  # raises on any comparison: no column holds one
+        raise ValueError('signalling NaN')
+    return value
+
+
 _DECODERS = {
     'dt': datetime.datetime.fromisoformat,
     'd': datetime.date.fromisoformat,
     'tm': datetime.time.fromisoformat,
     'td': _timedelta,
-    'dec': decimal.Decimal,
+    'dec': _decimal,
     'b': base64.b64decode,
     'uuid': uuid.UUID,
     'f': float,

@@ -54,6 +54,8 @@ through an :class:`Endpoint`.
 
 import oslo_messaging
 
+from oslo_publish_tables import exceptions
+
 NAMESPACE = 'publish_tables_snapshot'
 VERSION = '1.1'
 # open_snapshot, fetch, close_snapshot: all a 1.0 server has.
@@ -99,19 +101,32 @@ class Endpoint(object):
     target = oslo_messaging.Target(namespace=NAMESPACE,
                                    version=BASE_VERSION)
 
-    def __init__(self, source, signer=None):
+    def __init__(self, source, signer=None, checker=None):
         self.source = source
         self.signer = signer
+        self.checker = checker  # a .snapshot_requests.RequestChecker
 
+    def _check(self, ctxt, method, **args):
+        if self.checker is not None:
+            self.checker.check(ctxt, method, args)
+
+    # Refusals are the caller's problem: no server-side traceback each.
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def open_snapshot(self, ctxt, table):
+        self._check(ctxt, 'open_snapshot', table=table)
         return signed_open(self.signer, ctxt, table,
                            self.source.open_snapshot(table))
 
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def fetch(self, ctxt, snapshot_id, max_rows=None):
+        self._check(ctxt, 'fetch', snapshot_id=snapshot_id,
+                    max_rows=max_rows)
         return signed_fetch(self.signer, ctxt, snapshot_id,
                             self.source.fetch(snapshot_id, max_rows))
 
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def close_snapshot(self, ctxt, snapshot_id):
+        self._check(ctxt, 'close_snapshot', snapshot_id=snapshot_id)
         self.source.close_snapshot(snapshot_id)
 
 

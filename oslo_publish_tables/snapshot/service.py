@@ -23,6 +23,7 @@ from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import schema as outbox_schema
 from oslo_publish_tables.protocol import checksum as checksum_mod
 from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import snapshot_requests as requests
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import reader
 
@@ -33,8 +34,12 @@ class SnapshotService(object):
     """Open, page through and close snapshots of published tables."""
 
     def __init__(self, engine, registry, chunk_rows=5000, lock_timeout=10.0,
-                 idle_timeout=120.0, outbox=False):
+                 idle_timeout=120.0, outbox=False, max_open=8,
+                 max_duration=900.0):
         self.engine = engine
+        self.max_open = max_open
+        self.max_duration = max_duration
+        self._opening = 0
         self.outbox = outbox
         self.registry = registry
         self.chunk_rows = chunk_rows
@@ -67,14 +72,26 @@ class SnapshotService(object):
             raise exceptions.SnapshotError('table %r is not published'
                                            % table)
         self._expire()
-        snap = reader.open_snapshot(self.engine, info, self.lock_timeout,
-                                    outbox=self.outbox)
-        if wrap is not None:
-            snap = wrap(snap)
-        sid = uuid.uuid4().hex
         with self._lock:
-            # snapshot, last used, table, rows returned so far
-            self._open[sid] = [snap, time.monotonic(), table, 0]
+            if len(self._open) + self._opening >= self.max_open:
+                raise exceptions.SnapshotError(
+                    'too many open snapshots (snapshot_max_open = %d); '
+                    'retry later' % self.max_open)
+            self._opening += 1
+        try:
+            snap = reader.open_snapshot(self.engine, info,
+                                        self.lock_timeout,
+                                        outbox=self.outbox)
+            if wrap is not None:
+                snap = wrap(snap)
+        finally:
+            with self._lock:
+                self._opening -= 1
+        sid = uuid.uuid4().hex
+        now = time.monotonic()
+        with self._lock:
+            # snapshot, last used, table, rows returned so far, opened
+            self._open[sid] = [snap, now, table, 0, now]
         opened = {'id': sid, 'ts': snap.ts, 'columns': snap.columns,
                   'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
         if snap.outbox_id is not None:
@@ -169,7 +186,8 @@ class SnapshotService(object):
         now = time.monotonic()
         with self._lock:
             stale = [sid for sid, entry in self._open.items()
-                     if now - entry[1] > self.idle_timeout]
+                     if now - entry[1] > self.idle_timeout
+                     or now - entry[4] > self.max_duration]
         for sid in stale:
             self.close_snapshot(sid)
 
@@ -198,14 +216,18 @@ class SnapshotEndpoint(snapshot_rpc.ChecksumEndpoint):
 
 
 def rpc_server(conf, transport, service, server='publish-tables-agent',
-               signer=None):
+               signer=None, check_requests=True):
     """Return an oslo.messaging RPC server exposing ``service``.
 
-    ``signer`` signs the replies (see :class:`SnapshotEndpoint`).
+    ``signer`` signs the replies (see :class:`SnapshotEndpoint`); with it
+    (and ``check_requests``) only requests signed with ``conf``'s key
+    are served (:mod:`.protocol.snapshot_requests`).
     """
     target = oslo_messaging.Target(topic=conf[GROUP].snapshot_topic,
                                    server=server)
+    checker = requests.checker_from_conf(conf) \
+        if signer and check_requests else None
     return oslo_messaging.get_rpc_server(
-        transport, target, [SnapshotEndpoint(service, signer)],
+        transport, target, [SnapshotEndpoint(service, signer, checker)],
         executor='threading',
         access_policy=oslo_messaging.DefaultRPCAccessPolicy)

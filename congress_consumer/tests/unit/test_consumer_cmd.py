@@ -53,12 +53,13 @@ class OptsTest(ConfTestCase):
             ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',
              'transport_url', 'control_exchange', 'snapshot_source',
              'snapshot_topic',
-             'database_url', 'exclude_columns', 'gap_timeout', 'producer_timeout',
+             'database_url', 'exclude_columns', 'gap_timeout',
+             'producer_timeout',
              'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'verify_interval',
              'verify_rows_per_second', 'verify_chunk_rows', 'signing_key',
              'signing_key_id',
              'previous_signing_key', 'previous_signing_key_id',
-             'require_signature'],
+             'require_signature', 'max_clock_skew', 'min_resync_interval'],
             [o.dest for o in groups[1][1]])
         secret = {o.dest for o in groups[1][1] if o.secret}
         self.assertEqual({'transport_url', 'database_url', 'push_token',
@@ -103,7 +104,8 @@ class DriverArgsTest(ConfTestCase):
              'gap_timeout': 5.0, 'producer_timeout': 30.0,
              'tombstone_ttl': 600.0, 'chunk_rows': 5000,
              'gc_freeze': True, 'verify_interval': 600.0,
-             'verify_rows_per_second': 20000.0, 'verify_chunk_rows': 1000},
+             'verify_rows_per_second': 20000.0, 'verify_chunk_rows': 1000,
+             'max_clock_skew': 300.0, 'min_resync_interval': 10.0},
             self.args('tables = instances, compute_nodes\n'))
 
     def test_every_option(self):
@@ -119,7 +121,8 @@ class DriverArgsTest(ConfTestCase):
              'gap_timeout': 2.5, 'producer_timeout': 60.0,
              'tombstone_ttl': 120.0, 'chunk_rows': 100,
              'gc_freeze': False, 'verify_interval': 0.0,
-             'verify_rows_per_second': 500.0, 'verify_chunk_rows': 50},
+             'verify_rows_per_second': 500.0, 'verify_chunk_rows': 50,
+             'max_clock_skew': 60.0, 'min_resync_interval': 0.0},
             self.args('tables = instances,tags\n'
                       'columns = instances.uuid,instances.host,tags.tag\n'
                       'topic = nova_tables\npool = congress\n'
@@ -132,7 +135,8 @@ class DriverArgsTest(ConfTestCase):
                       'tombstone_ttl = 120\nchunk_rows = 100\n'
                       'gc_freeze = false\nverify_interval = 0\n'
                       'verify_rows_per_second = 500\n'
-                      'verify_chunk_rows = 50\n'))
+                      'verify_chunk_rows = 50\nmax_clock_skew = 60\n'
+                      'min_resync_interval = 0\n'))
 
     def assert_error(self, section, expected, name='nova'):
         exc = self.assertRaises(exceptions.ConfigError, self.args, section,
@@ -163,6 +167,20 @@ class DriverArgsTest(ConfTestCase):
         self.assert_error('tables = instances\nproducer_timeout = 0\n',
                           '[datasource_nova] producer_timeout = 0.0: must '
                           'be greater than 0')
+
+    def test_no_float_option_takes_nan_or_infinity(self):
+        for option in ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
+                       'max_clock_skew', 'min_resync_interval'):
+            for value in ('nan', 'inf', '-inf', '1e400'):
+                self.assert_error('tables = instances\n%s = %s\n'
+                                  % (option, value),
+                                  "[datasource_nova] %s = " % option)
+
+    def test_float_options_are_bounded(self):
+        self.assert_error('tables = instances\ngap_timeout = 1e9\n',
+                          '[datasource_nova] gap_timeout = ')
+        self.assert_error('tables = instances\nmax_clock_skew = -1\n',
+                          '[datasource_nova] max_clock_skew = ')
 
     def test_no_tables(self):
         self.assert_error('topic = x\n', '[datasource_nova] tables = '

@@ -14,6 +14,7 @@ from oslo_publish_tables.cmd import agent as agent_mod
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import signing
+from oslo_publish_tables.protocol import snapshot_requests as requests
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import service as service_mod
 from publish_tables_demo import schema as m
@@ -117,8 +118,11 @@ class AgentTest(testtools.TestCase):
                                      server_name='agent-test')
         self.agent.start()
         self.addCleanup(self.agent.stop)
-        self.source = snapshots.RpcSnapshotSource(self.client_transport,
-                                                  self.topic, timeout=20)
+        # With a key the agent serves only requests signed with it.
+        self.source = snapshots.RpcSnapshotSource(
+            self.client_transport, self.topic, timeout=20,
+            signer=signing.Signer('k1', self.signing_key)
+            if self.signing_key else None)
 
     def db_rows(self, table):
         with self.engine.connect() as conn:
@@ -253,7 +257,7 @@ class SignedAgentTest(AgentTest):
     """A signing agent: checked replies; consumers without a key too.
 
     The tests inherited from :class:`AgentTest` read the signed replies
-    with a source that checks nothing, as a consumer without a key does.
+    with a source that signs its requests but checks no reply.
     """
 
     signing_key = 'agent-signing-key-0123456789'
@@ -262,7 +266,21 @@ class SignedAgentTest(AgentTest):
         verifier = signing.Verifier([(key_id, key or self.signing_key)])
         return snapshots.RpcSnapshotSource(
             self.client_transport, self.topic, timeout=20,
-            authenticator=authentication.SnapshotAuthenticator(verifier))
+            authenticator=authentication.SnapshotAuthenticator(verifier),
+            signer=signing.Signer('k1', self.signing_key))
+
+    def test_a_caller_without_the_key_reads_nothing(self):
+        for signer in (None, signing.Signer('k1', 'not-the-key-0123456789')):
+            source = snapshots.RpcSnapshotSource(
+                self.client_transport, self.topic, timeout=20,
+                signer=signer)
+            # RabbitMQ sends back a RemoteError, fake:// the exception.
+            exc = self.assertRaises(
+                (oslo_messaging.RemoteError, requests.RequestRefused),
+                source.open, 'instances')
+            self.assertEqual('RequestRefused',
+                             getattr(exc, 'exc_type', type(exc).__name__))
+        self.assertEqual({}, self.agent.service._open)
 
     def test_checked_snapshot_has_the_rows(self):
         self.source = self.checked_source()
@@ -329,7 +347,8 @@ class SignedAgentTest(AgentTest):
         forger = service_mod.rpc_server(
             self.conf, self.agent.transport or self.client_transport,
             forged, server='forger',
-            signer=signing.Signer('k1', 'forger-key-0123456789abcdef'))
+            signer=signing.Signer('k1', 'forger-key-0123456789abcdef'),
+            check_requests=False)  # a forger serves anyone
         forger.start()
         self.addCleanup(forger.wait)
         self.addCleanup(forger.stop)

@@ -23,16 +23,19 @@ class OpsDriver(pushed.PushedDataSourceDriver, execution.ExecutionDriver):
         self.release = threading.Event()
         self.calls = []
 
+    @execution.action()
     def add(self, a, b=0):
         self.calls.append(('add', a, b))
         return a + b
 
+    @execution.action()
     def block(self):
         self.calls.append(('block',))
         if not self.release.wait(10):
             raise exceptions.InvalidDataError('never released')
         return 'released'
 
+    @execution.action()
     def fail(self):
         raise exceptions.InvalidDataError('the action broke')
 

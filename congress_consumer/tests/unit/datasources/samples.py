@@ -62,8 +62,12 @@ class FlavorsPushedDriver(pushed.PushedDataSourceDriver):
 class ActionDriver(pushed.PushedDataSourceDriver, execution.ExecutionDriver):
     TRANSLATORS = [FLAVORS]
 
+    @execution.action(['server', 'hard'], 'Reboot a server')
     def reboot(self, server, hard=False):
         return ('reboot', server, hard)
+
+    def shutdown(self):  # public but not declared: never executable
+        return 'shut down'
 
     def _secret(self):
         return 'secret'

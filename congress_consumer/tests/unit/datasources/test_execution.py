@@ -28,9 +28,16 @@ class TestExecution(base.BaseTestCase):
         self.assertEqual(('reboot', 'vm1', True), self.driver.execute(
             'reboot', {'positional': ['vm1'], 'named': {'hard': True}}))
 
-    def test_unregistered_public_method_is_executable(self):
+    def test_declared_method_is_executable(self):
         self.assertEqual(('reboot', 'vm2', False), self.driver.execute(
             'reboot', {'named': {'server': 'vm2'}}))
+
+    def test_undeclared_public_methods_and_attributes_are_refused(self):
+        for action in ('shutdown', 'stop', 'start', 'get_status', 'name',
+                       'state'):
+            exc = self.assertRaises(exceptions.UnknownActionError,
+                                    self.driver.execute, action, {})
+            self.assertIn(action, str(exc))
 
     def test_unknown_action(self):
         exc = self.assertRaises(exceptions.UnknownActionError,
@@ -53,7 +60,11 @@ class TestExecution(base.BaseTestCase):
                 {'name': 'a', 'args': [{'name': 'y', 'description': ''}],
                  'description': 'A action'},
                 {'name': 'b', 'args': [{'name': 'x', 'description': 'the x'}],
-                 'description': 'B action'}]},
+                 'description': 'B action'},
+                {'name': 'reboot',
+                 'args': [{'name': 'server', 'description': ''},
+                          {'name': 'hard', 'description': ''}],
+                 'description': 'Reboot a server'}]},
             self.driver.get_actions())
 
     def test_malformed_action_args(self):

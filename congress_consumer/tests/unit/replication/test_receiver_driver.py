@@ -169,6 +169,7 @@ class ReceiverTest(testtools.TestCase):
         ]
         for payload in bad:
             self.sync.counts.clear()
+            self.receiver._log.interval = 0  # log each (no flood here)
             with fixtures.FakeLogger(name=receiver_mod.__name__) as log:
                 self.assertDiscarded(payload)
             self.assertIn('discarded a malformed', log.output)
@@ -265,22 +266,25 @@ class ReceiverTest(testtools.TestCase):
         self.assertEqual({}, self.sync.replicas['t'].rows)
 
     def test_listener_delivers_notifications(self):
-        # End to end over the fake driver: the endpoint's filter accepts
-        # publish_tables.* and the batch reaches the replica.
+        # End to end over the fake driver: a batch reaches the replica;
+        # another event type or priority on the topic is counted.
         notifier = oslo_messaging.Notifier(
             self.transport, publisher_id='publish_tables.node1',
             driver='messaging', topics=['publish_tables'])
         self.receiver.start()
         self.addCleanup(self.receiver.stop)
         notifier.info({}, 'compute.instance.update', {'x': 1})
+        notifier.error({}, envelope.EVENT_BATCH, self.valid)
         notifier.info({}, envelope.EVENT_BATCH, self.valid)
         deadline = time.monotonic() + 10
-        while (not self.sync.replicas['t'].rows
+        while (self.receiver.received < 3
                and time.monotonic() < deadline):
             time.sleep(0.01)
         self.assertEqual({(1,): {'id': 1, 'name': 'a'}},
                          self.sync.replicas['t'].rows)
-        self.assertEqual(1, self.receiver.received)
+        self.assertEqual(3, self.receiver.received)
+        self.assertEqual(1, self.sync.counts['discarded:unknown_event'])
+        self.assertEqual(1, self.sync.counts['discarded:wrong_priority'])
 
 
 class SynchronizerSourceTest(testtools.TestCase):
@@ -455,12 +459,14 @@ class DriverTest(testtools.TestCase):
 
     def test_deltas_before_columns_are_known_reach_the_state(self):
         # hosts has no 'columns' arg: its columns come with the first
-        # snapshot. A row inserted after the snapshot stamp and received
-        # before the snapshot opened must still reach the state.
+        # snapshot. A row received before the snapshot opened (so in the
+        # snapshot too, unchanged: the load reports nothing) must still
+        # reach the state.
+        self.source.tables['hosts'][2].append({'id': 8, 'hostname': 'h8'})
         driver = self.make_driver()
         recorder = driver.subscribe(Recorder())
         self.deliver(driver, _payload(
-            1, 1500, _change('hosts', 'insert', 8, hostname='h8')))
+            1, 900, _change('hosts', 'insert', 8, hostname='h8')))
         self.assertEqual({(8,): {'id': 8, 'hostname': 'h8'}},
                          driver.sync.replicas['hosts'].rows)
         self.sync_all(driver)

@@ -108,7 +108,8 @@ class SnapshotLoadTest(ReplicaTestBase):
                          self.rep.rows)
         self.assertEqual(1, self.rep.counts['snapshots'])
 
-    def test_newer_delta_applied_before_load_is_kept(self):
+    def test_newer_delta_received_after_opening_is_kept(self):
+        self.rep.opening()
         self.put(1, 'newer', 101, 'update')
         self.delete(2, 102)
         self.snapshot(100, [_row(1, 'snap'), _row(2, 'snap')])
@@ -146,6 +147,7 @@ class SnapshotLoadTest(ReplicaTestBase):
     def test_tombstone_at_or_below_snapshot_is_swept(self):
         self.delete(1, 90)
         self.delete(2, 100)
+        self.rep.opening()
         self.delete(3, 110)
         self.snapshot(100, [])
         self.assertEqual({(3,): 110}, self.rep.tombstones)
@@ -162,10 +164,13 @@ class SnapshotLoadTest(ReplicaTestBase):
                                                        'insert'))
         self.assertEqual(_row(9, 'fresh'), self.rep.rows[(9,)])
 
-    def test_floor_never_goes_down(self):
-        self.snapshot(100, [])
+    def test_floor_follows_the_latest_snapshot(self):
+        # A snapshot stamped far ahead must not hide new keys for good.
+        self.snapshot(2 ** 62, [])
         self.snapshot(50, [])
-        self.assertEqual(100, self.rep.floor)
+        self.assertEqual(50, self.rep.floor)
+        self.assertEqual(replica_mod.APPLIED, self.put(1, 'a', 60,
+                                                       'insert'))
 
     def test_abort_load_changes_nothing(self):
         self.snapshot(100, [_row(1, 'a')])
@@ -350,3 +355,37 @@ class OutboxOrderTest(ReplicaTestBase):
         self.assertIsNone(self.rep.floor)
         self.assertEqual({(1,): _row(1, 'a')}, self.rep.rows)
         self.assertEqual(replica_mod.APPLIED, self.put(1, 'b', 1))
+
+
+class FutureVersionTest(ReplicaTestBase):
+    """A resync restores the source whatever versions the replica holds."""
+
+    def test_snapshot_replaces_a_row_stamped_in_the_future(self):
+        self.snapshot(100, [_row(1, 'truth')])
+        self.put(1, 'forged', 2 ** 62)
+        self.rep.opening()
+        self.snapshot(200, [_row(1, 'truth')])
+        self.assertEqual({(1,): _row(1, 'truth')}, self.rep.rows)
+        self.assertEqual(200, self.rep.versions[(1,)])
+        self.assertEqual(replica_mod.APPLIED, self.put(1, 'next', 201))
+
+    def test_snapshot_removes_a_forged_row_and_a_forged_tombstone(self):
+        self.snapshot(100, [_row(1, 'truth')])
+        self.put(2, 'forged', 2 ** 62, 'insert')
+        self.delete(1, 2 ** 62)
+        self.rep.opening()
+        self.snapshot(200, [_row(1, 'truth')])
+        self.assertEqual({(1,): _row(1, 'truth')}, self.rep.rows)
+        self.assertEqual({}, self.rep.tombstones)
+        self.assertEqual(replica_mod.APPLIED, self.put(2, 'real', 201,
+                                                       'insert'))
+
+    def test_purge_floor_raised_by_a_forged_delete_comes_down(self):
+        self.snapshot(100, [_row(1, 'a')])
+        self.delete(1, 2 ** 62)
+        self.rep.purge_tombstones(2 ** 63)
+        self.rep.opening()
+        self.snapshot(200, [_row(1, 'a')])
+        self.assertEqual(replica_mod.APPLIED, self.put(7, 'new', 201,
+                                                       'insert'))
+        self.assertEqual(_row(7, 'new'), self.rep.rows[(7,)])
