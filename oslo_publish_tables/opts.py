@@ -71,6 +71,16 @@ _opts = optypes.finite([
                  help='Longest wait between two attempts to send.'),
     cfg.FloatOpt('shutdown_timeout', default=5.0, min=0,
                  help='Seconds a clean shutdown waits to flush the spool.'),
+    cfg.StrOpt('sending', default='thread', choices=['thread', 'process'],
+               help='thread: the Sender\'s background thread sends the '
+                    'notifications with oslo.messaging in the service '
+                    'process. process: it hands each notification, as '
+                    'JSON, to a child process that sends it (python -m '
+                    'oslo_publish_tables.sending), which keeps '
+                    'oslo.messaging\'s CPU out of the service process '
+                    'and its GIL; the child reads the service\'s '
+                    'configuration files for its [oslo_messaging_*] '
+                    'options.'),
     # protocol.compression: compression of the notifications
     cfg.StrOpt('compression', default=compression.NONE,
                choices=[compression.NONE, compression.ZLIB],

@@ -32,7 +32,7 @@ from oslo_publish_tables import opts
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import transport as transport_mod
+from oslo_publish_tables import sending
 
 GROUP = 'publish_tables'
 
@@ -54,11 +54,11 @@ def _sender_for(conf):
         entry = _senders.get(key)
         if entry is None:
             signer = signing.signer_from_conf(conf)  # may raise ConfigError
-            transport = transport_mod.NotificationTransport(
+            transport = sending.make_transport(
                 conf, group.topic,
                 group.publisher_id or 'publish_tables.%s'
                 % socket.gethostname(),
-                driver=group.driver, transport_url=group.transport_url)
+                group.driver, group.transport_url, group.sending)
             entry = _senders[key] = [sender_mod.Sender(
                 transport, group.max_batch_changes, group.spool_size,
                 group.heartbeat_interval, group.max_retry_interval,
@@ -97,7 +97,8 @@ def _reflect(connection, group):
     registry = tables_mod.TableRegistry.reflect(
         connection, group.tables, group.exclude_columns)
     if group.delivery in outbox_store.OUTBOX_MODES:
-        outbox_store.OutboxStore.check(connection, registry.names)
+        outbox_store.OutboxStore.check(connection, registry.names,
+                                       group.delivery)
     return registry
 
 
@@ -160,6 +161,8 @@ def _install_registry(engine, conf, group, registry, submit):
             _release_sender(key)  # takes _lock itself: not while held
         raise exceptions.PublishTablesError(
             'publishing is already installed on %r' % engine)
+    if capture.outbox is not None:
+        capture.outbox.install()
     capture.install(engine)
     return capture
 
@@ -171,6 +174,8 @@ def uninstall(engine):
     if capture is None:
         return
     capture.uninstall()
+    if capture.outbox is not None:
+        capture.outbox.uninstall()
     if key is not None:
         _release_sender(key)
 

@@ -38,6 +38,7 @@ from oslo_publish_tables import transport as transport_mod
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
 _DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
+_QUEUED_RETRY = 0.1  # seconds between attempts to delete queued rows
 
 
 def producer_identity():
@@ -84,6 +85,7 @@ class Sender(object):
         self._dropped = 0
         self._dropped_logged = 0.0
         self._published = []  # durable records sent, rows not deleted yet
+        self._queued = set()  # outbox stores still holding ids to delete
         self.stats = collections.Counter()
 
     @property
@@ -139,7 +141,9 @@ class Sender(object):
         while True:
             with self._cond:
                 if not self._spool and not self._stopping:
-                    self._cond.wait(self.heartbeat_interval)
+                    # SQLite: ids queued for deletion, try again soon.
+                    self._cond.wait(_QUEUED_RETRY if self._queued
+                                    else self.heartbeat_interval)
                 if self._stopping and not self._spool:
                     return
                 self._pace(last_sent)
@@ -240,15 +244,19 @@ class Sender(object):
         ``spool_size`` waiting rows the oldest are left to the relay,
         which publishes them again (consumers absorb the duplicate).
         """
-        if not self._published:
+        if not self._published and not self._queued:
             return
         by_store = collections.defaultdict(list)
+        for store in self._queued:  # SQLite: ids queued in the store
+            by_store[store] = []
         for draft in self._published:
             by_store[draft.outbox].append(draft)
         kept = []
+        self._queued = set()
         for store, drafts in by_store.items():
             try:
-                store.delete([d.outbox_id for d in drafts])
+                if store.delete([d.outbox_id for d in drafts]):
+                    self._queued.add(store)
             except _DATABASE_ERRORS as exc:
                 kept.extend(drafts)
                 self.stats['outbox_delete_failures'] += 1

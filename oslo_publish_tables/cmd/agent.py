@@ -184,7 +184,8 @@ class Agent(object):
     def _start_relay(self, conf):
         group = conf[publisher.GROUP]
         with self.engine.connect() as connection:
-            outbox_store.OutboxStore.check(connection, group.tables)
+            outbox_store.OutboxStore.check(connection, group.tables,
+                                           group.delivery)
         publisher_id = '%s.relay' % (
             group.publisher_id or 'publish_tables.%s' % socket.gethostname())
         self.relay_sender = sender_mod.Sender(

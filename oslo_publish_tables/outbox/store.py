@@ -6,14 +6,28 @@
 sender calls :meth:`OutboxStore.delete` from its background thread once
 the transport confirmed a record; the relay claims old rows with
 :meth:`OutboxStore.claim`.
+
+SQLite has one writer per file, and a transaction that read (oslo.db
+begins each with a deferred ``BEGIN``) fails at once with "database is
+locked" when it then writes while another connection holds the write
+lock: SQLite cannot make it wait without risking a deadlock. So on
+SQLite nothing of ours writes the file beside the service's own
+transactions: the published rows are deleted inside the service's next
+write transaction (:meth:`OutboxStore.write`), or, when the service is
+idle, by the sender while no service transaction of the process is
+open and none may begin (:meth:`OutboxStore.install` counts them), and
+``delivery = relayed``, whose agent writes the outbox all the time, is
+refused (:meth:`OutboxStore.check`).
 """
 
 import json
 import logging
 import re
+import threading
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from oslo_publish_tables.capture import listeners
 from oslo_publish_tables import exceptions
@@ -31,6 +45,7 @@ OUTBOX_MODES = (DURABLE, RELAYED)
 
 
 _CHUNK = 500
+_OWN = 'publish_tables.outbox_own'  # connection.info: our own connection
 
 
 class OutboxError(exceptions.PublishTablesError):
@@ -117,14 +132,27 @@ class OutboxStore(object):
     def __init__(self, engine, tables=()):
         self.engine = engine
         self.tables = tuple(tables)
+        self.single_writer = engine.dialect.name == 'sqlite'
+        self._gate = threading.Condition()
+        self._open = 0           # service transactions open (SQLite)
+        self._deleting = False   # our own delete holds the write lock
+        self._deletable = set()  # published ids not deleted yet (SQLite)
+        self._installed = False
 
     @classmethod
-    def check(cls, connection, published):
-        """Raise ConfigError unless durable mode can work on ``connection``.
+    def check(cls, connection, published, delivery=DURABLE):
+        """Raise ConfigError unless ``delivery`` can work on ``connection``.
 
         ``published`` are the configured table names: the outbox itself
         is never published (the capture must not capture its own writes).
         """
+        if delivery == RELAYED and connection.dialect.name == 'sqlite':
+            raise exceptions.ConfigError(
+                'delivery', RELAYED,
+                'SQLite has one writer per database file: the agent\'s '
+                'outbox claims and deletes would make the service\'s own '
+                'transactions fail with "database is locked"; use '
+                'durable or direct on SQLite')
         if schema.TABLE_NAME in published:
             raise exceptions.ConfigError(
                 'tables', schema.TABLE_NAME,
@@ -135,6 +163,50 @@ class OutboxStore(object):
                 'the table %s does not exist; run '
                 '"publish-tables-manage db_sync" first' % schema.TABLE_NAME)
 
+    # -- SQLite: keep our writes out of the service's way -----------------
+
+    def install(self):
+        """Count the engine's open transactions (SQLite only)."""
+        if not self.single_writer or self._installed:
+            return
+        event.listen(self.engine, 'begin', self._on_begin)
+        event.listen(self.engine, 'commit', self._on_end)
+        event.listen(self.engine, 'rollback', self._on_end)
+        self._installed = True
+
+    def uninstall(self):
+        if not self._installed:
+            return
+        event.remove(self.engine, 'begin', self._on_begin)
+        event.remove(self.engine, 'commit', self._on_end)
+        event.remove(self.engine, 'rollback', self._on_end)
+        self._installed = False
+
+    def _on_begin(self, conn):
+        if conn.info.get(_OWN):
+            return
+        with self._gate:
+            # Our delete holds the write lock for a moment: wait, as the
+            # service would for another of its own writers.
+            self._gate.wait_for(lambda: not self._deleting)
+            self._open += 1
+
+    def _on_end(self, conn):
+        if conn.info.get(_OWN):
+            return
+        with self._gate:
+            self._open = max(0, self._open - 1)
+
+    def _take_deletable(self):
+        """Up to ``_CHUNK`` published ids to delete in a service txn."""
+        with self._gate:
+            if len(self._deletable) <= _CHUNK:
+                ids, self._deletable = self._deletable, set()
+            else:
+                ids = set(sorted(self._deletable)[:_CHUNK])
+                self._deletable -= ids
+        return ids
+
     # -- capture (request path, inside the service's transaction) -------
 
     def write(self, conn, drafts):
@@ -142,8 +214,14 @@ class OutboxStore(object):
 
         Runs in the committing transaction, so the rows commit or roll
         back with it. Errors propagate: a durable record that cannot be
-        written must not be committed without it.
+        written must not be committed without it. On SQLite it first
+        deletes rows published since (see the module's docstring).
         """
+        if self._deletable:
+            ids = self._take_deletable()
+            if ids:
+                conn.execute(self.table.delete().where(
+                    self.table.c.id.in_(sorted(ids))))
         durable = []
         for draft in drafts:
             try:
@@ -166,12 +244,48 @@ class OutboxStore(object):
     # -- sender and relay (background threads) -----------------------------
 
     def delete(self, ids):
-        """Delete the rows ``ids`` (published), in chunks."""
-        ids = sorted(ids)
-        with self.engine.begin() as conn:
-            for start in range(0, len(ids), _CHUNK):
-                conn.execute(self.table.delete().where(
-                    self.table.c.id.in_(ids[start:start + _CHUNK])))
+        """Delete the rows ``ids`` (published), in chunks.
+
+        Installed on SQLite, the ids are queued instead, and deleted now
+        only if no service transaction of the process is open (new ones
+        wait meanwhile); else the next service write transaction deletes
+        them. Returns the number of ids still queued: the caller calls
+        again later (with no ids) until it is 0.
+        """
+        if not self._installed:  # never was, or no longer (uninstalled)
+            with self._gate:
+                ids, self._deletable = set(ids) | self._deletable, set()
+            self._delete_now(sorted(ids))
+            return 0
+        with self._gate:
+            self._deletable.update(ids)
+            if self._open or not self._deletable:
+                return len(self._deletable)
+            ids, self._deletable = sorted(self._deletable), set()
+            self._deleting = True
+        try:
+            self._delete_now(ids, own=True)
+        except BaseException:
+            with self._gate:
+                self._deletable.update(ids)
+            raise
+        finally:
+            with self._gate:
+                self._deleting = False
+                self._gate.notify_all()
+        return 0
+
+    def _delete_now(self, ids, own=False):
+        with self.engine.connect() as conn:
+            if own:
+                conn.info[_OWN] = True
+            try:
+                with conn.begin():
+                    for start in range(0, len(ids), _CHUNK):
+                        conn.execute(self.table.delete().where(
+                            self.table.c.id.in_(ids[start:start + _CHUNK])))
+            finally:
+                conn.info.pop(_OWN, None)
 
     def count(self):
         with self.engine.connect() as conn:

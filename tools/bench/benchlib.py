@@ -17,6 +17,7 @@ import warnings
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import sending as sending_mod
 from oslo_publish_tables import transport as transport_mod
 
 SQLITE = backends.SQLITE
@@ -137,8 +138,20 @@ class CountingTransport(transport_mod.NotificationTransport):
 
 
 def make_sender(conf, topic, transport_url=None, counting=False,
-                heartbeat_interval=10.0, transport=None, compression=None):
-    """A background Sender publishing with messagingv2 on ``topic``."""
+                heartbeat_interval=10.0, transport=None, compression=None,
+                sending='thread'):
+    """A background Sender publishing with messagingv2 on ``topic``.
+
+    ``sending='process'``: through a sending child process
+    (:mod:`oslo_publish_tables.sending`).
+    """
+    if sending == 'process':
+        notification = sending_mod.ProcessTransport(
+            conf, topic, 'publish_tables.bench', driver='messagingv2',
+            transport_url=transport_url or rabbit_url())
+        return sender_mod.Sender(notification,
+                                 heartbeat_interval=heartbeat_interval,
+                                 compression=compression)
     cls = CountingTransport if counting else \
         transport_mod.NotificationTransport
     notification = cls(conf, topic, 'publish_tables.bench',
@@ -148,6 +161,25 @@ def make_sender(conf, topic, transport_url=None, counting=False,
     return sender_mod.Sender(notification,
                              heartbeat_interval=heartbeat_interval,
                              compression=compression)
+
+
+def process_cpu(sender):
+    """CPU seconds of ``sender``'s sending child so far (0 if none).
+
+    ``sender`` may also be the child's pid.
+    """
+    pid = sender if isinstance(sender, int) else getattr(
+        getattr(sender, 'transport', None), 'pid', None)
+    if not pid:
+        return 0.0
+    total = 0
+    try:  # every thread, in ns (/proc/PID/stat counts 10 ms ticks)
+        for tid in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/schedstat' % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+    except OSError:
+        pass
+    return total / 1e9
 
 
 # -- figures -------------------------------------------------------------

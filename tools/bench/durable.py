@@ -37,6 +37,11 @@ TARGET_RATIO = 0.85
 MODES = ('off', 'direct', 'durable', 'relayed')
 
 
+def modes_for(backend):
+    """SQLite refuses ``delivery = relayed`` (one writer per file)."""
+    return MODES[:-1] if backend == 'sqlite' else MODES
+
+
 def _relay_main(url, topic, stop):
     """A relay process: publishes every outbox row (delivery=relayed)."""
     benchlib.quiet_logging()
@@ -79,12 +84,12 @@ def measure(backend, rounds, seconds, topic):
             migration.upgrade(engine)
             confs = {mode: benchlib.make_conf(
                 tables=list(demo_schema.PUBLISHED), delivery=mode)
-                for mode in MODES[1:]}
+                for mode in modes_for(backend)[1:]}
             sender = benchlib.make_sender(confs['direct'], topic)
             relay = RelayProcess(url, topic)
             try:
                 return _rounds(engine, confs, sender, relay, rounds,
-                               seconds)
+                               seconds, modes_for(backend))
             finally:
                 sender.stop()
                 sender.transport.close()
@@ -100,21 +105,21 @@ def _drain(sender, outbox, mode, relay):
             benchlib.wait_for(lambda: not outbox.count(), 60, 0.05)
 
 
-def _rounds(engine, confs, sender, relay, rounds, seconds):
+def _rounds(engine, confs, sender, relay, rounds, seconds, modes=MODES):
     work = overhead.Workload(db_orm.get_maker(engine))
     outbox = store.OutboxStore(engine)
-    for mode in MODES:  # warm up every path
+    for mode in modes:  # warm up every path
         if mode != 'off':
             publisher.install(engine, confs[mode], submit=sender.submit)
         work.run_for(min(1.0, seconds))
         if mode != 'off':
             publisher.uninstall(engine)
             _drain(sender, outbox, mode, relay)
-    tps = {m: [] for m in MODES}
-    lat = {m: [] for m in MODES}
+    tps = {m: [] for m in modes}
+    lat = {m: [] for m in modes}
     left = 0
     for index in range(rounds):
-        order = MODES if index % 2 == 0 else MODES[::-1]
+        order = modes if index % 2 == 0 else modes[::-1]
         for mode in order:
             if mode != 'off':
                 publisher.install(engine, confs[mode], submit=sender.submit)
@@ -133,17 +138,34 @@ def _rounds(engine, confs, sender, relay, rounds, seconds):
         while outbox.count() and time.monotonic() < deadline:
             time.sleep(0.01)
         left = max(left, outbox.count())
-    figures = {'tps_%s' % m: benchlib.median(tps[m]) for m in MODES}
-    for m in MODES:
-        figures['p50_%s_ms' % m] = benchlib.percentile(lat[m], 50) * 1e3
-        figures['p99_%s_ms' % m] = benchlib.percentile(lat[m], 99) * 1e3
+    figures = {}
+    for m in MODES:  # None: the mode is refused on this database
+        figures['tps_%s' % m] = benchlib.median(tps[m]) if m in tps else None
+        for q in (50, 99):
+            figures['p%d_%s_ms' % (q, m)] = (
+                benchlib.percentile(lat[m], q) * 1e3 if m in lat else None)
     figures['outbox_left'] = left
     figures['outbox_deleted'] = sender.stats['outbox_deleted']
     return figures
 
 
 def _verdict(ratio):
+    if ratio is None:
+        return 'refused'
     return '%.2f %s' % (ratio, 'PASS' if ratio >= TARGET_RATIO else 'MISS')
+
+
+def ratio(figures, mode):
+    """Throughput of ``mode`` over off, or None if it was refused."""
+    if figures['tps_%s' % mode] is None:
+        return None
+    return figures['tps_%s' % mode] / figures['tps_off']
+
+
+def fmt_ms(figures, q):
+    return ' / '.join('-' if figures['p%d_%s_ms' % (q, m)] is None
+                      else '%.2f' % figures['p%d_%s_ms' % (q, m)]
+                      for m in MODES)
 
 
 def main(argv=None):
@@ -166,13 +188,11 @@ def main(argv=None):
                 print('%s skipped: %s' % (backend, reason))
                 continue
             f = measure(backend, args.rounds, args.seconds, topic)
-            rows.append([backend] + [benchlib.fmt_num(f['tps_%s' % m])
-                                     for m in MODES] + [
-                _verdict(f['tps_durable'] / f['tps_off']),
-                _verdict(f['tps_relayed'] / f['tps_off']),
-                ' / '.join('%.2f' % f['p50_%s_ms' % m] for m in MODES),
-                ' / '.join('%.2f' % f['p99_%s_ms' % m] for m in MODES),
-                str(f['outbox_left'])])
+            rows.append([backend] + [
+                '-' if f['tps_%s' % m] is None
+                else benchlib.fmt_num(f['tps_%s' % m]) for m in MODES] + [
+                _verdict(ratio(f, 'durable')), _verdict(ratio(f, 'relayed')),
+                fmt_ms(f, 50), fmt_ms(f, 99), str(f['outbox_left'])])
     title = ('Outbox modes: commit throughput (txn/s, median of %d runs '
              'of %.1fs), target outbox mode/off >= %.2f'
              % (args.rounds, args.seconds, TARGET_RATIO))

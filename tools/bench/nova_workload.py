@@ -127,13 +127,15 @@ def measure_backend(backend, rounds, seconds, topic, rounds_func):
                 tables=list(PUBLISHED),
                 exclude_columns=['instances.user_data'])
             sender = benchlib.make_sender(conf, topic)
+            child = benchlib.make_sender(conf, topic, sending='process')
             try:
                 work = Workload(nova_context.get_admin_context())
                 return rounds_func(engine, conf, sender, rounds, seconds,
-                                   work)
+                                   work, process_sender=child)
             finally:
-                sender.stop()
-                sender.transport.close()
+                for each in (sender, child):
+                    each.stop()
+                    each.transport.close()
         finally:
             engine.dispose()
             restore()

@@ -108,16 +108,26 @@ def measure_backend(backend, rounds, seconds, topic):
             demo_schema.create(engine)
             conf = benchlib.make_conf(tables=list(demo_schema.PUBLISHED))
             sender = benchlib.make_sender(conf, topic)
+            child = benchlib.make_sender(conf, topic, sending='process')
             try:
-                return _rounds(engine, conf, sender, rounds, seconds)
+                return _rounds(engine, conf, sender, rounds, seconds,
+                               process_sender=child)
             finally:
-                sender.stop()
-                sender.transport.close()
+                for each in (sender, child):
+                    each.stop()
+                    each.transport.close()
         finally:
             engine.dispose()
 
 
-def _rounds(engine, conf, sender, rounds, seconds, work=None):
+def _rounds(engine, conf, sender, rounds, seconds, work=None,
+            process_sender=None):
+    """Alternate off / on / capture (/ process) ``rounds`` times.
+
+    ``process_sender``: a Sender with ``sending = process``; its mode
+    "process" is "on" through the sending child, whose CPU is counted
+    apart (``child_cpu_ms``).
+    """
     if work is None:
         work = Workload(db_orm.get_maker(engine))
     # Count the SQL statements that reach the DBAPI, both modes alike.
@@ -127,14 +137,13 @@ def _rounds(engine, conf, sender, rounds, seconds, work=None):
         statements[0] += 1
 
     sa.event.listen(engine, 'before_cursor_execute', _count)
-    # Warm up both paths (connections, compiled caches, the AMQP link).
-    publisher.install(engine, conf, submit=sender.submit)
-    work.run_for(min(1.0, seconds))
-    sender.flush(30)
-    publisher.uninstall(engine)
-    work.run_for(min(1.0, seconds))
-
     modes = ('off', 'on', 'capture')
+    senders = {'on': sender}
+    if process_sender is not None:
+        modes += ('process',)
+        senders['process'] = process_sender
+    _warm_up(engine, conf, senders, work, seconds)
+    child_cpu = 0.0
     cpu = {m: 0.0 for m in modes}  # process CPU: service and Sender threads
     tps = {m: [] for m in modes}
     lat = {m: [] for m in modes}
@@ -144,36 +153,61 @@ def _rounds(engine, conf, sender, rounds, seconds, work=None):
         # Alternate which mode goes first, so drift affects both alike.
         order = modes if index % 2 == 0 else modes[::-1]
         for mode in order:
-            run = _one_run(engine, conf, sender, work, mode, seconds,
+            run = _one_run(engine, conf, senders, work, mode, seconds,
                            statements)
             cpu[mode] += run['cpu']
             sql[mode] += run['sql']
             published += run['published']
+            child_cpu += run['child_cpu']
             tps[mode].append(run['tps'])
             lat[mode].extend(run['latencies'])
     sa.event.remove(engine, 'before_cursor_execute', _count)
-    return _summary(modes, cpu, tps, lat, sql, published, sender, work)
+    figures = _summary(modes, cpu, tps, lat, sql, published, sender, work)
+    if process_sender is not None:
+        figures.update({
+            'tps_process': benchlib.median(tps['process']),
+            'p99_process_ms': benchlib.percentile(lat['process'], 99) * 1e3,
+            'child_cpu_ms': child_cpu / len(lat['process']) * 1e3})
+    return figures
 
 
-def _one_run(engine, conf, sender, work, mode, seconds, statements):
-    """One timed run of the workload with the capture ``mode``."""
-    if mode == 'on':
+def _warm_up(engine, conf, senders, work, seconds):
+    """Connections, compiled caches, the AMQP link, the sending child."""
+    for sender in senders.values():
+        publisher.install(engine, conf, submit=sender.submit)
+        work.run_for(min(1.0, seconds))
+        sender.flush(30)
+        publisher.uninstall(engine)
+    work.run_for(min(1.0, seconds))
+
+
+def _one_run(engine, conf, senders, work, mode, seconds, statements):
+    """One timed run of the workload with the capture ``mode``.
+
+    ``senders[mode]`` publishes in modes "on" and "process"; the CPU of
+    the "process" Sender's child is counted, its draining included.
+    """
+    sender = senders.get(mode)
+    if sender is not None:
         capture = publisher.install(engine, conf, submit=sender.submit)
     elif mode == 'capture':
         publisher.install(engine, conf, submit=_discard)
     mark = len(work.commits)
     executed = statements[0]
+    child_start = benchlib.process_cpu(sender)
     cpu_start = time.process_time()
     txns, elapsed = work.run_for(seconds)
     run = {'cpu': time.process_time() - cpu_start,
            'sql': statements[0] - executed, 'published': 0,
-           'tps': txns / elapsed, 'latencies': work.commits[mark:]}
-    if mode == 'on':
+           'tps': txns / elapsed, 'latencies': work.commits[mark:],
+           'child_cpu': 0.0}
+    if sender is not None:
         publisher.uninstall(engine)
         run['published'] = capture.stats['transactions']
         # Let the sender drain outside the measured window, so the next
         # "off" run is not charged for it.
         sender.flush(60)
+        run['child_cpu'] = benchlib.process_cpu(sender) - child_start
     elif mode == 'capture':
         publisher.uninstall(engine)
     return run

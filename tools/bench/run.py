@@ -28,11 +28,12 @@ from tools.bench import benchlib
 
 
 SCENARIOS = ('overhead', 'outbox', 'throughput', 'latency', 'sync',
-             'traffic', 'verify')
+             'traffic', 'verify', 'remote')
 
 QUICK = {
     'overhead_rounds': 3, 'overhead_seconds': 1.5,
     'outbox_rounds': 2, 'outbox_seconds': 1.5,
+    'remote_rounds': 2, 'remote_seconds': 1.5,
     'producers': [1, 4], 'changes': 20000, 'rows_per_txn': 1000,
     'naive': 2000, 'drain': 20000,
     'rates': [100, 1000], 'latency_seconds': 3, 'poll_time': 0.5,
@@ -44,6 +45,7 @@ QUICK = {
 FULL = {
     'overhead_rounds': 7, 'overhead_seconds': 4.0,
     'outbox_rounds': 5, 'outbox_seconds': 3.0,
+    'remote_rounds': 5, 'remote_seconds': 3.0,
     'producers': [1, 2, 4], 'changes': 60000, 'rows_per_txn': 1000,
     'naive': 5000, 'drain': 60000,
     'rates': [100, 1000], 'latency_seconds': 10, 'poll_time': 1.0,
@@ -183,24 +185,88 @@ def report_overhead(results, verdicts):
     print('  commits per mode: %s' % ', '.join(
         '%s %d/%d' % (_label(b), r['commits_off'], r['commits_on'])
         for b, r in results.items()))
+    report_process(results, verdicts)
+
+
+def report_process(results, verdicts):
+    """Item 1 with ``sending = process``, from the same rounds."""
+    rows = []
+    for backend, r in results.items():
+        if 'tps_process' not in r:
+            continue
+        ratio = r['tps_process'] / r['tps_off']
+        added = r['p99_process_ms'] - r['p99_off_ms']
+        off = r['cpu_ms']['off']
+        service = r['cpu_ms']['process']
+        rows.append((_label(backend), benchlib.fmt_num(r['tps_off']),
+                     benchlib.fmt_num(r['tps_on']),
+                     benchlib.fmt_num(r['tps_process']), '%.3f' % ratio,
+                     '%+.2f' % added, '%.2f/%.2f/%.2f' % (
+                         off, service, r['child_cpu_ms']),
+                     '%+.0f%%' % ((service / off - 1) * 100),
+                     '%+.0f%%' % (((service + r['child_cpu_ms']) / off - 1)
+                                  * 100)))
+        name = '%s, sending = process' % _label(backend)
+        verdicts.add('1', 'on/off throughput, %s' % name, '%.3f' % ratio,
+                     '>= %.2f' % TARGET_RATIO, ratio >= TARGET_RATIO)
+        verdicts.add('1', 'added p99 commit latency, %s' % name,
+                     '%+.2f ms' % added, '< %.0f ms' % TARGET_P99_ADDED_MS,
+                     added < TARGET_P99_ADDED_MS)
+    if rows:
+        benchlib.table(
+            '1a. The same rounds with [publish_tables] sending = process '
+            '(a child process sends)',
+            ['backend', 'txn/s off', 'txn/s on (thread)',
+             'txn/s on (process)', 'process/off', 'p99 added ms',
+             'CPU ms/txn off/service/child', 'service CPU added',
+             'all CPU added'], rows)
+
+
+def report_remote(results, verdicts):
+    rows = []
+    for backend, r in results.items():
+        rows.append((
+            _label(backend), '+%.2f' % r['rtt_added_ms'],
+            benchlib.fmt_num(r['tps_off']), benchlib.fmt_num(r['tps_on']),
+            '%.3f' % (r['tps_on'] / r['tps_off']),
+            benchlib.fmt_num(r['tps_process']),
+            '%.3f' % (r['tps_process'] / r['tps_off']),
+            '%.3f' % (r['tps_capture'] / r['tps_off']),
+            '%.2f / %.2f / %.2f' % (r['p99_off_ms'], r['p99_on_ms'],
+                                    r['p99_process_ms']),
+            '%.1f/%.1f' % (r['stmts_off'], r['stmts_on'])))
+        ratio = r['tps_on'] / r['tps_off']
+        verdicts.add('1c', 'on/off throughput, %s, remote database'
+                     % _label(backend), '%.3f' % ratio,
+                     '>= %.2f' % TARGET_RATIO, ratio >= TARGET_RATIO)
+    if rows:
+        benchlib.table(
+            '1c. Service overhead with the database farther away (a '
+            'delaying TCP proxy in its own process)',
+            ['backend', 'round trip added ms', 'txn/s off', 'txn/s on',
+             'on/off', 'txn/s process', 'process/off', 'capture/off',
+             'p99 ms off/on/process', 'SQL/txn off/on'], rows)
+        print()
 
 
 def report_outbox(results, verdicts):
     from tools.bench import durable
     rows = []
     for backend, f in results.items():
+        ratios = {m: durable.ratio(f, m) for m in durable.MODES[1:]}
         rows.append([_label(backend)] + [
+            '-' if f['tps_%s' % m] is None else
             benchlib.fmt_num(f['tps_%s' % m]) for m in durable.MODES] + [
-            '%.3f' % (f['tps_%s' % m] / f['tps_off'])
+            'refused' if ratios[m] is None else '%.3f' % ratios[m]
             for m in durable.MODES[1:]] + [
-            ' / '.join('%.2f' % f['p99_%s_ms' % m] for m in durable.MODES),
-            str(f['outbox_left'])])
+            durable.fmt_ms(f, 99), str(f['outbox_left'])])
         for mode in ('durable', 'relayed'):
-            ratio = f['tps_%s' % mode] / f['tps_off']
+            if ratios[mode] is None:
+                continue
             verdicts.add('1', '%s/off throughput, %s' % (
-                mode, _label(backend)), '%.3f' % ratio,
+                mode, _label(backend)), '%.3f' % ratios[mode],
                 '>= %.2f' % TARGET_OUTBOX_RATIO,
-                ratio >= TARGET_OUTBOX_RATIO)
+                ratios[mode] >= TARGET_OUTBOX_RATIO)
     benchlib.table(
         '1b. Service overhead of the outbox modes: nova-like cycle, off / '
         'direct / durable / relayed (relay in its own process)',
@@ -455,6 +521,11 @@ def _measure(args, params, backends, main_backend, results, verdicts):
                                    params['outbox_seconds'], topic)
                 for b in backends}
         report_outbox(results['outbox'], verdicts)
+    if 'remote' in args.only:
+        from tools.bench import remote
+        results['remote'] = remote.run(
+            backends, params['remote_rounds'], params['remote_seconds'])
+        report_remote(results['remote'], verdicts)
     if 'throughput' in args.only:
         from tools.bench import throughput
         results['throughput'] = throughput.run(

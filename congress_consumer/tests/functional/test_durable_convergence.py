@@ -133,7 +133,10 @@ class RelayedConvergenceTest(_RelayTestBase):
         self.assertGreater(relay.stats['relayed'], 0)
 
 
-backends.for_each_backend(RelayedConvergenceTest)
+# SQLite refuses delivery = relayed (one writer per file): see
+# oslo_publish_tables/tests/functional/test_sqlite_writers.py.
+backends.for_each_backend(RelayedConvergenceTest,
+                          (backends.POSTGRESQL, backends.MYSQL))
 
 
 def _agent_conf(url, transport_url, topic, tables, **overrides):

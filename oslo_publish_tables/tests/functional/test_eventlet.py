@@ -33,3 +33,23 @@ class EventletTest(testtools.TestCase):
         self.assertGreater(result['last_seq'], 10)
         self.assertEqual(list(range(1, result['last_seq'] + 1)),
                          result['seqs'])
+
+    def test_a_sending_child_from_green_threads(self):
+        # sending = process: the pipe to the child is green I/O.
+        if eventlet is None:
+            self.skipTest('eventlet is not installed')
+        db = self.useFixture(backends.DatabaseFixture('sqlite'))
+        rabbit = self.useFixture(backends.RabbitFixture())
+        root = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.dirname(os.path.abspath(__file__)))))
+        out = subprocess.run(
+            [sys.executable, '-m',
+             'oslo_publish_tables.tests.functional.eventlet_producer',
+             db.url, rabbit.transport_url, rabbit.topic],
+            capture_output=True, text=True, timeout=120, cwd=root,
+            check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        self.assertTrue(result['flushed'])
+        self.assertGreater(result['last_seq'], 10)
+        self.assertEqual(result['last_seq'], result['stats']['records'])
+        self.assertNotIn('send_failures', result['stats'])
