@@ -203,6 +203,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             producer_timeout=float(args.get('producer_timeout', 30.0)),
             tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
             chunk_rows=int(args.get('chunk_rows', 5000)))
+        self.sync.name = self.name
         self.sync.on_columns = self._learn_columns
         if _as_bool('gc_freeze', args.get('gc_freeze', True)):
             self.sync.on_chunk = heap.chunk_loaded

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import progress as progress_mod
 from oslo_publish_tables import redaction
 
 from congress_consumer.publish_tables import producers
@@ -53,6 +54,7 @@ class TableStatus(object):
         self.last_applied_wall = None
         self.lag_ms = None
         self.resyncs = 0
+        self.progress = None  # of the last snapshot load
         self.reasons = collections.deque(maxlen=5)
 
 
@@ -64,6 +66,8 @@ class Synchronizer(object):
                  tombstone_ttl=600.0, chunk_rows=5000,
                  retry_interval=1.0, clock=time.monotonic):
         self.source = snapshot_source
+        self.name = None  # the datasource's, for log lines
+        self.progress_interval = progress_mod.DEFAULT_INTERVAL
         self.on_columns = None
         # on_chunk(table) after each loaded chunk of a snapshot, and
         # on_loaded(table) after a snapshot is loaded (outside the lock).
@@ -247,6 +251,7 @@ class Synchronizer(object):
                 if resync:  # opened before the switch: take another
                     raise _Reordered()
                 replica.begin_load(snap['ts'], version)
+                status.progress = self._progress(table, snap)
             fetch_decoded = getattr(self.source, 'fetch_decoded', None)
             while True:
                 if fetch_decoded is not None:  # rows from this process
@@ -257,6 +262,7 @@ class Synchronizer(object):
                     rows = [codec.decode_row(r) for r in page['rows']]
                 with self.lock:
                     replica.load(rows)
+                status.progress.advance(len(rows))
                 if self.on_chunk is not None:
                     self.on_chunk(table)
                 if page['done'] or not rows:
@@ -271,6 +277,7 @@ class Synchronizer(object):
                 status.started = previous
             self.source.close(snap['id'])
             raise
+        status.progress.finish()
         with self.lock:
             replica.end_load()
             if status.requested <= status.started:
@@ -280,6 +287,12 @@ class Synchronizer(object):
             self.on_loaded(table)
         LOG.info('%s loaded from snapshot at %d (fence %.1f ms)', table,
                  snap['ts'], snap.get('fence_ms', 0.0))
+
+    def _progress(self, table, snap):
+        return progress_mod.Progress(
+            'snapshot of %s/%s' % (self.name or '-', table),
+            total=snap.get('rows_estimate'), clock=self._clock,
+            interval=self.progress_interval)
 
     # -- status ---------------------------------------------------------------
 
@@ -309,4 +322,6 @@ class Synchronizer(object):
                 'unresolvable': replica.counts[replica_mod.UNRESOLVABLE],
                 'snapshots': replica.counts['snapshots'],
                 'resyncs': status.resyncs,
-                'last_resync_reasons': list(status.reasons)}
+                'last_resync_reasons': list(status.reasons),
+                'snapshot_progress': (None if status.progress is None
+                                      else status.progress.as_dict())}

@@ -45,6 +45,7 @@ import oslo_messaging
 
 from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.snapshot import estimate as estimate_mod
 from oslo_publish_tables.snapshot import reader
 
 GROUP = 'publish_tables'
@@ -98,6 +99,10 @@ class SnapshotService(object):
                   'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
         if snap.outbox_id is not None:
             opened['outbox_id'] = snap.outbox_id
+        with self.engine.connect() as connection:
+            estimate = estimate_mod.estimate_rows(connection, info.table)
+        if estimate is not None:  # for progress ETAs only
+            opened['rows_estimate'] = estimate
         return opened
 
     def fetch(self, snapshot_id, max_rows=None):

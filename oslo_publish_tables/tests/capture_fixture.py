@@ -10,11 +10,11 @@ from oslo_publish_tables import publisher
 from oslo_publish_tables.tests import backends
 
 
-def make_conf(**overrides):
+def make_conf(config_files=(), **overrides):
     """A private ConfigOpts with ``[publish_tables]`` overrides."""
     conf = cfg.ConfigOpts()
     publisher.register_opts(conf)
-    conf([], default_config_files=[])
+    conf([], default_config_files=list(config_files))
     for name, value in overrides.items():
         conf.set_override(name, value, 'publish_tables')
     return conf
