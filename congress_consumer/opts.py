@@ -12,6 +12,7 @@ import copy
 from oslo_config import cfg
 
 from congress_consumer.cmd import consumer
+from congress_consumer import metrics
 from congress_consumer.subscriptions import service as subscriptions
 
 DATASOURCE_EXAMPLE = 'nova'
@@ -27,4 +28,5 @@ def list_opts():
              '%s.' % DATASOURCE_EXAMPLE)
     return [(consumer.GROUP, copy.deepcopy(consumer._opts)),
             (example, copy.deepcopy(consumer._datasource_opts)),
-            (subscriptions.GROUP, copy.deepcopy(subscriptions._opts))]
+            (subscriptions.GROUP, copy.deepcopy(subscriptions._opts)),
+            (metrics.GROUP, copy.deepcopy(metrics._opts))]

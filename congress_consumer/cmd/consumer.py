@@ -63,6 +63,7 @@ from oslo_publish_tables import redaction
 from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
+from congress_consumer import metrics
 from congress_consumer.publish_tables import driver as driver_mod
 from congress_consumer.subscriptions import api as subscriptions_api
 from congress_consumer.subscriptions import service as subscriptions
@@ -207,6 +208,7 @@ def register_opts(conf):
     """Register the ``[consumer]`` and ``[subscriptions]`` options."""
     conf.register_opts(_opts, group=GROUP)
     subscriptions.register_opts(conf)
+    metrics.register_opts(conf)
 
 
 def datasource_group(name):
@@ -420,6 +422,7 @@ class Consumer(object):
         self.drivers = drivers
         self.server = None
         self.subscriptions = None
+        self.metrics = None
         self._started = []
 
     def start(self):
@@ -443,6 +446,7 @@ class Consumer(object):
                            max_body_bytes=group.push_max_body_bytes,
                            extra_routes=routes)
             self.server = wsgi.serve(api, group.api_host, group.api_port)
+            self.metrics = metrics.start(self.conf, self.drivers)
         except BaseException:
             self.stop()
             raise
@@ -484,6 +488,9 @@ class Consumer(object):
 
     def stop(self):
         """Stop serving, then stop every driver; never raises."""
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

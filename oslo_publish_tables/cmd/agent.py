@@ -44,6 +44,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import metrics
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
@@ -64,6 +65,7 @@ def register_opts(conf):
     """Register the ``[database]`` and ``[publish_tables]`` options."""
     db_options.set_defaults(conf)
     publisher.register_opts(conf)
+    metrics.register_agent_opts(conf)
 
 
 def _query_values(url, name):
@@ -124,6 +126,7 @@ class Agent(object):
         self.server = None
         self.relay = None
         self.relay_sender = None
+        self.metrics = None
         self.transport = transport
         self._own_transport = transport is None
         self.notification_transport = notification_transport
@@ -171,6 +174,7 @@ class Agent(object):
                  self.server_name)
         if group.delivery in outbox_store.OUTBOX_MODES:
             self._start_relay(publish_conf)
+        self.metrics = metrics.start_agent_metrics(self.conf, self)
 
     def _start_relay(self, conf):
         group = conf[publisher.GROUP]
@@ -198,6 +202,9 @@ class Agent(object):
 
     def stop(self):
         """Stop serving and release everything; never raises."""
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.relay is not None:
             self.relay.stop()
             self.relay = None

@@ -36,6 +36,7 @@ that binds it to the call it answers::
 to another call, nor a chunk into another snapshot or position.
 """
 
+import collections
 import threading
 import time
 import uuid
@@ -82,6 +83,7 @@ class SnapshotService(object):
         self.idle_timeout = idle_timeout
         self._open = {}
         self._lock = threading.Lock()
+        self.stats = collections.Counter()  # for metrics
 
     def open_snapshot(self, table):
         info = self.registry.get(table)
@@ -89,6 +91,7 @@ class SnapshotService(object):
             raise exceptions.SnapshotError('table %r is not published'
                                            % table)
         self._expire()
+        self.stats['snapshot_requests'] += 1
         snap = reader.open_snapshot(self.engine, info, self.lock_timeout,
                                     outbox=self.outbox)
         sid = uuid.uuid4().hex
@@ -140,6 +143,7 @@ class SnapshotService(object):
         with self._lock:
             position = entry[3]
             entry[3] += len(values)
+            self.stats['snapshot_rows'] += len(values)
         if not values:
             self.close_snapshot(snapshot_id)
         return snap, values, {'done': not values, 'table': entry[2],
