@@ -121,3 +121,30 @@ class TestCliProgress(testtools.TestCase):
         display.close()
         self.assertIn('10/10', out.getvalue())
         self.assertEqual(10, display.progress.done)
+
+
+class TestRelayBacklog(testtools.TestCase):
+    """The relay follows a backlog: full batches one after another."""
+
+    def test_backlog_progress(self):
+        import sqlalchemy as sa
+
+        from oslo_publish_tables.outbox import relay as relay_mod
+
+        engine = sa.create_engine('sqlite://')
+        self.addCleanup(engine.dispose)
+        relay = relay_mod.Relay(engine, sender=None, batch=10)
+        left = [25]
+        relay.store.count = lambda: left[0]
+        relay._track_backlog(3)  # no backlog: a partial batch
+        self.assertIsNone(relay.backlog)
+        for claimed in (10, 10, 5):
+            left[0] -= claimed
+            relay._track_backlog(claimed)
+        figures = relay.backlog.as_dict()
+        self.assertEqual(25, figures['done'])
+        self.assertEqual(25, figures['total'])
+        self.assertTrue(figures['finished'])
+        relay._track_backlog(10)  # a new backlog starts afresh
+        self.assertEqual(10, relay.backlog.done)
+        self.assertFalse(relay.backlog.as_dict()['finished'])
