@@ -1,11 +1,20 @@
 """Status dicts turned into Prometheus metrics (no server)."""
 
+import collections
+import os
+import re
+import types
+
+from oslo_config import cfg
 from prometheus_client import core
 from prometheus_client import exposition
 import testtools
+import yaml
 
+from oslo_publish_tables.cmd import agent as agent_mod
 from oslo_publish_tables import metrics
 
+from congress_consumer.cmd import consumer as consumer_cmd
 from congress_consumer import metrics as consumer_metrics
 
 
@@ -95,3 +104,63 @@ class ConsumerCollectorTest(testtools.TestCase):
         text = _text(collector)
         self.assertIn('congress_consumer_scrape_errors_total 2.0',
                       text.splitlines())
+
+
+class DocumentedSamplesTest(testtools.TestCase):
+    """The admin guide's samples are valid and name real metrics."""
+
+    SAMPLES = os.path.join(os.path.dirname(__file__), '..', '..', '..',
+                           'doc', 'source', 'admin', 'samples')
+
+    def load(self, register, name):
+        conf = cfg.ConfigOpts()
+        register(conf)
+        conf([], default_config_files=[os.path.join(self.SAMPLES, name)])
+        return conf
+
+    def test_consumer_sample(self):
+        conf = self.load(consumer_cmd.register_opts, 'consumer-metrics.conf')
+        self.assertTrue(conf.metrics.enabled)
+        self.assertEqual(9781, conf.metrics.port)
+
+    def test_agent_sample(self):
+        conf = self.load(agent_mod.register_opts, 'agent-metrics.conf')
+        group = conf[metrics.AGENT_GROUP]
+        self.assertTrue(group.enabled)
+        self.assertEqual(9782, group.port)
+        self.assertTrue(group.multiprocess_dir)
+
+    def exported_names(self):
+        consumer = _text(consumer_metrics.collector(
+            {'nova': FakeDriver(ConsumerCollectorTest.STATUS)}))
+        agent = types.SimpleNamespace(
+            service=types.SimpleNamespace(
+                stats=collections.Counter(snapshot_requests=1,
+                                          snapshot_rows=5), _open={}),
+            relay=types.SimpleNamespace(
+                stats=collections.Counter(relayed=5), backlog=None,
+                store=types.SimpleNamespace(count=lambda: 3)),
+            relay_sender=types.SimpleNamespace(
+                stats=collections.Counter(records=5), _spool=[],
+                _inflight=0))
+        text = consumer + _text(metrics.StatusCollector(
+            metrics.AGENT_PREFIX, lambda families: families.add_status(
+                metrics.agent_status(agent), {})))
+        names = set(re.findall(r'^([a-z_]+)', text, re.M))
+        names.update('publish_tables_producer_%s_total' % key
+                     for key, _ in metrics.ProducerExporter.COUNTERS)
+        names.update(['publish_tables_producer_captured_total',
+                      'publish_tables_producer_spool_depth'])
+        return names
+
+    def test_alert_rules_name_exported_metrics(self):
+        with open(os.path.join(self.SAMPLES, 'alerts.yaml')) as rules:
+            groups = yaml.safe_load(rules)['groups']
+        exported = self.exported_names()
+        used = set()
+        for rule in groups[0]['rules']:
+            used.update(re.findall(
+                r'\b((?:congress_consumer|publish_tables)_[a-z_]+)',
+                rule['expr']))
+        self.assertGreater(len(used), 5)
+        self.assertEqual(set(), used - exported)
