@@ -23,25 +23,12 @@ per-table figures, ``table``:
   (verification counters, signatures, ...).
 """
 
-from oslo_config import cfg
-
 from oslo_publish_tables import metrics as pt_metrics
 
-GROUP = 'metrics'
-DEFAULT_PORT = 9781
-PREFIX = 'congress_consumer'
+from congress_consumer import opts
 
-_opts = [
-    cfg.BoolOpt('enabled', default=False,
-                help='Serve Prometheus metrics (lag, caught-up state, '
-                     'deltas applied and dropped, gaps, resyncs, snapshot '
-                     'progress per datasource and table) on '
-                     'http://<host>:<port>/metrics.'),
-    cfg.HostAddressOpt('host', default='127.0.0.1',
-                       help='Address the metrics endpoint listens on.'),
-    cfg.PortOpt('port', default=DEFAULT_PORT,
-                help='Port of the metrics endpoint (0: any free port).'),
-]
+GROUP = opts.METRICS_GROUP
+PREFIX = 'congress_consumer'
 
 # Table status keys with a metric of their own (not exported as is).
 _DROPPED = ('duplicate', 'late', 'unresolvable')
@@ -56,14 +43,6 @@ DOCUMENTATION = {
     'table_lag_ms': 'Commit-to-apply delay of the last applied change.',
     'datasource_discarded': 'Messages discarded, by reason.',
 }
-
-
-def register_opts(conf):
-    conf.register_opts(_opts, group=GROUP)
-
-
-def list_opts():
-    return [(GROUP, _opts)]
 
 
 def _table(families, labels, status):

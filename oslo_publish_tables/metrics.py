@@ -28,30 +28,13 @@ import os
 import re
 import threading
 
-from oslo_config import cfg
+from oslo_publish_tables import opts
 
 LOG = logging.getLogger(__name__)
 
-AGENT_GROUP = 'publish_tables_metrics'
+AGENT_GROUP = opts.METRICS_GROUP
 MULTIPROC_ENV = 'PROMETHEUS_MULTIPROC_DIR'
-DEFAULT_AGENT_PORT = 9782
 PRODUCER_INTERVAL = 5.0
-
-agent_opts = [
-    cfg.BoolOpt('enabled', default=False,
-                help='Serve Prometheus metrics of publish-tables-agent '
-                     '(outbox depth, relayed records, snapshot requests) '
-                     'on http://<host>:<port>/metrics.'),
-    cfg.HostAddressOpt('host', default='127.0.0.1',
-                       help='Address the metrics endpoint listens on.'),
-    cfg.PortOpt('port', default=DEFAULT_AGENT_PORT,
-                help='Port of the metrics endpoint (0: any free port).'),
-    cfg.StrOpt('multiprocess_dir',
-               help='Also serve the producers\' counters (records '
-                    'captured, sent, send failures, spool depth), read '
-                    'from this directory: the PROMETHEUS_MULTIPROC_DIR '
-                    'the service processes of this host run with.'),
-]
 
 # Status keys whose values only grow: exported as counters (*_total).
 COUNTER_KEYS = frozenset([
@@ -64,10 +47,6 @@ COUNTER_KEYS = frozenset([
 ])
 
 _NAME = re.compile(r'[^a-zA-Z0-9_]')
-
-
-def register_agent_opts(conf):
-    conf.register_opts(agent_opts, group=AGENT_GROUP)
 
 
 def metric_name(*parts):

@@ -45,13 +45,14 @@ import sqlalchemy as sa
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import metrics
+from oslo_publish_tables import opts
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
+from oslo_publish_tables.protocol import redaction
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import publisher
-from oslo_publish_tables import redaction
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service as service_mod
 from oslo_publish_tables import transport as transport_mod
 
@@ -65,7 +66,7 @@ def register_opts(conf):
     """Register the ``[database]`` and ``[publish_tables]`` options."""
     db_options.set_defaults(conf)
     publisher.register_opts(conf)
-    metrics.register_agent_opts(conf)
+    opts.register_metrics_opts(conf)
 
 
 def _query_values(url, name):
@@ -121,11 +122,9 @@ class Agent(object):
                  notification_transport=None):
         self.conf = conf
         self.server_name = server_name or socket.gethostname()
-        self.engine = None
-        self.service = None
-        self.server = None
-        self.relay = None
-        self.relay_sender = None
+        # Made by start(), closed by stop().
+        self.engine = self.service = self.server = None
+        self.relay = self.relay_sender = None
         self.metrics = None
         self.transport = transport
         self._own_transport = transport is None

@@ -27,7 +27,7 @@ from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import migration
 from oslo_publish_tables.outbox import store as store_mod
 from oslo_publish_tables import progress
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 PROJECT = 'publish-tables-manage'
 

@@ -21,13 +21,13 @@ from prometheus_client import parser
 import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
-from oslo_publish_tables import demo_workload
-from oslo_publish_tables import envelope
 from oslo_publish_tables import metrics as pt_metrics
+from oslo_publish_tables.protocol import envelope
+from publish_tables_demo import workload as demo_workload
 
 from congress_consumer.cmd import consumer as consumer_cmd
 from congress_consumer import metrics
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import snapshots
 from congress_consumer.tests.functional import producer_process
 from congress_consumer.tests import pipeline
 

@@ -19,13 +19,13 @@ from oslo_messaging import conffixture
 import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
-from oslo_publish_tables import demo_workload
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.tests import rabbit_cluster
+from publish_tables_demo import workload as demo_workload
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
-from congress_consumer.publish_tables import sync
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
+from congress_consumer.replication import sync
 from congress_consumer.tests import pipeline
 
 SAMPLE = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'doc',

@@ -13,9 +13,9 @@ import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
 from oslo_publish_tables.cmd import manage
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.outbox import migration
 from oslo_publish_tables.outbox import schema
-from oslo_publish_tables.tests import backends
 
 
 class FakeTime(object):
