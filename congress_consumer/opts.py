@@ -3,8 +3,10 @@
 ``congress-consumer`` reads ``[consumer]`` (:data:`CONSUMER_OPTS`), one
 ``[datasource_<name>]`` section (:data:`DATASOURCE_OPTS`) for every name
 in ``[consumer] datasources``, and ``[subscriptions]``
-(:data:`SUBSCRIPTIONS_OPTS`) for the table subscriptions. The options are
-registered on the ``ConfigOpts`` the caller gives, never at import time.
+(:data:`SUBSCRIPTIONS_OPTS`) for the table subscriptions, and
+``[metrics]`` (:data:`METRICS_OPTS`) for the Prometheus endpoint. The
+options are registered on the ``ConfigOpts`` the caller gives, never at
+import time.
 A datasource's options also are the ``args`` of its driver (see
 :func:`congress_consumer.cmd.consumer.driver_args`), whose defaults are
 :data:`DATASOURCE_DEFAULTS`: the defaults written here, once.
@@ -22,6 +24,7 @@ from oslo_publish_tables import optypes
 
 GROUP = 'consumer'
 SUBSCRIPTIONS_GROUP = 'subscriptions'
+METRICS_GROUP = 'metrics'
 DATASOURCE_GROUP_PREFIX = 'datasource_'
 DATASOURCE_EXAMPLE = 'nova'
 
@@ -232,6 +235,21 @@ SUBSCRIPTIONS_OPTS = [
 ]
 
 
+DEFAULT_METRICS_PORT = 9781
+
+METRICS_OPTS = [
+    cfg.BoolOpt('enabled', default=False,
+                help='Serve Prometheus metrics (lag, caught-up state, '
+                     'deltas applied and dropped, gaps, resyncs, snapshot '
+                     'progress per datasource and table) on '
+                     'http://<host>:<port>/metrics.'),
+    cfg.HostAddressOpt('host', default='127.0.0.1',
+                       help='Address the metrics endpoint listens on.'),
+    cfg.PortOpt('port', default=DEFAULT_METRICS_PORT,
+                help='Port of the metrics endpoint (0: any free port).'),
+]
+
+
 DATASOURCE_DEFAULTS = {opt.dest: opt.default for opt in DATASOURCE_OPTS
                        if opt.default is not None}
 
@@ -247,9 +265,10 @@ def register_subscriptions_opts(conf):
 
 
 def register_opts(conf):
-    """Register the ``[consumer]`` and ``[subscriptions]`` options."""
+    """Register ``[consumer]``, ``[subscriptions]`` and ``[metrics]``."""
     conf.register_opts(CONSUMER_OPTS, group=GROUP)
     register_subscriptions_opts(conf)
+    conf.register_opts(METRICS_OPTS, group=METRICS_GROUP)
 
 
 def register_datasource_opts(conf, name):
@@ -267,4 +286,5 @@ def list_opts():
              '%s.' % DATASOURCE_EXAMPLE)
     return [(GROUP, copy.deepcopy(CONSUMER_OPTS)),
             (example, copy.deepcopy(DATASOURCE_OPTS)),
-            (SUBSCRIPTIONS_GROUP, copy.deepcopy(SUBSCRIPTIONS_OPTS))]
+            (SUBSCRIPTIONS_GROUP, copy.deepcopy(SUBSCRIPTIONS_OPTS)),
+            (METRICS_GROUP, copy.deepcopy(METRICS_OPTS))]

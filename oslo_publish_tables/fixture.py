@@ -33,7 +33,12 @@ Servers, each overridable by an environment variable:
   (``PUBLISH_TABLES_RABBIT_URL``)
 
 :class:`DatabaseFixture` creates a fresh, randomly named database on the
-server (or a temporary SQLite file) and drops it again at cleanup.  It only
+server (or a temporary SQLite file) and drops it again at cleanup. On the
+servers it provisions with oslo.db's opportunistic-test machinery
+(:class:`oslo_db.sqlalchemy.provision.Backend`, the layer under
+``oslo_db.sqlalchemy.test_fixtures``), pointed at the URLs below rather
+than at oslo.db's ``openstack_citest`` account; the skip-or-fail rule
+stays this module's.  It only
 hands out a URL: tests create their own engines, since the plugin under test
 has to be named in the URL (see :func:`add_query`).
 
@@ -82,6 +87,7 @@ import uuid
 
 import fixtures
 from oslo_config import cfg
+from oslo_db.sqlalchemy import provision
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 import testtools
@@ -124,6 +130,8 @@ _FALSE_VALUES = ('', '0', 'false', 'no', 'off', 'n', 'f')
 # (service, url) -> (available, reason); filled once per process.
 _availability = {}
 _availability_lock = threading.Lock()
+# (service, url) -> oslo_db.sqlalchemy.provision.Backend
+_provision_backends = {}
 
 
 class ServiceNotAvailable(RuntimeError):
@@ -222,6 +230,23 @@ def require(service, url=None):
         % (name, where, reason))
 
 
+def provision_backend(service):
+    """oslo.db's provisioning :class:`~oslo_db.sqlalchemy.provision.Backend`.
+
+    One per server URL and process, verified (connected) on first use;
+    it creates and drops the tests' databases. :func:`require` must have
+    passed first: an unreachable server raises
+    ``oslo_db.exception.BackendNotAvailable`` here.
+    """
+    url = server_url(service)
+    with _availability_lock:
+        backend = _provision_backends.get((service, url))
+        if backend is None:
+            backend = _provision_backends[(service, url)] = \
+                provision.Backend(service, sa.engine.make_url(url))
+    return backend._verify()
+
+
 def add_query(url, **params):
     """Return *url* (a string or URL) with query parameters added.
 
@@ -272,41 +297,33 @@ class DatabaseFixture(fixtures.Fixture):
             return
         self.server_url = server_url(self.backend)
         self.database = 'pt_test_' + uuid.uuid4().hex[:16]
-        admin = sa.create_engine(self.server_url,
-                                 poolclass=sa_pool.NullPool,
-                                 isolation_level='AUTOCOMMIT')
-        self.addCleanup(admin.dispose)
-        with admin.connect() as conn:
-            if self.backend == POSTGRESQL:
-                conn.execute(sa.text('CREATE DATABASE "%s"' % self.database))
-            else:
+        backend = provision_backend(self.backend)
+        backend.create_named_database(self.database)
+        self.addCleanup(self._drop, backend)
+        if self.backend == MYSQL:  # whatever the server's default
+            with backend.engine.begin() as conn:
                 conn.execute(sa.text(
-                    'CREATE DATABASE `%s` CHARACTER SET utf8mb4'
+                    'ALTER DATABASE `%s` CHARACTER SET utf8mb4'
                     % self.database))
-        self.addCleanup(self._drop, admin)
-        url = sa.engine.make_url(self.server_url).set(database=self.database)
-        self.url = url.render_as_string(hide_password=False)
+        self.url = backend.provisioned_database_url(
+            self.database).render_as_string(hide_password=False)
 
-    def _drop(self, admin):
-        with admin.connect() as conn:
-            if self.backend == POSTGRESQL:
-                conn.execute(sa.text(
-                    'DROP DATABASE IF EXISTS "%s" WITH (FORCE)'
-                    % self.database))
-                return
-            # MySQL has no FORCE: end connections a test left open, as
-            # DROP DATABASE would otherwise wait for their locks.
-            rows = conn.execute(
-                sa.text('SELECT id FROM information_schema.processlist '
-                        'WHERE db = :db AND id <> CONNECTION_ID()'),
-                {'db': self.database}).fetchall()
-            for (thread_id,) in rows:
-                try:
-                    conn.execute(sa.text('KILL %d' % int(thread_id)))
-                except sa.exc.DBAPIError:
-                    pass  # already gone
-            conn.execute(sa.text('DROP DATABASE IF EXISTS `%s`'
-                                 % self.database))
+    def _drop(self, backend):
+        if self.backend == MYSQL:
+            # oslo.db's DROP DATABASE would wait for the locks of
+            # connections a test left open: end them first.
+            with backend.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text('SELECT id FROM information_schema.processlist '
+                            'WHERE db = :db AND id <> CONNECTION_ID()'),
+                    {'db': self.database}).fetchall()
+                for (thread_id,) in rows:
+                    try:
+                        conn.execute(sa.text('KILL %d' % int(thread_id)))
+                    except sa.exc.DBAPIError:
+                        pass  # already gone
+        # PostgreSQL: oslo.db ends the sessions of our user, then drops.
+        backend.drop_named_database(self.database, conditional=True)
 
 
 class RabbitFixture(fixtures.Fixture):
@@ -411,11 +428,14 @@ def for_each_backend(test_case_class, backends=BACKENDS):
     return tuple(generated)
 
 
-def make_conf(**overrides):
-    """A private ConfigOpts with ``[publish_tables]`` overrides."""
+def make_conf(config_files=(), **overrides):
+    """A private ConfigOpts with ``[publish_tables]`` overrides.
+
+    ``config_files`` are loaded too (e.g. ``[oslo_messaging_rabbit]``).
+    """
     conf = cfg.ConfigOpts()
     publisher.register_opts(conf)
-    conf([], default_config_files=[])
+    conf([], default_config_files=list(config_files))
     for name, value in overrides.items():
         conf.set_override(name, value, 'publish_tables')
     return conf

@@ -3,7 +3,8 @@
 Every option of the producer (the SQLAlchemy plugin, the capture, the
 sender, the snapshot service and the outbox relay of
 ``publish-tables-agent``) lives in the ``[publish_tables]`` group and is
-defined in this module. :func:`register_opts` registers them on the
+defined in this module, as are publish-tables-agent's metrics options
+(``[publish_tables_metrics]``). :func:`register_opts` registers them on the
 ``ConfigOpts`` the caller gives (never on a global one);
 :func:`list_opts` lists them for oslo-config-generator and the
 configuration reference. The modules read them from the ``ConfigOpts``
@@ -20,6 +21,9 @@ from oslo_publish_tables.protocol import compression
 from oslo_publish_tables.protocol import signing
 
 GROUP = 'publish_tables'
+# publish-tables-agent's Prometheus endpoint (see oslo_publish_tables.metrics)
+METRICS_GROUP = 'publish_tables_metrics'
+DEFAULT_METRICS_PORT = 9782
 
 _opts = optypes.finite([
     # capture.tables: what is captured
@@ -164,11 +168,34 @@ _opts = optypes.finite([
 ], maxima={'min_send_interval': 60.0})
 
 
+METRICS_OPTS = [
+    cfg.BoolOpt('enabled', default=False,
+                help='Serve Prometheus metrics of publish-tables-agent '
+                     '(outbox depth, relayed records, snapshot requests) '
+                     'on http://<host>:<port>/metrics.'),
+    cfg.HostAddressOpt('host', default='127.0.0.1',
+                       help='Address the metrics endpoint listens on.'),
+    cfg.PortOpt('port', default=DEFAULT_METRICS_PORT,
+                help='Port of the metrics endpoint (0: any free port).'),
+    cfg.StrOpt('multiprocess_dir',
+               help='Also serve the producers\' counters (records '
+                    'captured, sent, send failures, spool depth), read '
+                    'from this directory: the PROMETHEUS_MULTIPROC_DIR '
+                    'the service processes of this host run with.'),
+]
+
+
 def list_opts():
     """Return ``[(group, [options])]`` for the sample config file."""
-    return [(GROUP, copy.deepcopy(_opts))]
+    return [(GROUP, copy.deepcopy(_opts)),
+            (METRICS_GROUP, copy.deepcopy(METRICS_OPTS))]
 
 
 def register_opts(conf):
     """Register every option of the producer on ``conf``."""
     conf.register_opts(_opts, group=GROUP)
+
+
+def register_metrics_opts(conf):
+    """Register publish-tables-agent's ``[publish_tables_metrics]``."""
+    conf.register_opts(METRICS_OPTS, group=METRICS_GROUP)

@@ -28,6 +28,7 @@ from oslo_config import cfg
 from oslo_publish_tables.capture import listeners
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import metrics
 from oslo_publish_tables import opts
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables.protocol import signing
@@ -39,6 +40,7 @@ GROUP = 'publish_tables'
 
 _lock = threading.Lock()
 _senders = {}
+_exporters = {}  # key -> metrics.ProducerExporter (or None)
 _installed = {}
 
 
@@ -64,6 +66,7 @@ def _sender_for(conf):
                 group.heartbeat_interval, group.max_retry_interval,
                 group.shutdown_timeout, group.min_send_interval,
                 signer=signer, compression=group.compression), 0]
+            _exporters[key] = metrics.attach_producer(entry[0], group.topic)
         entry[1] += 1
         return key, entry[0]
 
@@ -77,8 +80,11 @@ def _release_sender(key):
         if entry[1] > 0:
             return
         del _senders[key]
+        exporter = _exporters.pop(key, None)
     entry[0].stop()
     entry[0].transport.close()
+    if exporter is not None:
+        exporter.stop()
 
 
 def _unless_in_outbox(submit):

@@ -64,6 +64,7 @@ from oslo_publish_tables.protocol import redaction
 from congress_consumer.api import wsgi
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
+from congress_consumer import metrics
 from congress_consumer import opts
 from congress_consumer.replication import argcheck
 from congress_consumer.replication import driver as driver_mod
@@ -377,6 +378,7 @@ class Consumer(object):
         self.drivers = drivers
         self.server = None
         self.subscriptions = None
+        self.metrics = None
         self._started = []
 
     def start(self):
@@ -408,6 +410,7 @@ class Consumer(object):
                                   reason='cannot listen on %s: %s' % (
                                       group.api_host, exc.strerror or exc)
                                   ) from None
+            self.metrics = metrics.start(self.conf, self.drivers)
         except BaseException:
             self.stop()
             raise
@@ -449,6 +452,9 @@ class Consumer(object):
 
     def stop(self):
         """Stop serving, then stop every driver; never raises."""
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()

@@ -22,6 +22,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables import progress as progress_mod
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import redaction
 
@@ -72,6 +73,7 @@ class TableStatus(object):
         self.last_applied_wall = None
         self.lag_ms = None
         self.resyncs = 0
+        self.progress = None  # of the last snapshot load
         self.reasons = collections.deque(maxlen=5)
         self.suspect_count = 0  # empty snapshots in a row
 
@@ -95,6 +97,7 @@ class Synchronizer(object):
         self.resync_limiter = ratelimit.ResyncLimiter(min_resync_interval,
                                                       clock)
         self.log_limiter = ratelimit.LogLimiter(LOG)
+        self.progress_interval = progress_mod.DEFAULT_INTERVAL
         self.on_columns = None
         # on_chunk(table) after each loaded chunk of a snapshot, and
         # on_loaded(table) after a snapshot is loaded (outside the lock).
@@ -400,6 +403,7 @@ class Synchronizer(object):
                 if resync:  # opened before the switch: take another
                     raise _Reordered()
                 replica.begin_load(snap['ts'], version)
+                status.progress = self._progress(table, snap)
             fetch_decoded = getattr(self.source, 'fetch_decoded', None)
             while True:
                 if fetch_decoded is not None:  # rows from this process
@@ -410,6 +414,7 @@ class Synchronizer(object):
                     rows = [codec.decode_row(r) for r in page['rows']]
                 with self.lock:
                     replica.load(rows)
+                status.progress.advance(len(rows))
                 if self.on_chunk is not None:
                     self.on_chunk(table)
                 if page['done'] or not rows:
@@ -424,6 +429,7 @@ class Synchronizer(object):
                 status.started = previous
             self.source.close(snap['id'])
             raise
+        status.progress.finish()
         with self.lock:
             if self._suspect(table, replica, status):
                 replica.abort_load()
@@ -470,6 +476,12 @@ class Synchronizer(object):
             return False
         self.counts['suspect_snapshots'] += 1
         return True
+
+    def _progress(self, table, snap):
+        return progress_mod.Progress(
+            'snapshot of %s/%s' % (self.name or '-', table),
+            total=snap.get('rows_estimate'), clock=self._clock,
+            interval=self.progress_interval)
 
     # -- status ---------------------------------------------------------------
 
@@ -572,7 +584,9 @@ class Synchronizer(object):
                   'unresolvable': replica.counts[replica_mod.UNRESOLVABLE],
                   'snapshots': replica.counts['snapshots'],
                   'resyncs': status.resyncs,
-                  'last_resync_reasons': list(status.reasons)}
+                  'last_resync_reasons': list(status.reasons),
+                  'snapshot_progress': (None if status.progress is None
+                                        else status.progress.as_dict())}
         result.update(self.liveness.table(status.state == LIVE,
                                           status.snapshot_at))
         return result

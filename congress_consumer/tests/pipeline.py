@@ -6,6 +6,7 @@ keeps messages per transport); on RabbitMQ they connect separately.
 
 import collections
 import time
+import uuid
 
 import fixtures
 import oslo_messaging
@@ -59,8 +60,13 @@ class Pipeline(fixtures.Fixture):
 
     def __init__(self, backend='sqlite', rabbit=False,
                  tables=demo_schema.PUBLISHED, driver_args=None,
-                 delivery='direct', compression=None, exclude_columns=()):
+                 delivery='direct', compression=None, exclude_columns=(),
+                 transport_url=None, config_files=()):
         super().__init__()
+        # transport_url: a broker of the test's own (e.g. a cluster);
+        # config_files: loaded into the conf of both sides.
+        self.own_url = transport_url
+        self.config_files = config_files
         self.compression = compression
         self.exclude_columns = list(exclude_columns)
         self.backend = backend
@@ -79,8 +85,13 @@ class Pipeline(fixtures.Fixture):
         engine.dispose()
         self.conf = capture_fixture.make_conf(
             tables=self.tables, delivery=self.delivery,
-            exclude_columns=self.exclude_columns)
-        if self.rabbit:
+            exclude_columns=self.exclude_columns,
+            config_files=self.config_files)
+        if self.own_url:
+            self.rabbit = True  # a transport per side, as on RabbitMQ
+            self.topic = 'pt_test_%s' % uuid.uuid4().hex[:16]
+            self.transport_url = self.own_url
+        elif self.rabbit:
             rabbit = self.useFixture(backends.RabbitFixture())
             self.topic = rabbit.topic
             self.transport_url = rabbit.transport_url

@@ -48,6 +48,8 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import metrics
+from oslo_publish_tables import opts
 from oslo_publish_tables import optypes
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as outbox_store
@@ -69,6 +71,7 @@ def register_opts(conf):
     """Register the ``[database]`` and ``[publish_tables]`` options."""
     db_options.set_defaults(conf)
     publisher.register_opts(conf)
+    opts.register_metrics_opts(conf)
 
 
 def _query_values(url, name):
@@ -127,6 +130,7 @@ class Agent(object):
         # Made by start(), closed by stop().
         self.engine = self.service = self.server = None
         self.relay = self.relay_sender = None
+        self.metrics = None
         self.transport = transport
         self._own_transport = transport is None
         self.notification_transport = notification_transport
@@ -180,6 +184,7 @@ class Agent(object):
                  self.server_name)
         if group.delivery in outbox_store.OUTBOX_MODES:
             self._start_relay(publish_conf)
+        self.metrics = metrics.start_agent_metrics(self.conf, self)
 
     def _start_relay(self, conf):
         group = conf[publisher.GROUP]
@@ -218,6 +223,9 @@ class Agent(object):
 
     def stop(self):
         """Stop serving and release everything; never raises."""
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.relay is not None:
             self.relay.stop()
             self.relay = None

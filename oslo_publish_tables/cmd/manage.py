@@ -9,9 +9,14 @@ Run it with the service's configuration file, like the agent::
 the database of ``[database] connection`` with the alembic migrations
 shipped in :mod:`oslo_publish_tables.outbox`; ``db_version`` prints the
 outbox schema revision (``None`` before the first ``db_sync``).
+``outbox_wait`` waits until the relay has emptied the outbox (before a
+maintenance, or to watch a backlog drain), with a progress bar on a
+terminal and progress lines otherwise; it fails after ``--timeout``
+seconds with rows left.
 """
 
 import sys
+import time
 
 from oslo_config import cfg
 from oslo_db.sqlalchemy import engines
@@ -20,6 +25,8 @@ import sqlalchemy as sa
 from oslo_publish_tables.cmd import agent
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import migration
+from oslo_publish_tables.outbox import store as store_mod
+from oslo_publish_tables import progress
 from oslo_publish_tables.protocol import redaction
 
 PROJECT = 'publish-tables-manage'
@@ -33,6 +40,13 @@ def _add_commands(subparsers):
     show = subparsers.add_parser('db_version', help='print the outbox '
                                  'schema revision')
     show.set_defaults(func=_db_version)
+    wait = subparsers.add_parser('outbox_wait', help='wait until the '
+                                 'outbox is empty, showing progress')
+    wait.add_argument('--timeout', type=float, default=3600.0,
+                      help='seconds to wait at most (default 3600)')
+    wait.add_argument('--interval', type=float, default=1.0,
+                      help='seconds between two counts (default 1)')
+    wait.set_defaults(func=_outbox_wait)
 
 
 _command_opt = cfg.SubCommandOpt('command', title='Commands',
@@ -57,6 +71,34 @@ def _db_version(conf, out):
     engine = _engine(conf)
     try:
         out.write('%s\n' % migration.version(engine))
+    finally:
+        engine.dispose()
+
+
+class OutboxNotEmpty(exceptions.PublishTablesError):
+    """``outbox_wait`` timed out with rows left."""
+
+
+def _outbox_wait(conf, out):
+    clock, sleep = time.monotonic, time.sleep
+    engine = _engine(conf)
+    try:
+        store = store_mod.OutboxStore(engine)
+        first = left = store.count()
+        display = progress.cli_progress('outbox of %s' % engine.url.database,
+                                        total=first, clock=clock)
+        deadline = clock() + conf.command.timeout
+        while left and clock() < deadline:
+            sleep(conf.command.interval)
+            now_left = store.count()
+            # New records may arrive meanwhile: count what went out.
+            display.update(max(left - now_left, 0))
+            left = now_left
+        display.close()
+        if left:
+            raise OutboxNotEmpty('%d outbox rows left after %.0f s'
+                                 % (left, conf.command.timeout))
+        out.write('outbox empty\n')
     finally:
         engine.dispose()
 

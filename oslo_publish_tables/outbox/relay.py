@@ -30,6 +30,7 @@ from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables.outbox import store as store_mod
+from oslo_publish_tables import progress
 from oslo_publish_tables.protocol import redaction
 
 LOG = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Relay(object):
         self._stop = threading.Event()
         self._thread = None
         self.stats = collections.Counter()
+        self.backlog = None  # progress.Progress of the last backlog
 
     @classmethod
     def from_conf(cls, conf, engine, sender):
@@ -115,6 +117,7 @@ class Relay(object):
                         'publish_tables relay: publishing %d outbox '
                         'records', count)
                 self._wait_published()
+                self._track_backlog(count)
                 if count >= self.batch:
                     continue  # more may be waiting
             self._stop.wait(self.interval)
@@ -132,6 +135,19 @@ class Relay(object):
     def is_alive(self):
         """True while the relay's thread runs (or it was never started)."""
         return self._thread is None or self._thread.is_alive()
+
+    def _track_backlog(self, count):
+        """Progress of a backlog: full batches claimed one after another."""
+        running = self.backlog is not None and self.backlog.finished is None
+        if count >= self.batch and not running:
+            self.backlog = progress.Progress(
+                'publish_tables relay: outbox backlog',
+                total=count + self.store.count())
+            running = True
+        if running:
+            self.backlog.advance(count)
+            if count < self.batch:
+                self.backlog.finish()
 
     def start(self):
         if self._thread is not None:

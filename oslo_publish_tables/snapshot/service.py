@@ -11,6 +11,7 @@ The RPC's names and reply shapes, and how a reply is signed, are part
 of the protocol: :mod:`oslo_publish_tables.protocol.snapshot_rpc`.
 """
 
+import collections
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from oslo_publish_tables.protocol import checksum as checksum_mod
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import snapshot_requests as requests
 from oslo_publish_tables.protocol import snapshot_rpc
+from oslo_publish_tables.snapshot import estimate as estimate_mod
 from oslo_publish_tables.snapshot import reader
 
 GROUP = 'publish_tables'
@@ -47,6 +49,7 @@ class SnapshotService(object):
         self.idle_timeout = idle_timeout
         self._open = {}
         self._lock = threading.Lock()
+        self.stats = collections.Counter()  # for metrics
 
     @classmethod
     def for_database(cls, engine, tables, exclude_columns=(),
@@ -72,6 +75,7 @@ class SnapshotService(object):
             raise exceptions.SnapshotError('table %r is not published'
                                            % table)
         self._expire()
+        self.stats['snapshot_requests'] += 1
         with self._lock:
             if len(self._open) + self._opening >= self.max_open:
                 raise exceptions.SnapshotError(
@@ -96,6 +100,10 @@ class SnapshotService(object):
                   'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
         if snap.outbox_id is not None:
             opened['outbox_id'] = snap.outbox_id
+        with self.engine.connect() as connection:
+            estimate = estimate_mod.estimate_rows(connection, info.table)
+        if estimate is not None:  # for progress ETAs only
+            opened['rows_estimate'] = estimate
         return opened
 
     def open_checksum(self, table, chunks):
@@ -171,6 +179,7 @@ class SnapshotService(object):
         with self._lock:
             position = entry[3]
             entry[3] += len(values)
+            self.stats['snapshot_rows'] += len(values)
         if not values:
             self.close_snapshot(snapshot_id)
         return snap, values, {'done': not values, 'table': entry[2],

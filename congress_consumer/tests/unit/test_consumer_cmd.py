@@ -44,7 +44,8 @@ class OptsTest(ConfTestCase):
 
     def test_list_opts(self):
         groups = opts.list_opts()
-        self.assertEqual(['consumer', 'datasource_nova', 'subscriptions'],
+        self.assertEqual(['consumer', 'datasource_nova', 'subscriptions',
+                          'metrics'],
                          [getattr(g, 'name', g) for g, _ in groups])
         self.assertEqual(['datasources', 'api_host', 'api_port',
                           'enable_push', 'push_max_body_bytes'],

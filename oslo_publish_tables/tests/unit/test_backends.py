@@ -18,6 +18,7 @@ import threading
 import types
 
 import fixtures
+from oslo_db.sqlalchemy import provision
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 import testtools
@@ -327,6 +328,27 @@ class RealDatabaseTest(testtools.TestCase):
         finally:
             fixture.cleanUp()
         self.assertFalse(self._database_exists(fixture))
+
+    def test_provisioned_by_oslo_db(self):
+        fixture = backends.DatabaseFixture(self.backend)
+        fixture.setUp()
+        if self.backend == backends.SQLITE:
+            fixture.cleanUp()
+            self.skipTest('SQLite databases are temporary files')
+        backend = backends.provision_backend(self.backend)
+
+        def exists():
+            # Backend.database_exists passes an Engine, which has no
+            # scalar() under SQLAlchemy 2: ask with a connection.
+            with backend.engine.connect() as conn:
+                return backend.impl.database_exists(conn, fixture.database)
+
+        try:
+            self.assertIsInstance(backend, provision.Backend)
+            self.assertTrue(exists())
+        finally:
+            fixture.cleanUp()
+        self.assertFalse(exists())
 
     def test_databases_are_distinct(self):
         first = self.useFixture(backends.DatabaseFixture(self.backend))
