@@ -41,6 +41,7 @@ installed. Congress 11.0.0 also needs, on Python 3.10 and later,
 installation's business, and this module does not do it.
 """
 
+import importlib
 import json
 import threading
 
@@ -48,16 +49,28 @@ from oslo_log import log as logging
 
 from congress_consumer.api import wsgi
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import driver as driver_mod
 
 LOG = logging.getLogger(__name__)
 
-_CLASS_NAME = 'PublishTablesDataSource'
+# The DataService classes Congress's entry points name, and the driver
+# each one serves (``congress.datasource.drivers`` in setup.cfg).
+DRIVERS = {
+    'PublishTablesDataSource':
+        'congress_consumer.publish_tables.driver:PublishTablesDriver',
+    'HttpPushDataSource':
+        'congress_consumer.datasources.http_push:HttpPushDriver',
+    'NotificationDataSource':
+        'congress_consumer.datasources.notifications:NotificationDriver',
+    'SqlPollingDataSource':
+        'congress_consumer.datasources.sql_polling:SqlPollingDriver',
+    'RpcActionDataSource':
+        'congress_consumer.datasources.rpc_actions:RpcActionDriver',
+}
 _classes = {}
 _classes_lock = threading.Lock()
 
 
-_MAPPING_ARGS = ('columns', 'table_names', 'rename', 'types')
+_MAPPING_ARGS = ('columns', 'table_names', 'rename', 'types', 'actions')
 
 
 def driver_args(config):
@@ -146,14 +159,29 @@ class _Endpoints(object):
     def request_execute(self, context, action, action_args, wait):
         self.service.request_execute(action, action_args, wait)
 
+    def update_entire_data(self, context, table_id, source_id, objs):
+        # Congress's PUT /v1/data-sources/{ds}/tables/{t}/rows.
+        replace = getattr(self.service.driver, 'replace_entire_table_data',
+                          None)
+        if replace is None or hasattr(self.service.driver, 'sync'):
+            raise exceptions.InvalidParamError(
+                param='datasource', reason='%s does not take pushes'
+                % self.service.name)
+        replace(table_id, objs)
 
-def _build():
+
+def _driver_class(class_name):
+    module, _sep, attr = DRIVERS[class_name].partition(':')
+    return getattr(importlib.import_module(module), attr)
+
+
+def _build(class_name):
     from congress.dse2 import data_service  # Congress installed: load it
 
-    class PublishTablesDataSource(data_service.DataService):
-        """A Congress ``DataService`` serving a PublishTablesDriver."""
+    class CongressDataSource(data_service.DataService):
+        """A Congress ``DataService`` serving one of our drivers."""
 
-        driver_class = driver_mod.PublishTablesDriver
+        driver_class = _driver_class(class_name)
 
         def __init__(self, name='', args=None, **driver_kwargs):
             # Congress adds the datasource's database id to the config.
@@ -182,14 +210,20 @@ def _build():
         def start(self):
             super().start()
             if not self._driver_running:
-                self.driver.start()
+                getattr(self.driver, 'start', _nothing)()
                 self._driver_running = True
 
         def stop(self):
             if self._driver_running:
                 self._driver_running = False
-                self.driver.stop()
+                getattr(self.driver, 'stop', _nothing)()
             super().stop()
+
+        @property
+        def _state_lock(self):
+            # The replica's lock for publish_tables, else the driver's.
+            sync = getattr(self.driver, 'sync', None)
+            return self.driver._lock if sync is None else sync.lock
 
         # -- Congress's sequenced publication ------------------------------
 
@@ -202,7 +236,7 @@ def _build():
         def get_last_published_data_with_seqnum(self, table):
             # Under the replica lock no change is applied, so the snapshot
             # and its number agree with the deltas numbered after it.
-            with self.driver.sync.lock:
+            with self._state_lock:
                 if table not in self.sender_seqnums:
                     self.sender_seqnums[table] = 0
                     self._last_published_data[table] = set(
@@ -245,14 +279,20 @@ def _build():
                 thread.join()
             return thread
 
-    return PublishTablesDataSource
+    CongressDataSource.__name__ = class_name
+    CongressDataSource.__qualname__ = class_name
+    return CongressDataSource
+
+
+def _nothing():
+    """Start or stop of a driver that has no thread of its own."""
 
 
 def __getattr__(name):
-    if name != _CLASS_NAME:
+    if name not in DRIVERS:
         raise AttributeError('module %r has no attribute %r'
                              % (__name__, name))
     with _classes_lock:
         if name not in _classes:
-            _classes[name] = _build()
+            _classes[name] = _build(name)
         return _classes[name]
