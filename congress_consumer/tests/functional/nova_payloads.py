@@ -22,12 +22,11 @@ def _versioned(name, version, data):
 def update(uuid, state, host='compute-1'):
     """An ``instance.update`` payload (InstanceUpdatePayload)."""
     data = _instance(uuid, state, host)
-    data.update(state_update={
-        'nova_object.name': 'InstanceStateUpdatePayload',
-        'nova_object.namespace': 'nova', 'nova_object.version': '1.0',
-        'nova_object.data': {'old_state': 'building', 'state': state,
-                             'old_task_state': None, 'new_task_state': None}},
-        audit_period={}, bandwidth=[], old_display_name=None)
+    data.update(audit_period={}, bandwidth=[], old_display_name=None)
+    data['state_update'] = _versioned(
+        'InstanceStateUpdatePayload', '1.0',
+        {'old_state': 'building', 'state': state, 'old_task_state': None,
+         'new_task_state': None})
     return _versioned('InstanceUpdatePayload', '2.0', data)
 
 
