@@ -70,7 +70,7 @@ _classes = {}
 _classes_lock = threading.Lock()
 
 
-_MAPPING_ARGS = ('columns', 'table_names', 'rename', 'types', 'actions')
+_MAPPING_ARGS = ('columns', 'table_names', 'rename', 'types')
 
 
 def driver_args(config):

@@ -53,7 +53,8 @@ def wait_for(predicate, timeout=20.0, interval=0.05):
         time.sleep(interval)
 
 
-class CongressDseTest(testtools.TestCase):
+class CongressTestBase(testtools.TestCase):
+    """A DseNode with a policy engine, and the demo schema in SQLite."""
 
     def setUp(self):
         super().setUp()
@@ -132,6 +133,9 @@ class CongressDseTest(testtools.TestCase):
     def _wait_errors(self, expected):
         wait_for(lambda: self._errors() == expected)
         self.assertEqual(expected, self._errors())
+
+
+class CongressDseTest(CongressTestBase):
 
     def test_entry_point_loads_the_adapter(self):
         from congress_consumer import congress_adapter
