@@ -12,6 +12,7 @@ import copy
 from oslo_config import cfg
 
 from congress_consumer.cmd import consumer
+from congress_consumer.cmd import driver_options
 from congress_consumer.subscriptions import service as subscriptions
 
 DATASOURCE_EXAMPLE = 'nova'
@@ -26,5 +27,6 @@ def list_opts():
              'with these options; this one configures a datasource named '
              '%s.' % DATASOURCE_EXAMPLE)
     return [(consumer.GROUP, copy.deepcopy(consumer._opts)),
-            (example, copy.deepcopy(consumer._datasource_opts)),
+            (example, copy.deepcopy(consumer._datasource_opts +
+                                    driver_options.opts)),
             (subscriptions.GROUP, copy.deepcopy(subscriptions._opts))]

@@ -61,6 +61,7 @@ from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables import redaction
 
 from congress_consumer.api import wsgi
+from congress_consumer.cmd import driver_options
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer.publish_tables import driver as driver_mod
@@ -97,12 +98,16 @@ _opts = [
 
 _datasource_opts = [
     cfg.StrOpt('driver', default='publish_tables',
-               choices=[('publish_tables', 'replicas of tables published '
-                         'by the publish_tables plugin'),
-                        ('push', 'tables pushed over HTTP by monitoring '
-                         'systems; needs [consumer] enable_push, columns '
-                         'for every table and push_token')],
-               help='Datasource driver.'),
+               help='Datasource driver: publish_tables (replicas of '
+                    'tables published by the publish_tables plugin), '
+                    'push (tables pushed over HTTP; needs [consumer] '
+                    'enable_push, columns for every table and '
+                    'push_token), notifications (rows from the '
+                    'notifications services send), sql_polling (SQL '
+                    'tables polled every poll_time), rpc_actions '
+                    '(actions sent as RPC to rpc_topic), or a driver '
+                    'registered on the congress_consumer.datasource.'
+                    'drivers entry point.'),
     cfg.ListOpt('tables', default=[],
                 help='Tables of the datasource (required). For '
                      'publish_tables: published tables to replicate, e.g. '
@@ -215,7 +220,8 @@ def datasource_group(name):
 
 def register_datasource_opts(conf, name):
     """Register the options of datasource ``name`` on its group."""
-    conf.register_opts(_datasource_opts, group=datasource_group(name))
+    conf.register_opts(_datasource_opts + driver_options.opts,
+                       group=datasource_group(name))
 
 
 def _raw_value(conf, group, option):
@@ -372,7 +378,14 @@ def build_driver(conf, name, transport=None, snapshot_source=None):
     """
     group = datasource_group(name)
     register_datasource_opts(conf, name)
-    if _get(conf, group, 'driver') == 'push':
+    kind = _get(conf, group, 'driver')
+    if kind not in ('publish_tables', 'push'):
+        values = {opt.dest: _get(conf, group, opt.dest)
+                  for opt in _datasource_opts + driver_options.opts}
+        return driver_options.build_driver(
+            kind, name, values, _columns(group, values['columns'],
+                                         values['tables']), ConfigError)
+    if kind == 'push':
         try:
             return http_push.HttpPushDriver(name, push_driver_args(conf,
                                                                    name))

@@ -179,6 +179,12 @@ class RpcActionDriver(datasource_driver.DataSourceDriver,
                                     reason='%s: %s' % (type(exc).__name__,
                                                        exc)) from None
 
+    def start(self):
+        """Nothing runs in the background; the client connects lazily."""
+
+    def stop(self):
+        self._client = None
+
     def get_status(self):
         status = super().get_status()
         status['topic'] = self.args['topic']

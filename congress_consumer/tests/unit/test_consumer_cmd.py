@@ -56,7 +56,9 @@ class OptsTest(ConfTestCase):
              'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'signing_key',
              'signing_key_id',
              'previous_signing_key', 'previous_signing_key_id',
-             'require_signature'],
+             'require_signature', 'translators', 'notification_topics',
+             'exchange', 'poll_time', 'rpc_topic', 'actions', 'action_args',
+             'rpc_timeout', 'driver_args'],
             [o.dest for o in groups[1][1]])
         secret = {o.dest for o in groups[1][1] if o.secret}
         self.assertEqual({'transport_url', 'database_url', 'push_token',
