@@ -16,6 +16,7 @@ paths; the datasource name is also its id::
     PUT  /v1/data-sources/{ds}/tables/{table}/rows     (push: all rows)
     PATCH /v1/data-sources/{ds}/tables/{table}/rows    (push: row deltas)
     POST /v1/data-sources/{ds}?action=execute
+    POST /v1/data-sources?action=execute        ("name": "ds:action")
     POST /v1/data-sources/{ds}?action=request-refresh
     GET  /v1/data-sources/{ds}/executions
     GET  /v1/data-sources/{ds}/executions/{id}
@@ -28,7 +29,10 @@ and 415 (push body without length, too large, not JSON) or 500.
 
 ``execute`` takes ``{"name": action, "args": {"positional": [...],
 "named": {...}}, "options": {"wait": false, "timeout": 30}}``; only
-``name`` is required. Everything that can be checked before the call is
+``name`` is required, and ``args`` may also be a plain list (the
+positional arguments). ``POST /v1/data-sources?action=execute`` takes
+the same body with a service-qualified name, ``{"name":
+"nova:resync"}``. Everything that can be checked before the call is
 checked first and answers 400: the body, an unknown action, arguments
 that do not fit the action. Then the action runs in a thread of its own
 and the answer is 202 with the execution, ``{"id", "datasource", "name",
@@ -212,7 +216,7 @@ class API(object):
         self._executions_lock = threading.Lock()
         self._routes = [
             (re.compile(r'^/v1/data-sources/?$'),
-             {'GET': self.list_datasources}),
+             {'GET': self.list_datasources, 'POST': self.qualified_action}),
             (re.compile('^' + _DS + '/?$'),
              {'GET': self.show_datasource, 'POST': self.action}),
             (re.compile('^' + _DS + '/status/?$'),
@@ -365,8 +369,23 @@ class API(object):
         raise HTTPError(400, 'action=%s: expected execute or '
                         'request-refresh' % action)
 
-    def _execute(self, request, ds, driver):
+    def qualified_action(self, request):
+        """``POST /v1/data-sources?action=execute``: ``{"name": "ds:act"}``."""
+        if request.params.get('action') != 'execute':
+            raise HTTPError(400, 'action=%s: expected execute'
+                            % request.params.get('action'))
         body = self._json_body(request, require_json=False)
+        name = body.get('name') if isinstance(body, dict) else None
+        ds, sep, action = (name or '').partition(':')
+        if not sep or not ds or not action:
+            raise HTTPError(400, 'name: expected <datasource>:<action>, '
+                            'e.g. nova:resync, got %r' % (name,))
+        return self._execute(request, ds, self._driver(ds),
+                             dict(body, name=action))
+
+    def _execute(self, request, ds, driver, body=None):
+        if body is None:
+            body = self._json_body(request, require_json=False)
         if not isinstance(body, dict) or not isinstance(body.get('name'),
                                                         str) \
                 or not body['name']:
@@ -382,6 +401,8 @@ class API(object):
             raise HTTPError(400, 'data source %s has no actions' % ds)
         name = body['name']
         args = body.get('args')
+        if isinstance(args, list):  # the spec's form: positional only
+            args = {'positional': args}
         try:
             call = driver.prepare(name, {} if args is None else args)
         except exceptions.CongressConsumerError as exc:
