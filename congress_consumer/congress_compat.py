@@ -97,6 +97,14 @@ def engine_opts():
                         help='policy:rule entries inserted at start, e.g. '
                              'classification:error(id) :- '
                              'nova:instances(uuid=id, vm_state="error")'),
+        cfg.BoolOpt('publish_policy_tables', default=False,
+                    help='Publish the policy tables that downstream '
+                         'publish_tables drivers subscribe to: deltas on '
+                         '<policy_topic_prefix>.policies, snapshots over '
+                         'RPC on <policy_topic_prefix>_snapshot.policies, '
+                         'on [DEFAULT] transport_url.'),
+        cfg.StrOpt('policy_topic_prefix', default='congress_tables',
+                   help='Topic prefix of the published policy tables.'),
     ]
 
 
@@ -141,6 +149,38 @@ def start_engine(conf):
     return node, engine
 
 
+def publish_policy_tables(conf, engine, name='policies'):
+    """Serve ``engine``'s policy tables to downstream drivers.
+
+    :returns: a callable that stops publishing.
+    """
+    import oslo_messaging
+
+    from oslo_publish_tables import sender as sender_mod
+    from oslo_publish_tables import transport as transport_mod
+
+    from congress_consumer import policy_tables
+    from congress_consumer.subscriptions import republisher as rep_mod
+
+    topic, rpc_topic = rep_mod.topics(conf.engine.policy_topic_prefix,
+                                      name)
+    sender = sender_mod.Sender(transport_mod.NotificationTransport(
+        conf, topic, 'congress.%s' % name))
+    republisher = policy_tables.PolicyRepublisher(engine, sender)
+    rpc = oslo_messaging.get_rpc_transport(conf)
+    server = rep_mod.rpc_server(rpc, republisher, rpc_topic,
+                                server=conf.engine.node_id)
+    server.start()
+
+    def stop():
+        server.stop()
+        server.wait()
+        republisher.detach()
+        sender.stop()
+        rpc.cleanup()
+    return stop
+
+
 def _run_engine(argv):
     from oslo_config import cfg
     from oslo_log import log as logging
@@ -149,12 +189,17 @@ def _run_engine(argv):
     conf.register_opts(engine_opts(), group='engine')
     conf(argv, project='congress')
     logging.setup(conf, 'congress')
-    node, _engine = start_engine(conf)
+    node, engine = start_engine(conf)
+    stop = None
+    if conf.engine.publish_policy_tables:
+        stop = publish_policy_tables(conf, engine)
     try:
         node.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if stop is not None:
+            stop()
         node.stop()
     return 0
 
