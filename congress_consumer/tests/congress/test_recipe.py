@@ -2,8 +2,10 @@
 
 ``python -m congress_consumer.congress_compat engine --config-file F``
 (what ``congress-with-publish-tables engine`` runs) in a process of its
-own: the compatibility step, a DSE2 node on RabbitMQ with Congress's
-policy engine, a ``publish_tables`` datasource created through
+own, with the user guide's ``congress-engine.conf`` (and a second file
+for what differs here: URLs, topics, the snapshot source): the
+compatibility step, a DSE2 node on RabbitMQ with Congress's policy
+engine, a ``publish_tables`` datasource created through
 Congress's entry point, a policy rule from the file, and the policy
 tables published on the bus. The test writes the producer's database
 and follows ``classification:error`` with a downstream
@@ -33,23 +35,21 @@ from congress_consumer.tests import congress as congress_tests
 from congress_consumer.tests.congress import test_dse
 from congress_consumer.tests import pipeline
 
-CONFIG = """\
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))),
+    'doc', 'source', 'user', 'examples', 'congress-engine.conf')
+
+# Given after the user guide's file: what differs on this machine.
+OVERRIDES = """\
 [DEFAULT]
 transport_url = {url}
 
 [engine]
 node_id = recipe-{run}
-datasources = nova
-rules = classification:{rule}
-publish_policy_tables = true
 policy_topic_prefix = {prefix}
 
 [engine_datasource_nova]
-driver = publish_tables
-tables = instances
-columns = {columns}
 topic = {topic}
-pool = congress
 snapshot_source = database
 database_url = {db}
 """
@@ -81,17 +81,15 @@ class RecipeTest(testtools.TestCase):
         tmp = self.useFixture(fixtures.TempDir()).path
         path = os.path.join(tmp, 'engine.conf')
         with open(path, 'w') as f:
-            f.write(CONFIG.format(
+            f.write(OVERRIDES.format(
                 url=self.rabbit.transport_url, run=uuid.uuid4().hex[:8],
-                rule=test_dse.ERROR_RULE, prefix=self.prefix,
-                columns=test_dse.COLUMNS, topic=self.rabbit.topic,
-                db=self.url))
+                prefix=self.prefix, topic=self.rabbit.topic, db=self.url))
         log = open(os.path.join(tmp, 'engine.log'), 'w+')
         self.addCleanup(log.close)
         env = dict(os.environ, PYTHONPATH=os.getcwd())
         proc = subprocess.Popen(
             [sys.executable, '-m', 'congress_consumer.congress_compat',
-             'engine', '--config-file', path],
+             'engine', '--config-file', EXAMPLE, '--config-file', path],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         self.addCleanup(proc.wait)
         self.addCleanup(proc.kill)
