@@ -1,12 +1,15 @@
-"""Run the ``publish_tables`` datasource inside OpenStack Congress.
+"""Run our datasource drivers inside OpenStack Congress.
 
 Congress (DSE2) runs every datasource as a
 ``congress.dse2.data_service.DataService`` on a ``DseNode``. It finds
 drivers through the ``congress.datasource.drivers`` entry point and
-creates one with ``plugin(name=..., args=config)``.
-:class:`PublishTablesDataSource` is that plugin: a thin ``DataService``
-around a :class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`.
-Installing this distribution next to Congress is enough::
+creates one with ``plugin(name=..., args=config)``. The plugins are the
+classes of :data:`DRIVERS`, thin ``DataService`` classes around our
+drivers: :class:`PublishTablesDataSource` around a
+:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`,
+and ``HttpPushDataSource``, ``NotificationDataSource``,
+``SqlPollingDataSource`` and ``RpcActionDataSource``. Installing this
+distribution next to Congress is enough::
 
     $ openstack congress datasource create publish_tables nova \\
         --config tables=instances \\
@@ -33,12 +36,12 @@ Congress's command line passes every option as a string: see
 :func:`driver_args` for the forms ``columns`` and the other mapping
 options take there, e.g. ``--config columns=instances.uuid,instances.host``.
 
-Congress is imported only when ``PublishTablesDataSource`` is first looked
-up (the entry point does that), so this module imports without Congress
-installed. Congress 11.0.0 also needs, on Python 3.10 and later,
-``collections.MutableSet`` and ``collections.Hashable`` restored from
-:mod:`collections.abc` before it is imported; that is the Congress
-installation's business, and this module does not do it.
+Congress is imported only when a class of :data:`DRIVERS` is first
+looked up (the entry point does that), so this module imports without
+Congress installed. Congress 11.0.0 also needs, on Python 3.10 and
+later, the compatibility step of
+:mod:`congress_consumer.congress_compat` before it is imported
+(``congress-with-publish-tables`` applies it).
 """
 
 import importlib

@@ -31,6 +31,7 @@ from oslo_log import log as logging
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables import exceptions as pt_exceptions
 
+from congress_consumer.subscriptions import driver_tables
 from congress_consumer.subscriptions import republisher as rep_mod
 
 LOG = logging.getLogger(__name__)
@@ -45,24 +46,16 @@ def split_table(name):
     return policy, table
 
 
-class PolicyTable(object):
+class PolicyTable(driver_tables.RowSetTable):
     """One watched policy table, in the shape the Republisher reads."""
 
-    loaded = True
+    def __init__(self, columns, rows=(), trigger=None):
+        super().__init__(columns, rows)
+        self.trigger = trigger
 
-    def __init__(self, name, rows):
-        self.name = name
-        width = max([len(r) for r in rows] or [0])
-        self.snapshot_columns = ['col%d' % i for i in range(width)]
-        self.pk_names = tuple(self.snapshot_columns)
-        self.rows = {}
-        self.watchers = []
-        self.trigger = None
-        for row in rows:
-            self.rows[row] = self.as_dict(row)
 
-    def as_dict(self, row):
-        return dict(zip(self.snapshot_columns, row))
+def _columns(width):
+    return ['col%d' % i for i in range(width)]
 
 
 class PolicyTables(object):
@@ -96,13 +89,10 @@ class PolicyTables(object):
             # upsert downstream).
             trigger = self.engine.register_trigger(
                 table, self._changed(name), policy=policy)
-            replica = PolicyTable(name, self._rows(policy, table))
-            replica.trigger = trigger
-            if not replica.snapshot_columns:
-                arity = self.engine.arity(table, policy)
-                replica.snapshot_columns = ['col%d' % i
-                                            for i in range(arity or 0)]
-                replica.pk_names = tuple(replica.snapshot_columns)
+            rows = self._rows(policy, table)
+            width = max([len(r) for r in rows] or
+                        [self.engine.arity(table, policy) or 0])
+            replica = PolicyTable(_columns(width), rows, trigger)
             self.replicas[name] = replica
             LOG.info('policy table %s: trigger registered', name)
             return replica
@@ -128,20 +118,12 @@ class PolicyTables(object):
             replica = self.replicas.get(name)
             if replica is None:
                 return
-            ts = self._now()
-            for row in sorted(to_del, key=repr):
-                old = replica.rows.pop(row, None)
-                if old is not None:
-                    for watch in list(replica.watchers):
-                        watch(name, old, None, ts)
-            for row in sorted(to_add, key=repr):
-                if not replica.snapshot_columns:
-                    replica.snapshot_columns = ['col%d' % i
-                                                for i in range(len(row))]
-                    replica.pk_names = tuple(replica.snapshot_columns)
-                new = replica.rows[row] = replica.as_dict(row)
-                for watch in list(replica.watchers):
-                    watch(name, None, new, ts)
+            if not replica.snapshot_columns and to_add:
+                # Arity unknown until the table's first row.
+                width = len(next(iter(to_add)))
+                replica.snapshot_columns = _columns(width)
+                replica.pk_names = tuple(replica.snapshot_columns)
+            replica.change(name, to_add, to_del, self._now())
 
 
 class PolicyRepublisher(rep_mod.Republisher):
