@@ -85,9 +85,10 @@ class CongressDriversTest(test_dse.CongressTestBase):
 
     def test_notification_datasource(self):
         rabbit = self.useFixture(backends.RabbitFixture())
-        rabbit.add_queue(rabbit.topic + '.info')
+        # With a pool the listener's queue is named after the pool.
+        rabbit.add_queue(rabbit.topic + '_congress')
         self._create('nova_events', 'notifications', topics=rabbit.topic,
-                     exchange='nova', pool='congress',
+                     exchange='nova', pool=rabbit.topic + '_congress',
                      translators='nova_instances',
                      transport_url=rabbit.transport_url)
         self._policy('error(id) :- nova_events:instances(uuid=id, '

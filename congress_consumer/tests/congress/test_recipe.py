@@ -50,6 +50,7 @@ policy_topic_prefix = {prefix}
 
 [engine_datasource_nova]
 topic = {topic}
+pool = {topic}_congress
 snapshot_source = database
 database_url = {db}
 """
@@ -69,7 +70,8 @@ class RecipeTest(testtools.TestCase):
         engine.dispose()
         self.prefix = 'recipe_' + uuid.uuid4().hex[:12]
         self.topic, self.rpc_topic = rep_mod.topics(self.prefix, 'policies')
-        for queue in (self.rabbit.topic + '.info', self.topic + '.info',
+        # Listener pools name their queues.
+        for queue in (self.rabbit.topic + '_congress', self.topic + '_copy',
                       self.rpc_topic):
             self.rabbit.add_queue(queue)
         self.conf = cfg.ConfigOpts()
@@ -107,7 +109,7 @@ class RecipeTest(testtools.TestCase):
         self.addCleanup(rpc.cleanup)
         driver = driver_mod.PublishTablesDriver(
             'errors', {'tables': ['classification:error'],
-                       'topic': self.topic, 'pool': 'copy',
+                       'topic': self.topic, 'pool': self.topic + '_copy',
                        'gap_timeout': 1, 'producer_timeout': 10},
             conf=self.conf, transport=notify,
             snapshot_source=snapshots.RpcSnapshotSource(rpc, self.rpc_topic,

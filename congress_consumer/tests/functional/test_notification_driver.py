@@ -42,7 +42,9 @@ class NotificationDriverRabbitTest(testtools.TestCase):
         super().setUp()
         rabbit = self.useFixture(backends.RabbitFixture())
         self.topic = rabbit.topic
-        rabbit.add_queue(self.topic + '.info')
+        # With a pool the listener's queue is named after the pool.
+        pool = self.topic + '_congress'
+        rabbit.add_queue(pool)
         transport = rabbit.notification_transport(nova_conf())
         self.notifier = oslo_messaging.Notifier(
             transport, publisher_id='nova-compute:compute-1',
@@ -50,7 +52,7 @@ class NotificationDriverRabbitTest(testtools.TestCase):
         self.driver = notifications.NotificationDriver(
             'nova_events', {'topics': self.topic, 'exchange': 'nova',
                             'transport_url': rabbit.transport_url,
-                            'pool': 'congress'})
+                            'pool': pool})
         self.driver.start()
         self.addCleanup(self.driver.stop)
 

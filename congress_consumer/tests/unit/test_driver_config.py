@@ -96,6 +96,9 @@ class DriverConfigTest(testtools.TestCase):
             f.write(ENTRY_POINTS)
         self.useFixture(fixtures.MonkeyPatch('sys.path',
                                              [root] + sys.path))
+        # stevedore keeps the entry points of a namespace once listed.
+        self.useFixture(fixtures.MonkeyPatch(
+            'stevedore.extension.ExtensionManager.ENTRY_POINT_CACHE', {}))
         self.addCleanup(sys.modules.pop, 'my_drivers', None)
         return root
 
