@@ -1,4 +1,4 @@
-"""Run our datasource drivers inside OpenStack Congress.
+"""Run the ``publish_tables`` datasource inside OpenStack Congress.
 
 Congress (DSE2) runs every datasource as a
 ``congress.dse2.data_service.DataService`` on a ``DseNode``. It finds
@@ -6,7 +6,7 @@ drivers through the ``congress.datasource.drivers`` entry point and
 creates one with ``plugin(name=..., args=config)``. The plugins are the
 classes of :data:`DRIVERS`, thin ``DataService`` classes around our
 drivers: :class:`PublishTablesDataSource` around a
-:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`,
+:class:`~congress_consumer.replication.driver.PublishTablesDriver`,
 and ``HttpPushDataSource``, ``NotificationDataSource``,
 ``SqlPollingDataSource`` and ``RpcActionDataSource``. Installing this
 distribution next to Congress is enough::
@@ -52,6 +52,7 @@ from oslo_log import log as logging
 
 from congress_consumer.api import wsgi
 from congress_consumer import exceptions
+from congress_consumer.replication import driver as driver_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ LOG = logging.getLogger(__name__)
 # each one serves (``congress.datasource.drivers`` in setup.cfg).
 DRIVERS = {
     'PublishTablesDataSource':
-        'congress_consumer.publish_tables.driver:PublishTablesDriver',
+        'congress_consumer.replication.driver:PublishTablesDriver',
     'HttpPushDataSource':
         'congress_consumer.datasources.http_push:HttpPushDriver',
     'NotificationDataSource':
@@ -173,122 +174,124 @@ class _Endpoints(object):
         replace(table_id, objs)
 
 
+class _DataServiceMethods(object):
+    """What our DataService classes add to Congress's ``DataService``.
+
+    Kept apart from the class so that this module imports Congress only
+    when the class is asked for (see :func:`_build`).
+    """
+
+    driver_class = driver_mod.PublishTablesDriver
+
+    def __init__(self, name='', args=None, **driver_kwargs):
+        # Congress adds the datasource's database id to the config.
+        self.ds_id = (args or {}).get('ds_id')
+        args = driver_args(args)
+        self.name = name
+        self.type = 'datasource_driver'
+        self.driver = self.driver_class(name, args, **driver_kwargs)
+        self._driver_running = False
+        super().__init__(name)
+        self.add_rpc_endpoint(_Endpoints(self))
+        self.driver.subscribe(self._on_diff)
+
+    @classmethod
+    def get_datasource_info(cls):
+        return cls.driver_class.get_datasource_info()
+
+    @classmethod
+    def get_schema(cls):
+        # Tables depend on the datasource's config; each instance
+        # answers get_datasource_schema with its own.
+        return cls.driver_class.get_schema()
+
+    # -- lifecycle (called by the DseNode) -----------------------------
+
+    def start(self):
+        super().start()
+        if not self._driver_running:
+            getattr(self.driver, 'start', _nothing)()
+            self._driver_running = True
+
+    def stop(self):
+        if self._driver_running:
+            self._driver_running = False
+            getattr(self.driver, 'stop', _nothing)()
+        super().stop()
+
+    # -- Congress's sequenced publication ------------------------------
+
+    def get_snapshot(self, table):
+        try:
+            return self.driver.get_snapshot(table)
+        except exceptions.UnknownTableError:
+            return set()  # columns not learnt yet, or no such table
+
+    def get_last_published_data_with_seqnum(self, table):
+        # Under the replica lock no change is applied, so the snapshot
+        # and its number agree with the deltas numbered after it.
+        # (The replica's lock for publish_tables, else the driver's.)
+        reading = getattr(self.driver, 'reading', None)
+        with reading() if reading else self.driver._lock:
+            if table not in self.sender_seqnums:
+                self.sender_seqnums[table] = 0
+                self._last_published_data[table] = set(
+                    self.get_snapshot(table))
+            return (self.sender_seqnums[table],
+                    [list(row) for row in
+                     self._last_published_data[table]])
+
+    def _on_diff(self, table, to_add, to_del):
+        # Called by the driver, under the replica lock, for every
+        # change of a table's rows.
+        if self.node is None or table not in self.sender_seqnums:
+            return  # no subscriber yet: its snapshot will hold it
+        data = self._last_published_data[table]
+        data.difference_update(to_del)
+        data.update(to_add)
+        self.sender_seqnums[table] += 1
+        self.node.publish_table_sequenced(
+            self.service_id, table,
+            [[list(r) for r in to_add], [list(r) for r in to_del]],
+            False, self.sender_seqnums[table])
+
+    # -- actions -------------------------------------------------------
+
+    def request_execute(self, action, action_args, wait=False):
+        """Run a driver action in its own thread; errors are logged."""
+
+        def run():
+            try:
+                self.driver.execute(action, action_args)
+            except (exceptions.CongressConsumerError, TypeError,
+                    ValueError) as exc:
+                LOG.error('action %s on %s failed: %s', action,
+                          self.name, exc)
+
+        thread = threading.Thread(target=run, daemon=True,
+                                  name='publish-tables-action')
+        thread.start()
+        if wait:
+            thread.join()
+        return thread
+
+
 def _driver_class(class_name):
     module, _sep, attr = DRIVERS[class_name].partition(':')
     return getattr(importlib.import_module(module), attr)
 
 
+def _nothing():
+    """Start or stop of a driver that has no thread of its own."""
+
+
 def _build(class_name):
     from congress.dse2 import data_service  # Congress installed: load it
 
-    class CongressDataSource(data_service.DataService):
-        """A Congress ``DataService`` serving one of our drivers."""
-
-        driver_class = _driver_class(class_name)
-
-        def __init__(self, name='', args=None, **driver_kwargs):
-            # Congress adds the datasource's database id to the config.
-            self.ds_id = (args or {}).get('ds_id')
-            args = driver_args(args)
-            self.name = name
-            self.type = 'datasource_driver'
-            self.driver = self.driver_class(name, args, **driver_kwargs)
-            self._driver_running = False
-            super().__init__(name)
-            self.add_rpc_endpoint(_Endpoints(self))
-            self.driver.subscribe(self._on_diff)
-
-        @classmethod
-        def get_datasource_info(cls):
-            return cls.driver_class.get_datasource_info()
-
-        @classmethod
-        def get_schema(cls):
-            # Tables depend on the datasource's config; each instance
-            # answers get_datasource_schema with its own.
-            return cls.driver_class.get_schema()
-
-        # -- lifecycle (called by the DseNode) -----------------------------
-
-        def start(self):
-            super().start()
-            if not self._driver_running:
-                getattr(self.driver, 'start', _nothing)()
-                self._driver_running = True
-
-        def stop(self):
-            if self._driver_running:
-                self._driver_running = False
-                getattr(self.driver, 'stop', _nothing)()
-            super().stop()
-
-        @property
-        def _state_lock(self):
-            # The replica's lock for publish_tables, else the driver's.
-            sync = getattr(self.driver, 'sync', None)
-            return self.driver._lock if sync is None else sync.lock
-
-        # -- Congress's sequenced publication ------------------------------
-
-        def get_snapshot(self, table):
-            try:
-                return self.driver.get_snapshot(table)
-            except exceptions.UnknownTableError:
-                return set()  # columns not learnt yet, or no such table
-
-        def get_last_published_data_with_seqnum(self, table):
-            # Under the replica lock no change is applied, so the snapshot
-            # and its number agree with the deltas numbered after it.
-            with self._state_lock:
-                if table not in self.sender_seqnums:
-                    self.sender_seqnums[table] = 0
-                    self._last_published_data[table] = set(
-                        self.get_snapshot(table))
-                return (self.sender_seqnums[table],
-                        [list(row) for row in
-                         self._last_published_data[table]])
-
-        def _on_diff(self, table, to_add, to_del):
-            # Called by the driver, under the replica lock, for every
-            # change of a table's rows.
-            if self.node is None or table not in self.sender_seqnums:
-                return  # no subscriber yet: its snapshot will hold it
-            data = self._last_published_data[table]
-            data.difference_update(to_del)
-            data.update(to_add)
-            self.sender_seqnums[table] += 1
-            self.node.publish_table_sequenced(
-                self.service_id, table,
-                [[list(r) for r in to_add], [list(r) for r in to_del]],
-                False, self.sender_seqnums[table])
-
-        # -- actions -------------------------------------------------------
-
-        def request_execute(self, action, action_args, wait=False):
-            """Run a driver action in its own thread; errors are logged."""
-
-            def run():
-                try:
-                    self.driver.execute(action, action_args)
-                except (exceptions.CongressConsumerError, TypeError,
-                        ValueError) as exc:
-                    LOG.error('action %s on %s failed: %s', action,
-                              self.name, exc)
-
-            thread = threading.Thread(target=run, daemon=True,
-                                      name='publish-tables-action')
-            thread.start()
-            if wait:
-                thread.join()
-            return thread
-
-    CongressDataSource.__name__ = class_name
-    CongressDataSource.__qualname__ = class_name
-    return CongressDataSource
-
-
-def _nothing():
-    """Start or stop of a driver that has no thread of its own."""
+    return type(class_name, (_DataServiceMethods, data_service.DataService),
+                {'driver_class': _driver_class(class_name),
+                 '__doc__': 'A Congress DataService serving a %s.'
+                 % DRIVERS[class_name].partition(':')[2]})
 
 
 def __getattr__(name):

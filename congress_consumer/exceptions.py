@@ -46,6 +46,17 @@ class InvalidParamError(CongressConsumerError):
     msg_fmt = "Invalid parameter %(param)s: %(reason)s"
 
 
+class ConfigError(InvalidParamError):
+    """A configuration option has a value the consumer cannot use.
+
+    The consumer's counterpart of
+    :class:`oslo_publish_tables.exceptions.ConfigError`: the message names
+    ``[group] option = value`` and the reason, never a secret.
+    """
+
+    msg_fmt = '[%(group)s] %(option)s = %(value)s: %(reason)s'
+
+
 class UnknownTableError(CongressConsumerError):
     """A table name is not part of the data source's schema."""
 

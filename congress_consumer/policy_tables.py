@@ -3,7 +3,7 @@
 Any service on the bus can follow a table computed by a Congress policy
 engine (``classification:error``, ``alice_policy:error``...) exactly as
 it follows a table of a ``publish_tables`` datasource: with a
-:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`
+:class:`~congress_consumer.replication.driver.PublishTablesDriver`
 whose ``tables`` name ``<policy>:<table>``. The deltas go through the
 very same delta publisher,
 :class:`~congress_consumer.subscriptions.republisher.Republisher`
@@ -28,8 +28,8 @@ import threading
 
 from oslo_log import log as logging
 
-from oslo_publish_tables.capture import clock
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables.protocol import stamps
 
 from congress_consumer.subscriptions import driver_tables
 from congress_consumer.subscriptions import republisher as rep_mod
@@ -58,13 +58,13 @@ def _columns(width):
     return ['col%d' % i for i in range(width)]
 
 
-class PolicyTables(object):
+class PolicyTables(driver_tables.TablesView):
     """Policy tables of one engine, with the Synchronizer's interface.
 
     ``lock`` and ``replicas`` are what the Republisher uses.
     """
 
-    def __init__(self, engine, now=clock.local_now):
+    def __init__(self, engine, now=stamps.local_now):
         self.engine = engine
         self.lock = threading.RLock()
         self.replicas = {}
@@ -74,8 +74,8 @@ class PolicyTables(object):
         return [tuple(r['data']) for r in
                 self.engine.get_row_data(table, policy, trace=False)]
 
-    def watch(self, name):
-        """Register the trigger of ``name`` (no-op if watched)."""
+    def follow(self, name):
+        """Register the trigger of ``name`` (no-op if followed)."""
         with self.lock:
             if name in self.replicas:
                 return self.replicas[name]
@@ -97,8 +97,8 @@ class PolicyTables(object):
             LOG.info('policy table %s: trigger registered', name)
             return replica
 
-    def unwatch(self, name):
-        """Unregister the trigger of ``name`` (no-op if not watched)."""
+    def unfollow(self, name):
+        """Unregister the trigger of ``name`` (no-op if not followed)."""
         with self.lock:
             replica = self.replicas.pop(name, None)
         if replica is not None:
@@ -142,12 +142,12 @@ class PolicyRepublisher(rep_mod.Republisher):
     def _check(self, table):
         if table in self.subscribers:
             return
-        replica = self.sync.watch(table)
+        self.sync.follow(table)
         with self.sync.lock:
             if table not in self.subscribers:
                 self.subscribers[table] = set()
                 self.tables.append(table)
-                replica.watchers.append(self._watch)
+                self.sync.watch(self._watch, [table])
 
     def unsubscribe(self, table, subscriber=None):
         if table not in self.subscribers:
@@ -158,4 +158,4 @@ class PolicyRepublisher(rep_mod.Republisher):
                 return
             del self.subscribers[table]
             self.tables.remove(table)
-        self.sync.unwatch(table)
+        self.sync.unfollow(table)

@@ -28,34 +28,21 @@ from oslo_config import cfg
 from oslo_publish_tables.capture import listeners
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import opts
 from oslo_publish_tables.outbox import store as outbox_store
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 GROUP = 'publish_tables'
 
-_opts = [
-    cfg.BoolOpt('strict', default=False,
-                help='Fail the service transaction when a change cannot '
-                     'be captured. By default the failure is logged and '
-                     'consumers are told to resync the table instead.'),
-    cfg.StrOpt('clock', default='database', choices=['database', 'local'],
-               help='Where change stamps come from: the database server '
-                    'clock (one clock for every producer; orders changes '
-                    'of a row across hosts) or this host\'s clock.'),
-]
 
 _lock = threading.Lock()
 _senders = {}
 _installed = {}
 
 
-def register_opts(conf):
-    """Register every ``[publish_tables]`` option on ``conf``."""
-    from oslo_publish_tables import opts
-    for group, options in opts.list_opts():
-        conf.register_opts(options, group=group)
+register_opts = opts.register_opts
 
 
 def _sender_for(conf):

@@ -27,52 +27,17 @@ import threading
 import time
 import uuid
 
-from oslo_config import cfg
 from oslo_db import exception as db_exc
 from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
-from oslo_publish_tables import compression as compression_mod
-from oslo_publish_tables import envelope
+from oslo_publish_tables.protocol import compression as compression_mod
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import transport as transport_mod
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
 _DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
-
-_opts = [
-    cfg.StrOpt('topic', default='publish_tables',
-               help='Notification topic the deltas are published on.'),
-    cfg.StrOpt('publisher_id',
-               help='Publisher id of the notifications; defaults to '
-                    'publish_tables.<host name>.'),
-    cfg.StrOpt('transport_url', secret=True,
-               help='Transport for the deltas; defaults to the '
-                    'notification transport of [oslo_messaging_'
-                    'notifications] and then [DEFAULT] transport_url.'),
-    cfg.StrOpt('driver', default='messagingv2',
-               help='oslo.messaging notification driver that sends the '
-                    'deltas (messagingv2, or test/log for testing).'),
-    cfg.IntOpt('max_batch_changes', default=1000, min=1,
-               help='Most row changes carried by one notification; a '
-                    'larger transaction is split into numbered parts.'),
-    cfg.FloatOpt('min_send_interval', default=0.0, min=0,
-                 help='Least seconds between two notifications, unless '
-                      'one is full: commits arriving meanwhile share the '
-                      'next one. Saves the service CPU under load at the '
-                      'price of up to this much latency; 0 (default) '
-                      'sends every commit at once.'),
-    cfg.IntOpt('spool_size', default=100000, min=1,
-               help='Most records held while the broker is unreachable. '
-                    'Beyond it records are dropped and consumers see a '
-                    'sequence gap, which makes them resync.'),
-    cfg.FloatOpt('heartbeat_interval', default=10.0, min=0.1,
-                 help='Seconds between heartbeats of an idle producer.'),
-    cfg.FloatOpt('max_retry_interval', default=30.0, min=0.1,
-                 help='Longest wait between two attempts to send.'),
-    cfg.FloatOpt('shutdown_timeout', default=5.0, min=0,
-                 help='Seconds a clean shutdown waits to flush the spool.'),
-]
 
 
 def producer_identity():

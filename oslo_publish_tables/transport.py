@@ -17,7 +17,7 @@ from oslo_utils import timeutils
 from stevedore import driver as stevedore_driver
 
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 _NAMESPACE = 'oslo.messaging.notify.drivers'
 _MESSAGING = {'messaging': 1.0, 'messagingv2': 2.0}

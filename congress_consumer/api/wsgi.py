@@ -1,5 +1,11 @@
 """A Congress-compatible, read-mostly HTTP API over datasource drivers.
 
+This module routes; the handlers live by job in :mod:`.rows` (datasources,
+status, schema, tables, rows), :mod:`.actions` (execute, refresh,
+executions) and :mod:`.push` (pushed rows), their answers in
+:mod:`.responses`; the subscriptions' routes come from
+:mod:`congress_consumer.subscriptions.api`.
+
 :class:`API` is a WSGI application serving a registry of drivers,
 ``{datasource name: driver}``, under Congress's ``/v1/data-sources``
 paths; the datasource name is also its id::
@@ -40,7 +46,8 @@ and the answer is 202 with the execution, ``{"id", "datasource", "name",
 whether it ``SUCCEEDED`` (with its ``result``) or ``FAILED`` (with its
 ``error``). With ``"wait": true`` the answer waits up to ``timeout``
 seconds (at most 300) and is 200 once the action has finished. The last
-:data:`EXECUTIONS_KEPT` finished executions of the API are kept.
+:data:`~congress_consumer.api.actions.EXECUTIONS_KEPT` finished
+executions of the API are kept.
 ``request-refresh`` asks the driver for fresh data (a resync of every
 table of a ``publish_tables`` datasource) and answers 202.
 
@@ -57,148 +64,37 @@ changes nothing.
 """
 
 import collections
-import datetime
-import json
 import re
 import socketserver
 import threading
-import uuid
 from wsgiref import simple_server
 
 from oslo_log import log as logging
 import webob
 
-from congress_consumer.datasources import http_push
-from congress_consumer.datasources import values
+from congress_consumer.api import actions
+from congress_consumer.api import push
+from congress_consumer.api import responses
+from congress_consumer.api import rows
 from congress_consumer import exceptions
+from congress_consumer import opts
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_HOST = '127.0.0.1'
-DEFAULT_PORT = 8780
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
-EXECUTIONS_KEPT = 100
-MAX_WAIT = 300.0
+DEFAULT_HOST = opts.DEFAULT_HOST
+DEFAULT_PORT = opts.DEFAULT_PORT
+DEFAULT_MAX_BODY_BYTES = opts.DEFAULT_MAX_BODY_BYTES
 
-RUNNING = 'RUNNING'
-SUCCEEDED = 'SUCCEEDED'
-FAILED = 'FAILED'
-
-LIVE = 'LIVE'
-SYNCING = 'SYNCING'
-RESYNCING = 'RESYNCING'
-
-
-class HTTPError(exceptions.CongressConsumerError):
-    """An API error, answered as a JSON error body."""
-
-    msg_fmt = 'HTTP error %(code)s'
-
-    def __init__(self, code, message, allow=None):
-        super().__init__(message, code=code)
-        self.code = code
-        self.allow = allow
-
-
-def _json_default(value):
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    converted = values.congress_value(value)
-    return str(value) if converted is value else converted
-
-
-def to_json(value):
-    """Serialise ``value``; sets, dates, Decimals etc. become JSON types."""
-    return json.dumps(value, default=_json_default, sort_keys=True)
-
-
-def _response(status, body, allow=None):
-    resp = webob.Response(status=status, content_type='application/json',
-                          charset='utf-8')
-    resp.text = to_json(body)
-    if allow:
-        resp.allow = allow
-    return resp
-
-
-def _error(code, message, allow=None):
-    resp = _response(code, {'error': {'message': message, 'code': code}},
-                     allow=allow)
-    if code == 401:
-        resp.www_authenticate = ('Bearer', {'realm': 'congress-consumer'})
-    return resp
-
-
-def _reject_constant(name):
-    raise ValueError('%s is not a JSON number' % name)
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-class Execution(object):
-    """One action run in the background by ``?action=execute``."""
-
-    def __init__(self, datasource, name, call):
-        self.id = uuid.uuid4().hex
-        self.datasource = datasource
-        self.name = name
-        self.status = RUNNING
-        self.result = None
-        self.error = None
-        self.started = _now()
-        self.finished = None
-        self._call = call
-        self.thread = threading.Thread(target=self._run, daemon=True,
-                                       name='action-%s' % name)
-
-    def _run(self):
-        try:
-            self.result = self._call()
-            self.status = SUCCEEDED
-        except Exception as exc:  # any failure of the action is reported
-            LOG.exception('action %s on data source %s failed', self.name,
-                          self.datasource)
-            self.error = '%s: %s' % (type(exc).__name__, exc)
-            self.status = FAILED
-        finally:
-            self.finished = _now()
-
-    def describe(self):
-        return {'id': self.id, 'datasource': self.datasource,
-                'name': self.name, 'status': self.status,
-                'result': json.loads(to_json(self.result)),
-                'error': self.error, 'started': self.started,
-                'finished': self.finished}
-
-
-def datasource_state(status):
-    """Overall state of a datasource from its ``get_status()`` dict.
-
-    ``SYNCING`` while a table has never been loaded, else ``RESYNCING``
-    while a table is being reloaded, else ``LIVE``. Drivers without
-    per-table states are ``LIVE`` once initialized.
-    """
-    tables = status.get('tables')
-    states = set()
-    if isinstance(tables, dict):
-        states = {t.get('state') for t in tables.values()
-                  if isinstance(t, dict)}
-    if not states:
-        return LIVE if status.get('initialized') else SYNCING
-    if SYNCING in states:
-        return SYNCING
-    if RESYNCING in states:
-        return RESYNCING
-    return LIVE
-
+# The names the API's users know it by.
+HTTPError = responses.HTTPError
+to_json = responses.to_json
+RUNNING = actions.RUNNING
 
 _DS = r'/v1/data-sources/(?P<ds>[^/]+)'
 _TABLE = _DS + r'/tables/(?P<table>[^/]+)'
 
 
-class API(object):
+class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
     """The WSGI application; ``drivers`` maps datasource names to drivers.
 
     The mapping is read on every request, so datasources may be added or
@@ -251,12 +147,13 @@ class API(object):
             handler, params = self._route(request)
             return handler(request, **params)
         except HTTPError as exc:
-            return _error(exc.code, exc.message, exc.allow)
+            return responses._error(exc.code, exc.message, exc.allow)
         except exceptions.UnknownTableError as exc:
-            return _error(404, exc.message)
+            return responses._error(404, exc.message)
         except Exception:
             LOG.exception('%s %s failed', request.method, request.path)
-            return _error(500, 'internal error; see the consumer log')
+            return responses._error(500,
+                                    'internal error; see the consumer log')
 
     def _route(self, request):
         path = request.path_info
@@ -282,268 +179,6 @@ class API(object):
         if driver is None:
             raise HTTPError(404, 'data source %s not found' % name)
         return driver
-
-    @staticmethod
-    def _tablenames(driver):
-        # A table whose columns are learnt from its first snapshot is
-        # in ``state`` before it is in the schema.
-        return set(driver.get_tablenames()) | set(getattr(driver, 'state',
-                                                          {}))
-
-    def _table(self, ds, table):
-        driver = self._driver(ds)
-        if table not in self._tablenames(driver):
-            raise HTTPError(404, 'table %s not found in data source %s'
-                            % (table, ds))
-        return driver
-
-    def _describe(self, name, driver):
-        info = driver.get_datasource_info()
-        return {'id': name, 'name': name, 'driver': info['id'],
-                'description': info.get('description', ''),
-                'enabled': True,
-                'status': datasource_state(driver.get_status())}
-
-    # -- handlers -----------------------------------------------------------
-
-    def list_datasources(self, request):
-        return _response(200, {'results': [
-            self._describe(name, driver)
-            for name, driver in sorted(self.drivers.items())]})
-
-    def show_datasource(self, request, ds):
-        return _response(200, self._describe(ds, self._driver(ds)))
-
-    def show_status(self, request, ds):
-        status = dict(self._driver(ds).get_status())
-        status.setdefault('state', datasource_state(status))
-        return _response(200, status)
-
-    def show_schema(self, request, ds):
-        driver = self._driver(ds)
-        schema = driver.get_schema()
-        return _response(200, {'tables': [
-            {'table_id': table, 'columns': self._columns(schema[table])}
-            for table in sorted(schema)]})
-
-    def list_actions(self, request, ds):
-        driver = self._driver(ds)
-        if not hasattr(driver, 'get_actions'):
-            return _response(200, {'results': []})
-        return _response(200, driver.get_actions())
-
-    @staticmethod
-    def _columns(columns):
-        return [{'name': c['name'], 'description': c.get('desc', '')}
-                for c in columns]
-
-    def list_tables(self, request, ds):
-        driver = self._driver(ds)
-        return _response(200, {'results': [
-            {'id': t} for t in sorted(self._tablenames(driver))]})
-
-    def show_table(self, request, ds, table):
-        self._table(ds, table)
-        return _response(200, {'id': table})
-
-    def show_table_spec(self, request, ds, table):
-        schema = self._table(ds, table).get_schema()
-        return _response(200, {'columns': self._columns(
-            schema.get(table, ()))})
-
-    def list_rows(self, request, ds, table):
-        driver = self._table(ds, table)
-        if table not in driver.get_tablenames():
-            return _response(200, {'results': []})  # columns not known yet
-        rows = driver.get_row_data(table)
-        return _response(200, {'results': [{'data': list(r['data'])}
-                                           for r in rows]})
-
-    def action(self, request, ds):
-        driver = self._driver(ds)
-        action = request.params.get('action')
-        if action == 'execute':
-            return self._execute(request, ds, driver)
-        if action == 'request-refresh':
-            return self._refresh(ds, driver)
-        raise HTTPError(400, 'action=%s: expected execute or '
-                        'request-refresh' % action)
-
-    def qualified_action(self, request):
-        """``POST /v1/data-sources?action=execute``: ``{"name": "ds:act"}``."""
-        if request.params.get('action') != 'execute':
-            raise HTTPError(400, 'action=%s: expected execute'
-                            % request.params.get('action'))
-        body = self._json_body(request, require_json=False)
-        name = body.get('name') if isinstance(body, dict) else None
-        ds, sep, action = (name or '').partition(':')
-        if not sep or not ds or not action:
-            raise HTTPError(400, 'name: expected <datasource>:<action>, '
-                            'e.g. nova:resync, got %r' % (name,))
-        return self._execute(request, ds, self._driver(ds),
-                             dict(body, name=action))
-
-    def _execute(self, request, ds, driver, body=None):
-        if body is None:
-            body = self._json_body(request, require_json=False)
-        if not isinstance(body, dict) or not isinstance(body.get('name'),
-                                                        str) \
-                or not body['name']:
-            raise HTTPError(400, 'expected a JSON object {"name": action, '
-                            '"args": {"positional": [...], "named": {...}}, '
-                            '"options": {...}}')
-        extra = sorted(set(body) - {'name', 'args', 'options'})
-        if extra:
-            raise HTTPError(400, 'unknown key(s) %s; expected name, args '
-                            'and options' % extra)
-        wait, timeout = self._execute_options(body.get('options'))
-        if not hasattr(driver, 'prepare'):
-            raise HTTPError(400, 'data source %s has no actions' % ds)
-        name = body['name']
-        args = body.get('args')
-        if isinstance(args, list):  # the spec's form: positional only
-            args = {'positional': args}
-        try:
-            call = driver.prepare(name, {} if args is None else args)
-        except exceptions.CongressConsumerError as exc:
-            raise HTTPError(400, str(exc))
-        execution = Execution(ds, name, call)
-        with self._executions_lock:
-            self._executions[execution.id] = execution
-            self._prune_executions()
-        execution.thread.start()
-        LOG.info('action %s on data source %s started (execution %s)',
-                 name, ds, execution.id)
-        if wait:
-            execution.thread.join(timeout)
-        done = wait and execution.status != RUNNING
-        resp = _response(200 if done else 202, execution.describe())
-        resp.location = '%s/v1/data-sources/%s/executions/%s' % (
-            request.script_name, ds, execution.id)
-        return resp
-
-    @staticmethod
-    def _execute_options(options):
-        if options is None:
-            options = {}
-        if not isinstance(options, dict):
-            raise HTTPError(400, 'options: expected a JSON object')
-        extra = sorted(set(options) - {'wait', 'timeout'})
-        if extra:
-            raise HTTPError(400, 'options: unknown key(s) %s; expected wait '
-                            'and timeout' % extra)
-        wait = options.get('wait', False)
-        if not isinstance(wait, bool):
-            raise HTTPError(400, 'options: wait must be true or false')
-        timeout = options.get('timeout', 30)
-        if isinstance(timeout, bool) or not isinstance(
-                timeout, (int, float)) or not 0 < timeout <= MAX_WAIT:
-            raise HTTPError(400, 'options: timeout must be a number of '
-                            'seconds, more than 0 and at most %d'
-                            % MAX_WAIT)
-        return wait, float(timeout)
-
-    def _prune_executions(self):
-        finished = [i for i, e in self._executions.items()
-                    if e.status != RUNNING]
-        for execution_id in finished[:max(0, len(finished) -
-                                          EXECUTIONS_KEPT)]:
-            del self._executions[execution_id]
-
-    def list_executions(self, request, ds):
-        self._driver(ds)
-        with self._executions_lock:
-            self._prune_executions()
-            found = [e.describe() for e in self._executions.values()
-                     if e.datasource == ds]
-        return _response(200, {'results': found})
-
-    def show_execution(self, request, ds, execution):
-        self._driver(ds)
-        with self._executions_lock:
-            found = self._executions.get(execution)
-        if found is None or found.datasource != ds:
-            raise HTTPError(404, 'execution %s not found in data source %s'
-                            % (execution, ds))
-        return _response(200, found.describe())
-
-    # -- pushes --------------------------------------------------------------
-
-    def _json_body(self, request, require_json=True):
-        """The decoded JSON body, within ``max_body_bytes``."""
-        length = request.content_length
-        if length is None and require_json:
-            raise HTTPError(411, 'a Content-Length header is required')
-        if length is not None and length > self.max_body_bytes:
-            raise HTTPError(413, 'request body of %d bytes is larger than '
-                            'the limit of %d bytes'
-                            % (length, self.max_body_bytes))
-        if require_json and request.content_type != 'application/json':
-            raise HTTPError(415, 'Content-Type must be application/json, '
-                            'not %r' % (request.content_type or ''))
-        raw = request.body if length else b''
-        if not raw:
-            if require_json:
-                raise HTTPError(400, 'request body is empty')
-            return {}
-        try:
-            return json.loads(raw.decode('utf-8'),
-                              parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise HTTPError(400, 'request body is not JSON: %s' % exc)
-
-    def _push_driver(self, request, ds, table):
-        driver = self._table(ds, table)
-        if not self.push_enabled:
-            raise HTTPError(403, 'pushing data is disabled on this API '
-                            '([consumer] enable_push)')
-        if not hasattr(driver, 'push') or not hasattr(driver,
-                                                      'authenticate'):
-            raise HTTPError(405, 'data source %s does not accept pushed '
-                            'data; use GET' % ds, allow=['GET', 'HEAD'])
-        token = request.headers.get('X-Auth-Token')
-        if token is None:
-            scheme, _sep, value = request.headers.get(
-                'Authorization', '').partition(' ')
-            if scheme.lower() == 'bearer':
-                token = value.strip()
-        if not driver.authenticate(token):
-            LOG.warning('push to %s/%s refused: %s token', ds, table,
-                        'no' if token is None else 'wrong')
-            raise HTTPError(401, 'a valid token is required in X-Auth-Token '
-                            'or Authorization: Bearer')
-        return driver
-
-    def _push(self, request, ds, table, mode):
-        driver = self._push_driver(request, ds, table)
-        body = self._json_body(request)
-        try:
-            to_add, to_del = driver.push(table, body, mode)
-        except exceptions.UnknownTableError:
-            raise
-        except exceptions.CongressConsumerError as exc:
-            raise HTTPError(400, str(exc))
-        LOG.info('push to %s/%s: %d row(s) added, %d deleted', ds, table,
-                 len(to_add), len(to_del))
-        return _response(200, {'added': len(to_add),
-                               'deleted': len(to_del),
-                               'rows': len(driver.get_snapshot(table))})
-
-    def push_rows(self, request, ds, table):
-        return self._push(request, ds, table, http_push.REPLACE)
-
-    def push_deltas(self, request, ds, table):
-        return self._push(request, ds, table, http_push.DELTAS)
-
-    def _refresh(self, ds, driver):
-        if hasattr(driver, 'resync'):
-            driver.resync()
-        elif hasattr(driver, 'request_refresh'):
-            driver.request_refresh()
-        else:
-            raise HTTPError(400, 'data source %s cannot be refreshed' % ds)
-        LOG.info('refresh of data source %s requested through the API', ds)
-        return _response(202, {})
 
 
 class ThreadingWSGIServer(socketserver.ThreadingMixIn,

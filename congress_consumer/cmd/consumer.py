@@ -20,9 +20,10 @@ Configuration (``--config-file /etc/congress-consumer/consumer.conf``)::
     republish = nova
 
 Every name listed in ``[consumer] datasources`` has a section
-``[datasource_<name>]`` with the options of :data:`_datasource_opts`;
+``[datasource_<name>]`` with the options of
+:data:`congress_consumer.opts.DATASOURCE_OPTS`;
 they become the ``args`` of a
-:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`
+:class:`~congress_consumer.replication.driver.PublishTablesDriver`
 (see :func:`driver_args`), or, with ``driver = push``, of an
 :class:`~congress_consumer.datasources.http_push.HttpPushDriver` whose
 tables monitoring systems push over HTTP (see :func:`push_driver_args`;
@@ -58,149 +59,25 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 from congress_consumer.api import wsgi
 from congress_consumer.cmd import driver_options
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer import opts
+from congress_consumer.replication import driver as driver_mod
 from congress_consumer.subscriptions import api as subscriptions_api
 from congress_consumer.subscriptions import service as subscriptions
 
 LOG = logging.getLogger(__name__)
 
 PROJECT = 'congress-consumer'
-GROUP = 'consumer'
-DATASOURCE_GROUP_PREFIX = 'datasource_'
-
-_opts = [
-    cfg.ListOpt('datasources', default=[],
-                help='Names of the datasources to run. Each name <name> '
-                     'is configured in its own section '
-                     '[datasource_<name>] and served by the API as '
-                     'data source <name>.'),
-    cfg.HostAddressOpt('api_host', default=wsgi.DEFAULT_HOST,
-                       help='Address the HTTP API listens on.'),
-    cfg.PortOpt('api_port', default=wsgi.DEFAULT_PORT,
-                help='Port the HTTP API listens on (0: any free port).'),
-    cfg.BoolOpt('enable_push', default=False,
-                help='Accept data pushed over HTTP (PUT and PATCH of '
-                     '/v1/data-sources/<name>/tables/<table>/rows) by '
-                     'datasources with driver = push. Off by default: '
-                     'pushes are refused with 403.'),
-    cfg.IntOpt('push_max_body_bytes', default=wsgi.DEFAULT_MAX_BODY_BYTES,
-               min=1,
-               help='Largest request body, in bytes, the API accepts for '
-                    'a push or an action; larger ones are refused with '
-                    '413.'),
-]
-
-_datasource_opts = [
-    cfg.StrOpt('driver', default='publish_tables',
-               help='Datasource driver: publish_tables (replicas of '
-                    'tables published by the publish_tables plugin), '
-                    'push (tables pushed over HTTP; needs [consumer] '
-                    'enable_push, columns for every table and '
-                    'push_token), notifications (rows from the '
-                    'notifications services send), sql_polling (SQL '
-                    'tables polled every poll_time), rpc_actions '
-                    '(actions sent as RPC to rpc_topic), or a driver '
-                    'registered on the congress_consumer.datasource.'
-                    'drivers entry point.'),
-    cfg.ListOpt('tables', default=[],
-                help='Tables of the datasource (required). For '
-                     'publish_tables: published tables to replicate, e.g. '
-                     'instances,compute_nodes; they must be published by '
-                     'the producers ([publish_tables] tables). For push: '
-                     'the tables pushers may set.'),
-    cfg.StrOpt('push_token', secret=True,
-               help='For driver = push (required there): the secret '
-                    'pushers send in the X-Auth-Token header (or as '
-                    'Authorization: Bearer <token>).'),
-    cfg.ListOpt('columns', default=[],
-                help='Columns to keep, as table.column entries in row '
-                     'order, e.g. instances.uuid,instances.host. A table '
-                     'with no entry keeps every published column, in the '
-                     'order of its snapshot.'),
-    cfg.StrOpt('topic', default='publish_tables',
-               help='Notification topic of the producers '
-                    '([publish_tables] topic).'),
-    cfg.StrOpt('pool',
-               help='Notification listener pool. Without a pool the '
-                    'datasource shares the topic\'s default queue '
-                    '<topic>.info; every independent consumer of a topic '
-                    'needs a pool name of its own.'),
-    cfg.StrOpt('transport_url', secret=True,
-               help='Transport of the notifications and of the snapshot '
-                    'RPC calls; defaults to [oslo_messaging_notifications] '
-                    'transport_url, then [DEFAULT] transport_url.'),
-    cfg.StrOpt('snapshot_source', default='rpc',
-               choices=[('rpc', 'ask publish-tables-agent over RPC'),
-                        ('database', 'read the database at database_url')],
-               help='Where table snapshots come from.'),
-    cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
-               help='RPC topic of publish-tables-agent\'s snapshot '
-                    'service ([publish_tables] snapshot_topic).'),
-    cfg.StrOpt('database_url', secret=True,
-               help='SQLAlchemy URL of a read-only database account, for '
-                    'snapshot_source = database. The account needs the '
-                    'privilege to lock the tables in share mode.'),
-    cfg.FloatOpt('gap_timeout', default=5.0,
-                 help='Seconds a missing record may take to arrive before '
-                      'it counts as lost and the tables are resynced.'),
-    cfg.FloatOpt('producer_timeout', default=30.0,
-                 help='Seconds of silence (no batch nor heartbeat) after '
-                      'which a producer counts as vanished and the tables '
-                      'are resynced. Keep it well above the producers\' '
-                      '[publish_tables] heartbeat_interval.'),
-    cfg.FloatOpt('tombstone_ttl', default=600.0,
-                 help='Seconds deleted rows are remembered to recognise '
-                      'late changes.'),
-    cfg.IntOpt('chunk_rows', default=5000,
-               help='Rows fetched per snapshot chunk.'),
-    cfg.BoolOpt('gc_freeze', default=True,
-                help='Move what a snapshot load creates out of the way of '
-                     'Python\'s cyclic garbage collector (gc.freeze after '
-                     'every chunk, one full collection at the end of the '
-                     'load): without it, the collector\'s full '
-                     'collections walk every row of every replica, which '
-                     'more than doubles the time of a large load. The '
-                     'collector is per process, so this applies to the '
-                     'whole consumer once any datasource enables it.'),
-    cfg.StrOpt('signing_key', secret=True,
-               help='Key that the producers sign their messages with '
-                    '([publish_tables] signing_key). Set: messages are '
-                    'authenticated, see require_signature. Unset: '
-                    'messages are not authenticated; anyone who can '
-                    'publish on the topic can change the replicas.'),
-    cfg.StrOpt('signing_key_id', default='default',
-               help='Id of signing_key ([publish_tables] signing_key_id).'),
-    cfg.StrOpt('previous_signing_key', secret=True,
-               help='A second key still accepted while producers move '
-                    'to a new key: the old key during a rotation. '
-                    'Remove it once every producer uses signing_key.'),
-    cfg.StrOpt('previous_signing_key_id',
-               help='Id of previous_signing_key; must differ from '
-                    'signing_key_id.'),
-    cfg.BoolOpt('require_signature', default=True,
-                help='With signing_key set: discard (log and count) '
-                     'every unsigned message. False accepts unsigned '
-                     'messages but still discards messages whose '
-                     'signature is wrong; use it only while producers '
-                     'are being given their key. Without signing_key '
-                     'nothing is checked.'),
-]
+GROUP = opts.GROUP
 
 _POSITIVE = ('gap_timeout', 'producer_timeout', 'tombstone_ttl',
              'chunk_rows')
 _NAME = re.compile(r'^[A-Za-z0-9_-]+$')
-
-
-class ConfigError(exceptions.InvalidParamError):
-    """A configuration option has a value the consumer cannot use."""
-
-    msg_fmt = '[%(group)s] %(option)s = %(value)s: %(reason)s'
 
 
 def mask(text):
@@ -208,20 +85,8 @@ def mask(text):
     return redaction.redact(text)
 
 
-def register_opts(conf):
-    """Register the ``[consumer]`` and ``[subscriptions]`` options."""
-    conf.register_opts(_opts, group=GROUP)
-    subscriptions.register_opts(conf)
-
-
-def datasource_group(name):
-    return DATASOURCE_GROUP_PREFIX + name
-
-
-def register_datasource_opts(conf, name):
-    """Register the options of datasource ``name`` on its group."""
-    conf.register_opts(_datasource_opts + driver_options.opts,
-                       group=datasource_group(name))
+register_opts = opts.register_opts
+ConfigError = exceptions.ConfigError
 
 
 def _raw_value(conf, group, option):
@@ -270,6 +135,19 @@ def datasource_names(conf):
     return list(names)
 
 
+def _tables(group, entries, what):
+    """The listed tables, each once; at least one ``what``."""
+    tables = [t.strip() for t in entries if t.strip()]
+    if not tables:
+        raise ConfigError(group=group, option='tables', value="''",
+                          reason='list at least one %s' % what)
+    if len(set(tables)) != len(tables):
+        raise ConfigError(group=group, option='tables',
+                          value=repr(','.join(tables)),
+                          reason='a table is listed twice')
+    return tables
+
+
 def _columns(group, entries, tables):
     columns = {}
     for entry in entries:
@@ -296,18 +174,11 @@ def driver_args(conf, name):
     Registers the section's options if needed. Unset optional options
     are left out, so the driver's own defaults apply.
     """
-    group = datasource_group(name)
-    register_datasource_opts(conf, name)
+    group = opts.datasource_group(name)
+    opts.register_datasource_opts(conf, name)
     values = {opt.dest: _get(conf, group, opt.dest)
-              for opt in _datasource_opts}
-    tables = [t.strip() for t in values['tables'] if t.strip()]
-    if not tables:
-        raise ConfigError(group=group, option='tables', value="''",
-                          reason='list at least one published table')
-    if len(set(tables)) != len(tables):
-        raise ConfigError(group=group, option='tables',
-                          value=repr(','.join(tables)),
-                          reason='a table is listed twice')
+              for opt in opts.DATASOURCE_OPTS}
+    tables = _tables(group, values['tables'], 'published table')
     for option in _POSITIVE:
         if values[option] <= 0:
             raise ConfigError(group=group, option=option,
@@ -346,16 +217,9 @@ def driver_args(conf, name):
 
 def push_driver_args(conf, name):
     """The ``args`` of push datasource ``name``, from its section."""
-    group = datasource_group(name)
-    register_datasource_opts(conf, name)
-    tables = [t.strip() for t in _get(conf, group, 'tables') if t.strip()]
-    if not tables:
-        raise ConfigError(group=group, option='tables', value="''",
-                          reason='list at least one table')
-    if len(set(tables)) != len(tables):
-        raise ConfigError(group=group, option='tables',
-                          value=repr(','.join(tables)),
-                          reason='a table is listed twice')
+    group = opts.datasource_group(name)
+    opts.register_datasource_opts(conf, name)
+    tables = _tables(group, _get(conf, group, 'tables'), 'table')
     columns = _columns(group, _get(conf, group, 'columns'), tables)
     for table in tables:
         if table not in columns:
@@ -376,12 +240,12 @@ def build_driver(conf, name, transport=None, snapshot_source=None):
     ``transport`` and ``snapshot_source`` replace the ones made from the
     configuration (tests share a ``fake://`` transport this way).
     """
-    group = datasource_group(name)
-    register_datasource_opts(conf, name)
+    group = opts.datasource_group(name)
+    opts.register_datasource_opts(conf, name)
     kind = _get(conf, group, 'driver')
     if kind not in ('publish_tables', 'push'):
         values = {opt.dest: _get(conf, group, opt.dest)
-                  for opt in _datasource_opts + driver_options.opts}
+                  for opt in opts.DATASOURCE_OPTS + opts.DRIVER_OPTS}
         return driver_options.build_driver(
             kind, name, values, _columns(group, values['columns'],
                                          values['tables']), ConfigError)

@@ -1,6 +1,7 @@
 """Options and construction of the other drivers of ``congress-consumer``.
 
-The notification, polling, action and custom drivers.
+The notification, polling, action and custom drivers; their options
+are :data:`congress_consumer.opts.DRIVER_OPTS`.
 
 ``[datasource_<name>] driver`` names a built-in driver (``publish_tables``,
 ``push``, ``notifications``, ``sql_polling``, ``rpc_actions``) or any
@@ -10,7 +11,6 @@ are the section's ``driver_args`` plus ``tables`` and ``columns`` when
 set (see the user guide's worked example).
 """
 
-from oslo_config import cfg
 from stevedore import driver as stevedore_driver
 
 from congress_consumer.datasources import notifications
@@ -21,43 +21,6 @@ from congress_consumer import exceptions
 NAMESPACE = 'congress_consumer.datasource.drivers'
 BUILT_IN = ('publish_tables', 'push', 'notifications', 'sql_polling',
             'rpc_actions')
-
-opts = [
-    cfg.ListOpt('translators', default=['nova_instances'],
-                help='For driver = notifications: notification '
-                     'translators, names on the '
-                     'congress_consumer.notification_translators entry '
-                     'point; each fills one table.'),
-    cfg.ListOpt('notification_topics', default=['versioned_notifications'],
-                help='For driver = notifications: the topics the '
-                     'services notify on (nova: versioned_notifications).'),
-    cfg.StrOpt('exchange',
-               help='For driver = notifications: the services\' '
-                    'control_exchange (default nova). For driver = '
-                    'rpc_actions: the exchange of the receiving service '
-                    '(default: the transport\'s control_exchange).'),
-    cfg.FloatOpt('poll_time', default=10.0, min=0.001,
-                 help='For driver = sql_polling: seconds between two '
-                      'polls.'),
-    cfg.StrOpt('rpc_topic',
-               help='For driver = rpc_actions (required there): the RPC '
-                    'topic of the service that receives the actions.'),
-    cfg.ListOpt('actions', default=[],
-                help='For driver = rpc_actions: the actions, as '
-                     'name:cast or name:call entries, e.g. '
-                     'evacuate:cast,host_state:call.'),
-    cfg.ListOpt('action_args', default=[],
-                help='For driver = rpc_actions: every action\'s '
-                     'arguments in order, as action.argument entries, '
-                     'e.g. evacuate.host,evacuate.reason.'),
-    cfg.FloatOpt('rpc_timeout', default=30.0, min=0.001,
-                 help='For driver = rpc_actions: seconds a call waits for '
-                      'its reply.'),
-    cfg.DictOpt('driver_args', default={},
-                help='For a driver registered on the '
-                     'congress_consumer.datasource.drivers entry point: '
-                     'more args of the driver, as key:value entries.'),
-]
 
 
 def _notifications(name, values, columns):

@@ -28,7 +28,7 @@ import re
 
 import webob
 
-from oslo_publish_tables import codec
+from oslo_publish_tables.protocol import codec
 
 from congress_consumer.api import wsgi
 from congress_consumer import exceptions

@@ -11,7 +11,8 @@ failed send with backoff. A table nobody subscribed to costs one dict
 lookup per change. Notifications still queued when their subscription
 is deleted are not sent.
 
-Notifications (rows are encoded with :mod:`oslo_publish_tables.codec`):
+Notifications (rows are encoded with
+:mod:`oslo_publish_tables.protocol.codec`):
 
 ``congress_consumer.subscription.delta``
     ``{"subscriber_id", "datasource", "table", "epoch", "seq", "ts",
@@ -36,7 +37,7 @@ import threading
 import time
 import uuid
 
-from oslo_publish_tables import codec
+from oslo_publish_tables.protocol import codec
 from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer import exceptions
@@ -79,7 +80,7 @@ class FilteredPublisher(object):
     """Filtered, per-subscriber notifications of replica changes.
 
     ``syncs`` maps datasource names to their
-    :class:`~congress_consumer.publish_tables.sync.Synchronizer`;
+    :class:`~congress_consumer.replication.sync.Synchronizer`;
     ``transport`` is an oslo.messaging notification transport.
     """
 
@@ -110,9 +111,7 @@ class FilteredPublisher(object):
         for name, sync in self.syncs.items():
             watcher = self._watcher(name)
             self._watchers[name] = watcher
-            with sync.lock:
-                for replica in sync.replicas.values():
-                    replica.watchers.append(watcher)
+            sync.watch(watcher)
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name='congress-subscriptions')
         self._thread.start()
@@ -120,11 +119,7 @@ class FilteredPublisher(object):
     def stop(self, timeout=5.0):
         """Stop watching, send what is queued (up to ``timeout``)."""
         for name, watcher in self._watchers.items():
-            sync = self.syncs[name]
-            with sync.lock:
-                for replica in sync.replicas.values():
-                    if watcher in replica.watchers:
-                        replica.watchers.remove(watcher)
+            self.syncs[name].unwatch(watcher)
         self._watchers = {}
         deadline = time.monotonic() + timeout
         while self._queue and time.monotonic() < deadline:

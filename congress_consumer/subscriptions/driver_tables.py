@@ -15,7 +15,7 @@ Such rows have no declared key: every column is part of it, so an
 update is a delete of the old row and an insert of the new one.
 """
 
-from oslo_publish_tables.capture import clock
+from oslo_publish_tables.protocol import stamps
 
 
 class RowSetTable(object):
@@ -52,13 +52,45 @@ class RowSetTable(object):
                 watch(name, None, new, ts)
 
 
-class DriverTables(object):
+class TablesView(object):
+    """The Synchronizer's watching and reading API.
+
+    Over ``lock`` and ``replicas`` (:class:`RowSetTable` tables).
+    """
+
+    def reading(self):
+        """A context in which no change is applied."""
+        return self.lock
+
+    def rows(self, table):
+        with self.lock:
+            return dict(self.replicas[table].rows)
+
+    def pk_names(self, table):
+        return self.replicas[table].pk_names
+
+    def watch(self, watcher, tables=None):
+        """Call ``watcher(table, old, new, ts)`` on every change."""
+        with self.lock:
+            for table in tables or list(self.replicas):
+                self.replicas[table].watchers.append(watcher)
+
+    def unwatch(self, watcher, tables=None):
+        """Stop calling ``watcher`` (see :meth:`watch`)."""
+        with self.lock:
+            for table in tables or list(self.replicas):
+                replica = self.replicas.get(table)
+                if replica is not None and watcher in replica.watchers:
+                    replica.watchers.remove(watcher)
+
+
+class DriverTables(TablesView):
     """A driver's tables, with a synchroniser's ``lock`` and ``replicas``.
 
     It follows the driver from its creation; :meth:`detach` stops.
     """
 
-    def __init__(self, driver, now=clock.local_now):
+    def __init__(self, driver, now=stamps.local_now):
         self.driver = driver
         self.lock = driver._lock  # the driver publishes diffs under it
         self._now = now

@@ -3,7 +3,7 @@
 Any service on the bus can subscribe to a table of a ``publish_tables``
 datasource (say datasource ``nova``, table ``instances``) and replicate
 it exactly, with the very same
-:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver` and
+:class:`~congress_consumer.replication.driver.PublishTablesDriver` and
 sync protocol it would use against a producing service:
 
 * deltas are sent by :class:`oslo_publish_tables.sender.Sender` (its own
@@ -44,12 +44,12 @@ import uuid
 
 import oslo_messaging
 
-from oslo_publish_tables.capture import clock
-from oslo_publish_tables.capture import listeners
-from oslo_publish_tables import codec
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables.snapshot import service as service_mod
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import records
+from oslo_publish_tables.protocol import snapshot_rpc
+from oslo_publish_tables.protocol import stamps
 
 LOG = logging.getLogger(__name__)
 
@@ -67,13 +67,13 @@ class Republisher(object):
     """Publishes the changes of one driver's replicas through a Sender.
 
     ``sync`` is the driver's
-    :class:`~congress_consumer.publish_tables.sync.Synchronizer`;
+    :class:`~congress_consumer.replication.sync.Synchronizer`;
     ``sender`` an :class:`oslo_publish_tables.sender.Sender`. Call
     :meth:`attach` to start watching and :meth:`detach` to stop.
     """
 
     def __init__(self, sync, sender, tables=None, chunk_rows=5000,
-                 idle_timeout=120.0, now=clock.local_now):
+                 idle_timeout=120.0, now=stamps.local_now):
         self.sync = sync
         self.sender = sender
         self.tables = list(tables or sync.replicas)
@@ -101,18 +101,12 @@ class Republisher(object):
         again. The marker makes every downstream replica of these tables
         resync, which opens a snapshot, which subscribes.
         """
-        with self.sync.lock:
-            for table in self.tables:
-                self.sync.replicas[table].watchers.append(self._watch)
-        self.sender.submit(listeners.Draft.resync(self.tables,
-                                                  'republisher started'))
+        self.sync.watch(self._watch, self.tables)
+        self.sender.submit(records.Draft.resync(self.tables,
+                                                'republisher started'))
 
     def detach(self):
-        with self.sync.lock:
-            for table in self.tables:
-                watchers = self.sync.replicas[table].watchers
-                if self._watch in watchers:
-                    watchers.remove(self._watch)
+        self.sync.unwatch(self._watch, self.tables)
 
     def _watch(self, table, old, new, ts):
         if table not in self._active:
@@ -127,7 +121,7 @@ class Republisher(object):
             op, row = 'update', new
             changed = sorted(c for c in new if old.get(c) != new[c])
         pk = {name: row[name] for name in replica.pk_names}
-        self.sender.submit(listeners.Draft(
+        self.sender.submit(records.Draft(
             'txn', ts, uuid.uuid4().hex,
             [envelope.Change(table, op, pk, row, changed)]))
 
@@ -218,27 +212,12 @@ class Republisher(object):
                 del self._open[sid]
 
 
-class RepublisherEndpoint(object):
+class RepublisherEndpoint(snapshot_rpc.Endpoint):
     """RPC endpoint: the snapshot protocol plus subscribe/unsubscribe."""
 
-    target = oslo_messaging.Target(namespace=service_mod.NAMESPACE,
-                                   version=service_mod.VERSION)
-
     def __init__(self, republisher, signer=None):
+        super().__init__(republisher, signer)
         self.republisher = republisher
-        self.signer = signer
-
-    def open_snapshot(self, ctxt, table):
-        return service_mod.signed_open(
-            self.signer, ctxt, table, self.republisher.open_snapshot(table))
-
-    def fetch(self, ctxt, snapshot_id, max_rows=None):
-        return service_mod.signed_fetch(
-            self.signer, ctxt, snapshot_id,
-            self.republisher.fetch(snapshot_id, max_rows))
-
-    def close_snapshot(self, ctxt, snapshot_id):
-        self.republisher.close_snapshot(snapshot_id)
 
     def subscribe(self, ctxt, table, subscriber):
         self.republisher.subscribe(table, subscriber)

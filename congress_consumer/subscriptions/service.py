@@ -4,7 +4,7 @@ Two ways to follow a replicated table from another service:
 
 * **republished tables** (``[subscriptions] republish``): every table of
   the listed datasources is republished in the producer's own format,
-  for a downstream :class:`~congress_consumer.publish_tables.driver.\
+  for a downstream :class:`~congress_consumer.replication.driver.\
 PublishTablesDriver` (see :mod:`.republisher`);
 * **filtered subscriptions** (``[subscriptions] connection``):
   subscribers register ``{subscriber_id, subscriber_topic, datasource,
@@ -33,11 +33,12 @@ import oslo_messaging
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer import exceptions
+from congress_consumer import opts
 from congress_consumer.subscriptions import delivery
 from congress_consumer.subscriptions import driver_tables
 from congress_consumer.subscriptions import filters as filters_mod
@@ -46,54 +47,9 @@ from congress_consumer.subscriptions import republisher as rep_mod
 
 LOG = logging.getLogger(__name__)
 
-GROUP = 'subscriptions'
+GROUP = opts.SUBSCRIPTIONS_GROUP
 
-_opts = [
-    cfg.StrOpt('connection', secret=True,
-               help='SQLAlchemy URL of the database that keeps the '
-                    'filtered subscriptions (any database oslo.db '
-                    'supports; the table is created if missing). Unset: '
-                    'no filtered subscriptions and no /v1/subscriptions '
-                    'API.'),
-    cfg.FloatOpt('stale_timeout', default=600.0, min=1,
-                 help='Seconds without a sign of life (an ack through the '
-                      'API, or a consumer seen on the subscriber\'s '
-                      'RabbitMQ queue) after which a subscriber is '
-                      'reported stale.'),
-    cfg.FloatOpt('stale_check_interval', default=60.0, min=0.1,
-                 help='Seconds between two checks for stale subscribers.'),
-    cfg.BoolOpt('check_queues', default=True,
-                help='With a RabbitMQ notification transport, count a '
-                     'consumer on the subscriber\'s queue '
-                     '<subscriber_topic>.info as a sign of life.'),
-    cfg.IntOpt('queue_size', default=10000, min=1,
-               help='Most notifications for subscribers held while the '
-                    'broker is unreachable; beyond it they are dropped and '
-                    'subscribers see a hole in seq.'),
-    cfg.ListOpt('republish', default=[],
-                help='Datasources whose tables are republished in the '
-                     'publish_tables format for downstream publish_tables '
-                     'drivers: deltas on <topic_prefix>.<datasource>, '
-                     'snapshots over RPC on '
-                     '<topic_prefix>_snapshot.<datasource>.'),
-    cfg.StrOpt('topic_prefix', default='congress_tables',
-               help='Prefix of the topics of republished datasources.'),
-    cfg.FloatOpt('heartbeat_interval', default=10.0, min=0.1,
-                 help='Seconds between heartbeats of an idle republished '
-                      'datasource.'),
-    cfg.StrOpt('signing_key', secret=True,
-               help='Shared secret that signs the republished records '
-                    '(HMAC-SHA256, as [publish_tables] signing_key does '
-                    'for producers), at least 16 characters. Unset: not '
-                    'signed.'),
-    cfg.StrOpt('signing_key_id', default='default',
-               help='Name of signing_key, sent with every signature.'),
-]
-
-
-def register_opts(conf):
-    """Register the ``[subscriptions]`` options on ``conf``."""
-    conf.register_opts(_opts, group=GROUP)
+register_opts = opts.register_subscriptions_opts
 
 
 class ProbeError(exceptions.CongressConsumerError):

@@ -11,16 +11,16 @@ import fixtures
 import oslo_messaging
 import sqlalchemy as sa
 
-from oslo_publish_tables import demo_schema
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.outbox import migration
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests import capture_fixture
 from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import schema as demo_schema
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 
 
 class Producer(fixtures.Fixture):

@@ -6,9 +6,9 @@ of conflicting transactions follow commit order whatever host wrote them
 SQLite, and ``[publish_tables] clock = local``, use this host's clock.
 """
 
-import time
-
 import sqlalchemy as sa
+
+from oslo_publish_tables.protocol import stamps
 
 _MYSQL = ("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
           "UTC_TIMESTAMP(6))")
@@ -24,9 +24,7 @@ _SQL = {
 }
 
 
-def local_now():
-    """Microseconds since the epoch on this host."""
-    return time.time_ns() // 1000
+local_now = stamps.local_now
 
 
 def sql_for(dialect_name, source='database'):

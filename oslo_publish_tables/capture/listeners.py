@@ -39,8 +39,9 @@ from sqlalchemy.sql import elements
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables.capture import journal as journal_mod
 from oslo_publish_tables.capture import statements
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import records
 
 LOG = logging.getLogger(__name__)
 
@@ -57,24 +58,7 @@ _WRITE_SQL = re.compile(
     re.IGNORECASE)
 
 
-class Draft(object):
-    """A record prepared before COMMIT, handed off after it succeeds."""
-
-    __slots__ = ('kind', 'ts', 'txn', 'changes', 'tables', 'reason')
-
-    def __init__(self, kind, ts, txn=None, changes=(), tables=(),
-                 reason=''):
-        self.kind = kind
-        self.ts = ts
-        self.txn = txn
-        self.changes = changes
-        self.tables = tables
-        self.reason = reason
-
-    @classmethod
-    def resync(cls, tables, reason):
-        return cls('resync', clock.local_now(), tables=sorted(tables),
-                   reason=reason)
+Draft = records.Draft
 
 
 class EngineCapture(object):
@@ -89,12 +73,9 @@ class EngineCapture(object):
         self.outbox = None
         self.stats = {'statements': 0, 'transactions': 0, 'resyncs': 0,
                       'errors': 0}
-        self._engine = None
-        self._clock_sql = None
-        self._clock_column = None
-        self._clock_returning = None
-        self._do_commit = None
-        self._do_savepoint = None
+        # Set by install(), cleared by uninstall().
+        self._engine = self._clock_sql = self._clock_column = None
+        self._clock_returning = self._do_commit = self._do_savepoint = None
         self._names = sorted(registry.names, key=len, reverse=True)
         self._name_re = re.compile(
             r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),

@@ -9,22 +9,11 @@ Options (group ``[publish_tables]``):
     Primary key columns cannot be excluded.
 """
 
-from oslo_config import cfg
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions
 
 GROUP = 'publish_tables'
-
-_opts = [
-    cfg.ListOpt('tables', default=[],
-                help='Tables whose committed changes are published. '
-                     'Tables not listed are never published.'),
-    cfg.ListOpt('exclude_columns', default=[],
-                help='Columns never published, as table.column entries, '
-                     'e.g. instances.user_data. Primary key columns '
-                     'cannot be excluded.'),
-]
 
 
 _INERT = ('NO ACTION', 'RESTRICT')

@@ -47,10 +47,10 @@ from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables import plugin as plugin_mod
+from oslo_publish_tables.protocol import redaction
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import publisher
-from oslo_publish_tables import redaction
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables.snapshot import service as service_mod
 from oslo_publish_tables import transport as transport_mod
 
@@ -119,11 +119,9 @@ class Agent(object):
                  notification_transport=None):
         self.conf = conf
         self.server_name = server_name or socket.gethostname()
-        self.engine = None
-        self.service = None
-        self.server = None
-        self.relay = None
-        self.relay_sender = None
+        # Made by start(), closed by stop().
+        self.engine = self.service = self.server = None
+        self.relay = self.relay_sender = None
         self.transport = transport
         self._own_transport = transport is None
         self.notification_transport = notification_transport

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from oslo_publish_tables.cmd import agent
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import migration
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 PROJECT = 'publish-tables-manage'
 

@@ -25,7 +25,6 @@ import logging
 import threading
 import uuid
 
-from oslo_config import cfg
 from oslo_db import exception as db_exc
 from sqlalchemy import exc as sa_exc
 
@@ -37,32 +36,6 @@ GROUP = 'publish_tables'
 
 _DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
 _MICROS = 1000000
-
-_opts = [
-    cfg.FloatOpt('outbox_grace_period', default=15.0, min=0,
-                 help='Durable mode: the relay in publish-tables-agent '
-                      'publishes outbox rows older than this many '
-                      'seconds (their process died before publishing '
-                      'them). Longer than a healthy sender needs, and '
-                      'shorter than the consumers\' producer_timeout (30 '
-                      'by default), so that the relay delivers before '
-                      'they give up on the dead process and resync.'),
-    cfg.FloatOpt('outbox_relay_interval', default=5.0, min=0.01,
-                 help='Durable mode: seconds between two scans of the '
-                      'outbox by the relay.'),
-    cfg.FloatOpt('relayed_poll_interval', default=0.02, min=0.001,
-                 help='delivery = relayed: seconds between two scans of '
-                      'the outbox by the relay when the last scan found '
-                      'nothing (the latency the mode adds, at the cost of '
-                      'one query per scan).'),
-    cfg.IntOpt('outbox_relay_batch', default=500, min=1,
-               help='Durable mode: most outbox rows one relay claims at '
-                    'a time.'),
-    cfg.FloatOpt('outbox_claim_lease', default=120.0, min=1,
-                 help='Durable mode: seconds a relay owns the rows it '
-                      'claimed; another relay takes them over after '
-                      'that.'),
-]
 
 
 class Relay(object):

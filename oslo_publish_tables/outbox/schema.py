@@ -13,7 +13,7 @@ test compares the two.
     period.
 ``kind``, ``txn``, ``payload``
     The record: ``txn`` or ``resync``, the transaction id, and the
-    changes (encoded with :mod:`oslo_publish_tables.codec`) or the
+    changes (encoded with :mod:`oslo_publish_tables.protocol.codec`) or the
     tables and reason of a resync marker, as JSON.
 ``claimed_by``, ``claimed_until``
     The relay's lease: a row claimed by a relay is left to it until

@@ -12,14 +12,13 @@ import json
 import logging
 import uuid
 
-from oslo_config import cfg
 import sqlalchemy as sa
 
 from oslo_publish_tables.capture import listeners
-from oslo_publish_tables import codec
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import schema
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
 
 LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
@@ -28,21 +27,6 @@ DURABLE = 'durable'
 RELAYED = 'relayed'
 OUTBOX_MODES = (DURABLE, RELAYED)
 
-_opts = [
-    cfg.StrOpt('delivery', default=DIRECT,
-               choices=[DIRECT, DURABLE, RELAYED],
-               help='direct: publish each committed transaction from the '
-                    'service process (at most once: a process that dies '
-                    'between COMMIT and publishing loses the record and '
-                    'consumers resync). durable: also write the record '
-                    'into the publish_tables_outbox table in the same '
-                    'transaction; publish-tables-agent publishes the '
-                    'records a dead process left behind. relayed: write '
-                    'the outbox only; publish-tables-agent publishes '
-                    'every record (the least work in the service, plus '
-                    'up to relayed_poll_interval of latency). durable '
-                    'and relayed need "publish-tables-manage db_sync".'),
-]
 
 _CHUNK = 500
 
@@ -74,10 +58,8 @@ def encode_payload(draft):
     if draft.kind == 'resync':
         body = {'tables': sorted(draft.tables), 'reason': draft.reason}
     else:
-        body = {'changes': [
-            {'table': c.table, 'op': c.op, 'pk': codec.encode_row(c.pk),
-             'row': codec.encode_row(c.row), 'changed': sorted(c.changed)}
-            for c in draft.changes]}
+        body = {'changes': [envelope.encode_change(c)
+                            for c in draft.changes]}
     return json.dumps(body, separators=(',', ':'), sort_keys=True)
 
 

@@ -119,6 +119,13 @@ def _stream(engine, info, begin_sql):
     return conn
 
 
+def _streamed(info, ts, conn, mark):
+    """The snapshot whose rows ``conn`` streams from now on."""
+    snapshot = TableSnapshot(info, ts, conn, conn.execute(_select(info)))
+    snapshot.outbox_id = mark
+    return snapshot
+
+
 def _high_water(conn, outbox):
     return outbox_store.high_water(conn) if outbox else None
 
@@ -136,9 +143,7 @@ def _open_postgresql(engine, info, lock_timeout, outbox):
     finally:
         fence.rollback()
         fence.close()
-    snapshot = TableSnapshot(info, ts, conn, conn.execute(_select(info)))
-    snapshot.outbox_id = mark
-    return snapshot
+    return _streamed(info, ts, conn, mark)
 
 
 def _open_mysql(engine, info, lock_timeout, outbox):
@@ -156,9 +161,7 @@ def _open_mysql(engine, info, lock_timeout, outbox):
             fence.exec_driver_sql('UNLOCK TABLES')
     finally:
         fence.close()
-    snapshot = TableSnapshot(info, ts, conn, conn.execute(_select(info)))
-    snapshot.outbox_id = mark
-    return snapshot
+    return _streamed(info, ts, conn, mark)
 
 
 def _open_sqlite(engine, info, lock_timeout, outbox):

@@ -5,67 +5,27 @@ themselves, so they need no database credentials. The same
 :class:`SnapshotService` serves the oslo.messaging RPC endpoint run by
 ``publish-tables-agent`` and, in process, a consumer given a read-only
 database URL. Rows leave the service encoded with
-:mod:`oslo_publish_tables.codec`.
+:mod:`oslo_publish_tables.protocol.codec`.
 
-RPC interface (topic ``[publish_tables] snapshot_topic``, namespace
-``publish_tables_snapshot``, version 1.0)::
-
-    open_snapshot(table) -> {"id", "ts", "columns", "pk", "outbox_id"}
-
-``outbox_id`` (durable mode only, else absent) is the highest outbox id
-allocated under the snapshot's fence: the snapshot contains exactly the
-records of the table whose ``outbox_id`` is not above it.
-    fetch(snapshot_id, max_rows) -> {"rows": [...], "done": bool,
-                                     "table", "position"}
-    close_snapshot(snapshot_id) -> None
-
-``position`` is the number of rows of the snapshot returned before this
-chunk.
-
-Signed replies: with ``[publish_tables] signing_key`` the agent signs
-every reply of ``open_snapshot`` and ``fetch`` like a notification (see
-:mod:`oslo_publish_tables.signing`), after adding a ``request`` field
-that binds it to the call it answers::
-
-    "request": {"method": "open_snapshot", "table": ..., "nonce": ...}
-    "request": {"method": "fetch", "snapshot_id": ..., "table": ...,
-                "position": ..., "nonce": ...}
-
-``nonce`` is the value the caller put in the RPC context under
-:data:`NONCE_KEY` (None if it sent none), so a reply cannot be replayed
-to another call, nor a chunk into another snapshot or position.
+The RPC's names and reply shapes, and how a reply is signed, are part
+of the protocol: :mod:`oslo_publish_tables.protocol.snapshot_rpc`.
 """
 
 import threading
 import time
 import uuid
 
-from oslo_config import cfg
 import oslo_messaging
+import sqlalchemy as sa
 
-from oslo_publish_tables import codec
+from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import schema as outbox_schema
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import reader
 
 GROUP = 'publish_tables'
-NAMESPACE = 'publish_tables_snapshot'
-VERSION = '1.0'
-# RPC context key of the caller's nonce, echoed in the signed reply.
-NONCE_KEY = 'publish_tables_nonce'
-REQUEST_FIELD = 'request'
-
-_opts = [
-    cfg.StrOpt('snapshot_topic', default='publish_tables_snapshot',
-               help='RPC topic of the snapshot service.'),
-    cfg.IntOpt('snapshot_chunk_rows', default=5000, min=1,
-               help='Most rows returned by one fetch of a snapshot.'),
-    cfg.FloatOpt('snapshot_lock_timeout', default=10.0, min=0.1,
-                 help='Longest wait for the share lock that fences a '
-                      'snapshot against writers.'),
-    cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
-                 help='An open snapshot nobody fetched from for this many '
-                      'seconds is closed.'),
-]
 
 
 class SnapshotService(object):
@@ -81,6 +41,23 @@ class SnapshotService(object):
         self.idle_timeout = idle_timeout
         self._open = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_database(cls, engine, tables, exclude_columns=(),
+                     chunk_rows=5000, lock_timeout=10.0):
+        """A service of ``tables`` of ``engine``'s database, as it is.
+
+        For a reader that has no ``[publish_tables]`` configuration (a
+        consumer given a read-only database URL): the tables are
+        reflected from the database, and durable mode is on if the
+        outbox table exists.
+        """
+        with engine.connect() as conn:
+            registry = tables_mod.TableRegistry.reflect(
+                conn, tables, exclude_columns)
+            outbox = sa.inspect(conn).has_table(outbox_schema.TABLE_NAME)
+        return cls(engine, registry, chunk_rows, lock_timeout,
+                   outbox=outbox)
 
     def open_snapshot(self, table):
         info = self.registry.get(table)
@@ -159,53 +136,13 @@ class SnapshotService(object):
             self.close_snapshot(sid)
 
 
-class SnapshotEndpoint(object):
+class SnapshotEndpoint(snapshot_rpc.Endpoint):
     """The RPC endpoint in front of a :class:`SnapshotService`.
 
-    With a ``signer`` (:class:`oslo_publish_tables.signing.Signer`) every
-    reply of ``open_snapshot`` and ``fetch`` is signed and bound to its
-    request (see the module docstring).
+    With a ``signer`` (:class:`oslo_publish_tables.protocol.signing.Signer`)
+    every reply of ``open_snapshot`` and ``fetch`` is signed and bound to
+    its request (see :mod:`oslo_publish_tables.protocol.snapshot_rpc`).
     """
-
-    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
-
-    def __init__(self, service, signer=None):
-        self.service = service
-        self.signer = signer
-
-    def open_snapshot(self, ctxt, table):
-        return signed_open(self.signer, ctxt, table,
-                           self.service.open_snapshot(table))
-
-    def fetch(self, ctxt, snapshot_id, max_rows=None):
-        return signed_fetch(self.signer, ctxt, snapshot_id,
-                            self.service.fetch(snapshot_id, max_rows))
-
-    def close_snapshot(self, ctxt, snapshot_id):
-        self.service.close_snapshot(snapshot_id)
-
-
-def _signed(signer, ctxt, reply, request):
-    if signer is None:
-        return reply
-    nonce = ctxt.get(NONCE_KEY) if isinstance(ctxt, dict) else None
-    request['nonce'] = nonce if isinstance(nonce, str) else None
-    reply = dict(reply)
-    reply[REQUEST_FIELD] = request
-    return signer.sign(reply)
-
-
-def signed_open(signer, ctxt, table, opened):
-    """``open_snapshot``'s reply ``opened``, signed if ``signer``."""
-    return _signed(signer, ctxt, opened, {'method': 'open_snapshot',
-                                          'table': table})
-
-
-def signed_fetch(signer, ctxt, snapshot_id, page):
-    """``fetch``'s reply ``page`` (with its table and position), signed."""
-    return _signed(signer, ctxt, page, {
-        'method': 'fetch', 'snapshot_id': snapshot_id,
-        'table': page['table'], 'position': page['position']})
 
 
 def rpc_server(conf, transport, service, server='publish-tables-agent',

@@ -1,23 +1,15 @@
 """A published nova-like database whose captured records land in a list."""
 
 import fixtures
-from oslo_config import cfg
 from oslo_db.sqlalchemy import orm as db_orm
 import sqlalchemy as sa
 
-from oslo_publish_tables import demo_schema
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables import publisher
-from oslo_publish_tables.tests import backends
+from publish_tables_demo import schema as demo_schema
 
 
-def make_conf(**overrides):
-    """A private ConfigOpts with ``[publish_tables]`` overrides."""
-    conf = cfg.ConfigOpts()
-    publisher.register_opts(conf)
-    conf([], default_config_files=[])
-    for name, value in overrides.items():
-        conf.set_override(name, value, 'publish_tables')
-    return conf
+make_conf = backends.make_conf
 
 
 class CapturedDatabase(fixtures.Fixture):

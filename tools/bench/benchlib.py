@@ -12,24 +12,27 @@ import os
 import resource
 import sys
 import time
+import warnings
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-# Run from a checkout without install too; spawned children inherit this.
-for _path in (REPO, HERE):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from oslo_publish_tables import envelope  # noqa: E402
-from oslo_publish_tables import sender as sender_mod  # noqa: E402
-from oslo_publish_tables.tests import backends  # noqa: E402
-from oslo_publish_tables.tests import capture_fixture  # noqa: E402
-from oslo_publish_tables import transport as transport_mod  # noqa: E402
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import transport as transport_mod
 
 SQLITE = backends.SQLITE
 POSTGRESQL = backends.POSTGRESQL
 MYSQL = backends.MYSQL
 NAMES = {SQLITE: 'SQLite', POSTGRESQL: 'PostgreSQL', MYSQL: 'MariaDB'}
+
+
+def quiet_warnings():
+    """No warnings here nor in spawned children (which read the variable).
+
+    eventlet's deprecation notice, imported by oslo libraries, would
+    otherwise be printed by every child.
+    """
+    os.environ['PYTHONWARNINGS'] = 'ignore'
+    warnings.simplefilter('ignore')
 
 
 def quiet_logging():
@@ -76,7 +79,7 @@ def scratch_topic(prefix='pt_bench_'):
 
 def make_conf(**overrides):
     """A private ConfigOpts with ``[publish_tables]`` overrides."""
-    return capture_fixture.make_conf(**overrides)
+    return backends.make_conf(**overrides)
 
 
 def sqlite_tuning(engine):
@@ -85,6 +88,19 @@ def sqlite_tuning(engine):
 
 
 # -- producer side -------------------------------------------------------
+
+
+class Cycles(object):
+    """A workload of whole cycles: ``cycle()`` appends to ``commits``."""
+
+    def run_for(self, seconds):
+        """Run whole cycles for about ``seconds``; return (txns, secs)."""
+        before = len(self.commits)
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            self.cycle()
+        return len(self.commits) - before, time.perf_counter() - start
 
 
 class CountingTransport(transport_mod.NotificationTransport):

@@ -1,6 +1,6 @@
 """Item 1 side by side: this checkout's capture against another's.
 
-``python tools/bench/compare.py --base /work/main`` runs the overhead
+``python -m tools.bench.compare --base /work/main`` runs the overhead
 workloads of :mod:`overhead` (and, where nova imports, of
 :mod:`nova_workload`) with five modes interleaved on one engine: off,
 "on" and "capture only" (see :mod:`overhead`) with the base checkout's
@@ -26,10 +26,11 @@ import time
 from oslo_db.sqlalchemy import orm as db_orm
 import sqlalchemy as sa
 
-import benchlib
-import nova_workload
-from oslo_publish_tables import demo_schema
-import overhead
+from publish_tables_demo import schema as demo_schema
+
+from tools.bench import benchlib
+from tools.bench import nova_workload
+from tools.bench import overhead
 
 MODES = ('off', 'on base', 'on new', 'capture base', 'capture new')
 

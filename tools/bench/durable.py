@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The commit-path cost of the outbox: off / direct / durable / relayed.
 
-    python tools/bench/durable.py                     # all backends
-    python tools/bench/durable.py --backends postgresql --rounds 5
+    python -m tools.bench.durable                     # all backends
+    python -m tools.bench.durable --backends postgresql --rounds 5
 
 The nova-like cycle of ``overhead.py`` on one engine and database, runs
 alternating between three modes: capture off, ``delivery = direct`` and
@@ -18,25 +18,20 @@ target of the issue is an outbox/off ratio of at least 0.85.
 
 import argparse
 import multiprocessing
-import os
 import sys
 import time
-import warnings
 
-os.environ['PYTHONWARNINGS'] = 'ignore'
-warnings.simplefilter('ignore')
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oslo_db.sqlalchemy import orm as db_orm
+import sqlalchemy as sa
 
-import benchlib  # noqa: E402
-from oslo_db.sqlalchemy import orm as db_orm  # noqa: E402
-import overhead  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
+from oslo_publish_tables.outbox import migration
+from oslo_publish_tables.outbox import relay as relay_mod
+from oslo_publish_tables.outbox import store
+from oslo_publish_tables import publisher
+from publish_tables_demo import schema as demo_schema
 
-from oslo_publish_tables import demo_schema  # noqa: E402
-from oslo_publish_tables.outbox import migration  # noqa: E402
-from oslo_publish_tables.outbox import relay as relay_mod  # noqa: E402
-from oslo_publish_tables.outbox import store  # noqa: E402
-from oslo_publish_tables import publisher  # noqa: E402
+from tools.bench import benchlib
+from tools.bench import overhead
 
 TARGET_RATIO = 0.85
 MODES = ('off', 'direct', 'durable', 'relayed')
@@ -152,6 +147,7 @@ def _verdict(ratio):
 
 
 def main(argv=None):
+    benchlib.quiet_warnings()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--backends', default='sqlite,postgresql,mysql')
     parser.add_argument('--rounds', type=int, default=5)

@@ -1,6 +1,6 @@
 """CPU cost per row of each stage of the pipeline, without the network.
 
-``python tools/bench/hotpaths.py [--backend postgresql] [--profile]``
+``python -m tools.bench.hotpaths [--backend postgresql] [--profile]``
 
 Times, in microseconds per row change, on one 1,000-row transaction of
 ``instances`` (the shape used by the throughput benchmark):
@@ -27,25 +27,21 @@ import argparse
 import cProfile
 import datetime
 import json
-import os
 import pstats
 import sys
 import time
-import warnings
 
-warnings.simplefilter('ignore')
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import oslo_messaging
+import sqlalchemy as sa
 
-import benchlib  # noqa: E402
-import oslo_messaging  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
+from congress_consumer.replication import driver as driver_mod
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables import publisher
+from oslo_publish_tables import sender as sender_mod
+from publish_tables_demo import schema as demo_schema
 
-from congress_consumer.publish_tables import driver as driver_mod  # noqa
-from oslo_publish_tables import codec  # noqa: E402
-from oslo_publish_tables import demo_schema  # noqa: E402
-from oslo_publish_tables import envelope  # noqa: E402
-from oslo_publish_tables import publisher  # noqa: E402
-from oslo_publish_tables import sender as sender_mod  # noqa: E402
+from tools.bench import benchlib
 
 ROWS = 1000
 
@@ -80,82 +76,98 @@ def _per_row(func, repeat=5):
     return (time.perf_counter() - start) / repeat / ROWS * 1e6, result
 
 
+def _measure_capture(engine, conf, profile, repeat):
+    """The service's writes with the capture off and on; the drafts."""
+    _writes(engine, 10 ** 8, 1)
+    off = _writes(engine, 2 * 10 ** 8, repeat)
+    drafts = []
+    publisher.install(engine, conf, submit=drafts.append)
+    on = _writes(engine, 3 * 10 ** 8, repeat)
+    prof = None
+    if profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        _writes(engine, 4 * 10 ** 8, 2)
+        prof.disable()
+    publisher.uninstall(engine)
+    return [('service INSERT+UPDATE, capture off', off),
+            ('service INSERT+UPDATE, capture on', on),
+            ('  added by the capture (commit path)', on - off)], prof, drafts
+
+
+def _measure_sender(draft):
+    """Records and JSON of one batch of ``draft``; the payload and text."""
+    wire, records = _per_row(lambda: [sender_mod._wire(
+        1, draft, draft.changes, 0, 1)])
+    payload = envelope.batch(sender_mod.producer_identity(), 1,
+                             records, 10.0)
+    dumps, text = _per_row(lambda: json.dumps(payload))
+    return [('sender: records (codec + envelope)', wire),
+            ('sender: JSON of the batch', dumps),
+            ('  JSON bytes per row change', len(text) / ROWS)], payload, text
+
+
+def _measure_consumer(conf, text, profile):
+    """Parse, validate and apply the batch ``text``; its profile."""
+    loads, data = _per_row(lambda: json.loads(text))
+    parse, batch = _per_row(lambda: envelope.parse(data))
+    transport = oslo_messaging.get_notification_transport(
+        conf, url='fake://')
+    columns = [c.name for c in demo_schema.Instance.__table__.columns]
+    drivers = []
+    for _ in range(5):
+        # A fresh replica each time, so every change is applied and
+        # translated (a repeated change would not reach the driver).
+        driver = driver_mod.PublishTablesDriver(
+            'hot', {'tables': ['instances']}, conf=conf,
+            transport=transport, snapshot_source=_NoSnapshots())
+        driver.sync.on_columns('instances', columns)
+        driver.sync.replicas['instances'].pk_names = ('id',)
+        drivers.append(driver)
+
+    def handle():
+        drivers.pop().sync.handle(batch)
+
+    consumer_prof = None
+    if profile:
+        consumer_prof = cProfile.Profile()
+        consumer_prof.enable()
+    handle_cost, _ = _per_row(handle)
+    if profile:
+        consumer_prof.disable()
+    transport.cleanup()
+    return [('consumer: JSON parse', loads),
+            ('consumer: envelope.parse (validate + decode)', parse),
+            ('consumer: apply to replica + Congress tuples',
+             handle_cost)], consumer_prof
+
+
+def _measure_snapshot(engine):
+    """Reading, encoding and decoding the rows of a snapshot."""
+    with engine.connect() as conn:
+        start = time.perf_counter()
+        rows = [dict(r._mapping) for r in conn.execute(
+            sa.select(demo_schema.Instance.__table__).limit(ROWS))]
+        read = (time.perf_counter() - start) / len(rows) * 1e6
+    encode, encoded = _per_row(lambda: [codec.encode_row(r)
+                                        for r in rows])
+    decode, _ = _per_row(lambda: [codec.decode_row(r)
+                                  for r in encoded])
+    return [('snapshot: read rows', read),
+            ('snapshot: codec.encode_row', encode),
+            ('snapshot: codec.decode_row', decode)]
+
+
 def measure(backend, profile=False, repeat=5):
-    out = []
     with benchlib.scratch_database(backend) as url:
         engine = sa.create_engine(url)
         demo_schema.create(engine)
         conf = benchlib.make_conf(tables=['instances'])
-        _writes(engine, 10 ** 8, 1)
-        off = _writes(engine, 2 * 10 ** 8, repeat)
-        drafts = []
-        publisher.install(engine, conf, submit=drafts.append)
-        on = _writes(engine, 3 * 10 ** 8, repeat)
-        prof = None
-        if profile:
-            prof = cProfile.Profile()
-            prof.enable()
-            _writes(engine, 4 * 10 ** 8, 2)
-            prof.disable()
-        publisher.uninstall(engine)
-        out.append(('service INSERT+UPDATE, capture off', off))
-        out.append(('service INSERT+UPDATE, capture on', on))
-        out.append(('  added by the capture (commit path)', on - off))
-
+        out, prof, drafts = _measure_capture(engine, conf, profile, repeat)
         draft = drafts[-1]
-        wire, records = _per_row(lambda: [sender_mod._wire(
-            1, draft, draft.changes, 0, 1)])
-        payload = envelope.batch(sender_mod.producer_identity(), 1,
-                                 records, 10.0)
-        dumps, text = _per_row(lambda: json.dumps(payload))
-        out.append(('sender: records (codec + envelope)', wire))
-        out.append(('sender: JSON of the batch', dumps))
-        out.append(('  JSON bytes per row change', len(text) / ROWS))
-
-        loads, data = _per_row(lambda: json.loads(text))
-        parse, batch = _per_row(lambda: envelope.parse(data))
-        transport = oslo_messaging.get_notification_transport(
-            conf, url='fake://')
-        columns = [c.name for c in demo_schema.Instance.__table__.columns]
-        drivers = []
-        for _ in range(5):
-            # A fresh replica each time, so every change is applied and
-            # translated (a repeated change would not reach the driver).
-            driver = driver_mod.PublishTablesDriver(
-                'hot', {'tables': ['instances']}, conf=conf,
-                transport=transport, snapshot_source=_NoSnapshots())
-            driver.sync.on_columns('instances', columns)
-            driver.sync.replicas['instances'].pk_names = ('id',)
-            drivers.append(driver)
-
-        def handle():
-            drivers.pop().sync.handle(batch)
-
-        consumer_prof = None
-        if profile:
-            consumer_prof = cProfile.Profile()
-            consumer_prof.enable()
-        handle_cost, _ = _per_row(handle)
-        if profile:
-            consumer_prof.disable()
-        transport.cleanup()
-        out.append(('consumer: JSON parse', loads))
-        out.append(('consumer: envelope.parse (validate + decode)', parse))
-        out.append(('consumer: apply to replica + Congress tuples',
-                    handle_cost))
-
-        with engine.connect() as conn:
-            start = time.perf_counter()
-            rows = [dict(r._mapping) for r in conn.execute(
-                sa.select(demo_schema.Instance.__table__).limit(ROWS))]
-            read = (time.perf_counter() - start) / len(rows) * 1e6
-        encode, encoded = _per_row(lambda: [codec.encode_row(r)
-                                            for r in rows])
-        decode, _ = _per_row(lambda: [codec.decode_row(r)
-                                      for r in encoded])
-        out.append(('snapshot: read rows', read))
-        out.append(('snapshot: codec.encode_row', encode))
-        out.append(('snapshot: codec.decode_row', decode))
+        sent, payload, text = _measure_sender(draft)
+        received, consumer_prof = _measure_consumer(conf, text, profile)
+        out += sent + received + _measure_snapshot(engine)
         engine.dispose()
     single = envelope.batch({'id': 'a' * 32}, 1, [sender_mod._wire(
         1, draft, list(draft.changes)[:1], 0, 1)], 10.0)
@@ -195,6 +207,7 @@ class _NoSnapshots(object):
 
 
 def main(argv=None):
+    benchlib.quiet_warnings()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--backend', default='postgresql',
                         choices=sorted(benchlib.NAMES))

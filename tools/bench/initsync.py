@@ -25,11 +25,12 @@ import time
 import oslo_messaging
 import sqlalchemy as sa
 
-import benchlib
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
-from oslo_publish_tables import demo_schema
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 from oslo_publish_tables import publisher
+from publish_tables_demo import schema as demo_schema
+
+from tools.bench import benchlib
 
 TABLES = ['instances']
 

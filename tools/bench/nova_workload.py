@@ -17,7 +17,8 @@ import time
 
 import sqlalchemy as sa
 
-import benchlib
+from tools.bench import benchlib
+
 
 try:
     from oslo_db.sqlalchemy import enginefacade
@@ -41,7 +42,7 @@ def available():
     return nova_db is not None
 
 
-class Workload(object):
+class Workload(benchlib.Cycles):
     """The nova cycle; same interface as ``overhead.Workload``."""
 
     def __init__(self, ctxt):
@@ -82,14 +83,6 @@ class Workload(object):
         self._call(nova_db.instance_metadata_update, ident,
                    {'role': 'cache'}, False)
         self._call(nova_db.instance_destroy, ident)
-
-    def run_for(self, seconds):
-        before = len(self.commits)
-        start = time.perf_counter()
-        deadline = start + seconds
-        while time.perf_counter() < deadline:
-            self.cycle()
-        return len(self.commits) - before, time.perf_counter() - start
 
 
 def _nova_engine(url):

@@ -1,6 +1,6 @@
 """Issue item 1: service overhead of the capture, off versus on.
 
-A nova-like workload on :mod:`oslo_publish_tables.demo_schema`, one
+A nova-like workload on :mod:`publish_tables_demo.schema`, one
 "cycle" being the life of an instance, as nova's database API writes it:
 
 1. create the instance with three metadata rows (one transaction);
@@ -29,9 +29,10 @@ import uuid
 from oslo_db.sqlalchemy import orm as db_orm
 import sqlalchemy as sa
 
-import benchlib
-from oslo_publish_tables import demo_schema
 from oslo_publish_tables import publisher
+from publish_tables_demo import schema as demo_schema
+
+from tools.bench import benchlib
 
 Instance = demo_schema.Instance
 InstanceMetadata = demo_schema.InstanceMetadata
@@ -40,7 +41,7 @@ TRANSITIONS = (('building', 'networking'), ('building', 'spawning'),
                ('active', None))
 
 
-class Workload(object):
+class Workload(benchlib.Cycles):
     """The nova-like cycle; records each committed transaction."""
 
     def __init__(self, maker, seed=1):
@@ -98,15 +99,6 @@ class Workload(object):
             synchronize_session=False)
         self._commit(session)
 
-    def run_for(self, seconds):
-        """Run whole cycles for about ``seconds``; return (txns, secs)."""
-        before = len(self.commits)
-        start = time.perf_counter()
-        deadline = start + seconds
-        while time.perf_counter() < deadline:
-            self.cycle()
-        return len(self.commits) - before, time.perf_counter() - start
-
 
 def measure_backend(backend, rounds, seconds, topic):
     """Alternate off/on runs on ``backend``; return the figures."""
@@ -136,7 +128,7 @@ def _rounds(engine, conf, sender, rounds, seconds, work=None):
 
     sa.event.listen(engine, 'before_cursor_execute', _count)
     # Warm up both paths (connections, compiled caches, the AMQP link).
-    capture = publisher.install(engine, conf, submit=sender.submit)
+    publisher.install(engine, conf, submit=sender.submit)
     work.run_for(min(1.0, seconds))
     sender.flush(30)
     publisher.uninstall(engine)
@@ -152,28 +144,42 @@ def _rounds(engine, conf, sender, rounds, seconds, work=None):
         # Alternate which mode goes first, so drift affects both alike.
         order = modes if index % 2 == 0 else modes[::-1]
         for mode in order:
-            if mode == 'on':
-                capture = publisher.install(engine, conf,
-                                            submit=sender.submit)
-            elif mode == 'capture':
-                publisher.install(engine, conf, submit=_discard)
-            mark = len(work.commits)
-            executed = statements[0]
-            cpu_start = time.process_time()
-            txns, elapsed = work.run_for(seconds)
-            cpu[mode] += time.process_time() - cpu_start
-            sql[mode] += statements[0] - executed
-            if mode == 'on':
-                publisher.uninstall(engine)
-                published += capture.stats['transactions']
-                # Let the sender drain outside the measured window, so
-                # the next "off" run is not charged for it.
-                sender.flush(60)
-            elif mode == 'capture':
-                publisher.uninstall(engine)
-            tps[mode].append(txns / elapsed)
-            lat[mode].extend(work.commits[mark:])
+            run = _one_run(engine, conf, sender, work, mode, seconds,
+                           statements)
+            cpu[mode] += run['cpu']
+            sql[mode] += run['sql']
+            published += run['published']
+            tps[mode].append(run['tps'])
+            lat[mode].extend(run['latencies'])
     sa.event.remove(engine, 'before_cursor_execute', _count)
+    return _summary(modes, cpu, tps, lat, sql, published, sender, work)
+
+
+def _one_run(engine, conf, sender, work, mode, seconds, statements):
+    """One timed run of the workload with the capture ``mode``."""
+    if mode == 'on':
+        capture = publisher.install(engine, conf, submit=sender.submit)
+    elif mode == 'capture':
+        publisher.install(engine, conf, submit=_discard)
+    mark = len(work.commits)
+    executed = statements[0]
+    cpu_start = time.process_time()
+    txns, elapsed = work.run_for(seconds)
+    run = {'cpu': time.process_time() - cpu_start,
+           'sql': statements[0] - executed, 'published': 0,
+           'tps': txns / elapsed, 'latencies': work.commits[mark:]}
+    if mode == 'on':
+        publisher.uninstall(engine)
+        run['published'] = capture.stats['transactions']
+        # Let the sender drain outside the measured window, so the next
+        # "off" run is not charged for it.
+        sender.flush(60)
+    elif mode == 'capture':
+        publisher.uninstall(engine)
+    return run
+
+
+def _summary(modes, cpu, tps, lat, sql, published, sender, work):
     return {
         'cpu_ms': {m: cpu[m] / len(lat[m]) * 1e3 for m in modes},
         'stmts_off': sql['off'] / len(lat['off']),
@@ -206,7 +212,7 @@ def run(backends, rounds, seconds):
     Where nova is installed, ``{'nova ' + backend: figures}`` too: the
     same runs with nova's own database API (:mod:`nova_workload`).
     """
-    import nova_workload
+    from tools.bench import nova_workload
     results = {}
     with benchlib.scratch_topic('pt_bench_overhead_') as (topic, _):
         for backend in backends:

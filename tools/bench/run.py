@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
 """Benchmarks of oslo.publish_tables against real services, in one run.
 
-    python tools/bench/run.py --quick            # about 3 minutes
-    python tools/bench/run.py                    # full (about 10 minutes)
-    python tools/bench/run.py --large            # adds 1M-row syncs
-    python tools/bench/run.py --only latency,traffic --backends postgresql
-    python tools/bench/run.py --only sync --backends postgresql \
+    python -m tools.bench.run --quick            # about 3 minutes
+    python -m tools.bench.run                    # full (about 10 minutes)
+    python -m tools.bench.run --large            # adds 1M-row syncs
+    python -m tools.bench.run --only latency,traffic --backends postgresql
+    python -m tools.bench.run --only sync --backends postgresql \
         --sync-rows 1000000                      # one item-4 size
 
 Needs RabbitMQ, and PostgreSQL / MariaDB for those backends, on localhost
-(the URLs of oslo_publish_tables.tests.backends; override with the
+(the URLs of oslo_publish_tables.fixture; override with the
 PUBLISH_TABLES_*_URL variables). A backend whose server does not answer is
 skipped with a note. Every figure is measured in this run; the targets
 are printed beside them with PASS or MISS. See
@@ -21,16 +21,9 @@ import json
 import os
 import sys
 import time
-import warnings
 
-# Spawned children read this at start-up; eventlet's deprecation notice
-# (imported by oslo libraries) would otherwise be printed by each one.
-os.environ['PYTHONWARNINGS'] = 'ignore'
-warnings.simplefilter('ignore')
+from tools.bench import benchlib
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import benchlib  # noqa: E402
 
 SCENARIOS = ('overhead', 'outbox', 'throughput', 'latency', 'sync',
              'traffic')
@@ -183,7 +176,7 @@ def report_overhead(results, verdicts):
 
 
 def report_outbox(results, verdicts):
-    import durable
+    from tools.bench import durable
     rows = []
     for backend, f in results.items():
         rows.append([_label(backend)] + [
@@ -411,7 +404,51 @@ def report_growth(results):
                                           'measured', 'note'], rows)
 
 
+def _measure(args, params, backends, main_backend, results, verdicts):
+    """Run the items of ``--only``; their figures go into ``results``."""
+    if 'overhead' in args.only:
+        from tools.bench import overhead
+        results['overhead'] = overhead.run(
+            backends, params['overhead_rounds'], params['overhead_seconds'])
+        report_overhead(results['overhead'], verdicts)
+    if 'outbox' in args.only:
+        from tools.bench import durable
+        with benchlib.scratch_topic('pt_bench_outbox_') as (topic, _):
+            results['outbox'] = {
+                b: durable.measure(b, params['outbox_rounds'],
+                                   params['outbox_seconds'], topic)
+                for b in backends}
+        report_outbox(results['outbox'], verdicts)
+    if 'throughput' in args.only:
+        from tools.bench import throughput
+        results['throughput'] = throughput.run(
+            main_backend, params['producers'], params['changes'],
+            params['rows_per_txn'], params['naive'], params['drain'])
+        report_throughput(results['throughput'], verdicts)
+    if 'latency' in args.only:
+        from tools.bench import latency
+        results['latency'] = latency.run(
+            main_backend, params['rates'], params['latency_seconds'],
+            params['poll_time'], params['poll_seconds'])
+        report_latency(results['latency'], verdicts)
+    if 'sync' in args.only:
+        from tools.bench import initsync
+        if args.sync_rows:
+            sizes = [(b, n) for b in (benchlib.POSTGRESQL, benchlib.SQLITE)
+                     for n in args.sync_rows]
+        else:
+            sizes = list(params['sync']) + (LARGE if args.large else [])
+        sizes = [(b, n) for b, n in sizes if b in backends]
+        results['sync'] = initsync.run(sizes)
+        report_sync(results['sync'], verdicts)
+    if 'traffic' in args.only:
+        from tools.bench import traffic
+        results['traffic'] = traffic.run(main_backend)
+        report_traffic(results['traffic'], verdicts)
+
+
 def main(argv=None):
+    benchlib.quiet_warnings()
     args = parse_args(argv)
     benchlib.quiet_logging()
     params = dict(QUICK if args.quick else FULL)
@@ -427,46 +464,7 @@ def main(argv=None):
     results, verdicts = {}, Verdicts()
     started = time.time()
 
-    if 'overhead' in args.only:
-        import overhead
-        results['overhead'] = overhead.run(
-            backends, params['overhead_rounds'], params['overhead_seconds'])
-        report_overhead(results['overhead'], verdicts)
-    if 'outbox' in args.only:
-        import durable
-        with benchlib.scratch_topic('pt_bench_outbox_') as (topic, _):
-            results['outbox'] = {
-                b: durable.measure(b, params['outbox_rounds'],
-                                   params['outbox_seconds'], topic)
-                for b in backends}
-        report_outbox(results['outbox'], verdicts)
-    if 'throughput' in args.only:
-        import throughput
-        results['throughput'] = throughput.run(
-            main_backend, params['producers'], params['changes'],
-            params['rows_per_txn'], params['naive'], params['drain'])
-        report_throughput(results['throughput'], verdicts)
-    if 'latency' in args.only:
-        import latency
-        results['latency'] = latency.run(
-            main_backend, params['rates'], params['latency_seconds'],
-            params['poll_time'], params['poll_seconds'])
-        report_latency(results['latency'], verdicts)
-    if 'sync' in args.only:
-        import initsync
-        if args.sync_rows:
-            sizes = [(b, n) for b in (benchlib.POSTGRESQL, benchlib.SQLITE)
-                     for n in args.sync_rows]
-        else:
-            sizes = list(params['sync']) + (LARGE if args.large else [])
-        sizes = [(b, n) for b, n in sizes if b in backends]
-        results['sync'] = initsync.run(sizes)
-        report_sync(results['sync'], verdicts)
-    if 'traffic' in args.only:
-        import traffic
-        results['traffic'] = traffic.run(main_backend)
-        report_traffic(results['traffic'], verdicts)
-
+    _measure(args, params, backends, main_backend, results, verdicts)
     report_growth(results)
     benchlib.table('Targets', ['item', 'figure', 'measured', 'target',
                                'verdict'], verdicts.rows)

@@ -32,12 +32,13 @@ import uuid
 
 import sqlalchemy as sa
 
-import benchlib
-from congress_consumer.publish_tables import driver as driver_mod
-import initsync
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables import envelope
+from congress_consumer.replication import driver as driver_mod
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import publisher
+from publish_tables_demo import schema as demo_schema
+
+from tools.bench import benchlib
+from tools.bench import initsync
 
 ROWS = 10000
 CHANGES_PER_MINUTE = ROWS // 100
@@ -70,6 +71,24 @@ def _random_uuids(engine, rng):
              for i in range(1, ROWS + 1)])
 
 
+def _write_changes(engine, sender, spacing):
+    """CHANGES_PER_MINUTE single-row updates, each sent on its own."""
+    table = demo_schema.Instance.__table__
+    rng = random.Random(3)
+    ids = rng.sample(range(1, ROWS + 1), CHANGES_PER_MINUTE)
+    states = [('active', None), ('active', 'rebooting'),
+              ('stopped', None), ('active', 'migrating')]
+    for n, ident in enumerate(ids):
+        vm_state, task_state = states[n % len(states)]
+        with engine.begin() as conn:
+            conn.execute(table.update().where(
+                table.c.id == ident).values(
+                vm_state=vm_state, task_state=task_state,
+                updated_at=sa.func.now()))
+        sender.flush(30)  # each change goes out alone
+        time.sleep(spacing)
+
+
 def measure(backend, topic, spacing=0.02, compression=None):
     with benchlib.scratch_database(backend) as url:
         initsync.populate(url, backend, ROWS)
@@ -82,26 +101,18 @@ def measure(backend, topic, spacing=0.02, compression=None):
         try:
             before = _read_table(engine)
             publisher.install(engine, conf, submit=sender.submit)
-            table = demo_schema.Instance.__table__
-            rng = random.Random(3)
-            ids = rng.sample(range(1, ROWS + 1), CHANGES_PER_MINUTE)
-            states = [('active', None), ('active', 'rebooting'),
-                      ('stopped', None), ('active', 'migrating')]
-            for n, ident in enumerate(ids):
-                vm_state, task_state = states[n % len(states)]
-                with engine.begin() as conn:
-                    conn.execute(table.update().where(
-                        table.c.id == ident).values(
-                        vm_state=vm_state, task_state=task_state,
-                        updated_at=sa.func.now()))
-                sender.flush(30)  # each change goes out alone
-                time.sleep(spacing)
+            _write_changes(engine, sender, spacing)
             publisher.uninstall(engine)
             after = _read_table(engine)
         finally:
             sender.stop()
             counting.close()
             engine.dispose()
+    return _figures(backend, compression, sender, counting, before, after)
+
+
+def _figures(backend, compression, sender, counting, before, after):
+    """Bytes per hour of the delta stream and of polling, compared."""
     counts = dict(counting.counts)
     # The stop above sent a goodbye; it is not part of a steady hour.
     goodbyes = [s for s in counting.sizes if s[0] == envelope.EVENT_GOODBYE]

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 
-from oslo_publish_tables import demo_schema
+from publish_tables_demo import schema as demo_schema
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -50,7 +50,7 @@ class Processes(object):
 
     def start_producer(self, seconds, seed, mischief=False):
         stats = os.path.join(self.workdir, 'producer-%d.stats' % seed)
-        args = [sys.executable, os.path.join(HERE, 'producer.py'),
+        args = [sys.executable, '-m', 'tools.faults.producer',
                 '--url', self.url, '--transport-url', self.transport_url,
                 '--topic', self.topic, '--tables', ','.join(TABLES),
                 '--seconds', str(seconds), '--seed', str(seed),

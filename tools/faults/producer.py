@@ -1,7 +1,7 @@
 """One producer process of the fault suite (run by ``run.py``).
 
 It installs publishing on its own engine, runs the random nova-like
-workload of :mod:`oslo_publish_tables.demo_workload` for ``--seconds``
+workload of :mod:`publish_tables_demo.workload` for ``--seconds``
 and appends one line per transaction to ``--stats``: ``t <op>
 <microseconds> <end>`` (the commit latency the service saw, and when it
 ended in milliseconds of ``time.monotonic()``, the clock every process
@@ -23,16 +23,14 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
 
-from oslo_publish_tables import demo_workload  # noqa: E402
-from oslo_publish_tables import publisher  # noqa: E402
-from oslo_publish_tables import sender as sender_mod  # noqa: E402
-from oslo_publish_tables.tests import capture_fixture  # noqa: E402
-from oslo_publish_tables import transport as transport_mod  # noqa: E402
+from oslo_publish_tables import fixture
+from oslo_publish_tables import publisher
+from oslo_publish_tables import sender as sender_mod
+from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import workload as demo_workload
 
 
 class Mischief(object):
@@ -84,9 +82,9 @@ def main(argv=None):
                         choices=['direct', 'durable', 'relayed'])
     args = parser.parse_args(argv)
     tables = args.tables.split(',')
-    conf = capture_fixture.make_conf(tables=tables, topic=args.topic,
-                                     transport_url=args.transport_url,
-                                     delivery=args.delivery)
+    conf = fixture.make_conf(tables=tables, topic=args.topic,
+                             transport_url=args.transport_url,
+                             delivery=args.delivery)
     engine = sa.create_engine(args.url)
     transport = transport_mod.NotificationTransport(
         conf, args.topic, 'faults-producer',

@@ -2,11 +2,11 @@
 
 ::
 
-    python tools/faults/run.py --quick                 # CI's short version
-    python tools/faults/run.py                         # the long version
-    python tools/faults/run.py --scenarios kill-producer --backends mysql
-    python tools/faults/run.py --delivery durable --scenarios kill-agent
-    python tools/faults/run.py --scenarios broker-outage --seconds 20 \
+    python -m tools.faults.run --quick                 # CI's short version
+    python -m tools.faults.run                         # the long version
+    python -m tools.faults.run --scenarios kill-producer --backends mysql
+    python -m tools.faults.run --delivery durable --scenarios kill-agent
+    python -m tools.faults.run --scenarios broker-outage --seconds 20 \
         --outage 15                             # a real RabbitMQ restart
 
 For each database backend and scenario (see :mod:`scenario`), three
@@ -42,22 +42,17 @@ broker was out, the transactions committed meanwhile and their worst
 commit latency.
 
 It needs RabbitMQ and the databases on localhost (see
-``oslo_publish_tables/tests/backends.py``); a database that does not
+``oslo_publish_tables/fixture.py``); a database that does not
 answer is skipped with a note, unless ``CI`` is set.
 """
 
 import argparse
-import os
 import shutil
 import signal
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import scenario  # noqa: E402
-
-import benchlib  # noqa: E402  (put on the path by scenario)
+from tools.bench import benchlib
+from tools.faults import scenario
 
 COLUMNS = [
     ('scenario', 'scenario'), ('committed', 'txns'),
@@ -88,7 +83,7 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt('SIGTERM')
 
 
-def main(argv=None):
+def _parse_args(argv):
     parser = argparse.ArgumentParser(
         description='Fault-injection suite of oslo-publish-tables.')
     parser.add_argument('--quick', action='store_true',
@@ -111,10 +106,42 @@ def main(argv=None):
                              'the long run) or cut a TCP proxy (default '
                              'of --quick: other tests share the broker)')
     args = parser.parse_args(argv)
-    seconds = args.seconds or (8.0 if args.quick else 60.0)
-    outage = args.outage or (3.0 if args.quick else 30.0)
-    broker_fault = args.broker_fault or ('cut' if args.quick else 'restart')
-    if broker_fault == 'restart' and not shutil.which('rabbitmqctl'):
+    args.seconds = args.seconds or (8.0 if args.quick else 60.0)
+    args.outage = args.outage or (3.0 if args.quick else 30.0)
+    args.broker_fault = args.broker_fault or ('cut' if args.quick
+                                              else 'restart')
+    return args
+
+
+def _run_delivery(args, backend, delivery):
+    """Run the scenarios of one backend and mode; True if one diverged."""
+    names = args.scenarios
+    if delivery != 'direct' and args.durable_scenarios:
+        names = args.durable_scenarios
+    names = [n for n in names.split(',') if delivery != 'direct'
+             or n not in scenario.DURABLE_ONLY]
+    rows, diverged = [], False
+    for name in names:
+        figures = scenario.run(backend, name, seconds=args.seconds,
+                               outage=args.outage, delivery=delivery,
+                               broker_fault=args.broker_fault)
+        diverged |= figures['divergent'] != 0
+        rows.append(_row(name, figures))
+        print('  %s/%s/%s: %s divergent of %s rows' % (
+            backend, delivery, name, figures['divergent'],
+            figures['rows']), flush=True)
+    benchlib.table(
+        '%s, %s mode: %d s of writes, 3 producers, outage %d s '
+        '(%s)' % (benchlib.NAMES[backend], delivery, args.seconds,
+                  args.outage, 'RabbitMQ restarted'
+                  if args.broker_fault == 'restart' else 'proxy cut'),
+        [title for _, title in COLUMNS], rows)
+    return diverged
+
+
+def main(argv=None):
+    args = _parse_args(argv)
+    if args.broker_fault == 'restart' and not shutil.which('rabbitmqctl'):
         print('--broker-fault restart needs rabbitmqctl (and root)')
         return 1
     benchlib.quiet_logging()
@@ -134,27 +161,7 @@ def main(argv=None):
             print('%s skipped: %s' % (backend, reason))
             continue
         for delivery in args.delivery.split(','):
-            names = args.scenarios
-            if delivery != 'direct' and args.durable_scenarios:
-                names = args.durable_scenarios
-            names = [n for n in names.split(',') if delivery != 'direct'
-                     or n not in scenario.DURABLE_ONLY]
-            rows = []
-            for name in names:
-                figures = scenario.run(backend, name, seconds=seconds,
-                                       outage=outage, delivery=delivery,
-                                       broker_fault=broker_fault)
-                diverged |= figures['divergent'] != 0
-                rows.append(_row(name, figures))
-                print('  %s/%s/%s: %s divergent of %s rows' % (
-                    backend, delivery, name, figures['divergent'],
-                    figures['rows']), flush=True)
-            benchlib.table(
-                '%s, %s mode: %d s of writes, 3 producers, outage %d s '
-                '(%s)' % (benchlib.NAMES[backend], delivery, seconds, outage,
-                          'RabbitMQ restarted' if broker_fault == 'restart'
-                          else 'proxy cut'),
-                [title for _, title in COLUMNS], rows)
+            diverged |= _run_delivery(args, backend, delivery)
     print('FAILED: a replica diverged' if diverged else
           'OK: every replica equals its database row for row')
     return 1 if diverged else 0

@@ -17,26 +17,21 @@ as a dict.
 import collections
 import json
 import os
-import sys
 import tempfile
 import time
 
 import sqlalchemy as sa
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, 'tools', 'bench'))
+from congress_consumer.datasources import values
+from oslo_publish_tables.outbox import migration
+from oslo_publish_tables.outbox import schema as outbox_schema
+from publish_tables_demo import schema as demo_schema
 
-import benchlib  # noqa: E402
-from broker import Broker  # noqa: E402
-from processes import Processes  # noqa: E402
-from processes import TABLES  # noqa: E402
-from proxy import Proxy  # noqa: E402
-
-from congress_consumer.datasources import values  # noqa: E402
-from oslo_publish_tables import demo_schema  # noqa: E402
-from oslo_publish_tables.outbox import migration  # noqa: E402
-from oslo_publish_tables.outbox import schema as outbox_schema  # noqa
+from tools.bench import benchlib
+from tools.faults.broker import Broker
+from tools.faults.processes import Processes
+from tools.faults.processes import TABLES
+from tools.faults.proxy import Proxy
 
 SCENARIOS = ('baseline', 'kill-producer', 'kill-consumer', 'broker-outage',
              'duplicate-reorder', 'kill-agent', 'everything')

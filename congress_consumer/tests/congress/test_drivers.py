@@ -20,7 +20,7 @@ from congress_consumer.tests.congress import test_dse
 from congress_consumer.tests.functional import nova_payloads
 from congress_consumer.tests.functional import test_notification_driver
 from congress_consumer.tests.functional import test_rpc_actions_driver
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 wait_for = test_dse.wait_for
 DRIVERS = ('publish_tables', 'push', 'notifications', 'sql_polling',

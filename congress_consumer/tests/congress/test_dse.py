@@ -29,9 +29,9 @@ import fixtures
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import schema as demo_schema
 
 from congress_consumer import congress_compat
 from congress_consumer.tests import congress as congress_tests
@@ -139,7 +139,7 @@ class CongressDseTest(CongressTestBase):
 
     def test_entry_point_loads_the_adapter(self):
         from congress_consumer import congress_adapter
-        from congress_consumer.publish_tables import driver as driver_mod
+        from congress_consumer.replication import driver as driver_mod
 
         self.dse_node.DseNode.load_drivers()
         self.assertIs(congress_adapter.PublishTablesDataSource,

@@ -4,7 +4,7 @@ The engine's ``classification:error`` follows a ``publish_tables``
 datasource (the producer's SQLite database); a
 :class:`~congress_consumer.policy_tables.PolicyRepublisher` publishes it
 through the Republisher's Sender and snapshot RPC, and a downstream
-:class:`~congress_consumer.publish_tables.driver.PublishTablesDriver`
+:class:`~congress_consumer.replication.driver.PublishTablesDriver`
 that names ``classification:error`` in its ``tables`` keeps a replica of
 it while rows change in the producer's database.
 """
@@ -18,8 +18,8 @@ from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables import transport as transport_mod
 
 from congress_consumer import policy_tables
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 from congress_consumer.subscriptions import republisher as rep_mod
 from congress_consumer.tests.congress import test_dse
 

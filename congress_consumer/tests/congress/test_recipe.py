@@ -24,12 +24,12 @@ from oslo_messaging import conffixture
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import schema as demo_schema
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 from congress_consumer.subscriptions import republisher as rep_mod
 from congress_consumer.tests import congress as congress_tests
 from congress_consumer.tests.congress import test_dse

@@ -13,9 +13,9 @@ import signal
 
 import sqlalchemy as sa
 
-from oslo_publish_tables import demo_workload
 from oslo_publish_tables import publisher
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import workload as demo_workload
 
 
 def run(url, transport_url, topic, tables, steps, seed,

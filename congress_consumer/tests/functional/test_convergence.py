@@ -12,13 +12,13 @@ import time
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables import demo_workload
-from oslo_publish_tables import envelope
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables.snapshot import reader
-from oslo_publish_tables.tests import backends
+from publish_tables_demo import schema as m
+from publish_tables_demo import workload as demo_workload
 
-from congress_consumer.publish_tables import sync
+from congress_consumer.replication import sync
 from congress_consumer.tests.functional import producer_process
 from congress_consumer.tests import pipeline
 

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
-from oslo_publish_tables import demo_workload
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import store as store_mod
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import workload as demo_workload
 
 from congress_consumer.tests.functional import producer_process
 from congress_consumer.tests import pipeline

@@ -16,11 +16,11 @@ import sys
 
 import testtools
 
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
-SUITE = os.path.join(REPO, 'tools', 'faults', 'run.py')
+SUITE = 'tools.faults.run'
 
 
 class FaultSuiteTest(testtools.TestCase):
@@ -30,10 +30,10 @@ class FaultSuiteTest(testtools.TestCase):
         for service in (backends.RABBIT, backend):
             backends.require(service)
         result = subprocess.run(
-            [sys.executable, SUITE, '--quick', '--backends', backend,
+            [sys.executable, '-m', SUITE, '--quick', '--backends', backend,
              '--delivery', 'direct,durable,relayed',
              '--durable-scenarios', 'kill-agent,everything'],
-            capture_output=True, text=True, timeout=900)
+            capture_output=True, text=True, timeout=900, cwd=REPO)
         self.addDetail('suite-output', testtools.content.text_content(
             result.stdout + result.stderr))
         self.assertEqual(0, result.returncode, result.stdout[-3000:])

@@ -15,7 +15,7 @@ import testtools
 
 from congress_consumer.datasources import notifications
 from congress_consumer.tests.functional import nova_payloads
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 
 def wait_for(predicate, timeout=20.0):

@@ -14,15 +14,15 @@ import oslo_messaging
 from oslo_messaging import conffixture
 import testtools
 
-from oslo_publish_tables import demo_workload
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import workload as demo_workload
 
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import authentication
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 from congress_consumer.subscriptions import republisher as rep_mod
 from congress_consumer.tests import pipeline
 

@@ -9,7 +9,7 @@ import testtools
 
 from congress_consumer.datasources import rpc_actions
 from congress_consumer import exceptions
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 
 class Receiver(object):

@@ -10,9 +10,9 @@ import time
 import oslo_messaging
 import testtools
 
-from oslo_publish_tables import demo_workload
-from oslo_publish_tables import envelope
-from oslo_publish_tables import signing
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import signing
+from publish_tables_demo import workload as demo_workload
 
 from congress_consumer.tests import pipeline
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 import testtools
 
 from congress_consumer.datasources import sql_polling
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 HOSTS = sa.Table('hosts', sa.MetaData(),
                  sa.Column('name', sa.String(64), primary_key=True),

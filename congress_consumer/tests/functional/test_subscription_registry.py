@@ -4,7 +4,7 @@ import datetime
 
 import testtools
 
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 from congress_consumer.subscriptions import registry as registry_mod
 

@@ -19,9 +19,9 @@ from oslo_utils import timeutils
 import testtools
 import webob
 
-from oslo_publish_tables import codec
-from oslo_publish_tables import demo_workload
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import codec
+from publish_tables_demo import workload as demo_workload
 
 from congress_consumer.api import wsgi
 from congress_consumer.subscriptions import api as api_mod

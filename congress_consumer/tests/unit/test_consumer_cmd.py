@@ -16,14 +16,14 @@ from oslo_config import cfg
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
+from publish_tables_demo import schema as m
 
 from congress_consumer.cmd import consumer
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer import opts
-from congress_consumer.publish_tables import driver as driver_mod
+from congress_consumer.replication import driver as driver_mod
 
 
 class ConfTestCase(testtools.TestCase):
@@ -66,7 +66,7 @@ class OptsTest(ConfTestCase):
         self.assertEqual({'connection', 'signing_key'},
                          {o.dest for o in groups[2][1] if o.secret})
         # Copies: the generator may not change the options in use.
-        self.assertIsNot(consumer._opts[0], groups[0][1][0])
+        self.assertIsNot(opts.CONSUMER_OPTS[0], groups[0][1][0])
 
     def test_consumer_defaults(self):
         conf = self.make_conf()
@@ -129,7 +129,7 @@ class DriverArgsTest(ConfTestCase):
                       'gc_freeze = false\n'))
 
     def assert_error(self, section, expected, name='nova'):
-        exc = self.assertRaises(consumer.ConfigError, self.args, section,
+        exc = self.assertRaises(exceptions.ConfigError, self.args, section,
                                 name)
         self.assertIsInstance(exc, exceptions.CongressConsumerError)
         self.assertIn(expected, str(exc))
@@ -168,7 +168,7 @@ class DriverArgsTest(ConfTestCase):
     def test_bad_datasource_names(self):
         for names in ('a b', 'nova,nova', 'x/y'):
             conf = self.make_conf('[consumer]\ndatasources = %s\n' % names)
-            exc = self.assertRaises(consumer.ConfigError,
+            exc = self.assertRaises(exceptions.ConfigError,
                                     consumer.datasource_names, conf)
             self.assertIn('[consumer] datasources = ', str(exc))
 
@@ -327,7 +327,7 @@ class ConsumerTest(ConfTestCase):
         conf = self.make_conf(self.text + '[subscriptions]\nrepublish = '
                               'nova\nsigning_key = Sh0rtKey\n')
         service = consumer.Consumer(conf, consumer.build_drivers(conf))
-        exc = self.assertRaises(consumer.ConfigError, service.start)
+        exc = self.assertRaises(exceptions.ConfigError, service.start)
         self.assertIn("[subscriptions] signing_key = '***'", str(exc))
         self.assertNotIn('Sh0rtKey', str(exc))
         self.assertIsNone(service.server)
@@ -336,7 +336,7 @@ class ConsumerTest(ConfTestCase):
         conf = self.make_conf(self.text + '[subscriptions]\nconnection = '
                               'nosuch://u:Sup3rS3cret@db/subs\n')
         service = consumer.Consumer(conf, consumer.build_drivers(conf))
-        exc = self.assertRaises(consumer.ConfigError, service.start)
+        exc = self.assertRaises(exceptions.ConfigError, service.start)
         self.assertIn('[subscriptions] connection = ***', str(exc))
         self.assertNotIn('Sup3rS3cret', str(exc))
         self.assertIsNone(service.server)
@@ -391,7 +391,7 @@ class ConsumerTest(ConfTestCase):
                  'list at least one table')):
             conf = self.make_conf('[datasource_alarms]\ndriver = push\n'
                                   + section)
-            exc = self.assertRaises(consumer.ConfigError,
+            exc = self.assertRaises(exceptions.ConfigError,
                                     consumer.build_driver, conf, 'alarms')
             self.assertIn(expected, str(exc))
 
@@ -399,7 +399,7 @@ class ConsumerTest(ConfTestCase):
         conf = self.make_conf(self.text.replace(
             'database_url = %s' % self.db_url,
             'database_url = nosuch://ro:Sup3rS3cret@db/nova'))
-        exc = self.assertRaises(consumer.ConfigError,
+        exc = self.assertRaises(exceptions.ConfigError,
                                 consumer.build_drivers, conf)
         self.assertIn('[datasource_nova] database_url = ***', str(exc))
         self.assertNotIn('Sup3rS3cret', str(exc))

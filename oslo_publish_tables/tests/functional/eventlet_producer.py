@@ -8,12 +8,12 @@ import sys  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 
-from oslo_publish_tables import demo_schema  # noqa: E402
-from oslo_publish_tables import demo_workload  # noqa: E402
-from oslo_publish_tables import envelope  # noqa: E402
+from oslo_publish_tables.protocol import envelope  # noqa: E402
 from oslo_publish_tables import publisher  # noqa: E402
 from oslo_publish_tables import sender as sender_mod  # noqa: E402
 from oslo_publish_tables.tests import capture_fixture  # noqa: E402
+from publish_tables_demo import schema as demo_schema  # noqa: E402
+from publish_tables_demo import workload as demo_workload  # noqa: E402
 
 
 class _Recorder(object):

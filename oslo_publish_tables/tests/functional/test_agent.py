@@ -11,15 +11,15 @@ import sqlalchemy as sa
 import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
-from oslo_publish_tables import codec
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables import signing
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables.snapshot import service as service_mod
-from oslo_publish_tables.tests import backends
+from publish_tables_demo import schema as m
 
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import authentication
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 
 
 def _conf(**publish_tables):

@@ -6,14 +6,14 @@ from oslo_config import cfg
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables import demo_workload
-from oslo_publish_tables import envelope
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests import capture_fixture
 from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import schema as demo_schema
+from publish_tables_demo import workload as demo_workload
 
 DEAD_BROKER = 'rabbit://guest:guest@127.0.0.1:1/'
 

@@ -9,11 +9,11 @@ import testtools
 
 from oslo_publish_tables.capture import clock as capture_clock
 from oslo_publish_tables.capture import tables as capture_tables
-from oslo_publish_tables import demo_schema as m
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables import publisher
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import schema as m
 
 
 def _uuid():

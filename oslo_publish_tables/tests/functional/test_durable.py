@@ -13,19 +13,19 @@ import testtools
 
 from oslo_publish_tables.cmd import agent as agent_mod
 from oslo_publish_tables.cmd import manage
-from oslo_publish_tables import demo_schema as m
-from oslo_publish_tables import demo_workload
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.outbox import migration
 from oslo_publish_tables.outbox import relay as relay_mod
 from oslo_publish_tables.outbox import schema
 from oslo_publish_tables.outbox import store as store_mod
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests import capture_fixture
 from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import schema as m
+from publish_tables_demo import workload as demo_workload
 
 
 class RecordingTransport(object):

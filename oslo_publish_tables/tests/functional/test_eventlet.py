@@ -7,7 +7,7 @@ import sys
 
 import testtools
 
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 try:
     import eventlet  # noqa: F401

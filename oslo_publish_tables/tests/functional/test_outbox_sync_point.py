@@ -13,14 +13,14 @@ import time
 import sqlalchemy as sa
 import testtools
 
-from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.outbox import migration
 from oslo_publish_tables.outbox import store as store_mod
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables.snapshot import reader
-from oslo_publish_tables.tests import backends
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import schema as m
 
 
 class SyncPointTest(testtools.TestCase):

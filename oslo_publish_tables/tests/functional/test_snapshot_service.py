@@ -12,10 +12,10 @@ import sqlalchemy as sa
 import testtools
 
 from oslo_publish_tables.capture import tables as tables_mod
-from oslo_publish_tables import codec
-from oslo_publish_tables import demo_schema as m
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.snapshot import service as service_mod
-from oslo_publish_tables.tests import backends
+from publish_tables_demo import schema as m
 
 _TABLES = ['instances', 'compute_nodes', 'tags']
 

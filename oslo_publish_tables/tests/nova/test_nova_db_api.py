@@ -47,9 +47,9 @@ import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 import testtools
 
-from oslo_publish_tables import envelope
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import publisher
-from oslo_publish_tables.tests import backends
 
 try:
     import nova.conf

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 import testtools
 
-from oslo_publish_tables.tests import backends
+from oslo_publish_tables import fixture as backends
 
 
 class _FakeProbe:
@@ -42,7 +42,7 @@ class AvailabilityTest(testtools.TestCase):
         super().setUp()
         # A private cache, so that the real probe results are not disturbed.
         self.useFixture(fixtures.MonkeyPatch(
-            'oslo_publish_tables.tests.backends._availability', {}))
+            'oslo_publish_tables.fixture._availability', {}))
         self.useFixture(fixtures.EnvironmentVariable('CI'))
         for var in backends.URL_ENV_VARS.values():
             self.useFixture(fixtures.EnvironmentVariable(var))
@@ -50,7 +50,7 @@ class AvailabilityTest(testtools.TestCase):
     def _patch_probe(self, available, reason=None):
         probe = _FakeProbe(available, reason)
         self.useFixture(fixtures.MonkeyPatch(
-            'oslo_publish_tables.tests.backends._probe', probe))
+            'oslo_publish_tables.fixture._probe', probe))
         return probe
 
     def test_available_service_passes(self):

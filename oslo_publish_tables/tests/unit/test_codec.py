@@ -23,8 +23,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 import testtools
 
-from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.protocol import codec
 
 
 def _wire(value):

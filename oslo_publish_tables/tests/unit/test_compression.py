@@ -21,10 +21,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 import testtools
 
-from oslo_publish_tables import compression
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import opts
+from oslo_publish_tables.protocol import compression
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables.tests.unit import test_envelope
 
 DICTIONARY = compression.DICTIONARIES[compression.ENCODING]

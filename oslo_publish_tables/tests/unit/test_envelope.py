@@ -23,8 +23,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 import testtools
 
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.protocol import envelope
 
 PRODUCER = {'id': 'a' * 32, 'host': 'node1', 'pid': 4242,
             'started': 1700000000000000, 'publisher': 'publish_tables.node1'}

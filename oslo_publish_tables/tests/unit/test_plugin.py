@@ -22,11 +22,11 @@ from sqlalchemy.dialects import plugins
 from sqlalchemy import orm
 import testtools
 
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import plugin
+from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import publisher
+from publish_tables_demo import schema as demo_schema
 
 CONFIG = """\
 [publish_tables]

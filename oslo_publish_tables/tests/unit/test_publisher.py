@@ -23,13 +23,13 @@ from sqlalchemy import orm
 import testtools
 
 from oslo_publish_tables.capture import listeners
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.outbox import store as store_mod
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import publisher
-from oslo_publish_tables import signing
 from oslo_publish_tables.tests import capture_fixture
+from publish_tables_demo import schema as demo_schema
 
 
 def _published(event_type=envelope.EVENT_BATCH):

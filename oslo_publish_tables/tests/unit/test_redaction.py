@@ -21,10 +21,10 @@ import oslo_messaging
 import testtools
 
 from oslo_publish_tables.capture import listeners
-from oslo_publish_tables import envelope
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import redaction
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 PASSWORD = 'Sup3r-S3cret-pw'

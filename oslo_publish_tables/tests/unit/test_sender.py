@@ -21,9 +21,9 @@ import fixtures
 import testtools
 
 from oslo_publish_tables.capture import listeners
-from oslo_publish_tables import envelope
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
-from oslo_publish_tables import signing
 from oslo_publish_tables import transport as transport_mod
 
 TS = 1700000000000000

@@ -22,9 +22,10 @@ from hypothesis import strategies as st
 from oslo_config import cfg
 import testtools
 
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import signing
+from oslo_publish_tables import opts
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import signing
 from oslo_publish_tables.tests.unit import test_envelope
 
 KEY = 'k' * 32
@@ -98,7 +99,7 @@ class SignTest(testtools.TestCase):
 
     def test_signer_from_conf(self):
         conf = cfg.ConfigOpts()
-        signing.register_opts(conf)
+        opts.register_opts(conf)
         conf([])
         self.assertIsNone(signing.signer_from_conf(conf))
         conf.set_override('signing_key', KEY, group='publish_tables')

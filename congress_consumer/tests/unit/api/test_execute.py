@@ -6,6 +6,7 @@ import threading
 import testtools
 import webob
 
+from congress_consumer.api import actions
 from congress_consumer.api import wsgi
 from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
@@ -150,7 +151,7 @@ class ExecuteTest(testtools.TestCase):
             '/v1/data-sources/ops/executions/abc').status_int)
 
     def test_finished_executions_are_pruned(self):
-        self.patch(wsgi, 'EXECUTIONS_KEPT', 2)
+        self.patch(actions, 'EXECUTIONS_KEPT', 2)
         ids = []
         for i in range(4):
             response = self.post({'name': 'add',

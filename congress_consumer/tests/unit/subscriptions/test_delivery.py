@@ -4,10 +4,10 @@ import time
 
 import testtools
 
-from oslo_publish_tables import codec
+from oslo_publish_tables.protocol import codec
 from oslo_publish_tables import transport as transport_mod
 
-from congress_consumer.publish_tables import sync as sync_mod
+from congress_consumer.replication import sync as sync_mod
 from congress_consumer.subscriptions import delivery
 from congress_consumer.subscriptions import registry as registry_mod
 

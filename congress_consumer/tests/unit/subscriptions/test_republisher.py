@@ -2,11 +2,11 @@
 
 import testtools
 
-from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions as pt_exceptions
+from oslo_publish_tables.protocol import codec
 
-from congress_consumer.publish_tables import replica as replica_mod
-from congress_consumer.publish_tables import sync as sync_mod
+from congress_consumer.replication import replica as replica_mod
+from congress_consumer.replication import sync as sync_mod
 from congress_consumer.subscriptions import republisher as rep_mod
 
 

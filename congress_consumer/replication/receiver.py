@@ -19,9 +19,9 @@ import logging
 
 import oslo_messaging
 
-from oslo_publish_tables import envelope
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import redaction
 
 LOG = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ import time
 import oslo_messaging
 import sqlalchemy as sa
 
-from oslo_publish_tables import codec
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import redaction
 
-from congress_consumer.publish_tables import producers
-from congress_consumer.publish_tables import replica as replica_mod
+from congress_consumer.replication import producers
+from congress_consumer.replication import replica as replica_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Synchronizer(object):
     # -- input --------------------------------------------------------------
 
     def handle(self, batch):
-        """Apply a decoded :class:`~oslo_publish_tables.envelope.Batch`."""
+        """Apply a decoded :class:`.envelope.Batch`."""
         resync = {}
         with self.lock:
             for record in batch.records:
@@ -292,6 +292,68 @@ class Synchronizer(object):
                     return True
             time.sleep(0.01)
         return False
+
+    # -- the public read API: callers never take the lock themselves ----
+
+    def reading(self):
+        """A context in which no change is applied (the replicas' lock).
+
+        For a reader that must see rows and what it numbers after them
+        agree (the Congress adapter's snapshot and sequence number).
+        """
+        return self.lock
+
+    def row(self, table, key):
+        """The row of ``table`` with primary key ``key``, or None."""
+        with self.lock:
+            return self.replicas[table].rows.get(key)
+
+    def rows(self, table):
+        """A copy of ``table``'s rows: ``{primary key tuple: row}``."""
+        with self.lock:
+            return dict(self.replicas[table].rows)
+
+    def pk_names(self, table):
+        """The names of ``table``'s primary key columns, once known."""
+        return self.replicas[table].pk_names
+
+    def snapshots_taken(self, tables):
+        """``{table: snapshots loaded so far}`` of ``tables``."""
+        with self.lock:
+            return {t: self.replicas[t].counts['snapshots'] for t in tables}
+
+    def reloaded(self, before):
+        """True if each table of ``before`` reloaded and is LIVE.
+
+        ``before`` is what :meth:`snapshots_taken` gave.
+        """
+        with self.lock:
+            return all(self.replicas[t].counts['snapshots'] > count
+                       and self.status[t].state == LIVE
+                       for t, count in before.items())
+
+    def counters(self):
+        """Producers, gaps and discarded messages, for the API."""
+        return {'producers': len(self.tracker), 'gaps': self.tracker.gaps,
+                'vanished_producers': self.tracker.vanished,
+                'discarded': dict(self.counts)}
+
+    def watch(self, watcher, tables=None):
+        """Call ``watcher(table, old, new, ts)`` on every change.
+
+        Of ``tables`` (default: all), under the lock, as it is applied.
+        """
+        with self.lock:
+            for table in tables or list(self.replicas):
+                self.replicas[table].watchers.append(watcher)
+
+    def unwatch(self, watcher, tables=None):
+        """Stop calling ``watcher`` (see :meth:`watch`)."""
+        with self.lock:
+            for table in tables or list(self.replicas):
+                watchers = self.replicas[table].watchers
+                if watcher in watchers:
+                    watchers.remove(watcher)
 
     def table_status(self, table):
         """Status and counters of one table, for the API."""

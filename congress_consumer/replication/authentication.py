@@ -1,7 +1,7 @@
 """Checks the signatures of received notifications (see reference/security).
 
 :class:`Authenticator` sits in front of the decoder: a payload that fails
-:meth:`oslo_publish_tables.signing.Verifier.verify` is counted as
+:meth:`oslo_publish_tables.protocol.signing.Verifier.verify` is counted as
 discarded with the reason (``discarded:unauthenticated:<reason>``) and
 never parsed nor applied. Rejections are logged at most once per
 ``log_interval`` seconds for each reason, with the number suppressed in
@@ -18,7 +18,7 @@ Driver args (all optional; nothing is checked without ``signing_key``):
     signature that is present and wrong (for a rolling change).
 
 :class:`SnapshotAuthenticator` checks the replies of the snapshot
-service (see :class:`~congress_consumer.publish_tables.snapshots.
+service (see :class:`~congress_consumer.replication.snapshots.
 RpcSnapshotSource`) with the same keys: a signed reply must also answer
 the very request it was sent for (method, table, snapshot id, chunk
 position and the caller's nonce), else it fails with
@@ -31,8 +31,8 @@ import logging
 import time
 
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables import signing
-from oslo_publish_tables.snapshot import service as service_mod
+from oslo_publish_tables.protocol import signing
+from oslo_publish_tables.protocol import snapshot_rpc
 
 from congress_consumer import exceptions
 
@@ -57,7 +57,7 @@ def _bool(value, name):
 
 
 def verifier_from_args(args):
-    """The :class:`~oslo_publish_tables.signing.Verifier` of driver args.
+    """The :class:`~.signing.Verifier` of the driver args.
 
     Returns None if no ``signing_key`` is given. Raises
     :class:`~congress_consumer.exceptions.InvalidParamError` (never
@@ -157,15 +157,15 @@ class SnapshotAuthenticator(_RateLimitedLog):
         """Return ``reply`` without its signature and binding fields.
 
         ``request`` is the ``request`` field a genuine reply has (see
-        :mod:`oslo_publish_tables.snapshot.service`). Raises
-        :class:`~oslo_publish_tables.signing.SignatureError` if the reply
-        is unsigned (and signatures are required), its signature fails,
-        or it was signed for another request.
+        :mod:`oslo_publish_tables.protocol.snapshot_rpc`). Raises
+        :class:`~oslo_publish_tables.protocol.signing.SignatureError` if
+        the reply is unsigned (and signatures are required), its signature
+        fails, or it was signed for another request.
         """
         try:
             key_id = self.verifier.verify(reply)
             if key_id is not None and \
-                    reply.get(service_mod.REQUEST_FIELD) != request:
+                    reply.get(snapshot_rpc.REQUEST_FIELD) != request:
                 raise signing.SignatureError(
                     WRONG_REQUEST, 'signed reply to another request '
                     '(replayed?)')
@@ -178,7 +178,7 @@ class SnapshotAuthenticator(_RateLimitedLog):
         self.counts['verified:%s' % key_id if key_id
                     else 'unsigned_accepted'] += 1
         return {k: v for k, v in reply.items()
-                if k not in (signing.FIELD, service_mod.REQUEST_FIELD)}
+                if k not in (signing.FIELD, snapshot_rpc.REQUEST_FIELD)}
 
     def status(self):
         return dict(self.counts)

@@ -26,12 +26,13 @@ import uuid
 import fixtures
 import testtools
 
-from oslo_publish_tables import signing
+from oslo_publish_tables.protocol import signing
+from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import service as service_mod
 
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import snapshots
-from congress_consumer.publish_tables import sync as sync_mod
+from congress_consumer.replication import authentication
+from congress_consumer.replication import snapshots
+from congress_consumer.replication import sync as sync_mod
 
 KEY = 'snapshot-signing-key-0123456789'
 OTHER_KEY = 'attacker-signing-key-0123456789'
@@ -106,7 +107,7 @@ class SnapshotSigningTest(testtools.TestCase):
             authentication.SnapshotAuthenticator(
                 signing.Verifier(keys, require=require))
         client = Client(endpoint)
-        with fixtures.MockPatch('congress_consumer.publish_tables.snapshots.'
+        with fixtures.MockPatch('congress_consumer.replication.snapshots.'
                                 'oslo_messaging.get_rpc_client',
                                 return_value=client):
             return snapshots.RpcSnapshotSource(None, 'snap',
@@ -126,14 +127,14 @@ class SnapshotSigningTest(testtools.TestCase):
     def test_replies_are_signed_and_bound_to_the_request(self):
         endpoint = service_mod.SnapshotEndpoint(self.service,
                                                 signing.Signer('k1', KEY))
-        ctxt = {service_mod.NONCE_KEY: 'n1'}
+        ctxt = {snapshot_rpc.NONCE_KEY: 'n1'}
         opened = endpoint.open_snapshot(ctxt, 't')
         self.assertEqual({'method': 'open_snapshot', 'table': 't',
                           'nonce': 'n1'}, opened['request'])
         verifier = signing.Verifier([('k1', KEY)])
         self.assertEqual('k1', verifier.verify(opened))
-        endpoint.fetch({service_mod.NONCE_KEY: 'n2'}, opened['id'], 2)
-        page = endpoint.fetch({service_mod.NONCE_KEY: 'n3'}, opened['id'], 2)
+        endpoint.fetch({snapshot_rpc.NONCE_KEY: 'n2'}, opened['id'], 2)
+        page = endpoint.fetch({snapshot_rpc.NONCE_KEY: 'n3'}, opened['id'], 2)
         self.assertEqual({'method': 'fetch', 'snapshot_id': opened['id'],
                           'table': 't', 'position': 2, 'nonce': 'n3'},
                          page['request'])

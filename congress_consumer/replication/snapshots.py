@@ -8,16 +8,16 @@
   the database has the outbox table (durable mode), its snapshots state
   their outbox mark, as the agent's do.
 
-Both return rows encoded with :mod:`oslo_publish_tables.codec` from
+Both return rows encoded with :mod:`oslo_publish_tables.protocol.codec` from
 ``fetch``. A source may also have ``fetch_decoded``, which returns the
 rows already decoded (``DirectSnapshotSource``: they never leave the
 process, so they skip the encoded form); the synchroniser then uses it.
 
 An :class:`RpcSnapshotSource` given a
-:class:`~congress_consumer.publish_tables.authentication.
+:class:`~congress_consumer.replication.authentication.
 SnapshotAuthenticator` sends a fresh nonce with every call and loads
 nothing from a reply that fails it: the call raises
-:class:`~oslo_publish_tables.signing.SignatureError`, which fails the
+:class:`~oslo_publish_tables.protocol.signing.SignatureError`, which fails the
 snapshot (counted in ``snapshot_failures`` and logged by the
 synchronizer, then retried).
 """
@@ -28,9 +28,8 @@ import threading
 import oslo_messaging
 import sqlalchemy as sa
 
-from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
-from oslo_publish_tables.outbox import schema as outbox_schema
+from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.snapshot import service as service_mod
 
 
@@ -40,12 +39,8 @@ class DirectSnapshotSource(object):
     def __init__(self, url, tables, exclude_columns=(), chunk_rows=5000,
                  lock_timeout=10.0):
         self.engine = sa.create_engine(url)
-        with self.engine.connect() as conn:
-            registry = tables_mod.TableRegistry.reflect(
-                conn, tables, exclude_columns)
-            outbox = sa.inspect(conn).has_table(outbox_schema.TABLE_NAME)
-        self._service = service_mod.SnapshotService(
-            self.engine, registry, chunk_rows, lock_timeout, outbox=outbox)
+        self._service = service_mod.SnapshotService.for_database(
+            self.engine, tables, exclude_columns, chunk_rows, lock_timeout)
 
     def open(self, table):
         return self._service.open_snapshot(table)
@@ -67,7 +62,7 @@ class DirectSnapshotSource(object):
 class RpcSnapshotSource(object):
     """Snapshots from the snapshot service of ``publish-tables-agent``.
 
-    ``authenticator`` (a :class:`~congress_consumer.publish_tables.
+    ``authenticator`` (a :class:`~congress_consumer.replication.
     authentication.SnapshotAuthenticator`) checks every reply; the
     source keeps the table and the position of each open snapshot to
     know what a genuine reply must be bound to.
@@ -76,8 +71,8 @@ class RpcSnapshotSource(object):
     def __init__(self, transport, topic='publish_tables_snapshot',
                  timeout=60, authenticator=None):
         target = oslo_messaging.Target(
-            topic=topic, namespace=service_mod.NAMESPACE,
-            version=service_mod.VERSION)
+            topic=topic, namespace=snapshot_rpc.NAMESPACE,
+            version=snapshot_rpc.VERSION)
         self._client = oslo_messaging.get_rpc_client(transport, target,
                                                      timeout=timeout)
         self.authenticator = authenticator
@@ -88,7 +83,7 @@ class RpcSnapshotSource(object):
         if self.authenticator is None:
             return self._client.call({}, request['method'], **kwargs)
         nonce = secrets.token_hex(16)
-        reply = self._client.call({service_mod.NONCE_KEY: nonce},
+        reply = self._client.call({snapshot_rpc.NONCE_KEY: nonce},
                                   request['method'], **kwargs)
         return self.authenticator.check(reply, dict(request, nonce=nonce))
 

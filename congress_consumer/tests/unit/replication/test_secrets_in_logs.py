@@ -18,10 +18,10 @@ import time
 import fixtures
 
 from oslo_publish_tables import exceptions as pt_exceptions
-from oslo_publish_tables import signing
+from oslo_publish_tables.protocol import signing
 
 from congress_consumer.cmd import consumer
-from congress_consumer.tests.unit.publish_tables import test_receiver_driver
+from congress_consumer.tests.unit.replication import test_receiver_driver
 from congress_consumer.tests.unit import test_consumer_cmd
 
 PASSWORD = 'Sup3r-S3cret-pw'

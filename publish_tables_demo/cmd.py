@@ -22,14 +22,14 @@ from oslo_config import cfg
 import oslo_messaging
 import sqlalchemy as sa
 
-from oslo_publish_tables import demo_schema
-from oslo_publish_tables import demo_workload
 from oslo_publish_tables import publisher
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables import transport as transport_mod
+from publish_tables_demo import schema as demo_schema
+from publish_tables_demo import workload as demo_workload
 
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import snapshots
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 
 TABLES = list(demo_schema.PUBLISHED)
 
@@ -59,7 +59,6 @@ def _measure_latency(engine, driver, count):
             table.c.deleted == 0)).scalar()
     if iid is None:
         return []
-    replica = driver.sync.replicas['instances']
     latencies = []
     for i in range(count):
         value = 'latency-%d' % i
@@ -67,7 +66,8 @@ def _measure_latency(engine, driver, count):
             conn.execute(table.update().where(table.c.id == iid)
                          .values(hostname=value))
         committed = time.perf_counter()
-        while replica.rows.get((iid,), {}).get('hostname') != value:
+        while (driver.sync.row('instances', (iid,)) or {}).get(
+                'hostname') != value:
             if time.perf_counter() - committed > 5:
                 break
             time.sleep(0.0002)
@@ -82,8 +82,7 @@ def _print_comparison(engine, capture, driver):
     divergent_total = 0
     for table in TABLES:
         db = _rows(engine, capture, table)
-        with driver.sync.lock:
-            rep = dict(driver.sync.replicas[table].rows)
+        rep = driver.sync.rows(table)
         divergent = sum(1 for k in set(db) | set(rep)
                         if db.get(k) != rep.get(k))
         divergent_total += divergent
@@ -92,7 +91,7 @@ def _print_comparison(engine, capture, driver):
     return divergent_total
 
 
-def main(argv=None):
+def _parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--steps', type=int, default=600,
                         help='transactions of the random workload')
@@ -100,24 +99,83 @@ def main(argv=None):
     parser.add_argument('--transport-url', default='fake://',
                         help='e.g. rabbit://guest:guest@127.0.0.1:5672/ '
                              '(default: the in-process fake:// transport)')
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    return parser.parse_args(argv)
+
+
+def _database():
+    """A new SQLite database with the demo schema: its URL and engine."""
     workdir = tempfile.mkdtemp(prefix='publish-tables-demo-')
     url = 'sqlite:///%s' % os.path.join(workdir, 'nova.db')
     engine = sa.create_engine(url, connect_args={'timeout': 30})
     with engine.connect() as conn:
         conn.exec_driver_sql('PRAGMA journal_mode=WAL')
     demo_schema.create(engine)
+    return url, engine
 
-    conf = _conf()
-    topic = 'publish_tables_demo_%d' % os.getpid()
-    transport = oslo_messaging.get_notification_transport(
-        conf, url=args.transport_url)
+
+def _transports(conf, url):
+    """The producer's and the consumer's notification transports."""
+    transport = oslo_messaging.get_notification_transport(conf, url=url)
     # fake:// keeps messages per transport object: share it; a real
     # broker gets a connection per side, as in production.
-    consumer_transport = transport if args.transport_url.startswith(
-        'fake') else oslo_messaging.get_notification_transport(
-        conf, url=args.transport_url)
+    if url.startswith('fake'):
+        return transport, transport
+    return transport, oslo_messaging.get_notification_transport(conf,
+                                                                url=url)
+
+
+def _print_status(workload, sender, driver):
+    """Print the counters; return the rows of rolled-back transactions."""
+    status = driver.get_status()
+    print('\nworkload: %s' % ', '.join('%s=%d' % kv for kv in
+                                       sorted(workload.counts.items())))
+    print('sender: %s' % dict(sender.stats))
+    for table, st in sorted(status['tables'].items()):
+        print('%-18s state=%s applied=%d duplicate=%d late=%d '
+              'snapshots=%d' % (table, st['state'], st['applied'],
+                                st['duplicate'], st['late'],
+                                st['snapshots']))
+    rolled_back = sum(1 for r in driver.sync.rows('instances').values()
+                      if r.get('vm_state') == 'ROLLED-BACK')
+    print('rows written by rolled-back transactions in the replica: %d'
+          % rolled_back)
+    return rolled_back
+
+
+def _print_latency(latencies, transport_url):
+    if latencies:
+        latencies.sort()
+        print('commit -> replica latency over %d updates: p50 %.2f ms, '
+              'p99 %.2f ms, max %.2f ms' % (
+                  len(latencies), statistics.median(latencies),
+                  latencies[int(len(latencies) * 0.99) - 1], latencies[-1]))
+        if transport_url.startswith('fake'):
+            print('  (fake:// listeners poll every 50 ms; run with '
+                  '--transport-url rabbit://... for broker figures)')
+    print('polling at Congress\'s default 10 s interval: mean latency '
+          '5000 ms')
+
+
+def _start_consumer(conf, url, topic, transport):
+    driver = driver_mod.PublishTablesDriver(
+        'nova', {'tables': TABLES, 'topic': topic}, conf=conf,
+        transport=transport,
+        snapshot_source=snapshots.DirectSnapshotSource(
+            url, TABLES, exclude_columns=['instances.user_data']))
+    driver.start()
+    live = driver.wait_live(30)
+    print('consumer: subscribed, snapshot taken mid-workload, LIVE: %s'
+          % live)
+    return driver, live
+
+
+def main(argv=None):
+    args = _parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    url, engine = _database()
+    conf = _conf()
+    topic = 'publish_tables_demo_%d' % os.getpid()
+    transport, consumer_transport = _transports(conf, args.transport_url)
     sender = sender_mod.Sender(transport_mod.NotificationTransport(
         conf, topic, 'demo', transport=transport),
         heartbeat_interval=1.0)
@@ -130,19 +188,10 @@ def main(argv=None):
     for _ in range(args.steps // 2):
         workload.step()
     print('first half of the workload: %d transactions' % (args.steps // 2))
-
     writer = threading.Thread(target=lambda: [
         workload.step() for _ in range(args.steps - args.steps // 2)])
     writer.start()
-    driver = driver_mod.PublishTablesDriver(
-        'nova', {'tables': TABLES, 'topic': topic}, conf=conf,
-        transport=consumer_transport,
-        snapshot_source=snapshots.DirectSnapshotSource(
-            url, TABLES, exclude_columns=['instances.user_data']))
-    driver.start()
-    live = driver.wait_live(30)
-    print('consumer: subscribed, snapshot taken mid-workload, LIVE: %s'
-          % live)
+    driver, live = _start_consumer(conf, url, topic, consumer_transport)
     writer.join()
     sender.flush()
     latencies = _measure_latency(engine, driver, 200)
@@ -151,30 +200,8 @@ def main(argv=None):
     elapsed = time.perf_counter() - started
 
     divergent = _print_comparison(engine, capture, driver)
-    status = driver.get_status()
-    print('\nworkload: %s' % ', '.join('%s=%d' % kv for kv in
-                                       sorted(workload.counts.items())))
-    print('sender: %s' % dict(sender.stats))
-    for table, st in sorted(status['tables'].items()):
-        print('%-18s state=%s applied=%d duplicate=%d late=%d '
-              'snapshots=%d' % (table, st['state'], st['applied'],
-                                st['duplicate'], st['late'],
-                                st['snapshots']))
-    rolled_back = sum(1 for r in driver.sync.replicas['instances']
-                      .rows.values() if r.get('vm_state') == 'ROLLED-BACK')
-    print('rows written by rolled-back transactions in the replica: %d'
-          % rolled_back)
-    if latencies:
-        latencies.sort()
-        print('commit -> replica latency over %d updates: p50 %.2f ms, '
-              'p99 %.2f ms, max %.2f ms' % (
-                  len(latencies), statistics.median(latencies),
-                  latencies[int(len(latencies) * 0.99) - 1], latencies[-1]))
-        if args.transport_url.startswith('fake'):
-            print('  (fake:// listeners poll every 50 ms; run with '
-                  '--transport-url rabbit://... for broker figures)')
-    print('polling at Congress\'s default 10 s interval: mean latency '
-          '5000 ms')
+    rolled_back = _print_status(workload, sender, driver)
+    _print_latency(latencies, args.transport_url)
     driver.stop()
     publisher.uninstall(engine)
     sender.stop()

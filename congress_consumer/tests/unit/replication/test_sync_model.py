@@ -28,11 +28,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 import testtools
 
-from oslo_publish_tables import codec
-from oslo_publish_tables import envelope
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
 
-from congress_consumer.publish_tables import replica as replica_mod
-from congress_consumer.publish_tables import sync as sync_mod
+from congress_consumer.replication import replica as replica_mod
+from congress_consumer.replication import sync as sync_mod
 
 TABLES = ('t', 'u')
 PK = {t: ('id',) for t in TABLES}

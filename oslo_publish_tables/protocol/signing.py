@@ -23,7 +23,6 @@ import hmac
 import json
 import re
 
-from oslo_config import cfg
 
 from oslo_publish_tables import exceptions
 
@@ -40,21 +39,6 @@ UNSIGNED = 'unsigned'
 MALFORMED = 'malformed_signature'
 UNKNOWN_KEY = 'unknown_key'
 INVALID = 'bad_signature'
-
-_opts = [
-    cfg.StrOpt('signing_key', secret=True,
-               help='Shared secret that signs every notification and '
-                    'every snapshot reply of publish-tables-agent '
-                    '(HMAC-SHA256), at least %d characters. Consumers '
-                    'configured with the same key and key id reject '
-                    'messages that are not signed with it. Unset: '
-                    'messages are not signed.' % MIN_KEY_LENGTH),
-    cfg.StrOpt('signing_key_id', default='default',
-               help='Name of signing_key, sent with every signature so '
-                    'that consumers can pick the key (letters, digits, '
-                    '".", "_" and "-", at most 64). Give every new key a '
-                    'new id when rotating keys.'),
-]
 
 
 class SignatureError(exceptions.EnvelopeError):
@@ -196,14 +180,10 @@ class Verifier(object):
 def signer_from_conf(conf):
     """The :class:`Signer` of ``conf``'s ``[publish_tables]``, or None.
 
-    The options must be registered (see :func:`register_opts`).
+    The options must be registered (see
+    :func:`oslo_publish_tables.opts.register_opts`).
     """
     group = conf[GROUP]
     if not group.signing_key:
         return None
     return Signer(group.signing_key_id, group.signing_key)
-
-
-def register_opts(conf):
-    """Register the signing options on ``conf``'s ``[publish_tables]``."""
-    conf.register_opts(_opts, group=GROUP)

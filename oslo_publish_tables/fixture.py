@@ -10,7 +10,12 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Fixtures for tests that talk to real services.
+"""Public test fixtures: real services, a private configuration.
+
+For the tests of this project, of its consumers and of the benchmarks
+(``tools/``). Like ``oslo_config.fixture``, this module needs the test
+requirements (``fixtures``, ``testtools``); nothing else in the library
+imports it.
 
 In the spirit of oslo.db's "opportunistic" tests: a test that needs
 PostgreSQL, MySQL/MariaDB or RabbitMQ runs against the server on localhost
@@ -37,7 +42,7 @@ Example::
     import sqlalchemy
     import testtools
 
-    from oslo_publish_tables.tests import backends
+    from oslo_publish_tables import fixture
 
 
     class CaptureTest(testtools.TestCase):
@@ -45,8 +50,8 @@ Example::
 
         def setUp(self):
             super().setUp()
-            db = self.useFixture(backends.DatabaseFixture(self.backend))
-            url = backends.add_query(db.url, plugin='publish_tables')
+            db = self.useFixture(fixture.DatabaseFixture(self.backend))
+            url = fixture.add_query(db.url, plugin='publish_tables')
             self.engine = sqlalchemy.create_engine(url)
             self.addCleanup(self.engine.dispose)
 
@@ -54,7 +59,7 @@ Example::
             ...
 
 
-    backends.for_each_backend(CaptureTest)
+    fixture.for_each_backend(CaptureTest)
     # The module now has CaptureTestSQLite, CaptureTestPostgreSQL and
     # CaptureTestMySQL (and no longer CaptureTest itself).
 
@@ -63,6 +68,9 @@ testscenarios-style list, for code that prefers scenarios.
 
 :class:`RabbitFixture` gives a ``transport_url`` and a ``topic`` unique to the
 test, so that concurrently running tests never see each other's messages.
+
+:func:`make_conf` gives a private ``ConfigOpts`` with the producer's
+options registered and ``[publish_tables]`` overrides set.
 """
 
 import os
@@ -73,9 +81,12 @@ import urllib.parse
 import uuid
 
 import fixtures
+from oslo_config import cfg
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 import testtools
+
+from oslo_publish_tables import publisher
 
 SQLITE = 'sqlite'
 POSTGRESQL = 'postgresql'
@@ -398,3 +409,13 @@ def for_each_backend(test_case_class, backends=BACKENDS):
     if getattr(module, base_name, None) is test_case_class:
         delattr(module, base_name)
     return tuple(generated)
+
+
+def make_conf(**overrides):
+    """A private ConfigOpts with ``[publish_tables]`` overrides."""
+    conf = cfg.ConfigOpts()
+    publisher.register_opts(conf)
+    conf([], default_config_files=[])
+    for name, value in overrides.items():
+        conf.set_override(name, value, 'publish_tables')
+    return conf

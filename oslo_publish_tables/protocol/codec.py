@@ -34,7 +34,7 @@ import math
 import uuid
 
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 _PLAIN = (str, bool, int, type(None))
 # Exact types passed through by a type() lookup, without a call (the

@@ -2,7 +2,7 @@
 
 import testtools
 
-from congress_consumer.publish_tables import replica as replica_mod
+from congress_consumer.replication import replica as replica_mod
 
 
 def _row(key, value):

@@ -18,16 +18,16 @@ import logging
 import fixtures
 import testtools
 
-from oslo_publish_tables import envelope
-from oslo_publish_tables import signing
+from oslo_publish_tables.protocol import envelope
+from oslo_publish_tables.protocol import signing
 
 from congress_consumer.cmd import consumer
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import receiver as receiver_mod
-from congress_consumer.publish_tables import sync as sync_mod
-from congress_consumer.tests.unit.publish_tables import test_receiver_driver
+from congress_consumer.replication import authentication
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import receiver as receiver_mod
+from congress_consumer.replication import sync as sync_mod
+from congress_consumer.tests.unit.replication import test_receiver_driver
 from congress_consumer.tests.unit import test_consumer_cmd
 
 KEY = 'current-key-0123456789abcdef'
@@ -302,7 +302,7 @@ class ConfigTest(test_consumer_cmd.ConfTestCase):
             self.args('signing_key = %s\n' % KEY)).require)
 
     def test_previous_key_alone_is_an_error(self):
-        exc = self.assertRaises(consumer.ConfigError, self.args,
+        exc = self.assertRaises(exceptions.ConfigError, self.args,
                                 'previous_signing_key = %s\n' % OLD_KEY)
         self.assertIn('[datasource_nova] previous_signing_key', str(exc))
         self.assertNotIn(OLD_KEY, str(exc))
@@ -311,7 +311,7 @@ class ConfigTest(test_consumer_cmd.ConfTestCase):
         conf = self.make_conf('[consumer]\ndatasources = nova\n'
                               '[datasource_nova]\ntables = t\n'
                               'signing_key = short-key\n')
-        exc = self.assertRaises(consumer.ConfigError, consumer.build_driver,
+        exc = self.assertRaises(exceptions.ConfigError, consumer.build_driver,
                                 conf, 'nova')
         self.assertIn('[datasource_nova]', str(exc))
         self.assertIn('signing_key', str(exc))

@@ -24,10 +24,9 @@ import binascii
 import json
 import zlib
 
-from oslo_config import cfg
 
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import redaction
 
 GROUP = 'publish_tables'
 NONE = 'none'
@@ -38,16 +37,6 @@ LEVEL = 6
 # message, so compression lets through nothing bigger than plain JSON.
 MAX_BODY_BYTES = 128 * 2 ** 20
 
-_opts = [
-    cfg.StrOpt('compression', default=NONE, choices=[NONE, ZLIB],
-               help='Compress the body of every notification (zlib with a '
-                    'preset dictionary, base64 in the JSON payload, '
-                    'message format 1.2) when that makes it smaller. '
-                    'Only consumers that read format 1.2 can decode '
-                    'compressed messages; older ones discard them as '
-                    'malformed, so enable it once every consumer is '
-                    'upgraded.'),
-]
 
 # The preset dictionary: strings likely to occur in a body, the most
 # likely last (deflate codes near matches more cheaply). Keys of the

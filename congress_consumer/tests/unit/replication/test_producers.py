@@ -2,7 +2,7 @@
 
 import testtools
 
-from congress_consumer.publish_tables import producers
+from congress_consumer.replication import producers
 
 
 class FakeClock(object):

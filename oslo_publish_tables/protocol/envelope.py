@@ -35,10 +35,10 @@ them on the consumer side. It is the only place that knows the layout.
 
 import collections
 
-from oslo_publish_tables import codec
-from oslo_publish_tables import compression
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import redaction
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import compression
+from oslo_publish_tables.protocol import redaction
 
 FORMAT = 'publish_tables'
 VERSION = '1.2'
@@ -75,7 +75,7 @@ def txn_record(seq, ts, txn, changes, part=0, parts=1):
     """
     return {'seq': seq, 'kind': 'txn', 'ts': ts, 'txn': txn,
             'part': part, 'parts': parts,
-            'changes': [_encode_change(c) for c in changes]}
+            'changes': [encode_change(c) for c in changes]}
 
 
 def resync_record(seq, ts, tables, reason):
@@ -84,7 +84,11 @@ def resync_record(seq, ts, tables, reason):
             'tables': sorted(tables), 'reason': reason}
 
 
-def _encode_change(change):
+def encode_change(change):
+    """The wire form of a :class:`Change`: the one encoding of a change.
+
+    Records on the wire and rows of the durable outbox both carry it.
+    """
     return {'table': change.table, 'op': change.op,
             'pk': codec.encode_row(change.pk),
             'row': codec.encode_row(change.row),

@@ -1,4 +1,4 @@
-"""A random nova-like workload over :mod:`~.demo_schema`.
+"""A random nova-like workload over :mod:`~.schema`.
 
 Each call of :meth:`Workload.step` runs one transaction chosen at random:
 unit-of-work inserts and updates, ORM bulk updates and soft deletes, bulk
@@ -15,7 +15,7 @@ from oslo_db.sqlalchemy import orm as db_orm
 import sqlalchemy as sa
 from sqlalchemy.orm import exc as orm_exc
 
-from oslo_publish_tables import demo_schema as m
+from publish_tables_demo import schema as m
 
 # What a transaction gets for losing a race with another writer.
 CONFLICTS = (sa.exc.DBAPIError, db_exc.DBError, orm_exc.StaleDataError)

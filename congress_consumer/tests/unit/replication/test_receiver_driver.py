@@ -14,14 +14,14 @@ from oslo_config import cfg
 import oslo_messaging
 import testtools
 
-from oslo_publish_tables import codec
-from oslo_publish_tables import envelope
+from oslo_publish_tables.protocol import codec
+from oslo_publish_tables.protocol import envelope
 
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import driver as driver_mod
-from congress_consumer.publish_tables import heap
-from congress_consumer.publish_tables import receiver as receiver_mod
-from congress_consumer.publish_tables import sync as sync_mod
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import heap
+from congress_consumer.replication import receiver as receiver_mod
+from congress_consumer.replication import sync as sync_mod
 
 PRODUCER = {'id': 'p' * 32, 'host': 'node1', 'pid': 1, 'started': 1}
 CREATED = datetime.datetime(2024, 1, 2, 3, 4, 5)

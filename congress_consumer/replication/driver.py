@@ -23,15 +23,15 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     ``database`` with ``database_url`` (a read-only URL);
 ``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
 ``tombstone_ttl``, ``chunk_rows``
-    see :mod:`congress_consumer.publish_tables.sync`;
+    see :mod:`congress_consumer.replication.sync`;
 ``gc_freeze`` (default true)
     keep loaded snapshots out of the cyclic garbage collector's full
     collections (process-wide), see
-    :mod:`congress_consumer.publish_tables.heap`;
+    :mod:`congress_consumer.replication.heap`;
 ``signing_key``, ``signing_key_id``, ``previous_signing_key``,
 ``previous_signing_key_id``, ``require_signature``
     signatures of messages and of snapshot replies over RPC, see
-    :mod:`congress_consumer.publish_tables.authentication`.
+    :mod:`congress_consumer.replication.authentication`.
 
 Rows are tuples of Congress values: datetimes become ISO strings,
 Decimals floats, UUIDs and bytes strings, JSON values JSON text.
@@ -50,11 +50,12 @@ from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
 from congress_consumer.datasources import values
 from congress_consumer import exceptions
-from congress_consumer.publish_tables import authentication
-from congress_consumer.publish_tables import heap
-from congress_consumer.publish_tables import receiver as receiver_mod
-from congress_consumer.publish_tables import snapshots
-from congress_consumer.publish_tables import sync
+from congress_consumer import opts
+from congress_consumer.replication import authentication
+from congress_consumer.replication import heap
+from congress_consumer.replication import receiver as receiver_mod
+from congress_consumer.replication import snapshots
+from congress_consumer.replication import sync
 
 LOG = logging.getLogger(__name__)
 
@@ -82,6 +83,11 @@ def _as_bool(name, value):
         raise exceptions.InvalidParamError(
             param=name, reason='expected true or false, got %r' % value)
     return bool(value)
+
+
+def _setting(args, name):
+    """``args[name]``, or its default: the datasource option's."""
+    return args.get(name, opts.DATASOURCE_DEFAULTS[name])
 
 
 class _TableMap(object):
@@ -199,19 +205,18 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.snapshot_source = snapshot_source or self._snapshot_source()
         self.sync = sync.Synchronizer(
             tables, None, self.snapshot_source, listener=self._on_change,
-            gap_timeout=float(args.get('gap_timeout', 5.0)),
-            producer_timeout=float(args.get('producer_timeout', 30.0)),
-            tombstone_ttl=float(args.get('tombstone_ttl', 600.0)),
-            chunk_rows=int(args.get('chunk_rows', 5000)))
+            gap_timeout=float(_setting(args, 'gap_timeout')),
+            producer_timeout=float(_setting(args, 'producer_timeout')),
+            tombstone_ttl=float(_setting(args, 'tombstone_ttl')),
+            chunk_rows=int(_setting(args, 'chunk_rows')))
         self.sync.on_columns = self._learn_columns
-        if _as_bool('gc_freeze', args.get('gc_freeze', True)):
+        if _as_bool('gc_freeze', _setting(args, 'gc_freeze')):
             self.sync.on_chunk = heap.chunk_loaded
             self.sync.on_loaded = heap.load_done
         self.authenticator = None if verifier is None else \
             authentication.Authenticator(verifier, self.sync)
         self.receiver = receiver_mod.Receiver(
-            self._transport, self.sync, topic=args.get('topic',
-                                                       'publish_tables'),
+            self._transport, self.sync, topic=_setting(args, 'topic'),
             pool=args.get('pool'), authenticator=self.authenticator)
         self.add_executable_method(
             'resync', [{'name': 'table', 'description': 'table to resync '
@@ -227,7 +232,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             method=self.refresh_snapshot)
 
     def _snapshot_source(self):
-        kind = self.args.get('snapshot_source', 'rpc')
+        kind = _setting(self.args, 'snapshot_source')
         if kind == 'database':
             url = self.args.get('database_url')
             if not url:
@@ -235,14 +240,14 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                     'snapshot_source = database needs database_url')
             return snapshots.DirectSnapshotSource(
                 url, list(self._maps),
-                chunk_rows=int(self.args.get('chunk_rows', 5000)))
+                chunk_rows=int(_setting(self.args, 'chunk_rows')))
         if kind != 'rpc':
             raise exceptions.InvalidParamError(
                 'snapshot_source = %r: expected rpc or database' % kind)
         rpc = oslo_messaging.get_rpc_transport(
             self.conf, url=self.args.get('transport_url'))
         return snapshots.RpcSnapshotSource(
-            rpc, self.args.get('snapshot_topic', 'publish_tables_snapshot'),
+            rpc, _setting(self.args, 'snapshot_topic'),
             authenticator=self.snapshot_authenticator)
 
     def _learn_columns(self, table, columns):
@@ -254,7 +259,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         # Deltas applied before the columns were known reached the replica
         # but not the state (_on_change ignored them); add them now. The
         # snapshot load only reports rows it changes, so it would not.
-        for row in list(self.sync.replicas[table].rows.values()):
+        for row in list(self.sync.rows(table).values()):
             self._on_change(table, None, row)
 
     def _on_change(self, table, old, new):
@@ -262,7 +267,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         if not table_map.columns:
             return
         if table_map.unique is None:
-            table_map.learn_key(self.sync.replicas[table].pk_names)
+            table_map.learn_key(self.sync.pk_names(table))
         rows = self.state[table_map.name]
         if old is None and table_map.unique and not self._subscribers:
             # The common case of a snapshot load: one new row, nobody to
@@ -367,18 +372,11 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                 param='timeout', reason='must be a number of seconds, got '
                 '%r' % (timeout,)) from None
         tables = self._sources(table)
-        with self.sync.lock:
-            before = {t: self.sync.replicas[t].counts['snapshots']
-                      for t in tables}
+        before = self.sync.snapshots_taken(tables)
         self.sync.request_resync(tables, 'snapshot refresh requested')
         deadline = time.monotonic() + timeout
         while True:
-            with self.sync.lock:
-                done = all(
-                    self.sync.replicas[t].counts['snapshots'] > before[t]
-                    and self.sync.status[t].state == sync.LIVE
-                    for t in tables)
-            if done:
+            if self.sync.reloaded(before):
                 return True
             if time.monotonic() >= deadline:
                 LOG.warning('refresh_snapshot of %s on %s: not loaded '
@@ -387,18 +385,22 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                 return False
             time.sleep(0.05)
 
+    def reading(self):
+        """A context in which the rows do not change.
+
+        See :meth:`congress_consumer.replication.sync.Synchronizer.reading`.
+        """
+        return self.sync.reading()
+
     def get_snapshot(self, table_id):
-        with self.sync.lock:
+        with self.sync.reading():
             return super().get_snapshot(table_id)
 
     def get_status(self):
         status = super().get_status()
         status['tables'] = {self._maps[t].name: self.sync.table_status(t)
                             for t in self._maps}
-        status['producers'] = len(self.sync.tracker)
-        status['gaps'] = self.sync.tracker.gaps
-        status['vanished_producers'] = self.sync.tracker.vanished
-        status['discarded'] = dict(self.sync.counts)
+        status.update(self.sync.counters())
         status['received'] = self.receiver.received
         if self.authenticator is not None:
             status['signatures'] = self.authenticator.status()

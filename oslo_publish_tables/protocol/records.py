@@ -1,0 +1,37 @@
+"""Records before they are numbered: what a producer hands its sender.
+
+A :class:`Draft` is one record of the message format (see
+:mod:`.envelope`) as the producer prepares it before ``COMMIT``: a
+committed transaction (``kind = 'txn'``, its :class:`.envelope.Change`
+tuples with raw column values) or a resync marker (``kind = 'resync'``,
+the tables and the reason). The sender gives it its sequence number,
+splits it into parts and encodes it (:func:`.envelope.txn_record`,
+:func:`.envelope.resync_record`). Anything that publishes in the
+format, the capture and a consumer that republishes its replicas alike,
+submits drafts to a :class:`oslo_publish_tables.sender.Sender`.
+"""
+
+import dataclasses
+
+from oslo_publish_tables.protocol import stamps
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Draft(object):
+    """A record prepared before COMMIT, handed off after it succeeds.
+
+    Compared by identity, like any object the sender keeps track of.
+    """
+
+    kind: str
+    ts: int
+    txn: str = None
+    changes: tuple = ()
+    tables: tuple = ()
+    reason: str = ''
+
+    @classmethod
+    def resync(cls, tables, reason):
+        """A resync marker of ``tables``, stamped by this host's clock."""
+        return cls('resync', stamps.local_now(), tables=sorted(tables),
+                   reason=reason)

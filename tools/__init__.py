@@ -1,0 +1,1 @@
+"""Developer tools: benchmarks (:mod:`.bench`) and the fault suite."""

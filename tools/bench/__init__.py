@@ -1,0 +1,1 @@
+"""Benchmarks against real services: ``python -m tools.bench.run``."""

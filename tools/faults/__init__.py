@@ -1,0 +1,1 @@
+"""The fault-injection suite: ``python -m tools.faults.run``."""
