@@ -3,10 +3,13 @@
 Congress (DSE2) runs every datasource as a
 ``congress.dse2.data_service.DataService`` on a ``DseNode``. It finds
 drivers through the ``congress.datasource.drivers`` entry point and
-creates one with ``plugin(name=..., args=config)``.
-:class:`PublishTablesDataSource` is that plugin: a thin ``DataService``
-around a :class:`~congress_consumer.replication.driver.PublishTablesDriver`.
-Installing this distribution next to Congress is enough::
+creates one with ``plugin(name=..., args=config)``. The plugins are the
+classes of :data:`DRIVERS`, thin ``DataService`` classes around our
+drivers: :class:`PublishTablesDataSource` around a
+:class:`~congress_consumer.replication.driver.PublishTablesDriver`,
+and ``HttpPushDataSource``, ``NotificationDataSource``,
+``SqlPollingDataSource`` and ``RpcActionDataSource``. Installing this
+distribution next to Congress is enough::
 
     $ openstack congress datasource create publish_tables nova \\
         --config tables=instances \\
@@ -33,14 +36,15 @@ Congress's command line passes every option as a string: see
 :func:`driver_args` for the forms ``columns`` and the other mapping
 options take there, e.g. ``--config columns=instances.uuid,instances.host``.
 
-Congress is imported only when ``PublishTablesDataSource`` is first looked
-up (the entry point does that), so this module imports without Congress
-installed. Congress 11.0.0 also needs, on Python 3.10 and later,
-``collections.MutableSet`` and ``collections.Hashable`` restored from
-:mod:`collections.abc` before it is imported; that is the Congress
-installation's business, and this module does not do it.
+Congress is imported only when a class of :data:`DRIVERS` is first
+looked up (the entry point does that), so this module imports without
+Congress installed. Congress 11.0.0 also needs, on Python 3.10 and
+later, the compatibility step of
+:mod:`congress_consumer.congress_compat` before it is imported
+(``congress-with-publish-tables`` applies it).
 """
 
+import importlib
 import json
 import threading
 
@@ -52,7 +56,20 @@ from congress_consumer.replication import driver as driver_mod
 
 LOG = logging.getLogger(__name__)
 
-_CLASS_NAME = 'PublishTablesDataSource'
+# The DataService classes Congress's entry points name, and the driver
+# each one serves (``congress.datasource.drivers`` in setup.cfg).
+DRIVERS = {
+    'PublishTablesDataSource':
+        'congress_consumer.replication.driver:PublishTablesDriver',
+    'HttpPushDataSource':
+        'congress_consumer.datasources.http_push:HttpPushDriver',
+    'NotificationDataSource':
+        'congress_consumer.datasources.notifications:NotificationDriver',
+    'SqlPollingDataSource':
+        'congress_consumer.datasources.sql_polling:SqlPollingDriver',
+    'RpcActionDataSource':
+        'congress_consumer.datasources.rpc_actions:RpcActionDriver',
+}
 _classes = {}
 _classes_lock = threading.Lock()
 
@@ -146,9 +163,19 @@ class _Endpoints(object):
     def request_execute(self, context, action, action_args, wait):
         self.service.request_execute(action, action_args, wait)
 
+    def update_entire_data(self, context, table_id, source_id, objs):
+        # Congress's PUT /v1/data-sources/{ds}/tables/{t}/rows.
+        replace = getattr(self.service.driver, 'replace_entire_table_data',
+                          None)
+        if replace is None or hasattr(self.service.driver, 'sync'):
+            raise exceptions.InvalidParamError(
+                param='datasource', reason='%s does not take pushes'
+                % self.service.name)
+        replace(table_id, objs)
+
 
 class _DataServiceMethods(object):
-    """What PublishTablesDataSource adds to Congress's ``DataService``.
+    """What our DataService classes add to Congress's ``DataService``.
 
     Kept apart from the class so that this module imports Congress only
     when the class is asked for (see :func:`_build`).
@@ -183,13 +210,13 @@ class _DataServiceMethods(object):
     def start(self):
         super().start()
         if not self._driver_running:
-            self.driver.start()
+            getattr(self.driver, 'start', _nothing)()
             self._driver_running = True
 
     def stop(self):
         if self._driver_running:
             self._driver_running = False
-            self.driver.stop()
+            getattr(self.driver, 'stop', _nothing)()
         super().stop()
 
     # -- Congress's sequenced publication ------------------------------
@@ -203,7 +230,9 @@ class _DataServiceMethods(object):
     def get_last_published_data_with_seqnum(self, table):
         # Under the replica lock no change is applied, so the snapshot
         # and its number agree with the deltas numbered after it.
-        with self.driver.reading():
+        # (The replica's lock for publish_tables, else the driver's.)
+        reading = getattr(self.driver, 'reading', None)
+        with reading() if reading else self.driver._lock:
             if table not in self.sender_seqnums:
                 self.sender_seqnums[table] = 0
                 self._last_published_data[table] = set(
@@ -247,21 +276,29 @@ class _DataServiceMethods(object):
         return thread
 
 
-def _build():
+def _driver_class(class_name):
+    module, _sep, attr = DRIVERS[class_name].partition(':')
+    return getattr(importlib.import_module(module), attr)
+
+
+def _nothing():
+    """Start or stop of a driver that has no thread of its own."""
+
+
+def _build(class_name):
     from congress.dse2 import data_service  # Congress installed: load it
 
-    class PublishTablesDataSource(_DataServiceMethods,
-                                  data_service.DataService):
-        """A Congress ``DataService`` serving a PublishTablesDriver."""
-
-    return PublishTablesDataSource
+    return type(class_name, (_DataServiceMethods, data_service.DataService),
+                {'driver_class': _driver_class(class_name),
+                 '__doc__': 'A Congress DataService serving a %s.'
+                 % DRIVERS[class_name].partition(':')[2]})
 
 
 def __getattr__(name):
-    if name != _CLASS_NAME:
+    if name not in DRIVERS:
         raise AttributeError('module %r has no attribute %r'
                              % (__name__, name))
     with _classes_lock:
         if name not in _classes:
-            _classes[name] = _build()
+            _classes[name] = _build(name)
         return _classes[name]

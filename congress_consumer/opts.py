@@ -56,12 +56,16 @@ CONSUMER_OPTS = [
 
 DATASOURCE_OPTS = optypes.finite([
     cfg.StrOpt('driver', default='publish_tables',
-               choices=[('publish_tables', 'replicas of tables published '
-                         'by the publish_tables plugin'),
-                        ('push', 'tables pushed over HTTP by monitoring '
-                         'systems; needs [consumer] enable_push, columns '
-                         'for every table and push_token')],
-               help='Datasource driver.'),
+               help='Datasource driver: publish_tables (replicas of '
+                    'tables published by the publish_tables plugin), '
+                    'push (tables pushed over HTTP; needs [consumer] '
+                    'enable_push, columns for every table and '
+                    'push_token), notifications (rows from the '
+                    'notifications services send), sql_polling (SQL '
+                    'tables polled every poll_time), rpc_actions '
+                    '(actions sent as RPC to rpc_topic), or a driver '
+                    'registered on the congress_consumer.datasource.'
+                    'drivers entry point.'),
     cfg.ListOpt('tables', default=[],
                 help='Tables of the datasource (required). For '
                      'publish_tables: published tables to replicate, e.g. '
@@ -192,6 +196,46 @@ DATASOURCE_OPTS = optypes.finite([
 ], maxima={'tombstone_ttl': 30 * optypes.DAY,
            'max_clock_skew': 30 * optypes.DAY})
 
+# The options of the notifications, sql_polling, rpc_actions and custom
+# drivers (see congress_consumer.cmd.driver_options); also in each
+# [datasource_<name>] section.
+DRIVER_OPTS = [
+    cfg.ListOpt('translators', default=['nova_instances'],
+                help='For driver = notifications: notification '
+                     'translators, names on the '
+                     'congress_consumer.notification_translators entry '
+                     'point; each fills one table.'),
+    cfg.ListOpt('notification_topics', default=['versioned_notifications'],
+                help='For driver = notifications: the topics the '
+                     'services notify on (nova: versioned_notifications).'),
+    cfg.StrOpt('exchange',
+               help='For driver = notifications: the services\' '
+                    'control_exchange (default nova). For driver = '
+                    'rpc_actions: the exchange of the receiving service '
+                    '(default: the transport\'s control_exchange).'),
+    cfg.FloatOpt('poll_time', default=10.0, min=0.001,
+                 help='For driver = sql_polling: seconds between two '
+                      'polls.'),
+    cfg.StrOpt('rpc_topic',
+               help='For driver = rpc_actions (required there): the RPC '
+                    'topic of the service that receives the actions.'),
+    cfg.ListOpt('actions', default=[],
+                help='For driver = rpc_actions: the actions, as '
+                     'name:cast or name:call entries, e.g. '
+                     'evacuate:cast,host_state:call.'),
+    cfg.ListOpt('action_args', default=[],
+                help='For driver = rpc_actions: every action\'s '
+                     'arguments in order, as action.argument entries, '
+                     'e.g. evacuate.host,evacuate.reason.'),
+    cfg.FloatOpt('rpc_timeout', default=30.0, min=0.001,
+                 help='For driver = rpc_actions: seconds a call waits for '
+                      'its reply.'),
+    cfg.DictOpt('driver_args', default={},
+                help='For a driver registered on the '
+                     'congress_consumer.datasource.drivers entry point: '
+                     'more args of the driver, as key:value entries.'),
+]
+
 SUBSCRIPTIONS_OPTS = [
     cfg.StrOpt('connection', secret=True,
                help='SQLAlchemy URL of the database that keeps the '
@@ -273,7 +317,8 @@ def register_opts(conf):
 
 def register_datasource_opts(conf, name):
     """Register the options of datasource ``name`` on its group."""
-    conf.register_opts(DATASOURCE_OPTS, group=datasource_group(name))
+    conf.register_opts(DATASOURCE_OPTS + DRIVER_OPTS,
+                       group=datasource_group(name))
 
 
 def list_opts():
@@ -285,6 +330,6 @@ def list_opts():
              'with these options; this one configures a datasource named '
              '%s.' % DATASOURCE_EXAMPLE)
     return [(GROUP, copy.deepcopy(CONSUMER_OPTS)),
-            (example, copy.deepcopy(DATASOURCE_OPTS)),
+            (example, copy.deepcopy(DATASOURCE_OPTS + DRIVER_OPTS)),
             (SUBSCRIPTIONS_GROUP, copy.deepcopy(SUBSCRIPTIONS_OPTS)),
             (METRICS_GROUP, copy.deepcopy(METRICS_OPTS))]

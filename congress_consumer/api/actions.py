@@ -90,8 +90,23 @@ class ActionsAPI(object):
         return self._start(request, Execution(
             ds, 'verify', lambda: driver.verify(table)), wait, timeout)
 
-    def _execute(self, request, ds, driver):
+    def qualified_action(self, request):
+        """``POST /v1/data-sources?action=execute``: ``{"name": "ds:act"}``."""
+        if request.params.get('action') != 'execute':
+            raise HTTPError(400, 'action=%s: expected execute'
+                            % request.params.get('action'))
         body = self._json_body(request, require_json=False)
+        name = body.get('name') if isinstance(body, dict) else None
+        ds, sep, action = (name or '').partition(':')
+        if not sep or not ds or not action:
+            raise HTTPError(400, 'name: expected <datasource>:<action>, '
+                            'e.g. nova:resync, got %r' % (name,))
+        return self._execute(request, ds, self._driver(ds),
+                             dict(body, name=action))
+
+    def _execute(self, request, ds, driver, body=None):
+        if body is None:
+            body = self._json_body(request, require_json=False)
         if not isinstance(body, dict) or not isinstance(body.get('name'),
                                                         str) \
                 or not body['name']:
@@ -107,6 +122,8 @@ class ActionsAPI(object):
             raise HTTPError(400, 'data source %s has no actions' % ds)
         name = body['name']
         args = body.get('args')
+        if isinstance(args, list):  # the spec's form: positional only
+            args = {'positional': args}
         try:
             call = driver.prepare(name, {} if args is None else args)
         except exceptions.CongressConsumerError as exc:

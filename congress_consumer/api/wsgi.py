@@ -22,6 +22,7 @@ paths; the datasource name is also its id::
     PUT  /v1/data-sources/{ds}/tables/{table}/rows     (push: all rows)
     PATCH /v1/data-sources/{ds}/tables/{table}/rows    (push: row deltas)
     POST /v1/data-sources/{ds}?action=execute
+    POST /v1/data-sources?action=execute        ("name": "ds:action")
     POST /v1/data-sources/{ds}?action=request-refresh
     POST /v1/data-sources/{ds}?action=verify[&table=T][&wait=true]
     GET  /v1/data-sources/{ds}/executions
@@ -35,7 +36,10 @@ and 415 (push body without length, too large, not JSON) or 500.
 
 ``execute`` takes ``{"name": action, "args": {"positional": [...],
 "named": {...}}, "options": {"wait": false, "timeout": 30}}``; only
-``name`` is required. Everything that can be checked before the call is
+``name`` is required, and ``args`` may also be a plain list (the
+positional arguments). ``POST /v1/data-sources?action=execute`` takes
+the same body with a service-qualified name, ``{"name":
+"nova:resync"}``. Everything that can be checked before the call is
 checked first and answers 400: the body, an unknown action, arguments
 that do not fit the action. Then the action runs in a thread of its own
 and the answer is 202 with the execution, ``{"id", "datasource", "name",
@@ -112,7 +116,7 @@ class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
         self._executions_lock = threading.Lock()
         self._routes = [
             (re.compile(r'^/v1/data-sources/?$'),
-             {'GET': self.list_datasources}),
+             {'GET': self.list_datasources, 'POST': self.qualified_action}),
             (re.compile('^' + _DS + '/?$'),
              {'GET': self.show_datasource, 'POST': self.action}),
             (re.compile('^' + _DS + '/status/?$'),

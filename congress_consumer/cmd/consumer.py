@@ -62,6 +62,7 @@ from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables.protocol import redaction
 
 from congress_consumer.api import wsgi
+from congress_consumer.cmd import driver_options
 from congress_consumer.datasources import http_push
 from congress_consumer import exceptions
 from congress_consumer import metrics
@@ -308,7 +309,14 @@ def build_driver(conf, name, transport=None, snapshot_source=None):
     """
     group = opts.datasource_group(name)
     opts.register_datasource_opts(conf, name)
-    if _get(conf, group, 'driver') == 'push':
+    kind = _get(conf, group, 'driver')
+    if kind not in ('publish_tables', 'push'):
+        values = {opt.dest: _get(conf, group, opt.dest)
+                  for opt in opts.DATASOURCE_OPTS + opts.DRIVER_OPTS}
+        return driver_options.build_driver(
+            kind, name, values, _columns(group, values['columns'],
+                                         values['tables']), ConfigError)
+    if kind == 'push':
         try:
             return http_push.HttpPushDriver(name, push_driver_args(conf,
                                                                    name))

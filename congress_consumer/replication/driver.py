@@ -424,6 +424,15 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                                                datasource=self.name)
         return sources
 
+    def prepare(self, action, action_args=None):
+        """Check an action's call, its ``table`` argument included."""
+        call = super().prepare(action, action_args)
+        if action in ('resync', 'refresh_snapshot'):
+            table = call.keywords.get('table',
+                                      call.args[0] if call.args else None)
+            self._sources(table)  # UnknownTableError before the call
+        return call
+
     def resync(self, table=None):
         """Executable action: resync one table, or all.
 

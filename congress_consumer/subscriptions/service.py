@@ -40,6 +40,7 @@ from oslo_publish_tables import transport as transport_mod
 from congress_consumer import exceptions
 from congress_consumer import opts
 from congress_consumer.subscriptions import delivery
+from congress_consumer.subscriptions import driver_tables
 from congress_consumer.subscriptions import filters as filters_mod
 from congress_consumer.subscriptions import registry as registry_mod
 from congress_consumer.subscriptions import republisher as rep_mod
@@ -111,14 +112,16 @@ class Subscriptions(object):
         self._rpc_transport = rpc_transport
         self._owned = []  # transports made here, cleaned up by stop()
         self.server = server
-        # Replicated (publish_tables) datasources; push ones have no sync.
-        self.syncs = {n: d.sync for n, d in drivers.items()
-                      if getattr(d, 'sync', None) is not None}
+        # Replicated (publish_tables) datasources have a synchroniser;
+        # every other driver's tables are seen through DriverTables.
+        self.syncs = {n: getattr(d, 'sync', None) or
+                      driver_tables.DriverTables(d)
+                      for n, d in drivers.items()}
         for name in self.group.republish:
             if name not in self.syncs:
                 raise exceptions.InvalidParamError(
                     param='[%s] republish' % GROUP,
-                    reason='%s is not a publish_tables datasource' % name)
+                    reason='%s is not a datasource' % name)
         self.registry = registry
         if registry is None and self.group.connection:
             self.registry = registry_mod.Registry(self.group.connection)
@@ -214,6 +217,9 @@ class Subscriptions(object):
         self.republishers = {}
         if self.publisher is not None:
             self.publisher.stop()
+        for sync in self.syncs.values():
+            if isinstance(sync, driver_tables.DriverTables):
+                sync.detach()
         if self.registry is not None:
             self.registry.close()
         while self._owned:

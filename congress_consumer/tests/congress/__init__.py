@@ -1,4 +1,4 @@
-"""Tests that run the publish_tables datasource inside a real Congress.
+"""Tests that run our drivers inside a real Congress.
 
 They need ``openstack-congress`` installed and run with ``tox -e
 congress`` only, which sets ``PUBLISH_TABLES_CONGRESS=1``. The default
@@ -6,28 +6,19 @@ environments exclude this package by a regex, and discovery still
 imports it: without that variable nothing here imports Congress or
 eventlet, and the tests skip.
 
-With it, importing this package prepares the process the way Congress's
-own test suite and server do, before anything of Congress is imported:
-
-* ``eventlet.monkey_patch()``: DSE2 serves its RPCs with oslo.messaging's
-  ``eventlet`` executor and spawns green threads;
-* ``collections.MutableSet`` and ``collections.Hashable``, gone since
-  Python 3.10, are restored from :mod:`collections.abc` (Congress 11.0.0
-  still uses them). This compatibility shim lives here only; the shipped
-  package never touches :mod:`collections`.
+With it, importing this package applies the shipped compatibility step,
+:func:`congress_consumer.congress_compat.apply` (what
+``congress-with-publish-tables`` does before starting Congress):
+``eventlet.monkey_patch()``, the :mod:`collections` aliases Congress 11
+needs on Python 3.10+, and Congress's options.
 """
 
-import collections
-import collections.abc
 import os
 
 ENV = 'PUBLISH_TABLES_CONGRESS'
 ENABLED = os.environ.get(ENV) == '1'
 
 if ENABLED:
-    import eventlet
+    from congress_consumer import congress_compat
 
-    eventlet.monkey_patch()
-    for _name in ('MutableSet', 'Hashable'):
-        if not hasattr(collections, _name):
-            setattr(collections, _name, getattr(collections.abc, _name))
+    congress_compat.apply()

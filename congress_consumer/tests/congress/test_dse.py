@@ -4,8 +4,10 @@ Each test builds a real ``congress.dse2.dse_node.DseNode`` on the
 ``fake://`` transport, in a partition of its own, loads the datasource
 the way Congress's datasource manager does (the ``publish_tables`` entry
 point of ``congress.datasource.drivers``, then
-``DseNode.create_datasource_service``) and registers a real
-``congress.policy_engines.agnostic.DseRuntime`` next to it. The
+``DseNode.create_datasource_service``: the shipped
+:func:`congress_consumer.congress_compat.add_datasource`) and registers
+a real ``congress.policy_engines.agnostic.DseRuntime`` next to it
+(:func:`congress_consumer.congress_compat.policy_engine_class`). The
 producer is the pipeline fixture's: the demo schema in a SQLite file with
 the capture installed, publishing on the datasource's own ``fake://``
 notification transport (the fake driver keeps messages per transport
@@ -31,6 +33,7 @@ from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.tests import capture_fixture
 from publish_tables_demo import schema as demo_schema
 
+from congress_consumer import congress_compat
 from congress_consumer.tests import congress as congress_tests
 from congress_consumer.tests import pipeline
 
@@ -50,7 +53,8 @@ def wait_for(predicate, timeout=20.0, interval=0.05):
         time.sleep(interval)
 
 
-class CongressDseTest(testtools.TestCase):
+class CongressTestBase(testtools.TestCase):
+    """A DseNode with a policy engine, and the demo schema in SQLite."""
 
     def setUp(self):
         super().setUp()
@@ -58,12 +62,9 @@ class CongressDseTest(testtools.TestCase):
             self.skipTest('needs openstack-congress: run tox -e congress '
                           '(sets %s=1)' % congress_tests.ENV)
         self.useFixture(fixtures.Timeout(120, gentle=True))
-        # Congress's options first, then the rest of Congress.
-        import congress.common.config  # noqa
         from congress.datalog import base as datalog_base
         from congress.datalog import compile as datalog_compile
         from congress.dse2 import dse_node
-        from congress.policy_engines import agnostic
         from oslo_config import cfg
         from oslo_messaging import conffixture
 
@@ -76,14 +77,10 @@ class CongressDseTest(testtools.TestCase):
         messaging.transport_url = 'fake://'
         messaging.conf.set_override('rpc_response_timeout', 10)
 
-        class Engine(agnostic.DseRuntime):
-            def set_synchronizer(self):
-                self.synchronizer = None  # it needs Congress's database
-
         self.node = dse_node.DseNode(cfg.CONF, 'node-' + uuid.uuid4().hex,
                                      [], partition_id=uuid.uuid4().hex)
         self.addCleanup(self._stop_node)
-        self.engine = Engine('__engine')
+        self.engine = congress_compat.policy_engine_class()('__engine')
         self.node.register_service(self.engine)
 
         db = self.useFixture(backends.DatabaseFixture('sqlite'))
@@ -99,21 +96,12 @@ class CongressDseTest(testtools.TestCase):
 
     def _create_datasource(self, **config):
         """Load the datasource as Congress's datasource manager does."""
-        self.dse_node.DseNode.load_drivers()
-        req = {'name': 'nova', 'driver': 'publish_tables',
-               'config': dict(tables=','.join(TABLES),
-                              transport_url='fake://',
-                              snapshot_source='database',
-                              database_url=self.url, columns=COLUMNS,
-                              gap_timeout='0.5', producer_timeout='5',
-                              **config)}
-        self.node.validate_create_datasource(req)
-        service = self.node.create_datasource_service(req)
-        self.node.register_service(service)
-        # What the policy-rule synchronizer does for a new datasource.
-        schema = self.node.invoke_service_rpc(
-            'nova', 'get_datasource_schema', {'source_id': 'nova'})
-        self.engine.initialize_datasource('nova', schema)
+        service = congress_compat.add_datasource(
+            self.node, self.engine, 'nova', 'publish_tables',
+            dict(tables=','.join(TABLES), transport_url='fake://',
+                 snapshot_source='database', database_url=self.url,
+                 columns=COLUMNS, gap_timeout='0.5', producer_timeout='5',
+                 **config))
         self.producer = self.useFixture(pipeline.Producer(
             self.url, capture_fixture.make_conf(tables=TABLES),
             service.driver._transport, 'publish_tables', TABLES))
@@ -145,6 +133,9 @@ class CongressDseTest(testtools.TestCase):
     def _wait_errors(self, expected):
         wait_for(lambda: self._errors() == expected)
         self.assertEqual(expected, self._errors())
+
+
+class CongressDseTest(CongressTestBase):
 
     def test_entry_point_loads_the_adapter(self):
         from congress_consumer import congress_adapter
@@ -214,13 +205,7 @@ class CongressDseTest(testtools.TestCase):
 
         # A second engine subscribing later starts from the last
         # published data and its number, then follows the deltas.
-        from congress.policy_engines import agnostic
-
-        class Engine(agnostic.DseRuntime):
-            def set_synchronizer(self):
-                self.synchronizer = None
-
-        late = Engine('late_engine')
+        late = congress_compat.policy_engine_class()('late_engine')
         self.node.register_service(late)
         late.initialize_datasource('nova', service.driver.get_schema())
         late.create_policy('classification')

@@ -60,7 +60,10 @@ class OptsTest(ConfTestCase):
              'verify_rows_per_second', 'verify_chunk_rows', 'signing_key',
              'signing_key_id',
              'previous_signing_key', 'previous_signing_key_id',
-             'require_signature', 'max_clock_skew', 'min_resync_interval'],
+             'require_signature', 'max_clock_skew', 'min_resync_interval',
+             'translators', 'notification_topics',
+             'exchange', 'poll_time', 'rpc_topic', 'actions', 'action_args',
+             'rpc_timeout', 'driver_args'],
             [o.dest for o in groups[1][1]])
         secret = {o.dest for o in groups[1][1] if o.secret}
         self.assertEqual({'transport_url', 'database_url', 'push_token',
@@ -324,7 +327,7 @@ class ConsumerTest(ConfTestCase):
             listed = json.loads(resp.read())['results']
         self.assertEqual(['w'], [s['subscriber_id'] for s in listed])
 
-    def test_subscriptions_ignore_push_datasources(self):
+    def test_push_datasources_can_be_subscribed(self):
         subs_db = self.useFixture(backends.DatabaseFixture('sqlite')).url
         text = self.text.replace('datasources = nova',
                                  'datasources = nova,alarms\n'
@@ -333,25 +336,39 @@ class ConsumerTest(ConfTestCase):
         text += ('[datasource_alarms]\ndriver = push\n'
                  'tables = alarms\ncolumns = alarms.id,alarms.state\n'
                  'push_token = T0ken\n'
-                 '[subscriptions]\nconnection = %s\n' % subs_db)
-        conf = self.make_conf(text + 'republish = alarms\n')
-        service = consumer.Consumer(conf, consumer.build_drivers(conf))
-        exc = self.assertRaises(exceptions.InvalidParamError, service.start)
-        self.assertIn('alarms is not a publish_tables datasource', str(exc))
+                 '[subscriptions]\nconnection = %s\nrepublish = alarms\n'
+                 % subs_db)
         conf = self.make_conf(text)
         service = consumer.Consumer(conf, consumer.build_drivers(conf))
         service.start()
         self.addCleanup(service.stop)
-        self.assertEqual(['nova'], sorted(service.subscriptions.syncs))
-        body = json.dumps({'subscriber_id': 'a', 'subscriber_topic': 'a',
-                           'datasource': 'alarms',
-                           'table': 'alarms'}).encode()
-        request = urllib.request.Request(
-            service.url + '/v1/subscriptions', data=body, method='POST',
-            headers={'Content-Type': 'application/json'})
-        error = self.assertRaises(urllib.error.HTTPError,
-                                  urllib.request.urlopen, request, timeout=5)
-        self.assertEqual(404, error.code)
+        self.assertEqual(['alarms', 'nova'],
+                         sorted(service.subscriptions.syncs))
+        self.assertEqual(['alarms'],
+                         sorted(service.subscriptions.republishers))
+
+        def call(method, path, body, **headers):
+            request = urllib.request.Request(
+                service.url + path, data=json.dumps(body).encode(),
+                method=method, headers=dict(
+                    headers, **{'Content-Type': 'application/json'}))
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+
+        status, answer = call('POST', '/v1/subscriptions', {
+            'subscriber_id': 'a', 'subscriber_topic': 'a',
+            'datasource': 'alarms', 'table': 'alarms',
+            'filters': [{'column': 'state', 'value': 'alarm'}],
+            'initial_rows': True})
+        self.assertEqual((201, []), (status, answer['rows']))
+        call('PUT', '/v1/data-sources/alarms/tables/alarms/rows',
+             [['a1', 'alarm'], ['a2', 'ok']], **{'X-Auth-Token': 'T0ken'})
+        with urllib.request.urlopen(
+                service.url + '/v1/subscriptions/a?rows=1',
+                timeout=5) as resp:
+            shown = json.loads(resp.read())
+        self.assertEqual([{'id': 'a1', 'state': 'alarm'}], shown['rows'])
+        self.assertEqual(1, shown['seq'])
 
     def test_republish_signing_key_too_short(self):
         conf = self.make_conf(self.text + '[subscriptions]\nrepublish = '

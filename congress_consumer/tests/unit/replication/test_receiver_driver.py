@@ -497,6 +497,26 @@ class DriverTest(testtools.TestCase):
         self.assertRaises(exceptions.UnknownTableError, driver.execute,
                           'resync', {'positional': ['nope']})
 
+    def test_unknown_table_of_an_action_answers_400_before_the_call(self):
+        from congress_consumer.api import wsgi
+        import webob
+
+        driver = self.make_driver()
+        self.sync_all(driver)
+        api = wsgi.API({'nova': driver})
+        for body in (b'{"name": "resync", "args": ["nope"]}',
+                     b'{"name": "refresh_snapshot", "args": {"named": '
+                     b'{"table": "nope"}}}'):
+            request = webob.Request.blank(
+                '/v1/data-sources/nova?action=execute', method='POST',
+                body=body)
+            request.content_type = 'application/json'
+            response = request.get_response(api)
+            self.assertEqual(400, response.status_int)
+            self.assertIn('nope', response.json['error']['message'])
+        self.assertEqual({}, dict(api._executions))  # nothing ran
+        self.assertEqual([], driver.sync._due())
+
     def test_execute_refresh_snapshot_waits_for_the_load(self):
         driver = self.make_driver()
         self.sync_all(driver)

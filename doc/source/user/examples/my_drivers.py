@@ -1,0 +1,52 @@
+"""A custom driver and a custom notification translator (worked example).
+
+``InventoryFileDriver`` polls a JSON file, ``{"racks": [{"name": ...,
+"room": ...}, ...]}``; ``CINDER_VOLUMES`` makes rows of cinder's
+``volume.*`` notifications.
+"""
+
+import json
+
+from congress_consumer.datasources import polling
+
+
+class InventoryFileDriver(polling.PollingDataSourceDriver):
+    """Tables read from a JSON file every ``poll_time`` seconds."""
+
+    DRIVER_INFO = {'id': 'inventory_file',
+                   'description': 'Tables of a JSON inventory file.',
+                   'config': {'path': 'required', 'tables': 'required',
+                              'columns': 'required'}}
+
+    def __init__(self, name='', args=None):
+        super().__init__(name, args)
+        for table in self.args['tables']:
+            self.add_update_method(self._reader(table), {
+                'translation-type': 'HDICT', 'table-name': table,
+                'selector-type': 'DICT_SELECTOR',
+                'field-translators': [
+                    {'fieldname': column,
+                     'translator': {'translation-type': 'VALUE'}}
+                    for column in self.args['columns'][table]]})
+
+    def _reader(self, table):
+        def read():
+            with open(self.args['path']) as source:
+                return json.load(source)[table]
+        return read
+
+
+CINDER_VOLUMES = {
+    'translator': {
+        'translation-type': 'HDICT', 'table-name': 'volumes',
+        'selector-type': 'DICT_SELECTOR',
+        'field-translators': [
+            {'fieldname': field,
+             'translator': {'translation-type': 'VALUE'}}
+            for field in ('volume_id', 'status', 'size', 'tenant_id')]},
+    'key': 'volume_id',
+    'event_types': {'volume.create.end': 'upsert',
+                    'volume.update.end': 'upsert',
+                    'volume.resize.end': 'upsert',
+                    'volume.delete.end': 'delete'},
+}
