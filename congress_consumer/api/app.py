@@ -25,6 +25,7 @@ import sys
 import threading
 import uuid
 
+from keystonemiddleware import auth_token
 from oslo_config import cfg
 from oslo_log import log as logging
 from paste import deploy
@@ -77,7 +78,18 @@ def paste_file(conf):
 
 def app_factory(global_conf, **local_conf):
     """The ``paste.app_factory`` of the API: the one being wrapped."""
-    return _APIS[global_conf['congress_consumer_api']]
+    return _APIS[global_conf['congress_consumer_api']][0]
+
+
+def authtoken_factory(global_conf, **local_conf):
+    """keystonemiddleware's ``auth_token`` reading this consumer's conf.
+
+    ``[keystone_authtoken]`` comes from the configuration the API was
+    built with, not from the process-wide ``cfg.CONF``.
+    """
+    conf = _APIS[global_conf['congress_consumer_api']][1]
+    return auth_token.filter_factory({}, oslo_config_config=conf,
+                                     **local_conf)
 
 
 def build_application(conf, api):
@@ -91,7 +103,7 @@ def build_application(conf, api):
     path = paste_file(conf)
     key = uuid.uuid4().hex
     with _APIS_LOCK:
-        _APIS[key] = api
+        _APIS[key] = api, conf
     try:
         application = deploy.loadapp(
             'config:%s' % path, name=strategy,
