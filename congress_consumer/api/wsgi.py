@@ -86,6 +86,7 @@ HTTPError = responses.HTTPError
 to_json = responses.to_json
 RUNNING = actions.RUNNING
 
+
 class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
     """The WSGI application; ``drivers`` maps datasource names to drivers.
 

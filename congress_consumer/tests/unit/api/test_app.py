@@ -113,6 +113,16 @@ class AppTest(testtools.TestCase):
         self.assertEqual(['congress_consumer.api.app:init_application'],
                          found)
 
+    def test_uwsgi_snippet_serves_the_wsgi_script(self):
+        import configparser
+        parser = configparser.ConfigParser()
+        parser.read(os.path.join(CONF_DIR, 'uwsgi.ini'))
+        uwsgi = parser['uwsgi']
+        self.assertEqual('congress-consumer-api',
+                         os.path.basename(uwsgi['wsgi-file']))
+        self.assertEqual('1', uwsgi['processes'])  # replicas in-process
+        self.assertIn(app.CONFIG_DIR_ENV, uwsgi['env'])
+
     def test_config_files_from_environment(self):
         self.assertEqual(['/etc/congress-consumer/consumer.conf'],
                          app.config_files({}))
