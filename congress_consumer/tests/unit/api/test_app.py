@@ -21,7 +21,7 @@ import requests
 import testtools
 import webob
 
-from congress_consumer.api import app
+from congress_consumer.api import wsgi_app
 from congress_consumer.cmd import consumer
 
 CONF_DIR = os.path.join(os.path.dirname(__file__), 'conf')
@@ -110,7 +110,7 @@ class AppTest(testtools.TestCase):
         from importlib import metadata
         found = [ep.value for ep in metadata.entry_points(
             group='wsgi_scripts') if ep.name == 'congress-consumer-api']
-        self.assertEqual(['congress_consumer.api.app:init_application'],
+        self.assertEqual(['congress_consumer.api.wsgi_app:init_application'],
                          found)
 
     def test_uwsgi_snippet_serves_the_wsgi_script(self):
@@ -121,14 +121,14 @@ class AppTest(testtools.TestCase):
         self.assertEqual('congress-consumer-api',
                          os.path.basename(uwsgi['wsgi-file']))
         self.assertEqual('1', uwsgi['processes'])  # replicas in-process
-        self.assertIn(app.CONFIG_DIR_ENV, uwsgi['env'])
+        self.assertIn(wsgi_app.CONFIG_DIR_ENV, uwsgi['env'])
 
     def test_config_files_from_environment(self):
         self.assertEqual(['/etc/congress-consumer/consumer.conf'],
-                         app.config_files({}))
-        self.assertEqual(['/c/a.conf', '/c/b.conf'], app.config_files(
-            {app.CONFIG_DIR_ENV: '/c',
-             app.CONFIG_FILES_ENV: 'a.conf;b.conf'}))
+                         wsgi_app.config_files({}))
+        self.assertEqual(['/c/a.conf', '/c/b.conf'], wsgi_app.config_files(
+            {wsgi_app.CONFIG_DIR_ENV: '/c',
+             wsgi_app.CONFIG_FILES_ENV: 'a.conf;b.conf'}))
 
 
 class GunicornTest(testtools.TestCase):
@@ -149,7 +149,7 @@ class GunicornTest(testtools.TestCase):
         proc = subprocess.Popen(
             [gunicorn, '--workers', '1', '--threads', '4', '--bind',
              '127.0.0.1:%d' % port,
-             'congress_consumer.api.app:init_application()'],
+             'congress_consumer.api.wsgi_app:init_application()'],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(proc.wait, 30)
         self.addCleanup(proc.terminate)
