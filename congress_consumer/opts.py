@@ -52,6 +52,22 @@ CONSUMER_OPTS = [
                help='Largest request body, in bytes, the API accepts for '
                     'a push or an action; larger ones are refused with '
                     '413.'),
+    cfg.StrOpt('auth_strategy', default='noauth',
+               choices=[('noauth', 'every request is an administrator\'s '
+                         '(the demo default; bind the API to a trusted '
+                         'address)'),
+                        ('keystone', 'keystonemiddleware auth_token '
+                         'validates tokens ([keystone_authtoken])')],
+               help='How the HTTP API authenticates requests; either way '
+                    'oslo.policy ([oslo_policy] policy_file) authorises '
+                    'them. Selects the pipeline of that name in '
+                    'api_paste_config.'),
+    cfg.StrOpt('api_paste_config', default='api-paste.ini',
+               help='The PasteDeploy file of the HTTP API (middleware '
+                    'pipelines noauth and keystone), looked up like a '
+                    'configuration file (next to consumer.conf, '
+                    '/etc/congress-consumer), then in the installed '
+                    'etc/congress-consumer.'),
 ]
 
 DATASOURCE_OPTS = optypes.finite([

@@ -49,12 +49,14 @@ class PushAPI(object):
                                                       'authenticate'):
             raise HTTPError(405, 'data source %s does not accept pushed '
                             'data; use GET' % ds, allow=['GET', 'HEAD'])
-        token = request.headers.get('X-Auth-Token')
+        # Bearer first: behind keystone, X-Auth-Token is a keystone token.
+        token = None
+        scheme, _sep, value = request.headers.get(
+            'Authorization', '').partition(' ')
+        if scheme.lower() == 'bearer':
+            token = value.strip()
         if token is None:
-            scheme, _sep, value = request.headers.get(
-                'Authorization', '').partition(' ')
-            if scheme.lower() == 'bearer':
-                token = value.strip()
+            token = request.headers.get('X-Auth-Token')
         if not driver.authenticate(token):
             LOG.warning('push to %s/%s refused: %s token', ds, table,
                         'no' if token is None else 'wrong')

@@ -68,7 +68,6 @@ changes nothing.
 """
 
 import collections
-import re
 import threading
 from wsgiref import simple_server
 
@@ -78,6 +77,7 @@ import webob
 from congress_consumer.api import actions
 from congress_consumer.api import push
 from congress_consumer.api import responses
+from congress_consumer.api import router
 from congress_consumer.api import rows
 from congress_consumer.api import server as server_mod
 from congress_consumer import exceptions
@@ -94,52 +94,31 @@ HTTPError = responses.HTTPError
 to_json = responses.to_json
 RUNNING = actions.RUNNING
 
-_DS = r'/v1/data-sources/(?P<ds>[^/]+)'
-_TABLE = _DS + r'/tables/(?P<table>[^/]+)'
-
 
 class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
     """The WSGI application; ``drivers`` maps datasource names to drivers.
 
     The mapping is read on every request, so datasources may be added or
-    removed while serving. ``extra_routes`` are more ``(compiled path
-    pattern, {method: handler})`` entries served by other components
-    (e.g. :mod:`congress_consumer.subscriptions.api`).
+    removed while serving. ``extra_routes`` are more ``(path template,
+    {method: (handler, policy rule)})`` entries served by other
+    components (e.g. :mod:`congress_consumer.subscriptions.api`); see
+    :mod:`.router`. ``authorizer`` (a :class:`.policy.Authorizer`)
+    checks each route's rule; the application factory
+    (:mod:`.app`) always gives one, an API made without one checks
+    nothing.
     """
 
     def __init__(self, drivers, push_enabled=False,
-                 max_body_bytes=DEFAULT_MAX_BODY_BYTES, extra_routes=()):
+                 max_body_bytes=DEFAULT_MAX_BODY_BYTES, extra_routes=(),
+                 authorizer=None):
         self.drivers = drivers
         self.push_enabled = push_enabled
         self.max_body_bytes = max_body_bytes
         self._executions = collections.OrderedDict()
         self._executions_lock = threading.Lock()
-        self._routes = [
-            (re.compile(r'^/v1/data-sources/?$'),
-             {'GET': self.list_datasources, 'POST': self.qualified_action}),
-            (re.compile('^' + _DS + '/?$'),
-             {'GET': self.show_datasource, 'POST': self.action}),
-            (re.compile('^' + _DS + '/status/?$'),
-             {'GET': self.show_status}),
-            (re.compile('^' + _DS + '/schema/?$'),
-             {'GET': self.show_schema}),
-            (re.compile('^' + _DS + '/actions/?$'),
-             {'GET': self.list_actions}),
-            (re.compile('^' + _DS + '/tables/?$'),
-             {'GET': self.list_tables}),
-            (re.compile('^' + _TABLE + '/?$'),
-             {'GET': self.show_table}),
-            (re.compile('^' + _TABLE + '/spec/?$'),
-             {'GET': self.show_table_spec}),
-            (re.compile('^' + _TABLE + '/rows/?$'),
-             {'GET': self.list_rows, 'PUT': self.push_rows,
-              'PATCH': self.push_deltas}),
-            (re.compile('^' + _DS + '/executions/?$'),
-             {'GET': self.list_executions}),
-            (re.compile('^' + _DS + '/executions/(?P<execution>[^/]+)/?$'),
-             {'GET': self.show_execution}),
-        ]
-        self._routes.extend(extra_routes)
+        self.authorizer = authorizer
+        self._router = router.Router(
+            router.datasource_routes(self) + list(extra_routes))
 
     def __call__(self, environ, start_response):
         request = webob.Request(environ)
@@ -148,7 +127,9 @@ class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
     def handle(self, request):
         """Return the :class:`webob.Response` for ``request``."""
         try:
-            handler, params = self._route(request)
+            handler, rule, params = self._router.match(request)
+            if self.authorizer is not None:
+                self.authorizer.authorize(request, rule, params)
             return handler(request, **params)
         except UnicodeDecodeError:
             return responses._error(400, 'the request path or query is '
@@ -162,23 +143,6 @@ class API(rows.RowsAPI, actions.ActionsAPI, push.PushAPI):
                           request.environ.get('PATH_INFO'))
             return responses._error(500,
                                     'internal error; see the consumer log')
-
-    def _route(self, request):
-        path = request.path_info
-        for pattern, methods in self._routes:
-            match = pattern.match(path)
-            if match is None:
-                continue
-            method = request.method
-            if method == 'HEAD':
-                method = 'GET'
-            if method not in methods:
-                allow = sorted(methods)
-                raise HTTPError(405, 'method %s not allowed on %s; use %s'
-                                % (request.method, path, ', '.join(allow)),
-                                allow=allow)
-            return methods[method], match.groupdict()
-        raise HTTPError(404, 'no resource at %s' % path)
 
     # -- helpers ------------------------------------------------------------
 

@@ -61,6 +61,7 @@ import sqlalchemy as sa
 from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables.protocol import redaction
 
+from congress_consumer.api import app
 from congress_consumer.api import wsgi
 from congress_consumer.cmd import driver_options
 from congress_consumer.datasources import http_push
@@ -391,6 +392,31 @@ class Consumer(object):
 
     def start(self):
         """Start every driver (listen, then sync), then serve the API."""
+        application = self.start_application()
+        group = self.conf[GROUP]
+        try:
+            try:
+                self.server = wsgi.serve(application, group.api_host,
+                                         group.api_port)
+            except OSError as exc:  # e.g. the port is in use
+                raise ConfigError(group=GROUP, option='api_port',
+                                  value=group.api_port,
+                                  reason='cannot listen on %s: %s' % (
+                                      group.api_host, exc.strerror or exc)
+                                  ) from None
+            self.metrics = metrics.start(self.conf, self.drivers)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_application(self):
+        """Start every driver; return the API's WSGI pipeline.
+
+        The pipeline is :func:`congress_consumer.api.app.build_application`
+        (``[consumer] auth_strategy`` and the policy); the built-in server
+        of :meth:`start` and the ``wsgi_scripts`` entry point both serve
+        it.
+        """
         try:
             for name, driver in sorted(self.drivers.items()):
                 driver.start()
@@ -409,16 +435,7 @@ class Consumer(object):
             api = wsgi.API(self.drivers, push_enabled=group.enable_push,
                            max_body_bytes=group.push_max_body_bytes,
                            extra_routes=routes)
-            try:
-                self.server = wsgi.serve(api, group.api_host,
-                                         group.api_port)
-            except OSError as exc:  # e.g. the port is in use
-                raise ConfigError(group=GROUP, option='api_port',
-                                  value=group.api_port,
-                                  reason='cannot listen on %s: %s' % (
-                                      group.api_host, exc.strerror or exc)
-                                  ) from None
-            self.metrics = metrics.start(self.conf, self.drivers)
+            return app.build_application(self.conf, api)
         except BaseException:
             self.stop()
             raise

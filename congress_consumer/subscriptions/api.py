@@ -24,7 +24,6 @@ registered.
 """
 
 import json
-import re
 
 import webob
 
@@ -32,9 +31,8 @@ from oslo_publish_tables.protocol import codec
 
 from congress_consumer.api import wsgi
 from congress_consumer import exceptions
+from congress_consumer.policies import subscriptions as rules
 from congress_consumer.subscriptions import registry as registry_mod
-
-_ID = r'/v1/subscriptions/(?P<subscriber_id>[^/]+)'
 
 
 def _json(status, body=None):
@@ -56,11 +54,12 @@ class SubscriptionsAPI(object):
     def routes(self):
         """Route entries for :class:`congress_consumer.api.wsgi.API`."""
         return [
-            (re.compile(r'^/v1/subscriptions/?$'),
-             {'GET': self.list, 'POST': self.create}),
-            (re.compile('^' + _ID + '/?$'),
-             {'GET': self.show, 'DELETE': self.delete}),
-            (re.compile('^' + _ID + '/ack/?$'), {'POST': self.ack}),
+            ('/v1/subscriptions',
+             {'GET': (self.list, rules.READ),
+              'POST': (self.create, rules.CREATE)}),
+            (rules.SUB, {'GET': (self.show, rules.READ),
+                         'DELETE': (self.delete, rules.DELETE)}),
+            (rules.SUB + '/ack', {'POST': (self.ack, rules.ACK)}),
         ]
 
     @staticmethod

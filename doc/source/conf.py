@@ -22,6 +22,7 @@ extensions = [
     'sphinx.ext.autodoc',
     'oslo_config.sphinxext',
     'oslo_config.sphinxconfiggen',
+    'oslo_policy.sphinxext',
 ]
 
 # oslo_config.sphinxconfiggen: generate the sample configuration files into

@@ -48,7 +48,8 @@ class OptsTest(ConfTestCase):
                           'metrics'],
                          [getattr(g, 'name', g) for g, _ in groups])
         self.assertEqual(['datasources', 'api_host', 'api_port',
-                          'enable_push', 'push_max_body_bytes'],
+                          'enable_push', 'push_max_body_bytes',
+                          'auth_strategy', 'api_paste_config'],
                          [o.dest for o in groups[0][1]])
         self.assertEqual(
             ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',

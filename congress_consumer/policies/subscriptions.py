@@ -1,0 +1,37 @@
+"""Rules of ``/v1/subscriptions``."""
+
+from oslo_policy import policy
+
+from congress_consumer.policies import base
+
+PREFIX = 'congress_consumer:subscription:%s'
+SUB = '/v1/subscriptions/{subscriber_id}'
+
+READ = PREFIX % 'get'
+CREATE = PREFIX % 'create'
+DELETE = PREFIX % 'delete'
+ACK = PREFIX % 'ack'
+
+RULES = [
+    policy.DocumentedRuleDefault(
+        name=READ, check_str=base.READER,
+        description='List subscriptions and show one (with its rows).',
+        operations=[{'method': 'GET', 'path': '/v1/subscriptions'},
+                    {'method': 'GET', 'path': SUB}]),
+    policy.DocumentedRuleDefault(
+        name=CREATE, check_str=base.SERVICE_OR_ADMIN,
+        description='Subscribe to a filtered table.',
+        operations=[{'method': 'POST', 'path': '/v1/subscriptions'}]),
+    policy.DocumentedRuleDefault(
+        name=DELETE, check_str=base.SERVICE_OR_ADMIN,
+        description='Unsubscribe.',
+        operations=[{'method': 'DELETE', 'path': SUB}]),
+    policy.DocumentedRuleDefault(
+        name=ACK, check_str=base.SERVICE_OR_ADMIN,
+        description='Tell the consumer a subscriber is alive.',
+        operations=[{'method': 'POST', 'path': SUB + '/ack'}]),
+]
+
+
+def list_rules():
+    return RULES
