@@ -353,8 +353,8 @@ class Synchronizer(object):
                     self.counts['snapshot_failures'] += 1
                     self.log_limiter.warning(
                         'snapshot failed: ' + table, 'datasource %s: '
-                        'snapshot of %s failed: %s; retrying', self.name,
-                        table, redaction.redact(exc))
+                        'table %s: snapshot failed: %s; retrying',
+                        self.name, table, redaction.redact(exc))
                     self._stop.wait(self.retry_interval)
                 except Exception as exc:  # e.g. a value that cannot compare
                     self.counts['snapshot_failures'] += 1
@@ -491,7 +491,7 @@ class Synchronizer(object):
 
     def _progress(self, table, snap):
         return progress_mod.Progress(
-            'snapshot of %s/%s' % (self.name or '-', table),
+            'datasource %s: table %s: snapshot' % (self.name, table),
             total=snap.get('rows_estimate'), clock=self._clock,
             interval=self.progress_interval)
 

@@ -67,5 +67,5 @@ class ActionAllowListTest(testtools.TestCase):
         self.assertEqual('SUCCEEDED', response.json['status'])
         listed = webob.Request.blank(
             '/v1/data-sources/nova/actions').get_response(self.api).json
-        self.assertEqual(['refresh_snapshot', 'resync'],
+        self.assertEqual(['refresh_snapshot', 'restart', 'resync', 'verify'],
                          [a['name'] for a in listed['results']])

@@ -114,7 +114,7 @@ class EmptySnapshotTest(testtools.TestCase):
         while source.opens < 30 and time.monotonic() < deadline:
             time.sleep(0.01)
         self.assertGreaterEqual(source.opens, 30)
-        self.assertEqual(1, log.output.count('snapshot of t failed'))
+        self.assertEqual(1, log.output.count('table t: snapshot failed'))
 
 
 class SignedRequestTest(testtools.TestCase):
