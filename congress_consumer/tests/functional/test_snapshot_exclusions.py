@@ -58,7 +58,8 @@ class ExcludedColumnsTest(testtools.TestCase):
         self.assertNotIn('user_data', self._replica_columns(driver))
 
     def test_exclusions_are_learned_from_the_changes(self):
-        driver = self.p.new_driver(snapshot_source='database')
+        driver = self.p.new_driver(snapshot_source='database',
+                                   min_resync_interval=0)
         driver.sync.wait_live(20)
         with orm.Session(self.p.producer.engine) as s, s.begin():
             s.get(m.Instance, self.ids[0]).vm_state = 'changed'
