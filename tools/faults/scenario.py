@@ -332,6 +332,11 @@ def _converge(engine, procs, timeout):
         replica = replica_rows(procs) if live else {}
         bad = divergence(db, replica) if live else None
         if bad == 0 or time.monotonic() > deadline:
+            if not live:
+                print('not live: %s' % {
+                    t: (s['state'], s.get('last_resync_reasons'))
+                    for t, s in status['tables'].items()
+                    if s['state'] != 'LIVE'}, flush=True)
             return {'rows': sum(sum(c.values()) for c in db.values()),
                     'divergent': bad if live else -1, 'live': live}
         time.sleep(0.25)

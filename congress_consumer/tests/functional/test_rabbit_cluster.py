@@ -126,6 +126,7 @@ class NodeLossTest(testtools.TestCase):
             self.driver.sync.replicas['instances'].counts['snapshots'],
             snapshots_before)
         types = self.queue_types()
-        self.assertEqual('quorum', types.get(POOL), types)
+        # Each datasource reads a queue of its own: <pool>.<datasource>.
+        self.assertEqual('quorum', types.get(POOL + '.nova'), types)
         self.assertEqual('quorum', types.get(self.snapshot_topic), types)
         self.assertEqual('quorum', types.get(self.p.topic + '.info'), types)
