@@ -252,7 +252,8 @@ class CongressDseTest(CongressTestBase):
                                             'params': None})
         self.assertEqual('LIVE', status['tables']['instances']['state'])
         actions = rpc('nova', 'get_actions', {'source_id': 'nova'})
-        self.assertEqual(['refresh_snapshot', 'resync'],
+        self.assertEqual(['refresh_snapshot', 'restart', 'resync',
+                          'verify'],
                          [a['name'] for a in actions['results']])
 
         # request_execute, as the engine sends it; wait=True blocks until
