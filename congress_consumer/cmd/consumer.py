@@ -227,18 +227,8 @@ def _exclusions(group, entries, tables):
     return found
 
 
-def driver_args(conf, name):
-    """The ``args`` of datasource ``name``'s driver, from its section.
-
-    Registers the section's options if needed. Unset optional options
-    are left out, so the driver's own defaults apply.
-    """
-    group = opts.datasource_group(name)
-    opts.register_datasource_opts(conf, name)
-    check_unknown_options(conf, group, opts.DATASOURCE_OPTS)
-    values = {opt.dest: _get(conf, group, opt.dest)
-              for opt in opts.DATASOURCE_OPTS}
-    tables = _tables(group, values['tables'], 'published table')
+def _check_numbers(group, values):
+    """Raise ConfigError for a count or duration out of its bounds."""
     for option in _POSITIVE:
         if values[option] <= 0:
             raise ConfigError(group=group, option=option,
@@ -254,6 +244,21 @@ def driver_args(conf, name):
                               reason='must be %s %g and at most %g' % (
                                   'at least' if low_ok else 'greater than',
                                   low, high)) from None
+
+
+def driver_args(conf, name):
+    """The ``args`` of datasource ``name``'s driver, from its section.
+
+    Registers the section's options if needed. Unset optional options
+    are left out, so the driver's own defaults apply.
+    """
+    group = opts.datasource_group(name)
+    opts.register_datasource_opts(conf, name)
+    check_unknown_options(conf, group, opts.DATASOURCE_OPTS)
+    values = {opt.dest: _get(conf, group, opt.dest)
+              for opt in opts.DATASOURCE_OPTS}
+    tables = _tables(group, values['tables'], 'published table')
+    _check_numbers(group, values)
     if values['snapshot_source'] == 'database' and \
             not values['database_url']:
         raise ConfigError(group=group, option='database_url', value="''",

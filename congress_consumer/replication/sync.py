@@ -399,38 +399,8 @@ class Synchronizer(object):
             status.started = previous
             raise
         try:
-            problem = self.bounds.snapshot_problem(snap)
-            if problem is not None:
-                raise pt_exceptions.SnapshotError(
-                    'implausible snapshot of %s: %s' % (table, problem))
-            with self.lock:
-                if replica.pk_names is None:
-                    replica.pk_names = tuple(snap['pk'])
-                replica.snapshot_columns = list(snap['columns'])
-                if self.on_columns is not None:
-                    self.on_columns(table, snap['columns'])
-                resync = {}
-                version = self._version(replica, snap.get('outbox_id'),
-                                        snap['ts'], resync)
-                if resync:  # opened before the switch: take another
-                    raise _Reordered()
-                replica.begin_load(snap['ts'], version)
-                status.progress = self._progress(table, snap)
-            fetch_decoded = getattr(self.source, 'fetch_decoded', None)
-            while True:
-                if fetch_decoded is not None:  # rows from this process
-                    page = fetch_decoded(snap['id'], self.chunk_rows)
-                    rows = page['rows']
-                else:
-                    page = self.source.fetch(snap['id'], self.chunk_rows)
-                    rows = [codec.decode_row(r) for r in page['rows']]
-                with self.lock:
-                    replica.load(rows)
-                status.progress.advance(len(rows))
-                if self.on_chunk is not None:
-                    self.on_chunk(table)
-                if page['done'] or not rows:
-                    break
+            self._begin_load(table, replica, status, snap)
+            self._load_pages(table, replica, status, snap)
         except _Reordered:
             self.source.close(snap['id'])
             self.request_resync([table], 'ordering by stamps')
@@ -441,6 +411,48 @@ class Synchronizer(object):
                 status.started = previous
             self.source.close(snap['id'])
             raise
+        self._end_load(table, replica, status, snap, previous)
+
+    def _begin_load(self, table, replica, status, snap):
+        """Check an opened snapshot and start loading it (or raise)."""
+        problem = self.bounds.snapshot_problem(snap)
+        if problem is not None:
+            raise pt_exceptions.SnapshotError(
+                'implausible snapshot of %s: %s' % (table, problem))
+        with self.lock:
+            if replica.pk_names is None:
+                replica.pk_names = tuple(snap['pk'])
+            replica.snapshot_columns = list(snap['columns'])
+            if self.on_columns is not None:
+                self.on_columns(table, snap['columns'])
+            resync = {}
+            version = self._version(replica, snap.get('outbox_id'),
+                                    snap['ts'], resync)
+            if resync:  # opened before the switch: take another
+                raise _Reordered()
+            replica.begin_load(snap['ts'], version)
+            status.progress = self._progress(table, snap)
+
+    def _load_pages(self, table, replica, status, snap):
+        """Fetch and load every page of an opened snapshot."""
+        fetch_decoded = getattr(self.source, 'fetch_decoded', None)
+        while True:
+            if fetch_decoded is not None:  # rows from this process
+                page = fetch_decoded(snap['id'], self.chunk_rows)
+                rows = page['rows']
+            else:
+                page = self.source.fetch(snap['id'], self.chunk_rows)
+                rows = [codec.decode_row(r) for r in page['rows']]
+            with self.lock:
+                replica.load(rows)
+            status.progress.advance(len(rows))
+            if self.on_chunk is not None:
+                self.on_chunk(table)
+            if page['done'] or not rows:
+                break
+
+    def _end_load(self, table, replica, status, snap, previous):
+        """Believe the loaded snapshot (the table goes LIVE) or reject it."""
         status.progress.finish()
         with self.lock:
             if self._suspect(table, replica, status):
