@@ -18,6 +18,7 @@ Routes added to :class:`congress_consumer.api.wsgi.API` when
     POST   /v1/subscriptions                 201 subscribe
     GET    /v1/subscriptions                 200 list
     GET    /v1/subscriptions/{id}[?rows=1]   200 show (and matching rows)
+    PUT    /v1/subscriptions/{id}            200 update
     DELETE /v1/subscriptions/{id}            204 unsubscribe
     POST   /v1/subscriptions/{id}/ack        204 "I am alive"
 
@@ -26,10 +27,15 @@ Routes added to :class:`congress_consumer.api.wsgi.API` when
     {"subscriber_id": "watcher-1", "subscriber_topic": "watcher_updates",
      "datasource": "nova", "table": "instances",
      "filters": [{"column": "host", "value": ["compute-1", "compute-2"]}],
-     "payload": "delta", "initial_rows": true}
+     "payload": "delta", "initial_rows": true, "notify": true}
 
-and answers the subscription, plus ``seq`` and ``rows`` (the matching
-rows, encoded like the notifications) when ``initial_rows`` is true.
+and answers the subscription and its ``seq``, plus ``epoch`` and ``rows``
+(the matching rows, encoded like the notifications) when
+``initial_rows`` is true. With ``notify`` true the matching rows are also
+sent to the subscriber's topic. ``PUT /v1/subscriptions/{id}`` takes the
+same body (``subscriber_id`` optional) and replaces the subscription,
+its ``seq`` going on; ``POST`` with ``"upsert": true`` does the same
+for an existing id (200) or creates it (201).
 Errors: 400 for a malformed body or filter, 404 for an unknown
 datasource, table or subscription, 409 for a subscriber_id already
 registered.
@@ -70,6 +76,7 @@ class SubscriptionsAPI(object):
              {'GET': (self.list, rules.READ),
               'POST': (self.create, rules.CREATE)}),
             (rules.SUB, {'GET': (self.show, rules.READ),
+                         'PUT': (self.update, rules.UPDATE),
                          'DELETE': (self.delete, rules.DELETE)}),
             (rules.SUB + '/ack', {'POST': (self.ack, rules.ACK)}),
         ]
@@ -89,20 +96,32 @@ class SubscriptionsAPI(object):
                 raise wsgi.HTTPError(404, str(exc))
             raise wsgi.HTTPError(400, str(exc))
 
-    def create(self, request):
+    @staticmethod
+    def _body(request):
         try:
-            body = json.loads(request.body or b'null')
+            return json.loads(request.body or b'null')
         except ValueError as exc:
             raise wsgi.HTTPError(400, 'request body is not JSON: %s' % exc)
-        sub, seq, rows = self._call(self.subscriptions.subscribe, body)
+
+    def _answer(self, status, sub, seq, rows):
         info = self.subscriptions.describe(sub)
+        info['seq'] = seq
         if rows is not None:
-            info['seq'] = seq
             info['epoch'] = self.subscriptions.publisher.epoch
             info['rows'] = [codec.encode_row(r) for r in rows]
-        resp = _json(201, info)
+        resp = _json(status, info)
         resp.location = '/v1/subscriptions/%s' % sub.subscriber_id
         return resp
+
+    def create(self, request):
+        sub, seq, rows, created = self._call(self.subscriptions.subscribe,
+                                             self._body(request))
+        return self._answer(201 if created else 200, sub, seq, rows)
+
+    def update(self, request, subscriber_id):
+        sub, seq, rows = self._call(self.subscriptions.update,
+                                    subscriber_id, self._body(request))
+        return self._answer(200, sub, seq, rows)
 
     def list(self, request):
         return _json(200, {'results': self._call(self.subscriptions.list)})

@@ -34,7 +34,10 @@ Notifications (rows are encoded with
     image);
 ``congress_consumer.subscription.snapshot``
     ``{"subscriber_id", "datasource", "table", "epoch", "seq", "ts",
-    "rows": [...]}``: every row matching after the change.
+    "rows": [...]}``: every row matching after the change. Sent also,
+    with ``"reason": "subscribe"`` or ``"update"`` and ``ts`` null, when
+    a subscription asking for it (``notify``) is made or updated,
+    whatever its payload.
 
 ``seq`` counts the notifications of one subscription from 1, and
 ``epoch`` names the consumer process: a subscriber that sees a new epoch
@@ -69,6 +72,7 @@ class _Subscriber(object):
         self.match = filters_mod.matcher(filters_mod.parse(sub.filters))
         self.replica = replica
         self.seq = 0
+        self.active = True  # False once deleted: queued items not sent
         self.rows = None  # {key: row} of matching rows, snapshot payload
 
     def change(self, old, new):
@@ -165,18 +169,46 @@ class FilteredPublisher(object):
             columns = replica.snapshot_columns
         filters_mod.parse(sub.filters, columns)
 
-    def add(self, sub):
-        """Start delivering to ``sub``; return ``(seq, matching rows)``."""
+    def add(self, sub, notify=False, seq=0):
+        """Start delivering to ``sub``; return ``(seq, matching rows)``.
+
+        ``seq`` is the subscription's last sequence number (kept by an
+        update). With ``notify``, the matching rows are also sent to the
+        subscriber's topic (a snapshot notification, ``reason``
+        ``subscribe`` or ``update``).
+        """
         sync, replica = self._replica(sub.datasource, sub.table)
         with sync.lock:
             subscriber = _Subscriber(sub, replica)
+            subscriber.seq = seq
             rows = [r for r in replica.rows.values() if subscriber.match(r)]
             if sub.payload == 'snapshot':
                 subscriber.rows = {replica.key(r): r for r in rows}
             self._by_table.setdefault((sub.datasource, sub.table), {})[
                 sub.subscriber_id] = subscriber
             self._by_id[sub.subscriber_id] = subscriber
-        return 0, rows
+            if notify:
+                self._enqueue_rows(subscriber, rows,
+                                   'update' if seq else 'subscribe')
+        return subscriber.seq, rows
+
+    def replace(self, sub, notify=False):
+        """Deliver to the updated ``sub`` from now on, ``seq`` going on."""
+        old = self._by_id.get(sub.subscriber_id)
+        seq = old.seq if old is not None else 0
+        self.remove(sub.subscriber_id, keep_queued=True)
+        return self.add(sub, notify=notify, seq=seq)
+
+    def _enqueue_rows(self, subscriber, rows, reason):
+        """Queue a snapshot notification of ``rows`` (under the lock)."""
+        subscriber.seq += 1
+        sub = subscriber.sub
+        head = {'subscriber_id': sub.subscriber_id,
+                'datasource': sub.datasource, 'table': sub.table,
+                'epoch': self.epoch, 'seq': subscriber.seq,
+                'ts': None, 'reason': reason}
+        self._put((subscriber, EVENT_SNAPSHOT, head, None, list(rows),
+                   None))
 
     def current(self, subscriber_id):
         """``(seq, matching rows)`` of a subscription, consistently."""
@@ -187,10 +219,11 @@ class FilteredPublisher(object):
             return subscriber.seq, [r for r in replica.rows.values()
                                     if subscriber.match(r)]
 
-    def remove(self, subscriber_id):
+    def remove(self, subscriber_id, keep_queued=False):
         subscriber = self._by_id.pop(subscriber_id, None)
         if subscriber is None:
             return
+        subscriber.active = keep_queued
         sub = subscriber.sub
         sync = self.syncs[sub.datasource]
         with sync.lock:
@@ -228,6 +261,9 @@ class FilteredPublisher(object):
         else:
             item = (subscriber, EVENT_SNAPSHOT, head, None,
                     list(subscriber.rows.values()), None)
+        self._put(item)
+
+    def _put(self, item):
         with self._cond:
             if len(self._queue) >= self.queue_size:
                 self.stats['dropped'] += 1
@@ -268,7 +304,7 @@ class FilteredPublisher(object):
                 item = self._queue[0]
             subscriber, event_type, head, op, rows, pk_names = item
             topic = subscriber.sub.subscriber_topic
-            if self._by_id.get(head['subscriber_id']) is not subscriber:
+            if not subscriber.active:
                 with self._cond:  # unsubscribed since: not sent
                     self._queue.popleft()
                 continue

@@ -154,6 +154,20 @@ class Registry(object):
             return [_subscription(r) for r in conn.execute(
                 TABLE.select().order_by(TABLE.c.subscriber_id))]
 
+    def __contains__(self, subscriber_id):
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(TABLE.c.subscriber_id).where(
+                TABLE.c.subscriber_id == subscriber_id)).first() is not None
+
+    def update(self, sub):
+        """Replace the stored ``sub``; raise SubscriptionNotFound."""
+        with self.engine.begin() as conn:
+            result = conn.execute(TABLE.update().where(
+                TABLE.c.subscriber_id == sub.subscriber_id).values(
+                    **_row(sub)))
+        if not result.rowcount:
+            raise SubscriptionNotFound(subscriber_id=sub.subscriber_id)
+
     def delete(self, subscriber_id):
         with self.engine.begin() as conn:
             result = conn.execute(TABLE.delete().where(

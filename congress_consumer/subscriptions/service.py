@@ -240,18 +240,16 @@ class Subscriptions(object):
 
     # -- operations (the REST API's) ---------------------------------------
 
-    def subscribe(self, body):
-        """Register a subscription from a request body.
+    _KNOWN = frozenset({'subscriber_id', 'subscriber_topic', 'datasource',
+                        'table', 'filters', 'payload', 'initial_rows',
+                        'notify', 'upsert'})
 
-        Returns ``(subscription, seq, rows)``; ``rows`` are the matching
-        rows at ``seq`` when ``initial_rows`` is true, else None.
-        """
+    def _parse(self, body):
+        """A request body as ``(subscription, {flag: bool})``."""
         if not isinstance(body, dict):
             raise exceptions.InvalidParamError(
                 param='body', reason='expected a JSON object')
-        known = {'subscriber_id', 'subscriber_topic', 'datasource', 'table',
-                 'filters', 'payload', 'initial_rows'}
-        unknown = sorted(set(body) - known)
+        unknown = sorted(set(body) - self._KNOWN)
         if unknown:
             raise exceptions.InvalidParamError(
                 param=', '.join(unknown), reason='unknown key')
@@ -268,26 +266,69 @@ class Subscriptions(object):
             raise exceptions.InvalidParamError(
                 param='payload', reason='expected one of %s'
                 % ', '.join(registry_mod.PAYLOADS))
-        initial = body.get('initial_rows', False)
-        if not isinstance(initial, bool):
-            raise exceptions.InvalidParamError(param='initial_rows',
-                                               reason='expected a boolean')
+        flags = {}
+        for flag in ('initial_rows', 'notify', 'upsert'):
+            flags[flag] = body.get(flag, False)
+            if not isinstance(flags[flag], bool):
+                raise exceptions.InvalidParamError(
+                    param=flag, reason='expected a boolean')
         filters = filters_mod.parse(body.get('filters', []))
         sub = registry_mod.Subscription(
             body['subscriber_id'], body['subscriber_topic'],
             body['datasource'], body['table'], filters_mod.to_json(filters),
             payload)
         self.publisher.validate(sub)
+        return sub, flags
+
+    def subscribe(self, body):
+        """Register a subscription from a request body.
+
+        Returns ``(subscription, seq, rows, created)``; ``rows`` are the
+        matching rows at ``seq`` when ``initial_rows`` is true, else None.
+        With ``upsert`` true, an existing subscription of that id is
+        updated (``created`` is then False); without it, it is refused.
+        """
+        sub, flags = self._parse(body)
+        if flags['upsert'] and sub.subscriber_id in self.registry:
+            return self._update(sub, flags) + (False,)
         self.registry.add(sub)
         try:
-            seq, rows = self.publisher.add(sub)
+            seq, rows = self.publisher.add(sub, notify=flags['notify'])
         except BaseException:
             self.registry.delete(sub.subscriber_id)
             raise
         LOG.info('subscription %s: %s.%s to topic %s (%s)',
                  sub.subscriber_id, sub.datasource, sub.table,
-                 sub.subscriber_topic, payload)
-        return sub, seq, rows if initial else None
+                 sub.subscriber_topic, sub.payload)
+        return sub, seq, rows if flags['initial_rows'] else None, True
+
+    def update(self, subscriber_id, body):
+        """Replace subscription ``subscriber_id`` (``PUT``).
+
+        ``body`` is a subscription as for :meth:`subscribe`; its
+        ``subscriber_id``, if given, must be ``subscriber_id``. Returns
+        ``(subscription, seq, rows)`` as :meth:`subscribe` does.
+        """
+        if isinstance(body, dict):
+            body = dict(body)
+            given = body.setdefault('subscriber_id', subscriber_id)
+            if given != subscriber_id:
+                raise exceptions.InvalidParamError(
+                    param='subscriber_id',
+                    reason='%r is not the id in the path' % given)
+        sub, flags = self._parse(body)
+        return self._update(sub, flags)
+
+    def _update(self, sub, flags):
+        old = self.registry.get(sub.subscriber_id)
+        sub.created_at, sub.last_ack_at = old.created_at, old.last_ack_at
+        self.registry.update(sub)
+        seq, rows = self.publisher.replace(sub, notify=flags['notify'])
+        self._stale.discard(sub.subscriber_id)
+        LOG.info('subscription %s updated: %s.%s to topic %s (%s)',
+                 sub.subscriber_id, sub.datasource, sub.table,
+                 sub.subscriber_topic, sub.payload)
+        return sub, seq, rows if flags['initial_rows'] else None
 
     def unsubscribe(self, subscriber_id):
         self.registry.delete(subscriber_id)

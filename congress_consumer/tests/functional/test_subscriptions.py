@@ -386,7 +386,7 @@ class RabbitDeliveryTest(testtools.TestCase):
         _run(p.producer.engine, 20, seed=1)
         self.assertEqual([], p.converge())
         collector = Collector(transport, rabbit.topic)
-        sub, seq, rows = subs.subscribe({
+        sub, seq, rows, _ = subs.subscribe({
             'subscriber_id': 'r', 'subscriber_topic': rabbit.topic,
             'datasource': 'nova', 'table': 'instances',
             # Live rows: a soft delete (deleted = id) leaves the filter.

@@ -1,0 +1,199 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The subscriber registry over RabbitMQ and a real HTTP client.
+
+A producer database is replicated over RabbitMQ; subscriptions are made
+through the REST API served on a real socket (``http.client``), and each
+subscriber listens on its own RabbitMQ topic. What a subscriber rebuilds
+from its notifications is compared row for row with the producer's
+filtered table.
+"""
+
+import http.client
+import json
+import os
+import time
+
+from oslo_messaging import conffixture
+import testtools
+
+from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.protocol import codec
+
+from congress_consumer.api import wsgi
+from congress_consumer.subscriptions import api as api_mod
+from congress_consumer.subscriptions import delivery
+from congress_consumer.subscriptions import service as service_mod
+from congress_consumer.tests.functional import test_subscriptions as base
+from congress_consumer.tests import pipeline
+
+SNIPPETS = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'doc',
+                        'source', '_snippets', 'subscriptions')
+
+
+def snippet(name):
+    """A request body of the user guide (_snippets/subscriptions)."""
+    with open(os.path.join(SNIPPETS, name)) as f:
+        return json.load(f)
+
+
+def decoded(rows):
+    return {(r['id'],): r for r in map(codec.decode_row, rows)}
+
+
+class RegistryOverRabbitTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.p = self.useFixture(pipeline.Pipeline('sqlite', rabbit=True))
+        conffixture.ConfFixture(self.p.conf)
+        service_mod.register_opts(self.p.conf)
+        self.p.conf.set_override('connection', self.useFixture(
+            backends.DatabaseFixture('sqlite')).url, 'subscriptions')
+        self.p.conf.set_override('check_queues', False, 'subscriptions')
+        self.transport = self.p.new_transport()
+        self.subs = self.start_service()
+        base._run(self.p.producer.engine, 20, seed=1)
+        self.assertEqual([], self.p.converge())
+
+    def start_service(self):
+        subs = service_mod.Subscriptions(
+            self.p.conf, {'nova': self.p.driver}, transport=self.transport)
+        subs.start()
+        self.addCleanup(subs.stop)
+        app = wsgi.API({'nova': self.p.driver},
+                       extra_routes=api_mod.SubscriptionsAPI(subs).routes())
+        server = wsgi.serve(app, '127.0.0.1', 0)
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.port = server.server_address[1]
+        return subs
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
+        self.addCleanup(conn.close)
+        data = None if body is None else json.dumps(body).encode()
+        all_headers = {'Content-Type': 'application/json'}
+        all_headers.update(headers or {})
+        conn.request(method, path, body=data, headers=all_headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        return resp.status, (json.loads(raw) if raw else None), resp
+
+    def topic(self):
+        """A subscriber topic whose RabbitMQ queues are deleted after."""
+        return self.useFixture(backends.RabbitFixture()).topic
+
+    def listen(self, topic):
+        collector = base.Collector(self.transport, topic)
+        self.addCleanup(collector.stop)
+        return collector
+
+    def settle(self, collector):
+        self.assertEqual([], self.p.converge())
+        deadline = time.monotonic() + 10
+        while self.subs.publisher._queue and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seq = max([m[1]['seq'] for m in collector.messages] or [0])
+        sent = self.subs.publisher.stats['sent']
+        self.assertTrue(collector.wait_seq(seq), sent)
+
+    def expected(self, match, table='instances'):
+        return {k: r for k, r in self.p.db_rows(table).items() if match(r)}
+
+    @staticmethod
+    def rebuild(messages, view=None):
+        """A subscriber's view from its notifications, in order."""
+        view = dict(view or {})
+        for event_type, payload in messages:
+            if event_type == delivery.EVENT_DELTA:
+                key = (codec.decode_row(payload['pk'])['id'],)
+                if payload['op'] == 'delete':
+                    view.pop(key, None)
+                else:
+                    view[key] = codec.decode_row(payload['row'])
+            else:
+                view = decoded(payload['rows'])
+        return view
+
+
+class UpdateTest(RegistryOverRabbitTest):
+    """PUT and POST-upsert; the latest rows on insert and update."""
+
+    def test_put_replaces_the_filter_and_notifies_the_latest_rows(self):
+        topic = self.topic()
+        collector = self.listen(topic)
+        body = dict(snippet('subscription-notify.json'),
+                    subscriber_topic=topic)
+        status, created, resp = self.request('POST', '/v1/subscriptions',
+                                             body)
+        self.assertEqual(201, status, created)
+        self.assertTrue(resp.getheader('Location').endswith(
+            '/v1/subscriptions/w-notify'))
+        self.assertTrue(collector.wait_seq(1))
+        event, first = collector.messages[0]
+        self.assertEqual((delivery.EVENT_SNAPSHOT, 'subscribe', 1),
+                         (event, first['reason'], first['seq']))
+        self.assertEqual(self.expected(lambda r: r['host'] == 'host1'),
+                         decoded(first['rows']))
+        change = snippet('subscription-update.json')
+        status, updated, _ = self.request(
+            'PUT', '/v1/subscriptions/w-notify',
+            dict(change, subscriber_topic=topic))
+        self.assertEqual(200, status, updated)
+        self.assertEqual(change['filters'], updated['filters'])
+        self.assertEqual(created['created_at'], updated['created_at'])
+        self.assertTrue(collector.wait_seq(2))
+        _, second = collector.messages[1]
+        self.assertEqual('update', second['reason'])
+        host2 = (lambda r: r['host'] == 'host2')
+        self.assertEqual(self.expected(host2), decoded(second['rows']))
+        base._run(self.p.producer.engine, 60, seed=2)
+        self.settle(collector)
+        seqs = [p['seq'] for _, p in collector.messages]
+        self.assertEqual(list(range(1, len(seqs) + 1)), seqs)
+        self.assertGreater(len(seqs), 2)
+        self.assertEqual(self.expected(host2),
+                         self.rebuild(collector.messages[1:]))
+
+    def test_post_upserts_only_when_asked(self):
+        topic = self.topic()
+        body = {'subscriber_id': 'u', 'subscriber_topic': topic,
+                'datasource': 'nova', 'table': 'instances'}
+        self.assertEqual(201, self.request('POST', '/v1/subscriptions',
+                                           body)[0])
+        moved = dict(body, table='tags')
+        self.assertEqual(409, self.request('POST', '/v1/subscriptions',
+                                           moved)[0])
+        status, info, _ = self.request('POST', '/v1/subscriptions',
+                                       dict(moved, upsert=True))
+        self.assertEqual((200, 'tags'), (status, info['table']), info)
+        self.assertEqual('tags', self.subs.registry.get('u').table)
+        fresh = dict(body, subscriber_id='v', upsert=True)
+        self.assertEqual(201, self.request('POST', '/v1/subscriptions',
+                                           fresh)[0])
+
+    def test_put_errors(self):
+        body = {'subscriber_topic': 't', 'datasource': 'nova',
+                'table': 'instances'}
+        self.assertEqual(404, self.request(
+            'PUT', '/v1/subscriptions/nobody', body)[0])
+        self.assertEqual(201, self.request(
+            'POST', '/v1/subscriptions', dict(body, subscriber_id='a'))[0])
+        for bad in (dict(body, subscriber_id='b'), dict(body, notify=1),
+                    dict(body, filters=[{'column': 'nope', 'value': 1}]),
+                    [body]):
+            status, answer, _ = self.request('PUT', '/v1/subscriptions/a',
+                                             bad)
+            self.assertEqual(400, status, answer)
+        self.assertEqual('t', self.subs.registry.get('a').subscriber_topic)
