@@ -35,7 +35,10 @@ and answers the subscription and its ``seq``, plus ``epoch`` and ``rows``
 sent to the subscriber's topic. ``PUT /v1/subscriptions/{id}`` takes the
 same body (``subscriber_id`` optional) and replaces the subscription,
 its ``seq`` going on; ``POST`` with ``"upsert": true`` does the same
-for an existing id (200) or creates it (201).
+for an existing id (200) or creates it (201). ONAP's fields are
+accepted: ``ONAPName``, ``ONAPComponent`` and ``ONAPInstance`` are kept
+with the subscription and shown with it, ``requestId`` (or the header
+``X-ONAP-RequestID``) is echoed in the answer's body and that header.
 Errors: 400 for a malformed body or filter, 404 for an unknown
 datasource, table or subscription, 409 for a subscriber_id already
 registered.
@@ -51,6 +54,8 @@ from congress_consumer.api import wsgi
 from congress_consumer import exceptions
 from congress_consumer.policies import subscriptions as rules
 from congress_consumer.subscriptions import registry as registry_mod
+
+REQUEST_ID = 'X-ONAP-RequestID'
 
 
 def _json(status, body=None):
@@ -103,25 +108,38 @@ class SubscriptionsAPI(object):
         except ValueError as exc:
             raise wsgi.HTTPError(400, 'request body is not JSON: %s' % exc)
 
-    def _answer(self, status, sub, seq, rows):
+    @staticmethod
+    def _request_id(request, body):
+        """ONAP's ``requestId``: from the body, or the X-ONAP-RequestID."""
+        return body.get('requestId') or request.headers.get(REQUEST_ID)
+
+    def _answer(self, status, sub, seq, rows, request_id):
         info = self.subscriptions.describe(sub)
+        if request_id:
+            info['requestId'] = request_id
         info['seq'] = seq
         if rows is not None:
             info['epoch'] = self.subscriptions.publisher.epoch
             info['rows'] = [codec.encode_row(r) for r in rows]
         resp = _json(status, info)
         resp.location = '/v1/subscriptions/%s' % sub.subscriber_id
+        if request_id:
+            resp.headers[REQUEST_ID] = request_id
         return resp
 
     def create(self, request):
+        body = self._body(request)
         sub, seq, rows, created = self._call(self.subscriptions.subscribe,
-                                             self._body(request))
-        return self._answer(201 if created else 200, sub, seq, rows)
+                                             body)
+        return self._answer(201 if created else 200, sub, seq, rows,
+                            self._request_id(request, body))
 
     def update(self, request, subscriber_id):
+        body = self._body(request)
         sub, seq, rows = self._call(self.subscriptions.update,
-                                    subscriber_id, self._body(request))
-        return self._answer(200, sub, seq, rows)
+                                    subscriber_id, body)
+        return self._answer(200, sub, seq, rows,
+                            self._request_id(request, body))
 
     def list(self, request):
         return _json(200, {'results': self._call(self.subscriptions.list)})

@@ -242,7 +242,8 @@ class Subscriptions(object):
 
     _KNOWN = frozenset({'subscriber_id', 'subscriber_topic', 'datasource',
                         'table', 'filters', 'payload', 'initial_rows',
-                        'notify', 'upsert'})
+                        'notify', 'upsert', 'requestId'}
+                       | set(registry_mod.ONAP_FIELDS))
 
     def _parse(self, body):
         """A request body as ``(subscription, {flag: bool})``."""
@@ -253,14 +254,17 @@ class Subscriptions(object):
         if unknown:
             raise exceptions.InvalidParamError(
                 param=', '.join(unknown), reason='unknown key')
+        optional = registry_mod.ONAP_FIELDS + ('requestId',)
         for key in ('subscriber_id', 'subscriber_topic', 'datasource',
-                    'table'):
+                    'table') + optional:
             value = body.get(key)
+            if key in optional and key not in body:
+                continue
             if not isinstance(value, str) or not value.strip() or \
                     len(value) > 255:
                 raise exceptions.InvalidParamError(
-                    param=key, reason='required, a non-empty string of at '
-                                      'most 255 characters')
+                    param=key, reason='%sa non-empty string of at most 255 '
+                    'characters' % ('' if key in optional else 'required, '))
         payload = body.get('payload', 'delta')
         if payload not in registry_mod.PAYLOADS:
             raise exceptions.InvalidParamError(
@@ -276,7 +280,8 @@ class Subscriptions(object):
         sub = registry_mod.Subscription(
             body['subscriber_id'], body['subscriber_topic'],
             body['datasource'], body['table'], filters_mod.to_json(filters),
-            payload)
+            payload, onap={k: body[k] for k in registry_mod.ONAP_FIELDS
+                           if k in body})
         self.publisher.validate(sub)
         return sub, flags
 

@@ -197,3 +197,58 @@ class UpdateTest(RegistryOverRabbitTest):
                                              bad)
             self.assertEqual(400, status, answer)
         self.assertEqual('t', self.subs.registry.get('a').subscriber_topic)
+
+
+class OnapFieldsTest(RegistryOverRabbitTest):
+    """ONAP's fields are accepted, kept and echoed."""
+
+    def test_onap_fields_are_kept_and_request_id_echoed(self):
+        body = dict(snippet('subscription-onap.json'),
+                    subscriber_topic=self.topic())
+        status, info, resp = self.request('POST', '/v1/subscriptions', body)
+        self.assertEqual(201, status, info)
+        onap = {k: body[k] for k in ('ONAPName', 'ONAPComponent',
+                                     'ONAPInstance', 'requestId')}
+        self.assertEqual(onap, {k: info.get(k) for k in onap})
+        self.assertEqual(body['requestId'],
+                         resp.getheader('X-ONAP-RequestID'))
+        del onap['requestId']  # per request, not kept
+        status, shown, _ = self.request('GET',
+                                        '/v1/subscriptions/pdp-apex-1')
+        self.assertEqual(onap, {k: shown.get(k) for k in onap})
+        self.assertNotIn('requestId', shown)
+        self.subs.stop()
+        self.start_service()  # kept in the registry's database
+        shown = self.request('GET', '/v1/subscriptions/pdp-apex-1')[1]
+        self.assertEqual(onap, {k: shown.get(k) for k in onap})
+        status, info, resp = self.request(
+            'PUT', '/v1/subscriptions/pdp-apex-1',
+            dict(body, ONAPInstance='apex-pdp-1', requestId=None),
+            headers={'X-ONAP-RequestID': 'r-2'})
+        self.assertEqual(400, status, info)  # requestId must be a string
+        del body['requestId']
+        status, info, resp = self.request(
+            'PUT', '/v1/subscriptions/pdp-apex-1',
+            dict(body, ONAPInstance='apex-pdp-1'),
+            headers={'X-ONAP-RequestID': 'r-2'})
+        self.assertEqual((200, 'apex-pdp-1', 'r-2'),
+                         (status, info['ONAPInstance'], info['requestId']))
+        self.assertEqual('r-2', resp.getheader('X-ONAP-RequestID'))
+
+    def test_an_older_registry_table_gets_the_new_column(self):
+        import sqlalchemy as sa
+
+        from congress_consumer.subscriptions import registry as registry_mod
+        url = self.useFixture(backends.DatabaseFixture('sqlite')).url
+        engine = sa.create_engine(url)
+        old = sa.MetaData()
+        sa.Table(registry_mod.TABLE.name, old,
+                 *[c.copy() for c in registry_mod.TABLE.columns
+                   if c.name != 'onap'])
+        old.create_all(engine)
+        engine.dispose()
+        registry = registry_mod.Registry(url)
+        self.addCleanup(registry.close)
+        registry.add(registry_mod.Subscription(
+            'o', 't', 'nova', 'instances', onap={'ONAPName': 'Policy'}))
+        self.assertEqual({'ONAPName': 'Policy'}, registry.get('o').onap)
