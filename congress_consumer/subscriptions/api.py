@@ -39,7 +39,9 @@ for an existing id (200) or creates it (201). ONAP's fields are
 accepted: ``ONAPName``, ``ONAPComponent`` and ``ONAPInstance`` are kept
 with the subscription and shown with it, ``requestId`` (or the header
 ``X-ONAP-RequestID``) is echoed in the answer's body and that header.
-Errors: 400 for a malformed body or filter, 404 for an unknown
+``"tables": [...]`` instead of ``"table"`` covers several tables of the
+datasource; ``rows`` is then ``{table: [rows]}``. Errors: 400 for a
+malformed body or filter (:mod:`.filters`), 404 for an unknown
 datasource, table or subscription, 409 for a subscriber_id already
 registered.
 """
@@ -66,6 +68,12 @@ def _json(status, body=None):
     else:
         resp.content_type = None
     return resp
+
+
+def _encode(tables, rows):
+    """Encoded rows: a list for one table, ``{table: list}`` for more."""
+    encoded = {t: [codec.encode_row(r) for r in rows[t]] for t in tables}
+    return encoded[tables[0]] if len(tables) == 1 else encoded
 
 
 class SubscriptionsAPI(object):
@@ -120,7 +128,7 @@ class SubscriptionsAPI(object):
         info['seq'] = seq
         if rows is not None:
             info['epoch'] = self.subscriptions.publisher.epoch
-            info['rows'] = [codec.encode_row(r) for r in rows]
+            info['rows'] = _encode(sub.tables, rows)
         resp = _json(status, info)
         resp.location = '/v1/subscriptions/%s' % sub.subscriber_id
         if request_id:
@@ -148,7 +156,7 @@ class SubscriptionsAPI(object):
         rows = request.params.get('rows', '').lower() in ('1', 'true', 'yes')
         info = self._call(self.subscriptions.show, subscriber_id, rows)
         if rows:
-            info['rows'] = [codec.encode_row(r) for r in info['rows']]
+            info['rows'] = _encode(info['tables'], info['rows'])
         return _json(200, info)
 
     def delete(self, request, subscriber_id):

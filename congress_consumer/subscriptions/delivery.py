@@ -65,30 +65,36 @@ EVENT_SNAPSHOT = 'congress_consumer.subscription.snapshot'
 
 
 class _Subscriber(object):
-    """In-memory state of one subscription."""
+    """In-memory state of one subscription (one or more tables)."""
 
-    def __init__(self, sub, replica):
+    def __init__(self, sub, replicas):
         self.sub = sub
-        self.match = filters_mod.matcher(filters_mod.parse(sub.filters))
-        self.replica = replica
+        parsed = filters_mod.parse(sub.filters)
+        self.replicas = replicas  # {table: replica}
+        self.matches = {t: filters_mod.matcher(parsed, t) for t in replicas}
         self.seq = 0
         self.active = True  # False once deleted: queued items not sent
-        self.rows = None  # {key: row} of matching rows, snapshot payload
+        self.rows = None  # {table: {key: row}} of matching rows (snapshot)
 
-    def change(self, old, new):
+    def matching(self, table):
+        match = self.matches[table]
+        return [r for r in self.replicas[table].rows.values() if match(r)]
+
+    def change(self, table, old, new):
         """Return ``(op, row)`` as this subscriber sees it, or None."""
-        was = old is not None and self.match(old)
-        now = new is not None and self.match(new)
+        match = self.matches[table]
+        was = old is not None and match(old)
+        now = new is not None and match(new)
         if not (was or now):
             return None
         op = 'update' if was and now else ('insert' if now else 'delete')
         row = new if now else old
         if self.rows is not None:
-            key = self.replica.key(row)
+            key = self.replicas[table].key(row)
             if op == 'delete':
-                self.rows.pop(key, None)
+                self.rows[table].pop(key, None)
             else:
-                self.rows[key] = row
+                self.rows[table][key] = row
         return op, row
 
 
@@ -162,34 +168,53 @@ class FilteredPublisher(object):
                                                datasource=datasource)
         return sync, replica
 
+    def _replicas(self, sub):
+        """``(sync, {table: replica})`` of a subscription's tables."""
+        replicas = {}
+        for table in sub.tables:
+            sync, replicas[table] = self._replica(sub.datasource, table)
+        return sync, replicas
+
     def validate(self, sub):
         """Raise InvalidParamError/UnknownTableError if ``sub`` is bad."""
-        sync, replica = self._replica(sub.datasource, sub.table)
+        sync, replicas = self._replicas(sub)
+        columns = {}
         with sync.lock:
-            columns = replica.snapshot_columns
+            for table, replica in replicas.items():
+                names = replica.snapshot_columns
+                if names is None:  # not loaded yet: columns unknown
+                    columns = None
+                    break
+                columns[table] = {'columns': list(names),
+                                  'kinds': filters_mod.kinds(
+                                      replica.rows.values(), names)}
         filters_mod.parse(sub.filters, columns)
 
     def add(self, sub, notify=False, seq=0):
-        """Start delivering to ``sub``; return ``(seq, matching rows)``.
+        """Start delivering to ``sub``; return ``(seq, {table: rows})``.
 
         ``seq`` is the subscription's last sequence number (kept by an
         update). With ``notify``, the matching rows are also sent to the
-        subscriber's topic (a snapshot notification, ``reason``
-        ``subscribe`` or ``update``).
+        subscriber's topic (a snapshot notification per table,
+        ``reason`` ``subscribe`` or ``update``).
         """
-        sync, replica = self._replica(sub.datasource, sub.table)
+        sync, replicas = self._replicas(sub)
         with sync.lock:
-            subscriber = _Subscriber(sub, replica)
+            subscriber = _Subscriber(sub, replicas)
             subscriber.seq = seq
-            rows = [r for r in replica.rows.values() if subscriber.match(r)]
+            rows = {t: subscriber.matching(t) for t in sub.tables}
             if sub.payload == 'snapshot':
-                subscriber.rows = {replica.key(r): r for r in rows}
-            self._by_table.setdefault((sub.datasource, sub.table), {})[
-                sub.subscriber_id] = subscriber
+                subscriber.rows = {
+                    t: {replicas[t].key(r): r for r in rows[t]}
+                    for t in sub.tables}
+            for table in sub.tables:
+                self._by_table.setdefault((sub.datasource, table), {})[
+                    sub.subscriber_id] = subscriber
             self._by_id[sub.subscriber_id] = subscriber
             if notify:
-                self._enqueue_rows(subscriber, rows,
-                                   'update' if seq else 'subscribe')
+                for table in sub.tables:
+                    self._enqueue_rows(subscriber, table, rows[table],
+                                       'update' if seq else 'subscribe')
         return subscriber.seq, rows
 
     def replace(self, sub, notify=False):
@@ -199,25 +224,27 @@ class FilteredPublisher(object):
         self.remove(sub.subscriber_id, keep_queued=True)
         return self.add(sub, notify=notify, seq=seq)
 
-    def _enqueue_rows(self, subscriber, rows, reason):
-        """Queue a snapshot notification of ``rows`` (under the lock)."""
+    def _head(self, subscriber, table, ts):
         subscriber.seq += 1
         sub = subscriber.sub
-        head = {'subscriber_id': sub.subscriber_id,
-                'datasource': sub.datasource, 'table': sub.table,
-                'epoch': self.epoch, 'seq': subscriber.seq,
-                'ts': None, 'reason': reason}
+        return {'subscriber_id': sub.subscriber_id,
+                'datasource': sub.datasource, 'table': table,
+                'epoch': self.epoch, 'seq': subscriber.seq, 'ts': ts}
+
+    def _enqueue_rows(self, subscriber, table, rows, reason):
+        """Queue a snapshot notification of ``rows`` (under the lock)."""
+        head = self._head(subscriber, table, None)
+        head['reason'] = reason
         self._put((subscriber, EVENT_SNAPSHOT, head, None, list(rows),
                    None))
 
     def current(self, subscriber_id):
-        """``(seq, matching rows)`` of a subscription, consistently."""
+        """``(seq, {table: matching rows})`` of a subscription."""
         subscriber = self._by_id[subscriber_id]
-        sub = subscriber.sub
-        sync, replica = self._replica(sub.datasource, sub.table)
+        sync, _ = self._replicas(subscriber.sub)
         with sync.lock:
-            return subscriber.seq, [r for r in replica.rows.values()
-                                    if subscriber.match(r)]
+            return subscriber.seq, {t: subscriber.matching(t)
+                                    for t in subscriber.sub.tables}
 
     def remove(self, subscriber_id, keep_queued=False):
         subscriber = self._by_id.pop(subscriber_id, None)
@@ -227,10 +254,11 @@ class FilteredPublisher(object):
         sub = subscriber.sub
         sync = self.syncs[sub.datasource]
         with sync.lock:
-            subs = self._by_table.get((sub.datasource, sub.table), {})
-            subs.pop(subscriber_id, None)
-            if not subs:
-                self._by_table.pop((sub.datasource, sub.table), None)
+            for table in sub.tables:
+                subs = self._by_table.get((sub.datasource, table), {})
+                subs.pop(subscriber_id, None)
+                if not subs:
+                    self._by_table.pop((sub.datasource, table), None)
 
     def __contains__(self, subscriber_id):
         return subscriber_id in self._by_id
@@ -242,25 +270,21 @@ class FilteredPublisher(object):
             subscribers = self._by_table.get((datasource, table))
             if subscribers:
                 for subscriber in subscribers.values():
-                    self._notify(subscriber, old, new, ts)
+                    self._notify(subscriber, table, old, new, ts)
         return watch
 
-    def _notify(self, subscriber, old, new, ts):
-        seen = subscriber.change(old, new)
+    def _notify(self, subscriber, table, old, new, ts):
+        seen = subscriber.change(table, old, new)
         if seen is None:
             return
-        subscriber.seq += 1
-        sub = subscriber.sub
-        head = {'subscriber_id': sub.subscriber_id,
-                'datasource': sub.datasource, 'table': sub.table,
-                'epoch': self.epoch, 'seq': subscriber.seq, 'ts': ts}
+        head = self._head(subscriber, table, ts)
         if subscriber.rows is None:
             op, row = seen
             item = (subscriber, EVENT_DELTA, head, op, row,
-                    subscriber.replica.pk_names)
+                    subscriber.replicas[table].pk_names)
         else:
             item = (subscriber, EVENT_SNAPSHOT, head, None,
-                    list(subscriber.rows.values()), None)
+                    list(subscriber.rows[table].values()), None)
         self._put(item)
 
     def _put(self, item):

@@ -26,6 +26,8 @@ A subscription (:class:`Subscription`) has:
     the notification topic the subscriber consumes;
 ``datasource``, ``table``
     the replicated table it watches (the published table name);
+``tables``
+    all the tables it watches, ``table`` first (one datasource);
 ``filters``
     see :mod:`.filters`;
 ``payload``
@@ -69,6 +71,7 @@ TABLE = sa.Table(
     sa.Column('last_ack_at', sa.DateTime, nullable=False),
     # Added after the first release: nullable, added by _upgrade().
     sa.Column('onap', sa.Text, nullable=True),
+    sa.Column('tables', sa.Text, nullable=True),  # when more than one
     mysql_engine='InnoDB', mysql_charset='utf8mb4')
 
 
@@ -88,15 +91,19 @@ class Subscription(object):
     """One registered subscription (see the module docstring)."""
 
     __slots__ = ('subscriber_id', 'subscriber_topic', 'datasource', 'table',
-                 'filters', 'payload', 'created_at', 'last_ack_at', 'onap')
+                 'filters', 'payload', 'created_at', 'last_ack_at', 'onap',
+                 'tables')
 
     def __init__(self, subscriber_id, subscriber_topic, datasource, table,
                  filters=(), payload='delta', created_at=None,
-                 last_ack_at=None, onap=None):
+                 last_ack_at=None, onap=None, tables=None):
         self.subscriber_id = subscriber_id
         self.subscriber_topic = subscriber_topic
         self.datasource = datasource
         self.table = table
+        self.tables = list(tables or [table])
+        if self.tables[0] != table:
+            raise ValueError('tables must start with table')
         self.filters = list(filters)
         self.payload = payload
         now = timeutils.utcnow().replace(microsecond=0)
@@ -109,6 +116,7 @@ class Subscription(object):
         info.update({'subscriber_id': self.subscriber_id,
                      'subscriber_topic': self.subscriber_topic,
                      'datasource': self.datasource, 'table': self.table,
+                     'tables': list(self.tables),
                      'filters': self.filters, 'payload': self.payload,
                      'created_at': self.created_at.isoformat(),
                      'last_ack_at': self.last_ack_at.isoformat()})
@@ -130,6 +138,8 @@ def _row(sub):
             'payload': sub.payload, 'created_at': sub.created_at,
             'last_ack_at': sub.last_ack_at,
             'onap': json.dumps(sub.onap, sort_keys=True) if sub.onap
+            else None,
+            'tables': json.dumps(sub.tables) if len(sub.tables) > 1
             else None}
 
 
@@ -138,7 +148,8 @@ def _subscription(row):
                         row.datasource, row.table_name,
                         json.loads(row.filters), row.payload,
                         row.created_at, row.last_ack_at,
-                        json.loads(row.onap) if row.onap else None)
+                        json.loads(row.onap) if row.onap else None,
+                        json.loads(row.tables) if row.tables else None)
 
 
 def _upgrade(engine):

@@ -112,6 +112,24 @@ class QueueProbe(object):
         return messages, consumers
 
 
+def _with_tables(body):
+    """``body`` with both ``table`` and ``tables`` (from either)."""
+    tables = body.get('tables')
+    if tables is None:
+        return dict(body, tables=[body.get('table')])
+    if 'table' in body or not isinstance(tables, list) or not tables or \
+            len(set(map(str, tables))) != len(tables):
+        raise exceptions.InvalidParamError(
+            param='tables', reason='a non-empty list of distinct table '
+                                   'names, instead of table')
+    for table in tables:
+        if not isinstance(table, str) or not table.strip() or \
+                len(table) > 255:
+            raise exceptions.InvalidParamError(
+                param='tables', reason='%r is not a table name' % (table,))
+    return dict(body, table=tables[0])
+
+
 class Subscriptions(object):
     """The subscription services of one ``congress-consumer``."""
 
@@ -242,7 +260,7 @@ class Subscriptions(object):
 
     _KNOWN = frozenset({'subscriber_id', 'subscriber_topic', 'datasource',
                         'table', 'filters', 'payload', 'initial_rows',
-                        'notify', 'upsert', 'requestId'}
+                        'notify', 'upsert', 'requestId', 'tables'}
                        | set(registry_mod.ONAP_FIELDS))
 
     def _parse(self, body):
@@ -254,6 +272,7 @@ class Subscriptions(object):
         if unknown:
             raise exceptions.InvalidParamError(
                 param=', '.join(unknown), reason='unknown key')
+        body = _with_tables(body)
         optional = registry_mod.ONAP_FIELDS + ('requestId',)
         for key in ('subscriber_id', 'subscriber_topic', 'datasource',
                     'table') + optional:
@@ -281,7 +300,7 @@ class Subscriptions(object):
             body['subscriber_id'], body['subscriber_topic'],
             body['datasource'], body['table'], filters_mod.to_json(filters),
             payload, onap={k: body[k] for k in registry_mod.ONAP_FIELDS
-                           if k in body})
+                           if k in body}, tables=body['tables'])
         self.publisher.validate(sub)
         return sub, flags
 
@@ -352,7 +371,10 @@ class Subscriptions(object):
         return [self.describe(s, now) for s in self.registry.list()]
 
     def show(self, subscriber_id, rows=False):
-        """The subscription; with ``rows``, also ``seq`` and its rows."""
+        """The subscription; with ``rows``, also ``seq`` and its rows.
+
+        ``rows`` is ``{table: rows}``.
+        """
         info = self.describe(self.registry.get(subscriber_id))
         if rows:
             if subscriber_id not in self.publisher:

@@ -252,3 +252,66 @@ class OnapFieldsTest(RegistryOverRabbitTest):
         registry.add(registry_mod.Subscription(
             'o', 't', 'nova', 'instances', onap={'ONAPName': 'Policy'}))
         self.assertEqual({'ONAPName': 'Policy'}, registry.get('o').onap)
+
+
+def big_vm(row):
+    return (row['host'] or '').startswith('host') and \
+        row['memory_mb'] is not None and row['memory_mb'] >= 1024
+
+
+def busy_node(row):
+    return row['vcpus_used'] is not None and 4 <= row['vcpus_used'] < 12
+
+
+class FiltersTest(RegistryOverRabbitTest):
+    """AND, prefix and range; several tables; types checked."""
+
+    def test_and_prefix_range_over_two_tables(self):
+        topic = self.topic()
+        collector = self.listen(topic)
+        body = dict(snippet('subscription-filters.json'),
+                    subscriber_topic=topic)
+        status, info, _ = self.request('POST', '/v1/subscriptions', body)
+        self.assertEqual(201, status, info)
+        self.assertEqual(['instances', 'compute_nodes'], info['tables'])
+        self.assertEqual(body['filters'], info['filters'])
+        views = {t: decoded(info['rows'][t]) for t in info['tables']}
+        base._run(self.p.producer.engine, 120, seed=8)
+        self.settle(collector)
+        seqs = [p['seq'] for _, p in collector.messages]
+        self.assertEqual(list(range(1, len(seqs) + 1)), seqs)
+        for table in info['tables']:
+            views[table] = self.rebuild(
+                [m for m in collector.messages if m[1]['table'] == table],
+                views[table])
+        expected = {'instances': self.expected(big_vm),
+                    'compute_nodes': self.expected(busy_node,
+                                                   'compute_nodes')}
+        for table, rows in expected.items():
+            self.assertTrue(rows, table)
+            self.assertLess(len(rows), len(self.p.db_rows(table)), table)
+        self.assertEqual(expected, views)
+
+    def test_a_value_that_cannot_match_the_column_is_a_400(self):
+        good = {'subscriber_id': 't', 'subscriber_topic': 't',
+                'datasource': 'nova', 'tables': ['instances', 'tags']}
+        for filters, text in [
+                ([{'column': 'memory_mb', 'value': 'lots',
+                   'table': 'instances'}], 'a number column'),
+                ([{'column': 'host', 'range': {'gt': 3},
+                   'table': 'instances'}], 'a text column'),
+                ([{'column': 'memory_mb', 'prefix': '1',
+                   'table': 'instances'}], 'prefix on'),
+                ([{'column': 'host', 'value': 'h'}], "no column 'host' in "
+                 "tags")]:
+            status, answer, _ = self.request(
+                'POST', '/v1/subscriptions', dict(good, filters=filters))
+            self.assertEqual(400, status, answer)
+            self.assertIn(text, answer['error']['message'])
+        for tables in (['instances', 'instances'], [], 'tags',
+                       ['instances', 'ports']):
+            status, answer, _ = self.request(
+                'POST', '/v1/subscriptions', dict(good, tables=tables))
+            self.assertEqual(404 if 'ports' in tables else 400, status,
+                             answer)
+        self.assertEqual([], self.subs.registry.list())

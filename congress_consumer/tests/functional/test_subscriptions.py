@@ -235,6 +235,7 @@ class SubscriptionsTest(testtools.TestCase):
         [sub] = body['results']
         self.assertEqual({'subscriber_id': 'a', 'subscriber_topic': 'sub_a',
                           'datasource': 'nova', 'table': 'instances',
+                          'tables': ['instances'],
                           'filters': [{'column': 'host', 'value': 'host1'}],
                           'payload': 'snapshot', 'stale': False,
                           'served': True},
@@ -393,7 +394,7 @@ class RabbitDeliveryTest(testtools.TestCase):
             'filters': [{'column': 'deleted', 'value': 0}],
             'initial_rows': True})
         self.assertEqual(0, seq)
-        view = {(r['id'],): r for r in rows}
+        view = {(r['id'],): r for r in rows['instances']}
         _run(p.producer.engine, 20, seed=2)
         self.assertEqual([], p.converge())
         collector.stop()  # the subscriber goes away; its queue stays

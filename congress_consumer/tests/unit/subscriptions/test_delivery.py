@@ -79,7 +79,7 @@ class DeliveryTest(testtools.TestCase):
 
     def test_delta_ops_as_the_subscriber_sees_them(self):
         topic, seq, rows = self.subscribe('a')
-        self.assertEqual((0, [{'id': 1, 'host': 'h1'}]), (seq, rows))
+        self.assertEqual((0, {'t': [{'id': 1, 'host': 'h1'}]}), (seq, rows))
         self.pub.start()
         self.workload()
         sent = self.wait_sent(topic, 3)
