@@ -40,10 +40,14 @@ Notifications (rows are encoded with
     whatever its payload.
 
 ``seq`` counts the notifications of one subscription from 1, and
-``epoch`` names the consumer process: a subscriber that sees a new epoch
-or a hole in ``seq`` (the queue overflowed while the broker was away)
-fetches the matching rows again (``GET /v1/subscriptions/{id}?rows=1``)
-and goes on from the ``seq`` returned with them.
+``epoch`` names the consumer process. After a restart, each subscription
+in the registry gets, once its tables have loaded, a snapshot
+notification per table with ``"reason": "restart"`` (:meth:`\
+FilteredPublisher.restore`): what changed while the consumer was down.
+A subscriber that sees a hole in ``seq`` (the queue overflowed while
+the broker was away) fetches the matching rows again
+(``GET /v1/subscriptions/{id}?rows=1``) and goes on from the ``seq``
+returned with them.
 """
 
 import collections
@@ -74,6 +78,7 @@ class _Subscriber(object):
         self.matches = {t: filters_mod.matcher(parsed, t) for t in replicas}
         self.seq = 0
         self.active = True  # False once deleted: queued items not sent
+        self.pending = False  # restored: silent until its tables load
         self.rows = None  # {table: {key: row}} of matching rows (snapshot)
 
     def matching(self, table):
@@ -122,6 +127,7 @@ class FilteredPublisher(object):
         self._by_id = {}
         self._watchers = {}
         self._queue = collections.deque()
+        self._pending = set()  # restored subscribers waiting for a load
         self._cond = threading.Condition()
         self._topics = {}
         self._thread = None
@@ -189,6 +195,49 @@ class FilteredPublisher(object):
                                   'kinds': filters_mod.kinds(
                                       replica.rows.values(), names)}
         filters_mod.parse(sub.filters, columns)
+
+    def restore(self, sub):
+        """Serve ``sub`` after a restart: tell it the rows it matches now.
+
+        Once every table of ``sub`` has loaded, one snapshot
+        notification per table (``reason`` ``restart``, ``seq`` from 1 in
+        the new ``epoch``) carries its matching rows: whatever changed
+        while the consumer was down. Nothing is sent before.
+        """
+        sync, _ = self._replicas(sub)
+        self.add(sub)
+        with sync.lock:
+            subscriber = self._by_id[sub.subscriber_id]
+            subscriber.pending = True
+            self._release(subscriber)
+        with self._cond:
+            self._cond.notify()
+
+    def _release(self, subscriber):
+        """Send a restored subscriber its rows if loaded (under lock)."""
+        if not all(r.loaded for r in subscriber.replicas.values()):
+            self._pending.add(subscriber)
+            return
+        self._pending.discard(subscriber)
+        subscriber.pending = False
+        if subscriber.rows is not None:  # snapshot payload: reload them
+            for table, replica in subscriber.replicas.items():
+                subscriber.rows[table] = {
+                    replica.key(r): r for r in subscriber.matching(table)}
+        for table in subscriber.sub.tables:
+            self._enqueue_rows(subscriber, table,
+                               subscriber.matching(table), 'restart')
+        LOG.info('subscription %s: sent the rows of %s.%s after a restart',
+                 subscriber.sub.subscriber_id, subscriber.sub.datasource,
+                 ','.join(subscriber.sub.tables))
+
+    def _release_pending(self):
+        for subscriber in list(self._pending):
+            if not subscriber.active:
+                self._pending.discard(subscriber)
+                continue
+            with self.syncs[subscriber.sub.datasource].lock:
+                self._release(subscriber)
 
     def add(self, sub, notify=False, seq=0):
         """Start delivering to ``sub``; return ``(seq, {table: rows})``.
@@ -274,6 +323,8 @@ class FilteredPublisher(object):
         return watch
 
     def _notify(self, subscriber, table, old, new, ts):
+        if subscriber.pending:
+            return  # its restart notification will hold this change
         seen = subscriber.change(table, old, new)
         if seen is None:
             return
@@ -317,15 +368,25 @@ class FilteredPublisher(object):
             payload['rows'] = [codec.encode_row(r) for r in rows]
         return payload
 
+    def _next(self):
+        """The next item to send, or None once stopping and empty."""
+        while True:
+            if self._pending:
+                self._release_pending()
+            with self._cond:
+                if not self._queue and not self._stopping:
+                    self._cond.wait(0.2 if self._pending else 1.0)
+                if self._queue:
+                    return self._queue[0]
+                if self._stopping:
+                    return None
+
     def _run(self):
         backoff = 0.0
         while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait(1.0)
-                if not self._queue:
-                    return
-                item = self._queue[0]
+            item = self._next()
+            if item is None:
+                return
             subscriber, event_type, head, op, rows, pk_names = item
             topic = subscriber.sub.subscriber_topic
             if not subscriber.active:

@@ -195,7 +195,7 @@ class Subscriptions(object):
         self.publisher.start()
         for sub in self.registry.list():
             try:
-                self.publisher.add(sub)
+                self.publisher.restore(sub)
             except exceptions.CongressConsumerError as exc:
                 LOG.error('subscription %s is not served: %s',
                           sub.subscriber_id, exc)

@@ -99,23 +99,34 @@ class RegistryOverRabbitTest(testtools.TestCase):
         self.addCleanup(collector.stop)
         return collector
 
-    def settle(self, collector):
+    def settle(self, collector, sid):
+        """Wait until ``sid`` got every notification of this epoch.
+
+        The listener's threads may hand them over in any order.
+        """
         self.assertEqual([], self.p.converge())
-        deadline = time.monotonic() + 10
-        while self.subs.publisher._queue and time.monotonic() < deadline:
-            time.sleep(0.02)
-        seq = max([m[1]['seq'] for m in collector.messages] or [0])
-        sent = self.subs.publisher.stats['sent']
-        self.assertTrue(collector.wait_seq(seq), sent)
+        epoch = self.subs.publisher.epoch
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with collector.lock:
+                got = sorted(p['seq'] for _, p in collector.messages
+                             if p['epoch'] == epoch)
+            last = self.subs.publisher._by_id[sid].seq
+            if got == list(range(1, last + 1)) and \
+                    not self.subs.publisher._queue:
+                return
+            time.sleep(0.05)
+        self.fail('%s: got seq %s of %d' % (sid, got, last))
 
     def expected(self, match, table='instances'):
         return {k: r for k, r in self.p.db_rows(table).items() if match(r)}
 
     @staticmethod
     def rebuild(messages, view=None):
-        """A subscriber's view from its notifications, in order."""
+        """A subscriber's view from one epoch's notifications."""
         view = dict(view or {})
-        for event_type, payload in messages:
+        for event_type, payload in sorted(messages,
+                                          key=lambda m: m[1]['seq']):
             if event_type == delivery.EVENT_DELTA:
                 key = (codec.decode_row(payload['pk'])['id'],)
                 if payload['op'] == 'delete':
@@ -141,7 +152,7 @@ class UpdateTest(RegistryOverRabbitTest):
         self.assertTrue(resp.getheader('Location').endswith(
             '/v1/subscriptions/w-notify'))
         self.assertTrue(collector.wait_seq(1))
-        event, first = collector.messages[0]
+        event, first = collector.messages[0]  # nothing else sent yet
         self.assertEqual((delivery.EVENT_SNAPSHOT, 'subscribe', 1),
                          (event, first['reason'], first['seq']))
         self.assertEqual(self.expected(lambda r: r['host'] == 'host1'),
@@ -159,12 +170,12 @@ class UpdateTest(RegistryOverRabbitTest):
         host2 = (lambda r: r['host'] == 'host2')
         self.assertEqual(self.expected(host2), decoded(second['rows']))
         base._run(self.p.producer.engine, 60, seed=2)
-        self.settle(collector)
-        seqs = [p['seq'] for _, p in collector.messages]
+        self.settle(collector, 'w-notify')
+        seqs = sorted(p['seq'] for _, p in collector.messages)
         self.assertEqual(list(range(1, len(seqs) + 1)), seqs)
         self.assertGreater(len(seqs), 2)
-        self.assertEqual(self.expected(host2),
-                         self.rebuild(collector.messages[1:]))
+        self.assertEqual(self.expected(host2), self.rebuild(
+            [m for m in collector.messages if m[1]['seq'] > 1]))
 
     def test_post_upserts_only_when_asked(self):
         topic = self.topic()
@@ -277,8 +288,8 @@ class FiltersTest(RegistryOverRabbitTest):
         self.assertEqual(body['filters'], info['filters'])
         views = {t: decoded(info['rows'][t]) for t in info['tables']}
         base._run(self.p.producer.engine, 120, seed=8)
-        self.settle(collector)
-        seqs = [p['seq'] for _, p in collector.messages]
+        self.settle(collector, 'big-vms')
+        seqs = sorted(p['seq'] for _, p in collector.messages)
         self.assertEqual(list(range(1, len(seqs) + 1)), seqs)
         for table in info['tables']:
             views[table] = self.rebuild(
@@ -315,3 +326,46 @@ class FiltersTest(RegistryOverRabbitTest):
             self.assertEqual(404 if 'ports' in tables else 400, status,
                              answer)
         self.assertEqual([], self.subs.registry.list())
+
+
+class RestartTest(RegistryOverRabbitTest):
+    """After a restart every subscriber learns what changed meanwhile."""
+
+    def test_subscribers_learn_what_changed_while_the_consumer_was_down(self):
+        collectors, views, filters = {}, {}, {
+            'live': [{'column': 'deleted', 'value': 0}],
+            'host2': [{'column': 'host', 'value': 'host2'}]}
+        for sid, spec in filters.items():
+            topic = self.topic()
+            collectors[sid] = self.listen(topic)
+            status, info, _ = self.request('POST', '/v1/subscriptions', {
+                'subscriber_id': sid, 'subscriber_topic': topic,
+                'datasource': 'nova', 'table': 'instances',
+                'filters': spec, 'initial_rows': True})
+            self.assertEqual(201, status, info)
+            views[sid] = decoded(info['rows'])
+        base._run(self.p.producer.engine, 30, seed=2)
+        for sid, collector in collectors.items():
+            self.settle(collector, sid)
+        # The consumer goes down: its subscriptions and its replica.
+        self.subs.stop()
+        self.p.driver.stop()
+        before = {sid: self.rebuild(c.messages, views[sid])
+                  for sid, c in collectors.items()}
+        base._run(self.p.producer.engine, 60, seed=3)
+        # A new consumer: a new driver loads its replica from a snapshot.
+        self.p.driver = self.p.new_driver()
+        self.subs = self.start_service()
+        self.assertEqual([], self.p.converge())
+        epoch = self.subs.publisher.epoch
+        for sid, collector in collectors.items():
+            self.settle(collector, sid)
+            new = [m for m in collector.messages if m[1]['epoch'] == epoch]
+            first = min(new, key=lambda m: m[1]['seq'])
+            self.assertEqual((delivery.EVENT_SNAPSHOT, 'restart', 1),
+                             (first[0], first[1]['reason'], first[1]['seq']))
+            field, value = filters[sid][0]['column'], \
+                filters[sid][0]['value']
+            expected = self.expected(lambda r: r[field] == value)
+            self.assertNotEqual(expected, before[sid])  # changed meanwhile
+            self.assertEqual(expected, self.rebuild(new))

@@ -210,7 +210,7 @@ class SubscriptionsTest(testtools.TestCase):
         status, body = self.request('GET', '/v1/subscriptions/r1?rows=1')
         self.assertEqual(200, status, body)
         self.assertTrue(body['served'])
-        self.assertEqual(0, body['seq'])
+        self.assertEqual(1, body['seq'])  # the restart notification
         self.assertEqual(again.publisher.epoch, body['epoch'])
         view = {}
         for row in body['rows']:
@@ -226,6 +226,7 @@ class SubscriptionsTest(testtools.TestCase):
                again.publisher.epoch]
         self.assertEqual(list(range(1, len(new) + 1)),
                          [p['seq'] for p in new])
+        self.assertEqual('restart', new[0]['reason'])
 
     def test_list_and_show(self):
         self.subscribe('a', [{'column': 'host', 'value': 'host1'}],
