@@ -32,7 +32,9 @@ with ``"stale": true`` by the API, until it comes back. Signs of life are
 notification transport is RabbitMQ and ``check_queues`` is on, a
 consumer seen on the subscriber's queue ``<subscriber_topic>.info``
 (a passive queue declare, which also reports the backlog). A stale
-subscription is reported, never deleted: ``DELETE`` it to stop delivery.
+subscription is reported; with ``expire_after`` it is deleted once it
+has given no sign of life for that long. ``durable`` sends to the
+subscriber topics through durable queues (:mod:`.durable`).
 """
 
 import threading
@@ -53,6 +55,7 @@ from congress_consumer import exceptions
 from congress_consumer import opts
 from congress_consumer.subscriptions import delivery
 from congress_consumer.subscriptions import driver_tables
+from congress_consumer.subscriptions import durable as durable_mod
 from congress_consumer.subscriptions import filters as filters_mod
 from congress_consumer.subscriptions import registry as registry_mod
 from congress_consumer.subscriptions import republisher as rep_mod
@@ -158,7 +161,7 @@ class Subscriptions(object):
         self.publisher = None
         if self.registry is not None:
             self.publisher = delivery.FilteredPublisher(
-                conf, self.syncs, self.transport,
+                conf, self.syncs, self._delivery_transport(),
                 queue_size=self.group.queue_size)
         self.probe = probe
         if probe is None and self.registry is not None and \
@@ -167,6 +170,7 @@ class Subscriptions(object):
         self.republishers = {}
         self._servers = []
         self._stale = set()
+        self.expired = 0  # subscriptions deleted by expire_after
         self._stop = threading.Event()
         self._checker = None
 
@@ -177,6 +181,17 @@ class Subscriptions(object):
                 self.conf)
             self._owned.append(self._transport)
         return self._transport
+
+    def _delivery_transport(self):
+        """The transport of subscriber topics (see :mod:`.durable`)."""
+        if not self.group.durable:
+            return self.transport
+        transport, _ = durable_mod.transport(self.conf,
+                                             self.group.durable_exchange)
+        self._owned.append(transport)
+        LOG.info('subscriptions: durable delivery on exchange %s',
+                 self.group.durable_exchange)
+        return transport
 
     @property
     def rpc_transport(self):
@@ -396,8 +411,28 @@ class Subscriptions(object):
         age = (now - sub.last_ack_at).total_seconds()
         return age > self.group.stale_timeout
 
+    def _expired(self, sub, now):
+        """Delete ``sub`` if older than ``expire_after``; True if so."""
+        limit = self.group.expire_after
+        now = now or timeutils.utcnow()
+        if not limit or (now - sub.last_ack_at).total_seconds() <= limit:
+            return False
+        try:
+            self.unsubscribe(sub.subscriber_id)
+        except registry_mod.SubscriptionNotFound:
+            return True  # deleted meanwhile
+        self.expired += 1
+        LOG.warning('subscription %s (%s.%s, topic %s) expired: no sign '
+                    'of life since %s', sub.subscriber_id, sub.datasource,
+                    ','.join(sub.tables), sub.subscriber_topic,
+                    sub.last_ack_at.isoformat())
+        return True
+
     def check_stale(self, now=None):
-        """Refresh signs of life, report stale subscribers; return ids."""
+        """Refresh signs of life, report stale subscribers; return ids.
+
+        Subscriptions older than ``expire_after`` (if set) are deleted.
+        """
         stale = []
         for sub in self.registry.list():
             if self.probe is not None:
@@ -409,6 +444,8 @@ class Subscriptions(object):
                     status = None
                 if status is not None and status[1] > 0:
                     sub.last_ack_at = self.registry.ack(sub.subscriber_id)
+            if self._expired(sub, now):
+                continue
             if not self._is_stale(sub, now):
                 if sub.subscriber_id in self._stale:
                     self._stale.discard(sub.subscriber_id)

@@ -19,12 +19,19 @@ from its notifications is compared row for row with the producer's
 filtered table.
 """
 
+import configparser
+import datetime
 import http.client
 import json
 import os
+import threading
 import time
+import uuid
 
+from oslo_config import cfg
+import oslo_messaging
 from oslo_messaging import conffixture
+from oslo_utils import timeutils
 import testtools
 
 from oslo_publish_tables import fixture as backends
@@ -99,17 +106,19 @@ class RegistryOverRabbitTest(testtools.TestCase):
         self.addCleanup(collector.stop)
         return collector
 
-    def settle(self, collector, sid):
+    def settle(self, collector, sid, earlier=()):
         """Wait until ``sid`` got every notification of this epoch.
 
         The listener's threads may hand them over in any order.
+        ``earlier`` are messages received by an earlier listener.
         """
         self.assertEqual([], self.p.converge())
         epoch = self.subs.publisher.epoch
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with collector.lock:
-                got = sorted(p['seq'] for _, p in collector.messages
+                got = sorted(p['seq'] for _, p in
+                             list(earlier) + collector.messages
                              if p['epoch'] == epoch)
             last = self.subs.publisher._by_id[sid].seq
             if got == list(range(1, last + 1)) and \
@@ -369,3 +378,123 @@ class RestartTest(RegistryOverRabbitTest):
             expected = self.expected(lambda r: r[field] == value)
             self.assertNotEqual(expected, before[sid])  # changed meanwhile
             self.assertEqual(expected, self.rebuild(new))
+
+
+class ExpiryTest(RegistryOverRabbitTest):
+    """Stale subscriptions are deleted after expire_after."""
+
+    def test_stale_subscription_expires(self):
+        self.p.conf.set_override('stale_timeout', 60, 'subscriptions')
+        self.p.conf.set_override('expire_after', 300, 'subscriptions')
+        for sid in ('old', 'fresh'):
+            body = {'subscriber_id': sid, 'subscriber_topic': self.topic(),
+                    'datasource': 'nova', 'table': 'instances'}
+            self.assertEqual(201, self.request('POST', '/v1/subscriptions',
+                                               body)[0])
+        now = timeutils.utcnow()
+        self.assertEqual([], self.subs.check_stale(now))
+        later = now + datetime.timedelta(seconds=400)
+        self.subs.registry.ack('fresh', later -
+                               datetime.timedelta(seconds=100))
+        self.assertEqual(['fresh'], self.subs.check_stale(later))
+        self.assertEqual(1, self.subs.expired)
+        self.assertEqual(404, self.request('GET',
+                                           '/v1/subscriptions/old')[0])
+        self.assertNotIn('old', self.subs.publisher)
+        self.assertEqual(['fresh'], [s['subscriber_id'] for s in
+                                     self.request('GET',
+                                                  '/v1/subscriptions')[1][
+                                         'results']])
+
+
+class DurableTest(RegistryOverRabbitTest):
+    """durable = true: durable queues, persistent messages."""
+
+    def setUp(self):
+        self.exchange = 'pt_test_subs_%s' % uuid.uuid4().hex[:12]
+        self.addCleanup(self._delete_exchange)
+        super().setUp()
+
+    def start_service(self):
+        """The consumer with the guide's consumer-durable.conf."""
+        snippet = configparser.ConfigParser()
+        snippet.read(os.path.join(SNIPPETS, 'consumer-durable.conf'))
+        section = snippet['subscriptions']
+        self.assertEqual('congress_subscriptions',
+                         section['durable_exchange'])
+        self.p.conf.set_override('durable', section.getboolean('durable'),
+                                 'subscriptions')
+        self.p.conf.set_override('expire_after',
+                                 section.getfloat('expire_after'),
+                                 'subscriptions')
+        # An exchange of this test's own, deleted after it.
+        self.p.conf.set_override('durable_exchange', self.exchange,
+                                 'subscriptions')
+        return super().start_service()
+
+    def _amqp(self):
+        import kombu
+        return kombu.Connection('amqp' + self.p.transport_url[6:],
+                                connect_timeout=5)
+
+    def _delete_exchange(self):
+        with self._amqp() as conn, conn.channel() as channel:
+            channel.exchange_delete(self.exchange)
+
+    def durable_listener(self, topic):
+        """A subscriber configured with the guide's subscriber-durable.conf.
+
+        On this test's exchange instead of the snippet's.
+        """
+        conf = cfg.ConfigOpts()
+        conf(['--config-file', os.path.join(SNIPPETS,
+                                            'subscriber-durable.conf')],
+             project='subscriber', default_config_files=[],
+             default_config_dirs=[])
+        transport = oslo_messaging.get_notification_transport(
+            conf, url=self.p.transport_url)
+        self.addCleanup(transport.cleanup)
+        self.assertEqual(('congress_subscriptions', True),
+                         (conf.control_exchange,
+                          conf.oslo_messaging_rabbit.amqp_durable_queues))
+        collector = base.Collector.__new__(base.Collector)
+        collector.messages, collector.lock = [], threading.Lock()
+        collector.listener = oslo_messaging.get_notification_listener(
+            transport, [oslo_messaging.Target(topic=topic,
+                                              exchange=self.exchange)],
+            [collector], executor='threading')
+        collector.listener.start()
+        self.addCleanup(collector.stop)
+        return collector
+
+    def test_durable_queue_and_persistent_messages(self):
+        topic = self.topic()
+        collector = self.durable_listener(topic)
+        body = {'subscriber_id': 'd', 'subscriber_topic': topic,
+                'datasource': 'nova', 'table': 'instances', 'notify': True}
+        self.assertEqual(201, self.request('POST', '/v1/subscriptions',
+                                           body)[0])
+        self.assertTrue(collector.wait_seq(1))
+        collector.stop()
+        base._run(self.p.producer.engine, 20, seed=4)
+        self.assertEqual([], self.p.converge())
+        queue = topic + '.info'
+        with self._amqp() as conn:
+            with conn.channel() as channel:
+                # A non-durable declare of the queue is refused: durable.
+                self.assertRaises(conn.channel_errors, channel.queue_declare,
+                                  queue=queue, durable=False)
+            with conn.channel() as channel:
+                message = None
+                deadline = time.monotonic() + 10
+                while message is None and time.monotonic() < deadline:
+                    message = channel.basic_get(queue)
+                    time.sleep(0.05)
+                self.assertIsNotNone(message)
+                self.assertEqual(2, message.properties['delivery_mode'])
+                channel.basic_reject(message.delivery_tag, requeue=True)
+        back = self.durable_listener(topic)
+        self.settle(back, 'd', collector.messages)
+        seqs = sorted(p['seq'] for _, p in collector.messages +
+                      back.messages)
+        self.assertEqual(list(range(1, len(seqs) + 1)), seqs)
