@@ -309,6 +309,11 @@ class FilteredPublisher(object):
                 if not subs:
                     self._by_table.pop((sub.datasource, table), None)
 
+    def count(self, datasource):
+        """How many subscriptions follow tables of ``datasource``."""
+        return sum(1 for s in list(self._by_id.values())
+                   if s.sub.datasource == datasource)
+
     def __contains__(self, subscriber_id):
         return subscriber_id in self._by_id
 

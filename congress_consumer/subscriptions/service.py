@@ -37,6 +37,7 @@ has given no sign of life for that long. ``durable`` sends to the
 subscriber topics through durable queues (:mod:`.durable`).
 """
 
+import functools
 import threading
 import urllib.parse
 
@@ -171,6 +172,7 @@ class Subscriptions(object):
         self._servers = []
         self._stale = set()
         self.expired = 0  # subscriptions deleted by expire_after
+        self._counts = {}  # datasource -> its driver's subscriber count
         self._stop = threading.Event()
         self._checker = None
 
@@ -202,7 +204,31 @@ class Subscriptions(object):
 
     # -- lifecycle ----------------------------------------------------------
 
+    def subscribers_of(self, datasource):
+        """Subscriptions and republished-table subscribers of a source."""
+        count = 0
+        if self.publisher is not None:
+            count += self.publisher.count(datasource)
+        republisher = self.republishers.get(datasource)
+        if republisher is not None:
+            count += sum(len(s) for s in
+                         list(republisher.subscribers.values()))
+        return count
+
+    def _count_subscribers(self, install):
+        """Install (or remove) the drivers' ``subscribers`` counts."""
+        for name, driver in self.drivers.items():
+            if not hasattr(driver, 'add_subscriber_count'):
+                continue
+            if install:
+                self._counts[name] = functools.partial(
+                    self.subscribers_of, name)
+                driver.add_subscriber_count(self._counts[name])
+            elif name in self._counts:
+                driver.remove_subscriber_count(self._counts.pop(name))
+
     def start(self):
+        self._count_subscribers(True)
         for name in self.group.republish:
             self._start_republisher(name)
         if self.registry is None:
@@ -249,6 +275,7 @@ class Subscriptions(object):
                  name, topic, rpc_topic)
 
     def stop(self):
+        self._count_subscribers(False)
         self._stop.set()
         if self._checker is not None:
             self._checker.join(10)

@@ -498,3 +498,44 @@ class DurableTest(RegistryOverRabbitTest):
         seqs = sorted(p['seq'] for _, p in collector.messages +
                       back.messages)
         self.assertEqual(list(range(1, len(seqs) + 1)), seqs)
+
+
+class StatusTest(RegistryOverRabbitTest):
+    """Congress's status fields report what happens."""
+
+    def status(self):
+        status, body, _ = self.request('GET',
+                                       '/v1/data-sources/nova/status')
+        self.assertEqual(200, status, body)
+        return body
+
+    def test_number_of_updates_last_updated_and_subscribers(self):
+        first = self.status()
+        tables = first['tables'].values()
+        self.assertEqual(sum(t['applied'] + t['snapshots'] for t in tables),
+                         first['number_of_updates'])
+        self.assertGreater(first['number_of_updates'], len(tables))
+        self.assertIsNotNone(first['last_updated'])
+        self.assertEqual(0, first['subscribers'])
+        for sid, tables in (('a', ['instances']),
+                            ('b', ['instances', 'tags'])):
+            self.assertEqual(201, self.request('POST', '/v1/subscriptions', {
+                'subscriber_id': sid, 'subscriber_topic': self.topic(),
+                'datasource': 'nova', 'tables': tables})[0])
+        base._run(self.p.producer.engine, 20, seed=5)
+        self.assertEqual([], self.p.converge())
+        second = self.status()
+        self.assertEqual(2, second['subscribers'])
+        self.assertGreater(second['number_of_updates'],
+                           first['number_of_updates'])
+        self.assertGreater(
+            datetime.datetime.fromisoformat(second['last_updated']),
+            datetime.datetime.fromisoformat(first['last_updated']))
+        self.assertEqual(sum(t['applied'] + t['snapshots']
+                             for t in second['tables'].values()),
+                         second['number_of_updates'])
+        self.assertEqual(204, self.request('DELETE',
+                                           '/v1/subscriptions/a')[0])
+        self.assertEqual(1, self.status()['subscribers'])
+        self.subs.stop()
+        self.assertEqual(0, self.p.driver.get_status()['subscribers'])
