@@ -33,13 +33,17 @@ import oslo_messaging
 from oslo_messaging import conffixture
 from oslo_utils import timeutils
 import testtools
+import testtools.content
 
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.protocol import codec
 
 from congress_consumer.api import wsgi
+from congress_consumer.replication import driver as driver_mod
+from congress_consumer.replication import snapshots
 from congress_consumer.subscriptions import api as api_mod
 from congress_consumer.subscriptions import delivery
+from congress_consumer.subscriptions import republisher as rep_mod
 from congress_consumer.subscriptions import service as service_mod
 from congress_consumer.tests.functional import test_subscriptions as base
 from congress_consumer.tests import pipeline
@@ -539,3 +543,60 @@ class StatusTest(RegistryOverRabbitTest):
         self.assertEqual(1, self.status()['subscribers'])
         self.subs.stop()
         self.assertEqual(0, self.p.driver.get_status()['subscribers'])
+
+
+class RepublisherStopTest(testtools.TestCase):
+    """A downstream replica of a stopped republisher is not LIVE."""
+
+    def test_downstream_goes_stale_when_the_republisher_stops(self):
+        p = self.useFixture(pipeline.Pipeline('sqlite', rabbit=True))
+        conffixture.ConfFixture(p.conf)
+        service_mod.register_opts(p.conf)
+        rabbit = self.useFixture(backends.RabbitFixture())
+        prefix = rabbit.topic
+        topic, rpc_topic = rep_mod.topics(prefix, 'nova')
+        for queue in (topic, topic + '.info', rpc_topic,
+                      rpc_topic + '.test', topic + '_copy'):
+            rabbit.add_queue(queue)
+        for name, value in (('republish', ['nova']),
+                            ('topic_prefix', prefix),
+                            ('heartbeat_interval', 0.5)):
+            p.conf.set_override(name, value, 'subscriptions')
+        transport = p.new_transport()
+        rpc = oslo_messaging.get_rpc_transport(p.conf, url=p.transport_url)
+        self.addCleanup(rpc.cleanup)
+        subs = service_mod.Subscriptions(
+            p.conf, {'nova': p.driver}, transport=transport,
+            rpc_transport=rpc, server='test')
+        subs.start()
+        self.addCleanup(subs.stop)
+        base._run(p.producer.engine, 20, seed=1)
+        self.assertEqual([], p.converge())
+        copy = driver_mod.PublishTablesDriver(
+            'nova-copy', dict(tables=p.tables, topic=topic, gap_timeout=0.5,
+                              producer_timeout=3.0, pool=topic + '_copy'),
+            conf=p.conf, transport=p.new_transport(),
+            snapshot_source=snapshots.RpcSnapshotSource(rpc, rpc_topic,
+                                                        timeout=10))
+        copy.start()
+        self.addCleanup(copy.stop)
+        self.assertEqual([], p.converge(driver=copy, timeout=30))
+        states = {t['state'] for t in copy.get_status()['tables'].values()}
+        self.assertEqual({'LIVE'}, states)
+        stopped = time.monotonic()
+        subs.stop()  # the upstream stops republishing
+        base._run(p.producer.engine, 10, seed=2)  # its source changes on
+        deadline = stopped + 60
+        while time.monotonic() < deadline:
+            tables = copy.get_status()['tables'].values()
+            if 'LIVE' not in {t['state'] for t in tables}:
+                break
+            time.sleep(0.1)
+        took = time.monotonic() - stopped
+        self.addDetail('seconds_to_not_live',
+                       testtools.content.text_content('%.2f' % took))
+        status = copy.get_status()
+        self.assertTrue(status['stale'], status)
+        for table in status['tables'].values():
+            self.assertNotEqual('LIVE', table['state'])
+            self.assertFalse(table['caught_up'])
