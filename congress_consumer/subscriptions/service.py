@@ -263,7 +263,7 @@ class Subscriptions(object):
                 self.conf, topic, 'congress-consumer.%s' % name,
                 transport=self.transport),
             heartbeat_interval=self.group.heartbeat_interval,
-            signer=signer, goodbye=False)  # see republisher: no goodbye
+            signer=signer)
         republisher = rep_mod.Republisher(self.syncs[name], sender)
         republisher.attach()
         self.republishers[name] = republisher
