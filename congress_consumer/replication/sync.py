@@ -84,6 +84,7 @@ class TableStatus(object):
         self.started = None
         self.snapshot_at = None  # clock time the loaded snapshot was taken
         self.last_applied_wall = None
+        self.loaded_wall = None  # time.time() the last snapshot loaded
         self.lag_ms = None
         self.resyncs = 0
         self.progress = None  # of the last snapshot load
@@ -473,6 +474,7 @@ class Synchronizer(tables_view.TablesView):
             if status.requested <= status.started:
                 status.state = LIVE
             status.snapshot_at = status.started
+            status.loaded_wall = time.time()
             status.resyncs = replica.counts['snapshots'] - 1
         if self.on_loaded is not None:
             self.on_loaded(table)
@@ -544,6 +546,19 @@ class Synchronizer(tables_view.TablesView):
             return all(self.replicas[t].counts['snapshots'] > count
                        and self.status[t].state == LIVE
                        for t, count in before.items())
+
+    def updates(self):
+        """``(changes applied + snapshots loaded, last time.time() of one)``.
+
+        Congress's ``number_of_updates`` and ``last_updated``.
+        """
+        with self.lock:
+            count = sum(r.counts[replica_mod.APPLIED] + r.counts['snapshots']
+                        for r in self.replicas.values())
+            times = [w for s in self.status.values()
+                     for w in (s.last_applied_wall, s.loaded_wall)
+                     if w is not None]
+        return count, max(times) if times else None
 
     def counters(self):
         """Producers, gaps and discarded messages, for the API."""
