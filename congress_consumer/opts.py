@@ -304,6 +304,19 @@ SUBSCRIPTIONS_OPTS = [
                     'signed.'),
     cfg.StrOpt('signing_key_id', default='default',
                help='Name of signing_key, sent with every signature.'),
+    cfg.IntOpt('snapshot_max_open', default=8, min=1, max=1000,
+               help='Most snapshots of republished tables held open at '
+                    'once (each holds a copy of a replica\'s rows); a '
+                    'request beyond it is refused and retried by the '
+                    'downstream consumer. With signing_key set, only '
+                    'snapshot requests signed with it are served.'),
+    cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
+                 help='An open snapshot of a republished table nobody '
+                      'fetched from for this many seconds is closed.'),
+    cfg.FloatOpt('snapshot_max_duration', default=900.0, min=1,
+                 help='An open snapshot of a republished table is closed '
+                      'after this many seconds even if it is still being '
+                      'fetched from.'),
 ]
 
 
