@@ -112,6 +112,9 @@ class AppTest(testtools.TestCase):
                                         X_Auth_Token='forged').status_int)
         self.assertEqual(200, self.call(application, '/healthcheck')
                          .status_int)
+        # Version discovery needs no token.
+        self.assertEqual(200, self.call(application, '/').status_int)
+        self.assertEqual(200, self.call(application, '/v1').status_int)
         resp = self.call(application, '/v1/data-sources/alarms/tables'
                          '/alarms/rows', method='PUT', body=[['a1', 'ok']],
                          X_Auth_Token='service-token',
@@ -149,6 +152,32 @@ class AppTest(testtools.TestCase):
                          **{'X-Forwarded-Proto': 'https'})
         self.assertEqual(200, resp.status_int)
         self.assertEqual(untouched, sorted(global_conf))
+
+    def test_version_documents(self):
+        application = self.make_app('noauth', overrides=[
+            ('oslo_middleware', 'enable_proxy_headers_parsing', True)])
+        version = {'id': 'v1', 'status': 'CURRENT',
+                   'links': [{'rel': 'self',
+                              'href': 'http://localhost/v1/'}],
+                   'media-types': [{'base': 'application/json',
+                                    'type': 'application/json'}]}
+        for path in ('/', ''):
+            resp = self.call(application, path)
+            self.assertEqual(200, resp.status_int)
+            self.assertEqual({'versions': [version]}, resp.json)
+        for path in ('/v1', '/v1/'):
+            resp = self.call(application, path)
+            self.assertEqual(200, resp.status_int)
+            self.assertEqual({'version': version}, resp.json)
+        self.assertEqual(405, self.call(application, '/v1', 'POST',
+                                        {}).status_int)
+        # Behind a proxy ([oslo_middleware] of the consumer's own conf).
+        resp = self.call(application, '/', **{
+            'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example'})
+        self.assertEqual('https://api.example/v1/',
+                         resp.json['versions'][0]['links'][0]['href'])
+        self.assertEqual(200, self.call(application, '/v1/data-sources')
+                         .status_int)
 
     def test_body_limit_below_push_limit_is_a_config_error(self):
         exc = self.assertRaises(
