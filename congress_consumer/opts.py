@@ -374,3 +374,18 @@ def list_opts():
             (example, copy.deepcopy(DATASOURCE_OPTS + DRIVER_OPTS)),
             (SUBSCRIPTIONS_GROUP, copy.deepcopy(SUBSCRIPTIONS_OPTS)),
             (METRICS_GROUP, copy.deepcopy(METRICS_OPTS))]
+
+
+def update_library_defaults():
+    """The libraries' defaults the consumer changes, for the sample file.
+
+    ``oslo-config-generator`` calls it (entry point
+    ``oslo.config.opts.defaults``) before listing the options: the API
+    pipeline's body limit defaults to ``push_max_body_bytes``
+    (:func:`congress_consumer.api.app.check_body_limits` sets it on the
+    consumer's own configuration at start).
+    """
+    from oslo_middleware import sizelimit
+
+    cfg.set_defaults(sizelimit.OPTS,
+                     max_request_body_size=DEFAULT_MAX_BODY_BYTES)
