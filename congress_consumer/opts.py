@@ -322,6 +322,19 @@ SUBSCRIPTIONS_OPTS = [
                     'signed.'),
     cfg.StrOpt('signing_key_id', default='default',
                help='Name of signing_key, sent with every signature.'),
+    cfg.IntOpt('snapshot_max_open', default=8, min=1, max=1000,
+               help='Most snapshots of republished tables held open at '
+                    'once (each holds a copy of a replica\'s rows); a '
+                    'request beyond it is refused and retried by the '
+                    'downstream consumer. With signing_key set, only '
+                    'snapshot requests signed with it are served.'),
+    cfg.FloatOpt('snapshot_idle_timeout', default=120.0, min=1,
+                 help='An open snapshot of a republished table nobody '
+                      'fetched from for this many seconds is closed.'),
+    cfg.FloatOpt('snapshot_max_duration', default=900.0, min=1,
+                 help='An open snapshot of a republished table is closed '
+                      'after this many seconds even if it is still being '
+                      'fetched from.'),
 ]
 
 
@@ -379,3 +392,18 @@ def list_opts():
             (example, copy.deepcopy(DATASOURCE_OPTS + DRIVER_OPTS)),
             (SUBSCRIPTIONS_GROUP, copy.deepcopy(SUBSCRIPTIONS_OPTS)),
             (METRICS_GROUP, copy.deepcopy(METRICS_OPTS))]
+
+
+def update_library_defaults():
+    """The libraries' defaults the consumer changes, for the sample file.
+
+    ``oslo-config-generator`` calls it (entry point
+    ``oslo.config.opts.defaults``) before listing the options: the API
+    pipeline's body limit defaults to ``push_max_body_bytes``
+    (:func:`congress_consumer.api.app.check_body_limits` sets it on the
+    consumer's own configuration at start).
+    """
+    from oslo_middleware import sizelimit
+
+    cfg.set_defaults(sizelimit.OPTS,
+                     max_request_body_size=DEFAULT_MAX_BODY_BYTES)

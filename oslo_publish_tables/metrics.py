@@ -213,7 +213,7 @@ def agent_status(agent):
     service = agent.service
     if service is not None:
         status.update(service.stats)
-        status['open_snapshots'] = len(service._open)
+        status['open_snapshots'] = len(service.snapshots)
     relay = agent.relay
     if relay is not None:
         status['relayed'] = relay.stats['relayed']

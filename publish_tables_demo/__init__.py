@@ -21,7 +21,9 @@ Neither the library (:mod:`oslo_publish_tables`) nor the consumer
   (inserts, updates, ORM bulk updates, soft and hard deletes, Core
   statements, rolled-back transactions and savepoints);
 * :mod:`.cmd`: ``publish-tables-demo``, producer and consumer in one
-  process on the ``fake://`` transport.
+  process on the ``fake://`` transport; :mod:`.entry` its console
+  script, which keeps the libraries' deprecation warnings out of the
+  demo's output.
 
 The tests, the benchmarks (``tools/bench``) and the fault suite
 (``tools/faults``) write this schema with this workload.

@@ -58,6 +58,9 @@ _FRAMEWORK_MODULES = frozenset(
 
 
 _DECLARED = '_executable_action'
+# The field callers send the arguments in (REST API and Congress): errors
+# name it.
+ARGS = 'args'
 
 
 def action(args=(), description=''):
@@ -164,20 +167,23 @@ class ExecutionDriver(object):
         action_args = {} if action_args is None else action_args
         if not isinstance(action_args, dict):
             raise exceptions.InvalidParamError(
-                param='action_args', reason='must be a dict')
+                param=ARGS, reason='must be a list or a dict, got %r'
+                % type(action_args).__name__)
         extra = sorted(set(action_args) - {'positional', 'named'})
         if extra:
             raise exceptions.InvalidParamError(
-                param='action_args', reason='unknown key(s) %s' % extra)
+                param=ARGS, reason='unknown key(s) %s; expected positional '
+                'and named' % extra)
         positional = action_args.get('positional') or []
         named = action_args.get('named') or {}
         if not isinstance(positional, (list, tuple)):
             raise exceptions.InvalidParamError(
-                param='positional', reason='must be a list')
+                param=ARGS + '.positional', reason='must be a list')
         if not isinstance(named, dict) or not all(
                 isinstance(k, str) for k in named):
             raise exceptions.InvalidParamError(
-                param='named', reason='must be a dict with string keys')
+                param=ARGS + '.named',
+                reason='must be a dict with string keys')
         try:
             signature = inspect.signature(method)
         except (TypeError, ValueError):
@@ -187,7 +193,7 @@ class ExecutionDriver(object):
                 signature.bind(*positional, **named)
             except TypeError as exc:
                 raise exceptions.InvalidParamError(
-                    param='action_args',
+                    param=ARGS,
                     reason='action %s: %s' % (action, exc)) from None
         positional = list(positional)
         named = dict(named)

@@ -39,9 +39,11 @@ leaves the tables as they were; the next poll tries again.
 from oslo_log import log as logging
 import sqlalchemy as sa
 
+from congress_consumer.datasources import databases
 from congress_consumer.datasources import polling
 from congress_consumer.datasources import validation
 from congress_consumer.datasources import values
+from congress_consumer import opts
 
 LOG = logging.getLogger(__name__)
 
@@ -77,6 +79,10 @@ class SqlPollingDriver(polling.PollingDataSourceDriver):
                 sa.table(table))
             self._selects.append((table, select, names))
             self.add_update_method(self._reader(table), translator)
+        if engine is None:
+            databases.require_driver(self.args['database_url'],
+                                     opts.datasource_group(self.name),
+                                     'database_url')
         self._engine = engine or sa.create_engine(
             self.args['database_url'], pool_pre_ping=True)
         self._owns_engine = engine is None

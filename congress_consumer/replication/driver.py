@@ -73,6 +73,7 @@ import oslo_messaging
 
 from oslo_publish_tables import transport as transport_mod
 
+from congress_consumer.datasources import databases
 from congress_consumer.datasources import execution
 from congress_consumer.datasources import pushed
 from congress_consumer.datasources import values
@@ -309,6 +310,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                             'without exclude_columns: columns the producer '
                             'excludes are loaded until its changes show '
                             'them missing', self.name)
+            databases.require_driver(url, opts.datasource_group(self.name),
+                                     'database_url')
             return snapshots.DirectSnapshotSource(
                 url, list(self._maps),
                 _as_list(self.args.get('exclude_columns')),

@@ -15,7 +15,9 @@
 :class:`Receiver` listens on the producers' topic and passes every
 decoded batch to a :class:`~.sync.Synchronizer`. A malformed, unknown or
 wrong-version message is logged, counted and acknowledged (deliberately
-discarded); it never reaches the replica. With an ``authenticator``
+discarded); it never reaches the replica. So is one oslo.messaging drops
+before any endpoint is called (an undecodable body, a wrong content
+type, an unknown priority: see :mod:`.dropped`). With an ``authenticator``
 (:mod:`.authentication`) a message must pass its signature check before
 it is even decoded. A batch is acknowledged after
 its changes are in the replica. Listening starts before any snapshot is
@@ -33,11 +35,14 @@ topic each need a ``pool`` of their own (see :mod:`.queues`).
 import logging
 
 import oslo_messaging
+from oslo_messaging.notify import dispatcher as notify_dispatcher
+from oslo_messaging.notify import listener as listener_mod
 
 from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables.protocol import redaction
 
+from congress_consumer.replication import dropped
 from congress_consumer.replication import ratelimit
 
 LOG = logging.getLogger(__name__)
@@ -74,10 +79,16 @@ class Receiver(object):
         self.pool = pool
         self.log = LOG  # the driver names its datasource in every line
         self._log = ratelimit.LogLimiter(LOG)
-        self._listener = oslo_messaging.get_notification_listener(
+        # What oslo.messaging would drop uncounted reaches drop().
+        self._listener = listener_mod.NotificationServer(
             transport, [oslo_messaging.Target(topic=topic,
                                               exchange=exchange)],
-            [_Endpoint(self)], executor=executor, pool=pool)
+            dropped.CountingDispatcher([_Endpoint(self)], self.drop),
+            executor, allow_requeue=False, pool=pool)
+        # The queues the RabbitMQ driver consumes from: the pool's, else
+        # one per priority.
+        self._queues = [pool] if pool else [
+            '%s.%s' % (topic, p) for p in notify_dispatcher.PRIORITIES]
         self._running = False
 
     def deliver(self, event_type, payload):
@@ -113,8 +124,22 @@ class Receiver(object):
                           self.synchronizer.name,
                           ratelimit.safe(event_type, 64))
 
+    def drop(self, reason, detail):
+        """Count a message oslo.messaging dropped before our endpoint."""
+        self.received += 1
+        self.synchronizer.discard(reason)
+        self._log.warning(reason, 'datasource %s: discarded a message '
+                          'oslo.messaging could not deliver (%s): %s',
+                          self.synchronizer.name, reason,
+                          ratelimit.safe(detail))
+
     def start(self):
-        self._listener.start()
+        dropped.WATCH.watch(self._queues, self.drop)
+        try:
+            self._listener.start()
+        except oslo_messaging.MessagingException:
+            dropped.WATCH.unwatch(self._queues)
+            raise
         self._running = True
 
     def stop(self):
@@ -125,3 +150,4 @@ class Receiver(object):
         self._running = False
         self._listener.stop()
         self._listener.wait()
+        dropped.WATCH.unwatch(self._queues)

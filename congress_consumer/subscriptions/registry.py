@@ -51,7 +51,9 @@ from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import timeutils
 import sqlalchemy as sa
 
+from congress_consumer.datasources import databases
 from congress_consumer import exceptions
+from congress_consumer import opts
 
 PAYLOADS = ('delta', 'snapshot')
 
@@ -167,6 +169,8 @@ class Registry(object):
     """Subscriptions stored in the database at ``connection``."""
 
     def __init__(self, connection):
+        databases.require_driver(connection, opts.SUBSCRIPTIONS_GROUP,
+                                 'connection')
         self._context = enginefacade.transaction_context()
         self._context.configure(connection=connection)
         self.engine = self._context.writer.get_engine()

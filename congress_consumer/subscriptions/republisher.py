@@ -60,7 +60,6 @@ fence of the sync protocol, and every later change is stamped ``> S``.
 
 import logging
 import threading
-import time
 import uuid
 
 import oslo_messaging
@@ -71,6 +70,7 @@ from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables.protocol import records
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.protocol import stamps
+from oslo_publish_tables.snapshot import bounds
 
 LOG = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ class Republisher(object):
     """
 
     def __init__(self, sync, sender, tables=None, chunk_rows=5000,
-                 idle_timeout=120.0, now=stamps.local_now):
+                 idle_timeout=120.0, now=stamps.local_now, max_open=8,
+                 max_duration=900.0):
         self.sync = sync
         self.sender = sender
         sender.goodbye = False  # a relay: see the module docstring
@@ -104,14 +105,16 @@ class Republisher(object):
                 raise pt_exceptions.SnapshotError(
                     'table %r is not replicated' % table)
         self.chunk_rows = chunk_rows
-        self.idle_timeout = idle_timeout
         self.subscribers = {t: set() for t in self.tables}
         self._active = set()
         # Stamps are microseconds since the epoch; start at "now" so that
         # a restarted republisher never issues stamps below its past ones.
         self.last_ts = now()
-        self._open = {}
-        self._open_lock = threading.Lock()
+        # The agent's bounds (snapshot_max_open, idle and duration
+        # limits): each open snapshot holds a copy of a replica's rows.
+        self.snapshots = bounds.OpenSnapshots(
+            lambda rows: None, max_open, idle_timeout, max_duration)
+        self._fetch_lock = threading.Lock()
 
     # -- watching -----------------------------------------------------------
 
@@ -186,76 +189,71 @@ class Republisher(object):
         Raises SnapshotError until the replica itself has loaded.
         """
         self._check(table)
-        self._expire()
         replica = self.sync.replicas[table]
-        with self.sync.lock:
-            if not replica.loaded or replica.snapshot_columns is None:
-                raise pt_exceptions.SnapshotError(
-                    'table %r is not synchronised yet' % table)
-            self.subscribers[table].add(SNAPSHOT_SUBSCRIBER)
-            self._active.add(table)
-            rows = list(replica.rows.values())
-            ts = self.last_ts
-            columns = list(replica.snapshot_columns)
-            pk = list(replica.pk_names)
-        sid = uuid.uuid4().hex
-        with self._open_lock:
-            # rows left, last used, table, rows returned so far
-            self._open[sid] = [rows, time.monotonic(), table, 0]
+        with self.snapshots.reserve():
+            with self.sync.lock:
+                if not replica.loaded or replica.snapshot_columns is None:
+                    raise pt_exceptions.SnapshotError(
+                        'table %r is not synchronised yet' % table)
+                self.subscribers[table].add(SNAPSHOT_SUBSCRIBER)
+                self._active.add(table)
+                rows = list(replica.rows.values())
+                ts = self.last_ts
+                columns = list(replica.snapshot_columns)
+                pk = list(replica.pk_names)
+            sid = self.snapshots.add(rows, table)
         return {'id': sid, 'ts': ts, 'columns': columns, 'pk': pk,
                 'fence_ms': 0.0}
 
     def fetch(self, snapshot_id, max_rows=None):
         max_rows = min(max_rows or self.chunk_rows, self.chunk_rows)
-        with self._open_lock:
-            entry = self._open.get(snapshot_id)
-            if entry is None:
-                raise pt_exceptions.SnapshotError('no open snapshot %r'
-                                                  % snapshot_id)
-            rows = entry[0][:max_rows]
-            entry[0] = entry[0][max_rows:]
-            entry[1] = time.monotonic()
-            position = entry[3]
-            entry[3] += len(rows)
-            if not rows:
-                del self._open[snapshot_id]
+        entry = self.snapshots.get(snapshot_id)
+        with self._fetch_lock:
+            rows = entry.snap[:max_rows]
+            del entry.snap[:max_rows]
+            position = self.snapshots.advance(entry, len(rows))
+        if not rows:
+            self.snapshots.close(snapshot_id)
         return {'rows': [codec.encode_row(r) for r in rows],
-                'done': not rows, 'table': entry[2], 'position': position}
+                'done': not rows, 'table': entry.table, 'position': position}
 
     def close_snapshot(self, snapshot_id):
-        with self._open_lock:
-            self._open.pop(snapshot_id, None)
+        self.snapshots.close(snapshot_id)
 
-    def _expire(self):
-        now = time.monotonic()
-        with self._open_lock:
-            for sid in [s for s, entry in self._open.items()
-                        if now - entry[1] > self.idle_timeout]:
-                del self._open[sid]
+    def close(self):
+        self.snapshots.close_all()
 
 
 class RepublisherEndpoint(snapshot_rpc.Endpoint):
     """RPC endpoint: the snapshot protocol plus subscribe/unsubscribe."""
 
-    def __init__(self, republisher, signer=None):
-        super().__init__(republisher, signer)
+    def __init__(self, republisher, signer=None, checker=None):
+        super().__init__(republisher, signer, checker)
         self.republisher = republisher
 
+    @oslo_messaging.expected_exceptions(pt_exceptions.SnapshotError)
     def subscribe(self, ctxt, table, subscriber):
+        self._check(ctxt, 'subscribe', table=table, subscriber=subscriber)
         self.republisher.subscribe(table, subscriber)
 
+    @oslo_messaging.expected_exceptions(pt_exceptions.SnapshotError)
     def unsubscribe(self, ctxt, table, subscriber=None):
+        self._check(ctxt, 'unsubscribe', table=table, subscriber=subscriber)
         self.republisher.unsubscribe(table, subscriber)
 
 
 def rpc_server(transport, republisher, topic, server='congress-consumer',
-               signer=None):
+               signer=None, checker=None):
     """An oslo.messaging RPC server serving ``republisher`` on ``topic``.
 
-    ``signer`` signs the snapshot replies as the agent's are signed.
+    ``signer`` signs the snapshot replies as the agent's are signed;
+    ``checker`` (a :class:`oslo_publish_tables.protocol.snapshot_requests.
+    RequestChecker`) serves only requests signed with its key, as the
+    agent does.
     """
     target = oslo_messaging.Target(topic=topic, server=server)
     return oslo_messaging.get_rpc_server(
-        transport, target, [RepublisherEndpoint(republisher, signer)],
+        transport, target,
+        [RepublisherEndpoint(republisher, signer, checker)],
         executor='threading',
         access_policy=oslo_messaging.DefaultRPCAccessPolicy)

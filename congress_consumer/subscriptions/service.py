@@ -49,6 +49,7 @@ from oslo_utils import timeutils
 import sqlalchemy as sa
 
 from oslo_publish_tables.protocol import signing
+from oslo_publish_tables.protocol import snapshot_requests as requests
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables import transport as transport_mod
 
@@ -264,11 +265,20 @@ class Subscriptions(object):
                 transport=self.transport),
             heartbeat_interval=self.group.heartbeat_interval,
             signer=signer)
-        republisher = rep_mod.Republisher(self.syncs[name], sender)
+        group = self.group
+        republisher = rep_mod.Republisher(
+            self.syncs[name], sender, idle_timeout=group.snapshot_idle_timeout,
+            max_open=group.snapshot_max_open,
+            max_duration=group.snapshot_max_duration)
         republisher.attach()
         self.republishers[name] = republisher
+        # With a key, only snapshot requests signed with it are served,
+        # as the agent serves them (protocol.snapshot_requests).
+        checker = requests.checker_for_key(group.signing_key_id,
+                                           group.signing_key)
         server = rep_mod.rpc_server(self.rpc_transport, republisher,
-                                    rpc_topic, self.server, signer=signer)
+                                    rpc_topic, self.server, signer=signer,
+                                    checker=checker)
         server.start()
         self._servers.append(server)
         LOG.info('republishing datasource %s on %s (snapshots on %s)',
@@ -285,6 +295,7 @@ class Subscriptions(object):
         self._servers = []
         for republisher in self.republishers.values():
             republisher.detach()
+            republisher.close()
             republisher.sender.stop()
         self.republishers = {}
         if self.publisher is not None:

@@ -59,6 +59,7 @@ import oslo_messaging
 import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
+from oslo_publish_tables import dbdrivers
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import metrics
 from oslo_publish_tables import opts
@@ -109,6 +110,10 @@ def database_url(conf):
         raise exceptions.ConfigError(
             'connection', '***', 'not an SQLAlchemy URL',
             group='database') from None
+    problem = dbdrivers.missing(url)
+    if problem:
+        raise exceptions.ConfigError('connection', dbdrivers.shown(url),
+                                     problem, group='database')
     config_files = _query_values(url, plugin_mod.CONFIG_PARAM)
     others = [p for p in _query_values(url, 'plugin') if p != PLUGIN_NAME]
     url = url.difference_update_query(['plugin', plugin_mod.CONFIG_PARAM])

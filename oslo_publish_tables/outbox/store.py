@@ -171,7 +171,7 @@ class OutboxStore(object):
                 'the outbox of durable mode cannot be published')
         if not sa.inspect(connection).has_table(schema.TABLE_NAME):
             raise exceptions.ConfigError(
-                'delivery', 'durable or relayed',
+                'delivery', delivery,
                 'the table %s does not exist; run '
                 '"publish-tables-manage db_sync" first' % schema.TABLE_NAME)
 

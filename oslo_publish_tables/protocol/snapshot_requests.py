@@ -95,7 +95,15 @@ def checker_from_conf(conf):
     None when no ``signing_key`` is set: requests are then not checked.
     """
     group = conf[signing.GROUP]
-    if not group.signing_key:
+    return checker_for_key(group.signing_key_id, group.signing_key)
+
+
+def checker_for_key(key_id, key):
+    """The :class:`RequestChecker` of one key, or None without a key.
+
+    Every snapshot server (the agent, a consumer republishing its
+    tables) checks requests with it.
+    """
+    if not key:
         return None
-    return RequestChecker(signing.Verifier(
-        [(group.signing_key_id, group.signing_key)]))
+    return RequestChecker(signing.Verifier([(key_id, key)]))

@@ -72,6 +72,9 @@ NAMESPACE = 'publish_tables_snapshot'
 VERSION = '1.1'
 # open_snapshot, fetch, close_snapshot: all a 1.0 server has.
 BASE_VERSION = '1.0'
+MAX_NAME = 255  # longest table name or snapshot id served
+MAX_ROWS = 10 ** 6  # most rows one fetch may ask for
+MAX_CHUNKS = 100000
 # RPC context key of the caller's nonce, echoed in the signed reply.
 NONCE_KEY = 'publish_tables_nonce'
 REQUEST_FIELD = 'request'
@@ -119,6 +122,8 @@ class Endpoint(object):
         self.checker = checker  # a .snapshot_requests.RequestChecker
 
     def _check(self, ctxt, method, **args):
+        """Refuse implausible arguments, then unsigned requests."""
+        check_args(**args)
         if self.checker is not None:
             self.checker.check(ctxt, method, args)
 
@@ -152,20 +157,60 @@ class ChecksumEndpoint(Endpoint):
 
     target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
 
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def open_checksum(self, ctxt, table, chunks):
+        self._check(ctxt, 'open_checksum', table=table, chunks=chunks)
         return _signed(self.signer, ctxt,
                        self.source.open_checksum(table, chunks),
                        {'method': 'open_checksum', 'table': table,
                         'chunks': chunks})
 
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def checksum(self, ctxt, checksum_id, max_rows=None):
+        self._check(ctxt, 'checksum', checksum_id=checksum_id,
+                    max_rows=max_rows)
         page = self.source.checksum(checksum_id, max_rows)
         return _signed(self.signer, ctxt, page, {
             'method': 'checksum', 'checksum_id': checksum_id,
             'table': page['table'], 'position': page['position']})
 
+    @oslo_messaging.expected_exceptions(exceptions.SnapshotError)
     def open_chunks(self, ctxt, table, chunks, only):
+        self._check(ctxt, 'open_chunks', table=table, chunks=chunks,
+                    only=only)
         return _signed(self.signer, ctxt,
                        self.source.open_chunks(table, chunks, only),
                        {'method': 'open_chunks', 'table': table,
                         'chunks': chunks, 'only': only})
+
+
+def _name(arg, value):
+    if not (isinstance(value, str) and 0 < len(value) <= MAX_NAME):
+        raise exceptions.SnapshotError('%s: expected a name of 1 to %d '
+                                       'characters' % (arg, MAX_NAME))
+
+
+def check_args(table=None, snapshot_id=None, checksum_id=None,
+               max_rows=None, chunks=None, only=None, subscriber=None):
+    """Refuse arguments no genuine caller sends (SnapshotError).
+
+    Every server of the RPC runs it through :class:`Endpoint` before
+    anything is opened or read.
+    """
+    for arg, value in (('table', table), ('snapshot_id', snapshot_id),
+                       ('checksum_id', checksum_id),
+                       ('subscriber', subscriber)):
+        if value is not None:
+            _name(arg, value)
+    if max_rows is not None and not (
+            type(max_rows) is int and 0 < max_rows <= MAX_ROWS):
+        raise exceptions.SnapshotError('max_rows: expected 1 to %d, got %r'
+                                       % (MAX_ROWS, max_rows))
+    if chunks is not None and not (
+            type(chunks) is int and 0 < chunks <= MAX_CHUNKS):
+        raise exceptions.SnapshotError('chunks: expected 1 to %d, got %r'
+                                       % (MAX_CHUNKS, chunks))
+    if only is not None and not (isinstance(only, list) and all(
+            type(c) is int and 0 <= c < (chunks or 0) for c in only)):
+        raise exceptions.SnapshotError('only: expected a list of chunk '
+                                       'numbers below %d' % chunks)

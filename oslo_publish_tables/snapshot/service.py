@@ -23,11 +23,6 @@ The RPC's names and reply shapes, and how a reply is signed, are part
 of the protocol: :mod:`oslo_publish_tables.protocol.snapshot_rpc`.
 """
 
-import collections
-import threading
-import time
-import uuid
-
 import oslo_messaging
 import sqlalchemy as sa
 
@@ -38,6 +33,7 @@ from oslo_publish_tables.protocol import checksum as checksum_mod
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import snapshot_requests as requests
 from oslo_publish_tables.protocol import snapshot_rpc
+from oslo_publish_tables.snapshot import bounds
 from oslo_publish_tables.snapshot import estimate as estimate_mod
 from oslo_publish_tables.snapshot import reader
 
@@ -51,17 +47,17 @@ class SnapshotService(object):
                  idle_timeout=120.0, outbox=False, max_open=8,
                  max_duration=900.0):
         self.engine = engine
-        self.max_open = max_open
-        self.max_duration = max_duration
-        self._opening = 0
         self.outbox = outbox
         self.registry = registry
         self.chunk_rows = chunk_rows
         self.lock_timeout = lock_timeout
-        self.idle_timeout = idle_timeout
-        self._open = {}
-        self._lock = threading.Lock()
-        self.stats = collections.Counter()  # for metrics
+        self.snapshots = bounds.OpenSnapshots(
+            lambda snap: snap.close(), max_open, idle_timeout, max_duration)
+
+    @property
+    def stats(self):
+        """Counters for metrics (see :class:`.bounds.OpenSnapshots`)."""
+        return self.snapshots.stats
 
     @classmethod
     def for_database(cls, engine, tables, exclude_columns=(),
@@ -86,28 +82,13 @@ class SnapshotService(object):
         if info is None:
             raise exceptions.SnapshotError('table %r is not published'
                                            % table)
-        self._expire()
-        self.stats['snapshot_requests'] += 1
-        with self._lock:
-            if len(self._open) + self._opening >= self.max_open:
-                raise exceptions.SnapshotError(
-                    'too many open snapshots (snapshot_max_open = %d); '
-                    'retry later' % self.max_open)
-            self._opening += 1
-        try:
+        with self.snapshots.reserve():
             snap = reader.open_snapshot(self.engine, info,
                                         self.lock_timeout,
                                         outbox=self.outbox)
             if wrap is not None:
                 snap = wrap(snap)
-        finally:
-            with self._lock:
-                self._opening -= 1
-        sid = uuid.uuid4().hex
-        now = time.monotonic()
-        with self._lock:
-            # snapshot, last used, table, rows returned so far, opened
-            self._open[sid] = [snap, now, table, 0, now]
+            sid = self.snapshots.add(snap, table)
         opened = {'id': sid, 'ts': snap.ts, 'columns': snap.columns,
                   'pk': snap.pk_names, 'fence_ms': snap.fence_seconds * 1e3}
         if snap.outbox_id is not None:
@@ -120,7 +101,7 @@ class SnapshotService(object):
 
     def open_checksum(self, table, chunks):
         """Open a fenced snapshot to digest in ``chunks`` chunks."""
-        chunks = _chunk_count(chunks)
+        snapshot_rpc.check_args(table=table, chunks=chunks)
         opened = self.open_snapshot(table, wrap=lambda snap: (
             checksum_mod.ChecksumCursor(snap, chunks)))
         opened['chunks'] = chunks
@@ -128,19 +109,13 @@ class SnapshotService(object):
 
     def checksum(self, checksum_id, max_rows=None):
         """Digest more rows; the digests come with the last page."""
-        with self._lock:
-            entry = self._open.get(checksum_id)
-            if entry is None or not isinstance(
-                    entry[0], checksum_mod.ChecksumCursor):
-                raise exceptions.SnapshotError('no open checksum %r'
-                                               % checksum_id)
-            entry[1] = time.monotonic()
-        cursor, position = entry[0], entry[3]
+        entry = self.snapshots.get(checksum_id, checksum_mod.ChecksumCursor)
+        cursor = entry.snap
         rows = cursor.advance(min(max_rows or self.chunk_rows,
                                   self.chunk_rows))
-        entry[3] += rows
-        page = {'done': cursor.done, 'table': entry[2],
-                'position': position, 'rows': rows}
+        page = {'done': cursor.done, 'table': entry.table,
+                'position': self.snapshots.advance(entry, rows),
+                'rows': rows}
         if cursor.done:
             page['digests'] = cursor.digests.as_list()
             self.close_snapshot(checksum_id)
@@ -148,11 +123,7 @@ class SnapshotService(object):
 
     def open_chunks(self, table, chunks, only):
         """Open a snapshot of the rows of chunks ``only`` (a repair)."""
-        chunks = _chunk_count(chunks)
-        if not isinstance(only, list) or not all(
-                type(c) is int and 0 <= c < chunks for c in only):
-            raise exceptions.SnapshotError('only: expected a list of chunk '
-                                           'numbers below %d' % chunks)
+        snapshot_rpc.check_args(table=table, chunks=chunks, only=only)
         return self.open_snapshot(table, wrap=lambda snap: (
             checksum_mod.ChunkFilter(snap, chunks, only)))
 
@@ -179,52 +150,21 @@ class SnapshotService(object):
 
     def _fetch(self, snapshot_id, max_rows):
         """The snapshot, its next values and the page without its rows."""
-        with self._lock:
-            entry = self._open.get(snapshot_id)
-            if entry is None:
-                raise exceptions.SnapshotError('no open snapshot %r'
-                                               % snapshot_id)
-            entry[1] = time.monotonic()
-        snap = entry[0]
+        entry = self.snapshots.get(snapshot_id)
+        snap = entry.snap
         values = snap.fetch_values(min(max_rows or self.chunk_rows,
                                        self.chunk_rows))
-        with self._lock:
-            position = entry[3]
-            entry[3] += len(values)
-            self.stats['snapshot_rows'] += len(values)
+        position = self.snapshots.advance(entry, len(values))
         if not values:
             self.close_snapshot(snapshot_id)
-        return snap, values, {'done': not values, 'table': entry[2],
+        return snap, values, {'done': not values, 'table': entry.table,
                               'position': position}
 
     def close_snapshot(self, snapshot_id):
-        with self._lock:
-            entry = self._open.pop(snapshot_id, None)
-        if entry is not None:
-            entry[0].close()
-
-    def _expire(self):
-        now = time.monotonic()
-        with self._lock:
-            stale = [sid for sid, entry in self._open.items()
-                     if now - entry[1] > self.idle_timeout
-                     or now - entry[4] > self.max_duration]
-        for sid in stale:
-            self.close_snapshot(sid)
+        self.snapshots.close(snapshot_id)
 
     def close(self):
-        for sid in list(self._open):
-            self.close_snapshot(sid)
-
-
-MAX_CHUNKS = 100000
-
-
-def _chunk_count(chunks):
-    if type(chunks) is not int or not 0 < chunks <= MAX_CHUNKS:
-        raise exceptions.SnapshotError('chunks: expected 1 to %d, got %r'
-                                       % (MAX_CHUNKS, chunks))
-    return chunks
+        self.snapshots.close_all()
 
 
 class SnapshotEndpoint(snapshot_rpc.ChecksumEndpoint):

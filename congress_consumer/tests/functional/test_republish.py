@@ -20,14 +20,17 @@ comparison of the second driver's replica with the producer database.
 """
 
 import concurrent.futures
+import secrets
 import time
 
 import oslo_messaging
 from oslo_messaging import conffixture
 import testtools
 
+from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.protocol import signing
+from oslo_publish_tables.protocol import snapshot_requests as requests
 from oslo_publish_tables import sender as sender_mod
 from oslo_publish_tables import transport as transport_mod
 from publish_tables_demo import workload as demo_workload
@@ -37,6 +40,9 @@ from congress_consumer.replication import driver as driver_mod
 from congress_consumer.replication import snapshots
 from congress_consumer.subscriptions import republisher as rep_mod
 from congress_consumer.tests import pipeline
+
+
+KEY = 'k' * 32
 
 
 def _run(engine, steps, seed):
@@ -82,8 +88,10 @@ class RepublishTest(testtools.TestCase):
         self.rpc = oslo_messaging.get_rpc_transport(
             self.p.conf, url=self.p.transport_url)
         self.addCleanup(self.rpc.cleanup)
-        server = rep_mod.rpc_server(self.rpc, self.rep, self.rpc_topic,
-                                    server='test', signer=self.signer)
+        server = rep_mod.rpc_server(
+            self.rpc, self.rep, self.rpc_topic, server='test',
+            signer=self.signer, checker=self.signer and
+            requests.checker_for_key(self.signer.key_id, KEY))
         server.start()
         self.server = server
         self.addCleanup(lambda: self.server.wait())
@@ -103,7 +111,8 @@ class RepublishTest(testtools.TestCase):
         source = snapshots.RpcSnapshotSource(
             self.rpc, self.rpc_topic, timeout=10,
             authenticator=verifier and
-            authentication.SnapshotAuthenticator(verifier))
+            authentication.SnapshotAuthenticator(verifier),
+            signer=authentication.signer_from_args(self.downstream_args))
         driver = driver_mod.PublishTablesDriver(
             'nova-copy', dict(tables=self.p.tables, topic=self.topic,
                               gap_timeout=0.5, producer_timeout=3.0,
@@ -192,20 +201,27 @@ class RepublishTest(testtools.TestCase):
         self.assertTrue(self.p.driver.wait_live(10))
         copy = self.downstream()
         self.assertEqual([], self.p.converge(driver=copy))
-        client = oslo_messaging.get_rpc_client(
-            self.rpc, oslo_messaging.Target(
-                topic=self.rpc_topic, namespace='publish_tables_snapshot',
-                version='1.0'), timeout=10)
         for table in self.p.tables:
-            client.call({}, 'unsubscribe', table=table)
+            self.call('unsubscribe', table=table, subscriber=None)
             self.assertFalse(self.rep.active(table))
         self.sender.flush()
         last = self.sender.last_seq
         _run(self.p.producer.engine, 20, seed=8)
         self.assertEqual([], self.p.converge())
         self.assertEqual(last, self.sender.last_seq)
-        client.call({}, 'subscribe', table='tags', subscriber='svc')
+        self.call('subscribe', table='tags', subscriber='svc')
         self.assertEqual({'svc'}, self.rep.subscribers['tags'])
+
+    def call(self, method, ctxt=None, **kwargs):
+        """Call the republisher's RPC, signing the request with a key."""
+        client = oslo_messaging.get_rpc_client(
+            self.rpc, oslo_messaging.Target(
+                topic=self.rpc_topic, namespace='publish_tables_snapshot',
+                version='1.0'), timeout=10)
+        if ctxt is None and self.signer is not None:
+            ctxt = requests.signed_context(self.signer, method, kwargs,
+                                           secrets.token_hex(16))
+        return client.call(ctxt or {}, method, **kwargs)
 
 
 def _eventually(condition, timeout=30):
@@ -221,9 +237,26 @@ def _eventually(condition, timeout=30):
 class SignedRepublishTest(RepublishTest):
     """Signed records, to downstream drivers that require signatures."""
 
-    signer = signing.Signer('subs-1', 'k' * 32)
-    downstream_args = {'signing_key': 'k' * 32, 'signing_key_id': 'subs-1',
+    signer = signing.Signer('subs-1', KEY)
+    downstream_args = {'signing_key': KEY, 'signing_key_id': 'subs-1',
                        'require_signature': True}
+
+    def test_unsigned_or_forged_snapshot_requests_are_refused(self):
+        _run(self.p.producer.engine, 5, seed=14)
+        self.assertTrue(self.p.driver.wait_live(10))
+        forger = signing.Signer('subs-1', 'f' * 32)
+        for ctxt in ({'x': 1}, requests.signed_context(
+                forger, 'open_snapshot', {'table': 'tags'}, 'n' * 32)):
+            exc = self.assertRaises(
+                (oslo_messaging.MessagingException,
+                 pt_exceptions.SnapshotError),
+                self.call, 'open_snapshot', ctxt, table='tags')
+            self.assertIn('snapshot request refused', str(exc))
+        self.assertEqual(0, len(self.rep.snapshots))
+        opened = self.call('open_snapshot', table='tags')
+        self.assertEqual(1, len(self.rep.snapshots))
+        self.call('close_snapshot', snapshot_id=opened['id'])
+        self.assertEqual(0, len(self.rep.snapshots))
 
     def test_unsigned_records_are_refused(self):
         self.sender.signer = None

@@ -18,6 +18,7 @@ size options (names ending in ``_interval``, ``_timeout``, ``_ttl``,
 of one side.
 """
 
+from importlib import metadata
 import os
 import re
 
@@ -38,9 +39,21 @@ _NOT_OURS = {'deadlock_timeout', 'initial_rows'}
 _METRIC_PREFIXES = ('congress_consumer_', 'publish_tables_')
 
 
+# The libraries' options our sample configuration lists (the namespaces
+# of etc/oslo-config-generator/congress-consumer.conf).
+_LIBRARY_NAMESPACES = ('keystonemiddleware.auth_token', 'oslo.middleware',
+                       'oslo.policy')
+
+
+def _library_list_opts():
+    found = metadata.entry_points(group='oslo.config.opts')
+    return [ep.load() for ep in found if ep.name in _LIBRARY_NAMESPACES]
+
+
 def _known():
     names = set()
-    for list_opts in (producer_opts.list_opts, consumer_opts.list_opts):
+    for list_opts in [producer_opts.list_opts, consumer_opts.list_opts] + \
+            _library_list_opts():
         for _group, options in list_opts():
             names.update(o.dest for o in options)
     return names

@@ -148,7 +148,7 @@ class DocumentedSamplesTest(testtools.TestCase):
         agent = types.SimpleNamespace(
             service=types.SimpleNamespace(
                 stats=collections.Counter(snapshot_requests=1,
-                                          snapshot_rows=5), _open={}),
+                                          snapshot_rows=5), snapshots=[]),
             relay=types.SimpleNamespace(
                 stats=collections.Counter(relayed=5), backlog=None,
                 store=types.SimpleNamespace(count=lambda: 3)),

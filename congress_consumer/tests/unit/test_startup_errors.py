@@ -52,12 +52,19 @@ class StartupErrorTest(testtools.TestCase):
         super().setUp()
         self.tmp = self.useFixture(fixtures.TempDir()).path
 
-    def run_cli(self, module, text):
+    def run_cli(self, module, text, hide=()):
         path = os.path.join(self.tmp, 'test.conf')
         with open(path, 'w') as f:
             f.write(text)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [os.getcwd()] + sys.path))
+        paths = [os.getcwd()] + sys.path
+        if hide:  # modules the subprocess cannot import, as if missing
+            hidden = os.path.join(self.tmp, 'hide')
+            os.makedirs(hidden, exist_ok=True)
+            with open(os.path.join(hidden, 'sitecustomize.py'), 'w') as f:
+                f.write('import sys\n' + ''.join(
+                    'sys.modules[%r] = None\n' % name for name in hide))
+            paths.insert(0, hidden)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
         proc = subprocess.run(
             [sys.executable, '-m', module, '--config-file', path],
             capture_output=True, text=True, timeout=120, env=env,
@@ -108,3 +115,21 @@ class StartupErrorTest(testtools.TestCase):
             self.run_cli('oslo_publish_tables.cmd.agent', AGENT % {
                 'db': db, 'extra': 'min_send_interval = inf'}),
             'min_send_interval', 'inf')
+
+    def test_a_missing_database_driver_names_the_extra(self):
+        consumer_conf = CONSUMER % {
+            'datasources': 'nova', 'port': self.free_port(),
+            'extra': 'snapshot_source = database\n'
+                     'database_url = mysql+pymysql://u:s3cret@db/nova'}
+        self.assertOneLine(
+            self.run_cli('congress_consumer.cmd.consumer', consumer_conf,
+                         hide=['pymysql']),
+            '[datasource_nova] database_url', 'mysql+pymysql://u:***@db',
+            'pip install "oslo-publish-tables[mysql]"')
+        agent_conf = (AGENT % {'db': 'x', 'extra': ''}).replace(
+            'sqlite:///x', 'postgresql://u:s3cret@db/nova')
+        errors = self.run_cli('oslo_publish_tables.cmd.agent', agent_conf,
+                              hide=['psycopg2'])
+        self.assertOneLine(errors, '[database] connection',
+                           'pip install "oslo-publish-tables[postgresql]"')
+        self.assertNotIn('s3cret', errors[0])

@@ -253,10 +253,10 @@ class AgentTest(testtools.TestCase):
 
     def test_stop_closes_open_snapshots(self):
         snap = self.source.open('instances')
-        self.assertEqual(1, len(self.agent.service._open))
+        self.assertEqual(1, len(self.agent.service.snapshots))
         service = self.agent.service
         self.agent.stop()
-        self.assertEqual({}, service._open)
+        self.assertEqual(0, len(service.snapshots))
         self.assertIsNone(self.agent.server)
         self.assertIsNotNone(snap['id'])
 
@@ -292,7 +292,7 @@ class SignedAgentTest(AgentTest):
                 source.open, 'instances')
             self.assertEqual('RequestRefused',
                              getattr(exc, 'exc_type', type(exc).__name__))
-        self.assertEqual({}, self.agent.service._open)
+        self.assertEqual(0, len(self.agent.service.snapshots))
 
     def test_checked_snapshot_has_the_rows(self):
         self.source = self.checked_source()

@@ -33,11 +33,17 @@ import requests
 import testtools
 import webob
 
+from oslo_middleware import http_proxy_to_wsgi
+from oslo_middleware import sizelimit
+
 from congress_consumer.api import wsgi_app
 from congress_consumer.cmd import consumer
+from congress_consumer import exceptions
 
 CONF_DIR = os.path.join(os.path.dirname(__file__), 'conf')
 ROWS = '/v1/data-sources/alarms/tables/alarms/rows'
+MIDDLEWARE_OPTS = {opt.dest: [opt] for opt in
+                   sizelimit.OPTS + http_proxy_to_wsgi.OPTS}
 
 
 def _free_port():
@@ -48,21 +54,23 @@ def _free_port():
 
 class AppTest(testtools.TestCase):
 
-    def make_app(self, auth_strategy, policy=None):
+    def make_app(self, auth_strategy, policy=None, overrides=()):
         conf = cfg.ConfigOpts()
         consumer.register_opts(conf)
         conf([], default_config_files=[os.path.join(CONF_DIR,
                                                     'consumer.conf')])
         conf.set_override('auth_strategy', auth_strategy, 'consumer')
+        for group, name, value in overrides:
+            conf.register_opts(MIDDLEWARE_OPTS.get(name, []), group=group)
+            conf.set_override(name, value, group)
         if policy is not None:
             path = self.useFixture(fixtures.TempDir()).join('policy.yaml')
             with open(path, 'w') as f:
                 json.dump(policy, f)
             policy_opts.set_defaults(conf, policy_file=path)
         service = consumer.Consumer(conf, consumer.build_drivers(conf))
-        application = service.start_application()
         self.addCleanup(service.stop)
-        return application
+        return service.start_application()
 
     @staticmethod
     def call(application, path, method='GET', body=None, **headers):
@@ -104,6 +112,9 @@ class AppTest(testtools.TestCase):
                                         X_Auth_Token='forged').status_int)
         self.assertEqual(200, self.call(application, '/healthcheck')
                          .status_int)
+        # Version discovery needs no token.
+        self.assertEqual(200, self.call(application, '/').status_int)
+        self.assertEqual(200, self.call(application, '/v1').status_int)
         resp = self.call(application, '/v1/data-sources/alarms/tables'
                          '/alarms/rows', method='PUT', body=[['a1', 'ok']],
                          X_Auth_Token='service-token',
@@ -117,6 +128,64 @@ class AppTest(testtools.TestCase):
                          body=[['a2', 'ok']], X_Auth_Token='reader-token',
                          Authorization='Bearer T0ken')
         self.assertEqual(403, resp.status_int)
+
+    def test_middleware_reads_the_consumers_conf_not_cfg_conf(self):
+        # A process-wide cfg.CONF nobody may touch.
+        global_conf = cfg.ConfigOpts()
+        self.useFixture(fixtures.MockPatchObject(cfg, 'CONF', global_conf))
+        untouched = sorted(global_conf)
+        application = self.make_app('noauth', overrides=[
+            ('consumer', 'push_max_body_bytes', 300 * 1024),
+            ('oslo_middleware', 'enable_proxy_headers_parsing', True)])
+        self.assertEqual(untouched, sorted(global_conf))
+        rows = [['a%06d' % i, 'ok'] for i in range(9000)]  # ~150 KiB
+        self.assertGreater(len(json.dumps(rows)), 112 * 1024)
+        resp = self.call(application, ROWS, 'PUT', rows,
+                         Authorization='Bearer T0ken')
+        self.assertEqual(200, resp.status_int, resp.text)
+        too_big = rows * 3  # ~450 KiB: above push_max_body_bytes
+        resp = self.call(application, ROWS, 'PUT', too_big,
+                         Authorization='Bearer T0ken')
+        self.assertEqual(413, resp.status_int)
+        # [oslo_middleware] of this conf: proxy headers are parsed.
+        resp = self.call(application, '/healthcheck',
+                         **{'X-Forwarded-Proto': 'https'})
+        self.assertEqual(200, resp.status_int)
+        self.assertEqual(untouched, sorted(global_conf))
+
+    def test_version_documents(self):
+        application = self.make_app('noauth', overrides=[
+            ('oslo_middleware', 'enable_proxy_headers_parsing', True)])
+        version = {'id': 'v1', 'status': 'CURRENT',
+                   'links': [{'rel': 'self',
+                              'href': 'http://localhost/v1/'}],
+                   'media-types': [{'base': 'application/json',
+                                    'type': 'application/json'}]}
+        for path in ('/', ''):
+            resp = self.call(application, path)
+            self.assertEqual(200, resp.status_int)
+            self.assertEqual({'versions': [version]}, resp.json)
+        for path in ('/v1', '/v1/'):
+            resp = self.call(application, path)
+            self.assertEqual(200, resp.status_int)
+            self.assertEqual({'version': version}, resp.json)
+        self.assertEqual(405, self.call(application, '/v1', 'POST',
+                                        {}).status_int)
+        # Behind a proxy ([oslo_middleware] of the consumer's own conf).
+        resp = self.call(application, '/', **{
+            'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'api.example'})
+        self.assertEqual('https://api.example/v1/',
+                         resp.json['versions'][0]['links'][0]['href'])
+        self.assertEqual(200, self.call(application, '/v1/data-sources')
+                         .status_int)
+
+    def test_body_limit_below_push_limit_is_a_config_error(self):
+        exc = self.assertRaises(
+            exceptions.ConfigError, self.make_app, 'noauth', overrides=[
+                ('oslo_middleware', 'max_request_body_size', 1024)])
+        self.assertIn('max_request_body_size', str(exc))
+        self.assertIn('1024', str(exc))
+        self.assertIn('push_max_body_bytes (1048576)', str(exc))
 
     def test_wsgi_scripts_entry_point(self):
         from importlib import metadata
@@ -134,6 +203,7 @@ class AppTest(testtools.TestCase):
                          os.path.basename(uwsgi['wsgi-file']))
         self.assertEqual('1', uwsgi['processes'])  # replicas in-process
         self.assertIn(wsgi_app.CONFIG_DIR_ENV, uwsgi['env'])
+        self.assertEqual('true', uwsgi['die-on-term'])  # SIGTERM stops it
 
     def test_config_files_from_environment(self):
         self.assertEqual(['/etc/congress-consumer/consumer.conf'],
@@ -143,36 +213,39 @@ class AppTest(testtools.TestCase):
              wsgi_app.CONFIG_FILES_ENV: 'a.conf;b.conf'}))
 
 
-class GunicornTest(testtools.TestCase):
-    """A real gunicorn process serves the factory to a real client."""
+# What pbr's wsgi_scripts entry point installs as congress-consumer-api
+# (an editable install has no such script).
+WSGI_SCRIPT = """from congress_consumer.api.wsgi_app import init_application
+application = init_application()
+"""
 
-    def test_gunicorn_serves_the_api(self):
-        gunicorn = shutil.which('gunicorn', path=os.path.dirname(
-            sys.executable))
-        self.assertIsNotNone(gunicorn, 'gunicorn is a test requirement')
+
+class ServerMixin(object):
+    """A real server process serves the factory to a real client."""
+
+    def conf_dir(self):
         tmp = self.useFixture(fixtures.TempDir()).path
         with open(os.path.join(CONF_DIR, 'consumer.conf')) as f:
             text = f.read()
         with open(os.path.join(tmp, 'consumer.conf'), 'w') as f:
             f.write(text.replace('auth_strategy = keystone',
                                  'auth_strategy = noauth'))
-        port = _free_port()
-        env = dict(os.environ, OS_CONGRESS_CONSUMER_CONFIG_DIR=tmp)
-        proc = subprocess.Popen(
-            [gunicorn, '--workers', '1', '--threads', '4', '--bind',
-             '127.0.0.1:%d' % port,
-             'congress_consumer.api.wsgi_app:init_application()'],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return tmp
+
+    def serve(self, command, conf_dir, port):
+        env = dict(os.environ, OS_CONGRESS_CONSUMER_CONFIG_DIR=conf_dir)
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
         self.addCleanup(proc.wait, 30)
         self.addCleanup(proc.terminate)
         base = 'http://127.0.0.1:%d' % port
         deadline = time.monotonic() + 60
         while True:
-            self.assertIsNone(proc.poll(), 'gunicorn exited')
+            self.assertIsNone(proc.poll(), '%s exited' % command[0])
             try:
-                health = requests.get(base + '/healthcheck', timeout=5)
+                health = requests.get(base + '/healthcheck', timeout=30)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -185,3 +258,39 @@ class GunicornTest(testtools.TestCase):
         self.assertEqual([{'data': ['a1', 'ok']}], resp.json()['results'])
         self.assertEqual(405, requests.delete(base + ROWS,
                                               timeout=5).status_code)
+
+    def executable(self, name):
+        path = shutil.which(name, path=os.path.dirname(sys.executable))
+        self.assertIsNotNone(path, '%s is a test requirement' % name)
+        return path
+
+
+class GunicornTest(ServerMixin, testtools.TestCase):
+
+    def test_gunicorn_serves_the_api(self):
+        port = _free_port()
+        self.serve([self.executable('gunicorn'), '--workers', '1',
+                    '--threads', '4', '--bind', '127.0.0.1:%d' % port,
+                    'congress_consumer.api.wsgi_app:init_application()'],
+                   self.conf_dir(), port)
+
+
+class UwsgiTest(ServerMixin, testtools.TestCase):
+
+    def test_uwsgi_serves_the_api_with_the_documented_snippet(self):
+        import configparser
+        tmp = self.conf_dir()
+        script = os.path.join(tmp, 'congress-consumer-api')
+        with open(script, 'w') as f:
+            f.write(WSGI_SCRIPT)
+        port = _free_port()
+        parser = configparser.ConfigParser()
+        parser.read(os.path.join(CONF_DIR, 'uwsgi.ini'))
+        parser['uwsgi'].update({
+            'wsgi-file': script, 'http-socket': '127.0.0.1:%d' % port,
+            'env': '%s=%s' % (wsgi_app.CONFIG_DIR_ENV, tmp),
+            'home': sys.prefix, 'threads': '4', 'need-app': 'true'})
+        ini = os.path.join(tmp, 'uwsgi.ini')
+        with open(ini, 'w') as f:
+            parser.write(f)
+        self.serve([self.executable('uwsgi'), '--ini', ini], tmp, port)

@@ -137,7 +137,7 @@ class ExecuteTest(testtools.TestCase):
             ({'name': 'add', 'args': {'named': {'c': 1, 'a': 1}}},
              "unexpected keyword argument 'c'"),
             ({'name': 'add', 'args': {'positional': 1}}, 'must be a list'),
-            ({'name': 'add', 'args': 'x'}, 'must be a dict'),
+            ({'name': 'add', 'args': 'x'}, 'must be a list or a dict'),
             ({'name': 'add', 'args': {'keyword': {}}}, 'unknown key'),
             ({'name': 'add', 'args': {'positional': [1]},
               'options': {'wait': 'yes'}}, 'wait must be'),

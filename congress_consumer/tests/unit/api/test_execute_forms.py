@@ -66,3 +66,14 @@ class ExecuteFormsTest(testtools.TestCase):
             {'name': 'ops:add'},
             path='/v1/data-sources?action=request-refresh').status_int)
         self.assertEqual([('add', 1, 4)], self.driver.calls)
+
+    def test_argument_errors_name_the_field_sent(self):
+        for args, field in (('x', 'args'), ({'positonal': [1]}, 'args'),
+                            ({'positional': 'x'}, 'args.positional'),
+                            ({'named': [1]}, 'args.named'),
+                            ([1, 2, 3], 'args')):
+            response = self.post({'name': 'add', 'args': args})
+            self.assertEqual(400, response.status_int)
+            message = response.json['error']['message']
+            self.assertIn('Invalid parameter %s:' % field, message)
+            self.assertNotIn('action_args', message)

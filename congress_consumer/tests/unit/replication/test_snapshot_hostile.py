@@ -205,7 +205,7 @@ class BoundedAgentTest(testtools.TestCase):
         self.assertIn('snapshot_max_open', str(exc))
         self.service.close_snapshot(opened[0]['id'])
         self.service.open_snapshot('tags')
-        self.service.max_duration = 0.0  # every snapshot is too old
+        self.service.snapshots.max_duration = 0.0  # all are too old
         time.sleep(0.01)
         self.service.open_snapshot('tags')
-        self.assertEqual(1, len(self.service._open))
+        self.assertEqual(1, len(self.service.snapshots))

@@ -1,0 +1,29 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Database URLs the consumer connects to: is their driver installed?"""
+
+from oslo_publish_tables import dbdrivers
+
+from congress_consumer import exceptions
+
+
+def require_driver(url, group, option):
+    """Raise ConfigError naming the pip extra if ``url``'s driver is missing.
+
+    SQLAlchemy would fail later, with a traceback.
+    """
+    problem = dbdrivers.missing(url)
+    if problem:
+        raise exceptions.ConfigError(group=group, option=option,
+                                     value=dbdrivers.shown(url),
+                                     reason=problem)
