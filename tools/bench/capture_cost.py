@@ -20,9 +20,10 @@ round, alternating the capture off and on (its records dropped: no
 Sender), and reports per committed transaction the committing thread's
 CPU (``time.thread_time``, the minimum over the rounds, robust on a
 shared machine), the SQL statements that reached the database, the row
-changes, the capture's CPU per row change, and the capture's own stages
+changes, the capture's CPU per row change, the capture's own stages
 (its listeners, timed in a third mode: planning before a statement,
-finishing after it, ``COMMIT``'s read-back and records).
+finishing after it, ``COMMIT``'s read-back and records), and what it
+adds to a statement that writes no published table (:func:`fixed_cost`).
 
 ``--mode off`` or ``--mode capture`` runs that mode alone for
 ``--cycles`` cycles after one warm-up round, for instruction counts::
@@ -106,6 +107,40 @@ def one_round(engine, conf, work, mode, cycles, counter):
             'stages': timer.cpu if timer else {}}
 
 
+def fixed_cost(engine, conf, count=500, rounds=3):
+    """Added CPU us per statement that writes no published table.
+
+    ``SELECT`` of a published table by key, and ``UPDATE`` of an
+    unpublished one (``services``), each run ``count`` times in one
+    transaction; the capture off and on, best of ``rounds``.
+    """
+    services = demo_schema.Service.__table__
+    instances = demo_schema.Instance.__table__
+    with engine.begin() as conn:
+        conn.execute(services.insert(), {'id': 1, 'host': 'h'})
+    read = sa.select(instances.c.id).where(
+        instances.c.id == sa.bindparam('i'))
+    write = services.update().where(services.c.id == 1).values(
+        report_count=sa.bindparam('n'))
+    best = {}
+    for index in range(rounds * 2):
+        mode = ('off', 'on')[index % 2]
+        if mode == 'on':
+            publisher.install(engine, conf, submit=_drop)
+        for name, stmt, key in (('select', read, 'i'),
+                                ('update', write, 'n')):
+            with engine.begin() as conn:
+                cpu = time.thread_time()
+                for n in range(count):
+                    conn.execute(stmt, {key: n})
+                cpu = (time.thread_time() - cpu) / count
+            best[mode, name] = min(best.get((mode, name), cpu), cpu)
+        if mode == 'on':
+            publisher.uninstall(engine)
+    return {name: (best['on', name] - best['off', name]) * 1e6
+            for name in ('select', 'update')}
+
+
 def run_backend(backend, cycles, rounds, only=None):
     with benchlib.scratch_database(backend) as url:
         engine = sa.create_engine(url)
@@ -129,6 +164,8 @@ def run_backend(backend, cycles, rounds, only=None):
                     per = r['cpu'] / r['txns']
                     if mode not in best or per < best[mode]['cpu_txn']:
                         best[mode] = dict(r, cpu_txn=per)
+            if not only:
+                best['fixed'] = fixed_cost(engine, conf)
             return best
         finally:
             sa.event.remove(engine, 'before_cursor_execute', count)
@@ -149,13 +186,16 @@ def report(results):
                      '%+.0f%%' % (added / off['cpu_txn'] / 1e4),
                      '%.0f' % (added / changes), stages,
                      '%.2f / %.2f' % (off['sql'] / off['txns'],
-                                      on['sql'] / on['txns'])])
+                                      on['sql'] / on['txns']),
+                     '%+.1f / %+.1f' % (best['fixed']['select'],
+                                        best['fixed']['update'])])
     benchlib.table(
         'Capture cost on the committing thread, nova-like cycle (CPU us, '
         'best of the rounds)',
         ['backend', 'changes/txn', 'CPU/txn off', 'CPU/txn on',
          'added/txn', 'added %', 'us per row change',
-         'plan / finish / commit / text (us/txn)', 'SQL/txn off / on'],
+         'plan / finish / commit / text (us/txn)', 'SQL/txn off / on',
+         'us per SELECT / unpublished UPDATE'],
         rows)
 
 

@@ -264,9 +264,12 @@ class CaptureTest(testtools.TestCase):
         self.assert_replays_to_db()
 
     def test_one_statement_object_run_again_gets_its_own_rows(self):
-        """A statement object run again is planned once (the unit of work
-        reuses its UPDATE and DELETE); each run publishes its own rows,
-        columns and before-images."""
+        """A statement object run again gets its own rows and columns.
+
+        It is planned once (the unit of work reuses its UPDATE and
+        DELETE); each run publishes its own rows, changed columns and
+        before-images.
+        """
         ids = self._add_instances(2)
         table = m.Instance.__table__
         update = table.update().where(table.c.id == sa.bindparam('pk'))
