@@ -152,6 +152,8 @@ class Plan(object):
         self.shared = None
         # Column values the statement itself holds (``.values(...)``).
         self.values = None
+        # {pk name: BindParameter}: the keys are the parameters' values.
+        self.key_binds = None
         self.op = op
         self.keys = keys
         self.before = before or {}
@@ -193,6 +195,10 @@ class Plan(object):
                 images = {}
         elif self.last_insert_id:
             keys = _reported_keys(info, result)
+        elif self.key_binds is not None:
+            binds = self.key_binds
+            keys = [info.key([_bind_value(binds[n], p)
+                              for n in info.pk_names]) for p in sets]
         elif keys is None:
             values = self.values
             if values:
@@ -215,11 +221,13 @@ class Plan(object):
     def reusable(self):
         """Whether the plan holds nothing of one execution.
 
-        Its keys come from the statement's result, not from its
-        parameters nor from a query: the same statement, run with
-        parameters of the same names, gets the same plan.
+        Its keys come from the statement's result or from each
+        execution's parameters (``key_binds``), not from a query: the same
+        statement, run with parameters of the same names, gets the same
+        plan.
         """
-        return ((self.returned is not None or self.last_insert_id)
+        return ((self.returned is not None or self.last_insert_id
+                 or self.key_binds is not None)
                 and self.keys is None and not self.first
                 and not self.before and self.expected is None)
 
@@ -586,7 +594,9 @@ def _plan_by_key(conn, op, sets, info, binds, changed):
     keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
             for p in sets]
     if op == 'update' and info.exact_keys:
-        return Plan(info, op, keys=keys, changed=changed)
+        plan = Plan(info, op, changed=changed)
+        plan.key_binds = binds  # the keys are each execution's own
+        return plan
     found = read_rows(conn, info, keys, lock=True)[0]
     if op == 'update':  # each row is read back at COMMIT
         return Plan(info, op, keys=list(found), changed=changed)
