@@ -62,6 +62,7 @@ Decimals floats, UUIDs and bytes strings, JSON values JSON text.
 """
 
 import collections
+import datetime
 import json
 import logging
 import operator
@@ -391,17 +392,17 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
     def start(self):
         """Listen first, then sync every table (the protocol's order).
 
-        :raises queues.SharedQueueError: another datasource of this
-            process reads the same queue.
+        :raises queues.SharedQueueError: another datasource (or another
+            instance of this one) of this process reads the same queue.
         """
         self._queue = queues.claim(
-            self.name, self.args.get('transport_url'),
+            self.name, self, self.args.get('transport_url'),
             self.args.get('control_exchange'),
             _setting(self.args, 'topic'), self.args.get('pool'))
         try:
             self.receiver.start()
         except BaseException:
-            queues.release(self._queue, self.name)
+            queues.release(self._queue, self)
             raise
         self.sync.start()
         self.verifier.start()
@@ -409,7 +410,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
     def stop(self):
         self.receiver.stop()
         if self._queue is not None:
-            queues.release(self._queue, self.name)
+            queues.release(self._queue, self)
             self._queue = None
         self.verifier.stop()
         self.sync.stop()
@@ -505,6 +506,13 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
 
     def get_status(self):
         status = super().get_status()
+        # Congress's fields: what the replica applied, not what the base
+        # class counts (its polls and pushes, which never happen here).
+        count, last = self.sync.updates()
+        status['number_of_updates'] = count
+        status['last_updated'] = None if last is None else \
+            datetime.datetime.fromtimestamp(
+                last, datetime.timezone.utc).isoformat()
         status['tables'] = {self._maps[t].name: self.sync.table_status(t)
                             for t in self._maps}
         for t in self._maps:
