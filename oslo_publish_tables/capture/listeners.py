@@ -66,6 +66,9 @@ _JOURNAL = 'publish_tables.journal'
 _PENDING = 'publish_tables.pending'
 _PLAN = 'publish_tables.plan'
 
+# Reusable plans kept per engine (see EngineCapture._plan).
+_PLANS_KEPT = 256
+
 
 Draft = records.Draft
 
@@ -86,6 +89,9 @@ class EngineCapture(object):
         self._engine = self._clock_sql = self._clock_column = None
         self._clock_returning = self._do_commit = self._do_savepoint = None
         self._text = sqltext.TextWrites(registry.names)
+        # (id(clause), one parameter set, parameter names) ->
+        # (clause, planned clause, reusable plan): see _plan.
+        self._plans = {}
         self._multi_table = True
 
     # -- install / uninstall --------------------------------------------
@@ -179,18 +185,34 @@ class EngineCapture(object):
         return clause, multiparams, params
 
     def _plan(self, conn, clause, multiparams, params):
-        """``(clause, plan, sets)`` or None: no published table written."""
+        """``(clause, plan, sets)`` or None: no published table written.
+
+        A plan that holds nothing of one execution (see
+        :attr:`.statements.Plan.reusable`) is kept with the clause it
+        made, for the next execution of the same statement object (the
+        ORM's unit of work reuses its ``UPDATE`` and ``DELETE``
+        statements): planned once, and SQLAlchemy's cache key of the
+        clause is computed once.
+        """
         lookup = self.registry.get
         if lookup(getattr(clause.table, 'name', None)) is None and not (
                 self._multi_table and clause.is_update):
             return None  # the common case of an unpublished table: cheap
+        sets = statements.param_sets(multiparams, params)
+        ident = (id(clause), len(sets) == 1, tuple(sets[0]))
+        known = self._plans.get(ident)
+        if known is not None and known[0] is clause:
+            return known[1], known[2], sets
         names = planner.write_targets(clause)
         if not any(lookup(n) is not None for n in names):
             return None
-        sets = statements.param_sets(multiparams, params)
-        plan, clause = planner.plan(conn, clause, sets, names, lookup,
-                                    self._clock_returning)
-        return clause, plan, sets
+        plan, planned = planner.plan(conn, clause, sets, names, lookup,
+                                     self._clock_returning)
+        if getattr(plan, 'reusable', False):
+            if len(self._plans) >= _PLANS_KEPT:
+                self._plans.clear()
+            self._plans[ident] = (clause, planned, plan)
+        return planned, plan, sets
 
     def _targets(self, clause):
         """The published tables ``clause`` writes (all, if unknown)."""
@@ -364,8 +386,8 @@ class EngineCapture(object):
                     if last_op[table, k] != 'delete' and net.image is None]
             rows = {}
             if keys:
-                select = statements.key_select(info, self._clock_column)
-                rows, stamp = statements.read_rows(conn, info, keys, select)
+                rows, stamp = statements.read_rows(conn, info, keys,
+                                                   self._clock_column)
                 if stamp is not None:
                     ts = int(stamp)
             for key, net in nets.items():

@@ -152,6 +152,8 @@ class Plan(object):
         self.shared = None
         # Column values the statement itself holds (``.values(...)``).
         self.values = None
+        # {pk name: BindParameter}: the keys are the parameters' values.
+        self.key_binds = None
         self.op = op
         self.keys = keys
         self.before = before or {}
@@ -165,6 +167,7 @@ class Plan(object):
         """Record the statement's keys in ``journal`` after it ran."""
         info = self.info
         keys = self.keys
+        before = self.before
         images = {}
         stamp = None
         if self.returned is not None:
@@ -187,11 +190,15 @@ class Plan(object):
                 images[info.key_of(mapping)] = mapping
             keys = list(images)
             if self.op == 'delete':
-                self.before = images
+                before = images
             if self.op == 'delete' or not self.images:
                 images = {}
         elif self.last_insert_id:
             keys = _reported_keys(info, result)
+        elif self.key_binds is not None:
+            binds = self.key_binds
+            keys = [info.key([_bind_value(binds[n], p)
+                              for n in info.pk_names]) for p in sets]
         elif keys is None:
             values = self.values
             if values:
@@ -205,11 +212,24 @@ class Plan(object):
         # statement took; a statement that read none leaves no stamp.
         journal.stamp = stamp
         for key, op in self.first:
-            journal.add(info.name, key, op, self.before.get(key),
-                        self.changed)
+            journal.add(info.name, key, op, before.get(key), self.changed)
         for key in keys:
-            journal.add(info.name, key, self.op, self.before.get(key),
+            journal.add(info.name, key, self.op, before.get(key),
                         self.changed, images.get(key))
+
+    @property
+    def reusable(self):
+        """Whether the plan holds nothing of one execution.
+
+        Its keys come from the statement's result or from each
+        execution's parameters (``key_binds``), not from a query: the same
+        statement, run with parameters of the same names, gets the same
+        plan.
+        """
+        return ((self.returned is not None or self.last_insert_id
+                 or self.key_binds is not None)
+                and self.keys is None and not self.first
+                and not self.before and self.expected is None)
 
 
 def _reported_keys(info, result):
@@ -275,12 +295,19 @@ def _returned(conn, clause, info, stamp):
     The labels are the images' own (see :func:`_image_columns`), distinct
     from the columns the caller may ask the statement to return.
     """
-    cols = list(_image_columns(conn, clause.table, info))
+    images = _image_columns(conn, clause.table, info)
+    cache = info.__dict__.setdefault('_returned', {})
+    found = cache.get((id(images), id(stamp)))
+    if found is not None and found[0] is images and found[1] is stamp:
+        return found[2]
+    cols = list(images)
     names = [c.name for c in info.table.columns]
     if stamp is not None:
         cols.append(stamp)
         names.append(stamp.name)
-    return cols, (tuple(c.name for c in cols), tuple(names))
+    returned = tuple(cols), (tuple(c.name for c in cols), tuple(names))
+    cache[id(images), id(stamp)] = (images, stamp, returned)
+    return returned
 
 
 def _return_rows(conn, clause, info, stamp):
@@ -296,7 +323,7 @@ def _return_rows(conn, clause, info, stamp):
         keep = clause._return_defaults_columns
     else:
         keep = tuple(clause.table.primary_key.columns)
-    return clause.return_defaults(*keep, supplemental_cols=cols), names
+    return with_returned(clause, keep, cols), names
 
 
 def _may_return_rows(clause, info, supported):
@@ -361,15 +388,18 @@ def _changed_columns(clause, sets, binds, info):
     return sorted((names & published) - set(info.pk_names))
 
 
-def key_select(info, extra=None):
+def key_select(info, extra=None, lock=False):
     """``SELECT <all columns> [, extra] WHERE pk IN :keys`` (expanding).
 
-    Built once per table and ``extra`` column, then reused.
+    ``lock``: ``FOR UPDATE``. Built once per table, ``extra`` column and
+    ``lock``, then reused: the same statement object keeps its cache key,
+    which SQLAlchemy would otherwise compute again at each execution.
     """
     cache = info.__dict__.setdefault('_key_selects', {})
-    name = None if extra is None else extra.name
+    name = (None if extra is None else extra.name, lock)
     if name not in cache:
-        cache[name] = _key_select(info, extra)
+        select = _key_select(info, extra)
+        cache[name] = select.with_for_update() if lock else select
     return cache[name]
 
 
@@ -383,19 +413,18 @@ def _key_select(info, extra):
     return sa.select(*cols).where(info.pk_columns[0].in_(keys))
 
 
-def read_rows(conn, info, keys, select=None, lock=False):
+def read_rows(conn, info, keys, extra=None, lock=False):
     """Read the current rows for ``keys``.
 
     Returns ``({key: {column: value}}, extra)``: ``extra`` is the last
-    value of the column ``select`` (from :func:`key_select`) adds, if any.
+    value of the column ``extra`` (a clock column), if given.
     The rows are keyed by their keys as the database holds them, which
     may differ from the ``keys`` asked for (a case-insensitive collation
     matches ``'ABC'`` to ``'abc'``). ``lock``: read them ``FOR UPDATE``
     (always on MySQL/MariaDB).
     """
-    select = key_select(info) if select is None else select
-    if lock or conn.dialect.name in _STALE_READS:
-        select = select.with_for_update()
+    lock = lock or conn.dialect.name in _STALE_READS
+    select = key_select(info, extra, lock)
     names = [c.name for c in info.table.columns]
     width = len(names)
     single = len(info.pk_columns) == 1
@@ -430,22 +459,61 @@ def _can_return_rows(clause, op, dialect, sets, info):
     return len(sets) == 1 and _may_return_rows(clause, info, supported)
 
 
+class ImageColumn(elements.Label):
+    """A column the capture adds to a statement, keyed once.
+
+    ``<target>.<column> AS publish_tables_<n>``. SQLAlchemy computes the
+    cache key of every statement it runs, element by element; these
+    columns' keys are computed when they are built, so adding a table's
+    worth of them to a statement costs one call each, not a traversal.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, sql, type_, name):
+        super().__init__(name, sa.literal_column(sql, type_), type_)
+        self._publish_tables_key = (ImageColumn, sql, name,
+                                    type_._static_cache_key)
+
+    def _gen_cache_key(self, anon_map, bindparams):
+        return self._publish_tables_key
+
+
 def _image_columns(conn, target, info):
     """The reflected table's columns, qualified by the target's name.
 
     The database may have columns the code's table does not declare.
     Built once per table and target name, then reused.
     """
-    quote = conn.dialect.identifier_preparer
-    prefix = quote.format_table(target)
     cache = info.__dict__.setdefault('_image_columns', {})
-    cols = cache.get(prefix)
+    ident = (conn.dialect.name, type(target), getattr(target, 'schema', None),
+             target.name)
+    cols = cache.get(ident)
     if cols is None:
-        cols = cache[prefix] = tuple(
-            sa.literal_column('%s.%s' % (prefix, quote.quote(c.name)),
-                              c.type).label('publish_tables_%d' % i)
+        quote = conn.dialect.identifier_preparer
+        prefix = quote.format_table(target)
+        cols = cache[ident] = tuple(
+            ImageColumn('%s.%s' % (prefix, quote.quote(c.name)), c.type,
+                        'publish_tables_%d' % i)
             for i, c in enumerate(info.table.columns))
     return cols
+
+
+def with_returned(clause, keep, supplemental=None):
+    """``clause.return_defaults(*keep, supplemental_cols=supplemental)``.
+
+    Without its per-call coercion of columns the capture built already:
+    ``keep`` are the clause's own ``return_defaults()`` columns (kept as
+    they are) or columns of its table; ``supplemental`` the capture's
+    own, distinct, on a clause that had none.
+    """
+    new = clause._generate()
+    if not clause._return_defaults:
+        new._return_defaults_columns = tuple(keep)
+    new._return_defaults = True
+    if supplemental:
+        new._supplemental_returning = tuple(supplemental)
+    return new
 
 
 def _key_columns(conn, target, info):
@@ -467,7 +535,7 @@ def plan_update_delete(conn, clause, sets, info, stamp=None):
         return _share_returning(conn, clause, op, sets, info, stamp)
     if op == 'delete' and _can_return(clause, op, conn.dialect, sets):
         cols, names = _returned(conn, clause, info, stamp)
-        clause = clause.return_defaults(*cols)
+        clause = with_returned(clause, cols)
         return Plan(info, op, returned=names, images=True,
                     stamped=stamp is not None), clause
     binds = _where_binds(clause.whereclause, info)
@@ -526,7 +594,9 @@ def _plan_by_key(conn, op, sets, info, binds, changed):
     keys = [info.key([_bind_value(binds[n], p) for n in info.pk_names])
             for p in sets]
     if op == 'update' and info.exact_keys:
-        return Plan(info, op, keys=keys, changed=changed)
+        plan = Plan(info, op, changed=changed)
+        plan.key_binds = binds  # the keys are each execution's own
+        return plan
     found = read_rows(conn, info, keys, lock=True)[0]
     if op == 'update':  # each row is read back at COMMIT
         return Plan(info, op, keys=list(found), changed=changed)
@@ -543,7 +613,7 @@ def _plan_by_criteria(conn, clause, op, sets, info, changed):
     key_cols = _key_columns(conn, target, info)
     if _can_return(clause, op, conn.dialect, sets):
         names = tuple(info.pk_names)
-        clause = clause.return_defaults(*key_cols)
+        clause = with_returned(clause, key_cols)
         return Plan(info, op, changed=changed,
                     returned=(tuple(c.name for c in key_cols), names)), clause
     if op == 'delete':

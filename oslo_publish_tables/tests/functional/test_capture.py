@@ -263,6 +263,43 @@ class CaptureTest(testtools.TestCase):
         self.assertEqual(['delete', 'update'], ops)  # new rows net out
         self.assert_replays_to_db()
 
+    def test_one_statement_object_run_again_gets_its_own_rows(self):
+        """A statement object run again gets its own rows and columns.
+
+        It is planned once (the unit of work reuses its UPDATE and
+        DELETE); each run publishes its own rows, changed columns and
+        before-images.
+        """
+        ids = self._add_instances(2)
+        table = m.Instance.__table__
+        update = table.update().where(table.c.id == sa.bindparam('pk'))
+        delete = table.delete().where(table.c.id == sa.bindparam('pk'))
+        with self.db.engine.begin() as conn:
+            conn.execute(update, {'pk': ids[0], 'host': 'h0'})
+            conn.execute(update, {'pk': ids[1], 'vm_state': 'v1'})
+        with self.db.engine.begin() as conn:
+            conn.execute(update, {'pk': ids[0], 'vm_state': 'v2'})
+        first, second, third = self.db.changes()[2:]
+        self.assertEqual((ids[0], 'h0', 'active'), (
+            first.pk['id'], first.row['host'], first.row['vm_state']))
+        self.assertIn('host', first.changed)
+        self.assertNotIn('vm_state', first.changed)
+        self.assertEqual((ids[1], None, 'v1'), (
+            second.pk['id'], second.row['host'], second.row['vm_state']))
+        self.assertNotIn('host', second.changed)
+        self.assertEqual(('h0', 'v2'), (third.row['host'],
+                                        third.row['vm_state']))
+        self.assertNotIn('host', third.changed)
+        with self.db.engine.begin() as conn:
+            conn.execute(delete, {'pk': ids[0]})
+        with self.db.engine.begin() as conn:
+            conn.execute(delete, {'pk': ids[1]})
+        gone = self.db.changes()[5:]
+        self.assertEqual([('delete', ids[0], 'v2'), ('delete', ids[1], 'v1')],
+                         [(c.op, c.pk['id'], c.row['vm_state'])
+                          for c in gone])
+        self.assert_replays_to_db()
+
     def test_core_statements_outside_any_session(self):
         table = self.db.capture.registry.get('instances').table
         with self.db.engine.begin() as conn:
