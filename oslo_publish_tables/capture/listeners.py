@@ -39,6 +39,7 @@ whatever issued it, with no session-level hooks needed.
   to ``submit`` only then.
 """
 
+import functools
 import logging
 import uuid
 
@@ -101,8 +102,6 @@ class EngineCapture(object):
         self._engine = engine
         # Only MySQL/MariaDB write several tables in one UPDATE.
         self._multi_table = engine.dialect.name in ('mysql', 'mariadb')
-        for name in self.registry.names:
-            self.registry.get(name).use_dialect(engine.dialect.name)
         self._clock_sql = clock.sql_for(engine.dialect.name,
                                         self.clock_source)
         self._clock_column = clock.column_for(engine.dialect.name,
@@ -180,7 +179,7 @@ class EngineCapture(object):
 
     def _plan(self, conn, clause, multiparams, params):
         """``(clause, plan, sets)`` or None: no published table written."""
-        lookup = self.registry.get
+        lookup = functools.partial(self.registry.get, connection=conn)
         if lookup(getattr(clause.table, 'name', None)) is None and not (
                 self._multi_table and clause.is_update):
             return None  # the common case of an unpublished table: cheap
@@ -359,7 +358,7 @@ class EngineCapture(object):
             ts = int(ts)
         last_op = {(e.table, e.key): e.op for e in journal.entries}
         for table, nets in journal.fold().items():
-            info = self.registry.get(table)
+            info = self.registry.get(table, conn)
             keys = [k for k, net in nets.items()
                     if last_op[table, k] != 'delete' and net.image is None]
             rows = {}

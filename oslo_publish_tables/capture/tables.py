@@ -126,6 +126,38 @@ def _split_exclusions(entries, tables):
     return excluded
 
 
+def _reflect_one(connection, name, excluded):
+    """The :class:`TableInfo` of ``name``; ConfigError if unusable.
+
+    Raises :class:`sqlalchemy.exc.NoSuchTableError` if it does not exist.
+    """
+    table = sa.Table(name, sa.MetaData(), autoload_with=connection)
+    if not table.primary_key.columns:
+        raise exceptions.ConfigError(
+            'tables', name, 'the table has no primary key')
+    for column in excluded:
+        if column not in table.columns:
+            raise exceptions.ConfigError(
+                'exclude_columns', '%s.%s' % (name, column),
+                'no such column')
+        if table.columns[column].primary_key:
+            raise exceptions.ConfigError(
+                'exclude_columns', '%s.%s' % (name, column),
+                'primary key columns cannot be excluded')
+    info = TableInfo(table, excluded)
+    info.use_dialect(connection.dialect.name)
+    return info
+
+
+def _configured(tables, exclude_columns):
+    """``(names, {table: excluded columns})``; ConfigError if malformed."""
+    tables = [t.strip() for t in tables if t.strip()]
+    if not tables:
+        raise exceptions.ConfigError(
+            'tables', tables, 'no table is listed; nothing to publish')
+    return tables, _split_exclusions(exclude_columns, set(tables))
+
+
 class TableRegistry(object):
     """The validated set of published tables of one engine."""
 
@@ -135,7 +167,7 @@ class TableRegistry(object):
     def __contains__(self, name):
         return name in self._infos
 
-    def get(self, name):
+    def get(self, name, connection=None):
         """Return the :class:`TableInfo` for ``name`` or None."""
         return self._infos.get(name)
 
@@ -150,30 +182,13 @@ class TableRegistry(object):
         Raises :class:`~oslo_publish_tables.exceptions.ConfigError` naming
         the option and value for an unknown table or column.
         """
-        tables = [t.strip() for t in tables if t.strip()]
-        if not tables:
-            raise exceptions.ConfigError(
-                'tables', tables, 'no table is listed; nothing to publish')
-        excluded = _split_exclusions(exclude_columns, set(tables))
+        tables, excluded = _configured(tables, exclude_columns)
         existing = set(sa.inspect(connection).get_table_names())
-        metadata = sa.MetaData()
         infos = []
         for name in tables:
             if name not in existing:
                 raise exceptions.ConfigError(
                     'tables', name, 'no such table in the database')
-            table = sa.Table(name, metadata, autoload_with=connection)
-            if not table.primary_key.columns:
-                raise exceptions.ConfigError(
-                    'tables', name, 'the table has no primary key')
-            for column in excluded.get(name, ()):
-                if column not in table.columns:
-                    raise exceptions.ConfigError(
-                        'exclude_columns', '%s.%s' % (name, column),
-                        'no such column')
-                if table.columns[column].primary_key:
-                    raise exceptions.ConfigError(
-                        'exclude_columns', '%s.%s' % (name, column),
-                        'primary key columns cannot be excluded')
-            infos.append(TableInfo(table, excluded.get(name, ())))
+            infos.append(_reflect_one(connection, name,
+                                      excluded.get(name, ())))
         return cls(infos)
