@@ -118,8 +118,9 @@ def _check(connection, engine, group):
     (:mod:`.capture.reflection`): one query lists the tables, to warn of
     the missing ones. Durable mode checks its outbox.
     """
-    registry = reflection.LazyRegistry(engine, group.tables,
-                                       group.exclude_columns)
+    registry = reflection.LazyRegistry(
+        engine, group.tables, group.exclude_columns,
+        check_interval=group.schema_check_interval)
     registry.warn_missing(connection)
     if group.delivery in outbox_store.OUTBOX_MODES:
         outbox_store.OutboxStore.check(connection, registry.names,

@@ -41,6 +41,7 @@ whatever issued it, with no session-level hooks needed.
 
 import functools
 import logging
+import re
 import uuid
 
 from oslo_db import exception as db_exc
@@ -64,6 +65,10 @@ LOG = logging.getLogger(__name__)
 _DATABASE_ERRORS = (sa_exc.DBAPIError, db_exc.DBError)
 
 _JOURNAL = 'publish_tables.journal'
+_DDL_SEEN = 'publish_tables.ddl'
+# A statement that may change a table's shape (seen on this engine).
+_DDL = re.compile(r'\s*(ALTER|DROP|CREATE|RENAME)\b', re.IGNORECASE)
+_WORD = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*')
 _PENDING = 'publish_tables.pending'
 _PLAN = 'publish_tables.plan'
 
@@ -82,7 +87,7 @@ class EngineCapture(object):
         # Durable mode sets an oslo_publish_tables.outbox.store.OutboxStore.
         self.outbox = None
         self.stats = {'statements': 0, 'transactions': 0, 'resyncs': 0,
-                      'errors': 0}
+                      'errors': 0, 'schema_changes': 0}
         # Set by install(), cleared by uninstall().
         self._engine = self._clock_sql = self._clock_column = None
         self._clock_returning = self._do_commit = self._do_savepoint = None
@@ -93,7 +98,7 @@ class EngineCapture(object):
 
     _EVENTS = ('begin', 'after_execute', 'before_cursor_execute',
                'rollback_savepoint', 'release_savepoint',
-               'commit', 'rollback')
+               'commit', 'rollback', 'handle_error')
 
     def install(self, engine):
         """Start capturing on ``engine``."""
@@ -108,6 +113,7 @@ class EngineCapture(object):
                                               self.clock_source)
         self._clock_returning = clock.returning_column_for(
             engine.dialect.name, self.clock_source)
+        self.registry.on_change = self._schema_changed
         event.listen(engine, 'before_execute', self._before_execute,
                      retval=True)
         for name in self._EVENTS:
@@ -128,6 +134,7 @@ class EngineCapture(object):
             event.remove(engine, name, getattr(self, '_on_' + name))
         engine.dialect.__dict__.pop('do_commit', None)
         engine.dialect.__dict__.pop('do_savepoint', None)
+        self.registry.on_change = None
         self._engine = None
 
     # -- helpers ----------------------------------------------------------
@@ -232,6 +239,9 @@ class EngineCapture(object):
 
     def _on_before_cursor_execute(self, conn, cursor, statement, parameters,
                                   context, executemany):
+        if _DDL.match(statement):
+            self._ddl_seen(conn, statement)
+            return
         compiled = context.compiled if context is not None else None
         if compiled is not None and not isinstance(
                 compiled.statement, elements.TextClause):
@@ -244,6 +254,35 @@ class EngineCapture(object):
         if tables:
             self._failed(conn, tables, 'SQL text writes a published table '
                          '(%s)' % statement[:80])
+
+    # -- schema changes ---------------------------------------------------
+
+    def _ddl_seen(self, conn, statement):
+        """A DDL statement names published tables: check them at COMMIT."""
+        tables = set(_WORD.findall(statement)) & self.registry.names
+        if tables:
+            self.registry.forget(tables)
+            conn.info.setdefault(_DDL_SEEN, set()).update(tables)
+
+    def _on_handle_error(self, context):
+        """A planned statement failed: its tables may have changed."""
+        conn = context.connection
+        if conn is None or conn.invalidated:
+            return
+        pending = conn.info.get(_PLAN)
+        if pending is not None:
+            self.registry.forget(pending[1].tables)
+
+    def _check_after_ddl(self, conn):
+        for table in sorted(conn.info.pop(_DDL_SEEN, ())):
+            self.registry.get(table, conn)
+
+    def _schema_changed(self, table, reason):
+        """Consumers reload ``table`` (called by the registry)."""
+        self.stats['schema_changes'] += 1
+        LOG.warning('publish_tables: %s; consumers will reload table %s',
+                    reason, table)
+        self.submit(Draft.resync([table], reason))
 
     # -- transactions -----------------------------------------------------
 
@@ -281,6 +320,8 @@ class EngineCapture(object):
         conn.info.pop(_PLAN, None)
 
     def _on_commit(self, conn):
+        if _DDL_SEEN in conn.info:
+            self._check_after_ddl(conn)
         journal = conn.info.pop(_JOURNAL, None)
         if not journal:
             return
@@ -290,7 +331,10 @@ class EngineCapture(object):
             if ts is None:  # no row read back, or the local clock
                 ts = clock.now(conn, self._clock_sql)
         except _DATABASE_ERRORS:
-            raise  # the transaction is broken: COMMIT must not pretend
+            # The transaction is broken: COMMIT must not pretend. A
+            # migration may have changed the tables read back.
+            self.registry.forget({e.table for e in journal.entries})
+            raise
         except Exception as exc:  # capture must not break the service
             tables.update(e.table for e in journal.entries)
             if self.strict:

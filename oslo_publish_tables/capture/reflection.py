@@ -21,12 +21,15 @@ schema tooling (``nova-manage db sync``, alembic) runs with the plugin
 on: a configured table that does not exist yet is not published, with
 one warning naming it, until it exists.
 
-:meth:`LazyRegistry.forget` drops a table's reflection so that its next
-use reflects it again (after a schema change).
+:meth:`LazyRegistry.forget` (a DDL statement or a failed statement
+seen on the engine) and ``schema_check_interval`` make a table's next
+write check it again: a new shape, or a table dropped and created again,
+is reported so that its consumers reload it.
 """
 
 import logging
 import threading
+import time
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -41,15 +44,25 @@ class LazyRegistry(object):
 
     ``tables`` and ``exclude_columns`` are the options; their form is
     validated now (:class:`~oslo_publish_tables.exceptions.ConfigError`),
-    their columns when each table is reflected.
+    their columns when each table is reflected. A reflected table is
+    checked again on a write at most every ``check_interval`` seconds
+    (None: never), and on its next write after :meth:`forget`; when its
+    shape (:attr:`.TableInfo.fingerprint`) changed, or it was dropped and
+    created again, ``on_change(name, reason)`` is called.
     """
 
-    def __init__(self, engine, tables, exclude_columns=()):
+    def __init__(self, engine, tables, exclude_columns=(),
+                 check_interval=None):
         names, self._excluded = tables_mod._configured(tables,
                                                        exclude_columns)
         self._names = frozenset(names)
         self._engine = engine
+        self.check_interval = check_interval
+        self.on_change = None
         self._infos = {}
+        self._checked = {}  # name -> monotonic time of the last check
+        self._stale = set()
+        self._known = {}  # name -> last fingerprint, kept while missing
         self._missing = set()
         self._lock = threading.Lock()
 
@@ -69,33 +82,71 @@ class LazyRegistry(object):
         """The :class:`~.tables.TableInfo` of ``name``, or None.
 
         None for a table not configured, or configured but missing from
-        the database. ``connection`` reflects it if needed; without one,
-        a connection of the engine's own is used (outside any
-        transaction of the service only: tools and tests).
+        the database. ``connection`` reflects it if needed (and checks
+        it when due); without one, a connection of the engine's own
+        reflects a table never reflected (outside any transaction of the
+        service only: tools and tests).
         """
         info = self._infos.get(name)
-        if info is not None or name not in self._names:
-            return info
+        if info is not None:
+            if connection is None or not self._due(name):
+                return info
+            return self._reflect(connection, name)
+        if name not in self._names:
+            return None
         if connection is not None:
             return self._reflect(connection, name)
         with self._engine.connect() as own:
             return self._reflect(own, name)
 
+    def _due(self, name):
+        if name in self._stale:
+            return True
+        if self.check_interval is None:
+            return False
+        return (time.monotonic() - self._checked.get(name, 0.0)
+                >= self.check_interval)
+
     def _reflect(self, connection, name):
         # No lock while reflecting: a reflection waiting on a database
         # lock must not hold up the other tables' statements.
+        now = time.monotonic()
         try:
-            info = tables_mod._reflect_one(connection, name,
-                                           self._excluded.get(name, ()))
+            info = tables_mod._reflect_one(
+                connection, name, self._excluded.get(name, ()),
+                again=name in self._known)
         except sa_exc.NoSuchTableError:
             self._note_missing(name)
             return None
         with self._lock:
-            if name in self._missing:
-                self._missing.discard(name)
-                LOG.info('publish_tables: table %s exists now; publishing '
-                         'its changes', name)
-            return self._infos.setdefault(name, info)
+            self._stale.discard(name)
+            self._checked[name] = now
+            old = self._infos.get(name)
+            self._infos[name] = info
+            reason = self._change(name, old, info)
+        if reason and self.on_change is not None:
+            self.on_change(name, reason)
+        return info
+
+    def _change(self, name, old, info):
+        """Why ``name``'s consumers must reload it, or None (locked)."""
+        known = self._known.get(name)
+        self._known[name] = (info.fingerprint, info.identity)
+        reason = None
+        if name in self._missing:
+            self._missing.discard(name)
+            LOG.info('publish_tables: table %s exists now; publishing '
+                     'its changes', name)
+            if known is not None:
+                reason = 'table %s was dropped and created again' % name
+        elif known is None:
+            pass
+        elif known[0] != info.fingerprint:
+            reason = 'the columns of table %s changed' % name
+        elif known[1] != info.identity:
+            reason = 'table %s was created again (or, on SQLite, the ' \
+                'schema changed)' % name
+        return reason
 
     def warn_missing(self, connection):
         """Warn of each configured table the database does not have."""
@@ -105,6 +156,7 @@ class LazyRegistry(object):
 
     def _note_missing(self, name):
         with self._lock:
+            self._infos.pop(name, None)
             if name in self._missing:
                 return
             self._missing.add(name)
@@ -113,7 +165,6 @@ class LazyRegistry(object):
                     'changes are published once it exists', name)
 
     def forget(self, names):
-        """Reflect ``names`` again on their next use."""
+        """Check ``names`` against the database on their next write."""
         with self._lock:
-            for name in names:
-                self._infos.pop(name, None)
+            self._stale.update(n for n in names if n in self._names)

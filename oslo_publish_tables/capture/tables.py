@@ -21,6 +21,8 @@ Options (group ``[publish_tables]``):
     Primary key columns cannot be excluded.
 """
 
+import hashlib
+
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions
@@ -43,6 +45,8 @@ class TableInfo(object):
         self.columns = tuple(c for c in table.columns
                              if c.name not in self.excluded)
         self._coercers = tuple(_coercer(c) for c in self.pk_columns)
+        self.fingerprint = fingerprint(table)
+        self.identity = None  # see identity()
         # Whether the database compares this table's keys exactly, so
         # that a key literal of a statement is the key of the row it
         # matches: see :meth:`use_dialect`.
@@ -86,6 +90,38 @@ class TableInfo(object):
         return {c.name: mapping[c.name] for c in self.columns}
 
 
+def fingerprint(table):
+    """A short digest of ``table``'s shape: columns, types and key."""
+    shape = repr(([(c.name, str(c.type), c.nullable) for c in table.columns],
+                  [c.name for c in table.primary_key.columns]))
+    return hashlib.sha1(shape.encode('utf-8')).hexdigest()[:12]
+
+
+_IDENTITY = {
+    # Changes when the table is dropped and created again.
+    'postgresql': 'SELECT CAST(to_regclass(:name) AS oid)',
+    'mysql': 'SELECT CREATE_TIME FROM information_schema.tables '
+             'WHERE table_schema = DATABASE() AND table_name = :name',
+    # Any schema change of the database (SQLite keeps no per-table mark;
+    # a dropped table's root page is reused).
+    'sqlite': 'PRAGMA schema_version',
+}
+
+
+def identity(connection, name):
+    """What tells ``name`` from a table of that name created anew.
+
+    PostgreSQL: its oid; MySQL/MariaDB: its creation time (to the
+    second); SQLite: the database's schema version (any DDL).
+    """
+    dialect = connection.dialect.name
+    sql = _IDENTITY.get('mysql' if dialect == 'mariadb' else dialect)
+    if sql is None:
+        return None
+    params = {} if sql.startswith('PRAGMA') else {'name': name}
+    return connection.execute(sa.text(sql), params).scalar()
+
+
 def _coercer(column):
     try:
         python_type = column.type.python_type
@@ -126,15 +162,19 @@ def _split_exclusions(entries, tables):
     return excluded
 
 
-def _reflect_one(connection, name, excluded):
+def _reflect_one(connection, name, excluded, again=False):
     """The :class:`TableInfo` of ``name``; ConfigError if unusable.
 
     Raises :class:`sqlalchemy.exc.NoSuchTableError` if it does not exist.
+    ``again``: a table reflected before, whose excluded columns a
+    migration may have dropped since.
     """
     table = sa.Table(name, sa.MetaData(), autoload_with=connection)
     if not table.primary_key.columns:
         raise exceptions.ConfigError(
             'tables', name, 'the table has no primary key')
+    if again:
+        excluded = [c for c in excluded if c in table.columns]
     for column in excluded:
         if column not in table.columns:
             raise exceptions.ConfigError(
@@ -146,6 +186,7 @@ def _reflect_one(connection, name, excluded):
                 'primary key columns cannot be excluded')
     info = TableInfo(table, excluded)
     info.use_dialect(connection.dialect.name)
+    info.identity = identity(connection, name)
     return info
 
 
@@ -174,6 +215,14 @@ class TableRegistry(object):
     @property
     def names(self):
         return frozenset(self._infos)
+
+    def refresh(self, connection, name):
+        """Reflect ``name`` again (its shape may have changed)."""
+        info = self._infos.get(name)
+        if info is not None:
+            info = self._infos[name] = _reflect_one(
+                connection, name, info.excluded, again=True)
+        return info
 
     @classmethod
     def reflect(cls, connection, tables, exclude_columns=()):

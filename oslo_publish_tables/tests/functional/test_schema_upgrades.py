@@ -18,7 +18,8 @@ A real alembic upgrade (a script directory of two revisions, run by
 empty database, on SQLite, PostgreSQL and MariaDB: the engine is created
 and connected before any configured table exists; each missing table is
 one warning naming it; rows a migration writes into a published table
-once it exists are published.
+once it exists are published; a column it adds to a published table
+(DDL seen on the engine) makes a resync marker for that table.
 """
 
 import os
@@ -130,11 +131,13 @@ class AlembicUpgradeTest(testtools.TestCase):
             alembic.command.upgrade(self.alembic, 'head')
         publisher.uninstall(engine)  # flushes the sender
 
-    def published(self):
-        return [(c.table, c.op, c.row)
-                for ctxt, msg, prio, retry in _impl_test.NOTIFICATIONS
+    def records(self):
+        return [r for ctxt, msg, prio, retry in _impl_test.NOTIFICATIONS
                 if msg['event_type'] == envelope.EVENT_BATCH
-                for r in envelope.parse(msg['payload']).records
+                for r in envelope.parse(msg['payload']).records]
+
+    def published(self):
+        return [(c.table, c.op, c.row) for r in self.records()
                 for c in r.changes]
 
     def test_upgrade_of_an_empty_database_with_the_plugin(self):
@@ -151,6 +154,11 @@ class AlembicUpgradeTest(testtools.TestCase):
         self.assertEqual(
             [1, 2], sorted(row['id'] for table, op, row in changes
                            if table == 'hosts' and op == 'insert'))
+        # The second revision's ALTER TABLE, seen on the engine: the
+        # consumers of hosts reload it.
+        self.assertIn((['hosts'], 'the columns of table hosts changed'),
+                      [(list(r.tables), r.reason) for r in self.records()
+                       if r.kind == 'resync'])
         reader = sa.create_engine(self.db.url)
         self.addCleanup(reader.dispose)
         with reader.connect() as conn:
