@@ -76,6 +76,19 @@ _PLAN = 'publish_tables.plan'
 Draft = records.Draft
 
 
+def _roll_back(conn):
+    """End the transaction whose ``COMMIT`` our read-back failed.
+
+    SQLAlchemy counts it as ended and returns the connection to the pool
+    without a rollback: on PostgreSQL it would stay aborted, on MySQL
+    hold the service's uncommitted writes and their locks.
+    """
+    try:
+        conn.connection.dbapi_connection.rollback()
+    except conn.dialect.loaded_dbapi.Error:
+        pass  # a dead connection: the pool finds out on its next use
+
+
 class EngineCapture(object):
     """Capture of committed changes on published tables of one engine."""
 
@@ -334,6 +347,7 @@ class EngineCapture(object):
             # The transaction is broken: COMMIT must not pretend. A
             # migration may have changed the tables read back.
             self.registry.forget({e.table for e in journal.entries})
+            _roll_back(conn)
             raise
         except Exception as exc:  # capture must not break the service
             tables.update(e.table for e in journal.entries)

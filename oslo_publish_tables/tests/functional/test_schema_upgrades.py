@@ -166,4 +166,50 @@ class AlembicUpgradeTest(testtools.TestCase):
                 'SELECT version_num FROM alembic_version')).scalar())
 
 
+class DroppedColumnTest(testtools.TestCase):
+    """Another process drops a published column between two checks."""
+    backend = backends.SQLITE  # replaced by for_each_backend()
+
+    def test_one_failed_statement_then_the_new_shape(self):
+        db = self.useFixture(backends.DatabaseFixture(self.backend))
+        engine = sa.create_engine(db.url)
+        self.addCleanup(engine.dispose)
+        metadata = sa.MetaData()
+        hosts = sa.Table('hosts', metadata,
+                         sa.Column('id', sa.Integer, primary_key=True),
+                         sa.Column('name', sa.String(64)),
+                         sa.Column('zone', sa.String(16)))
+        metadata.create_all(engine)
+        drafts = []
+        conf = backends.make_conf(tables=['hosts'],
+                                  schema_check_interval=3600)
+        publisher.install(engine, conf, submit=drafts.append)
+        self.addCleanup(publisher.uninstall, engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(hosts), {'id': 1, 'name': 'h1'})
+        other = sa.create_engine(db.url)
+        self.addCleanup(other.dispose)
+        with other.begin() as conn:
+            conn.execute(sa.text('ALTER TABLE hosts DROP COLUMN zone'))
+        # The service's code does not name the dropped column.
+        update = sa.update(sa.table('hosts', sa.column('id'),
+                                    sa.column('name'))).where(
+            sa.column('id') == 1).values(name='h2')
+        with engine.connect() as conn:
+            self.assertRaises(sa.exc.DBAPIError, self._commit, conn, update)
+        with engine.begin() as conn:
+            conn.execute(update)
+        self.assertEqual(
+            ['txn', 'resync', 'txn'], [d.kind for d in drafts])
+        self.assertEqual('the columns of table hosts changed',
+                         drafts[1].reason)
+        self.assertEqual({'id': 1, 'name': 'h2'}, drafts[2].changes[0].row)
+
+    @staticmethod
+    def _commit(conn, statement):
+        conn.execute(statement)
+        conn.commit()
+
+
 backends.for_each_backend(AlembicUpgradeTest)
+backends.for_each_backend(DroppedColumnTest)
