@@ -42,21 +42,15 @@ checks a whole body before anything changes; on any error the table is
 left exactly as it was.
 """
 
-import collections.abc
 import hmac
 
 from congress_consumer.datasources import pushed
+from congress_consumer.datasources import validation
 from congress_consumer import exceptions
 
 REPLACE = 'replace'
 DELTAS = 'deltas'
 _SCALARS = (str, int, float, bool, type(None))
-
-
-def _as_list(value):
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(',') if v.strip()]
-    return list(value or ())
 
 
 class HttpPushDriver(pushed.PushedDataSourceDriver):
@@ -73,30 +67,13 @@ class HttpPushDriver(pushed.PushedDataSourceDriver):
 
     def __init__(self, name='', args=None):
         super().__init__(name, args)
-        tables = _as_list(self.args.get('tables'))
-        if not tables:
-            raise exceptions.InvalidParamError(param='tables',
-                                               reason='no table listed')
-        columns = self.args.get('columns') or {}
-        if not isinstance(columns, collections.abc.Mapping):
-            raise exceptions.InvalidParamError(
-                param='columns', reason='expected {table: [column, ...]}')
-        unknown = sorted(set(columns) - set(tables))
-        if unknown:
-            raise exceptions.InvalidParamError(
-                param='columns', reason='table(s) %s not listed in tables'
-                % unknown)
+        pairs = validation.table_columns(self.args)
         token = self.args.get('push_token')
         if not isinstance(token, str) or not token:
             raise exceptions.InvalidParamError(
                 param='push_token', reason='a non-empty secret is required')
         self._token = token.encode('utf-8')
-        for table in tables:
-            names = _as_list(columns.get(table))
-            if not names:
-                raise exceptions.InvalidParamError(
-                    param='columns', reason='no column given for table %s'
-                    % table)
+        for table, names in pairs:
             self.register_translator({
                 'translation-type': 'HDICT', 'table-name': table,
                 'selector-type': 'DICT_SELECTOR',

@@ -35,22 +35,15 @@ is logged with the datasource, shown in the status (``last_error``) and
 leaves the tables as they were; the next poll tries again.
 """
 
-import collections.abc
 
 from oslo_log import log as logging
 import sqlalchemy as sa
 
 from congress_consumer.datasources import polling
+from congress_consumer.datasources import validation
 from congress_consumer.datasources import values
-from congress_consumer import exceptions
 
 LOG = logging.getLogger(__name__)
-
-
-def _as_list(value):
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(',') if v.strip()]
-    return list(value or ())
 
 
 def _translator(table, columns):
@@ -77,26 +70,8 @@ class SqlPollingDriver(polling.PollingDataSourceDriver):
 
     def __init__(self, name='', args=None, engine=None):
         super().__init__(name, args)
-        tables = _as_list(self.args.get('tables'))
-        if not tables:
-            raise exceptions.InvalidParamError(param='tables',
-                                               reason='no table listed')
-        columns = self.args.get('columns') or {}
-        if not isinstance(columns, collections.abc.Mapping):
-            raise exceptions.InvalidParamError(
-                param='columns', reason='expected {table: [column, ...]}')
-        unknown = sorted(set(columns) - set(tables))
-        if unknown:
-            raise exceptions.InvalidParamError(
-                param='columns', reason='table(s) %s not listed in tables'
-                % unknown)
         self._selects = []
-        for table in tables:
-            names = _as_list(columns.get(table))
-            if not names:
-                raise exceptions.InvalidParamError(
-                    param='columns', reason='no column given for table %s'
-                    % table)
+        for table, names in validation.table_columns(self.args):
             translator = _translator(table, names)
             select = sa.select(*[sa.column(c) for c in names]).select_from(
                 sa.table(table))

@@ -32,6 +32,8 @@ HDICT and naming one of its VALUE fields, nested tables need ``id-col`` or
 ``{table: ({'name': ..., 'desc': ...}, ...)}`` for all their tables.
 """
 
+import collections.abc
+
 from congress_consumer.datasources import translators
 from congress_consumer import exceptions
 
@@ -197,3 +199,39 @@ def _add_schema(translator, schema):
         translators.table_columns(translator))
     for sub in translators.sub_translators(translator):
         _add_schema(sub, schema)
+
+
+def _as_list(value):
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(',') if v.strip()]
+    return list(value or ())
+
+
+def table_columns(args):
+    """The ``tables`` and ``columns`` arguments as ``[(table, [col])]``.
+
+    ``tables`` is a list or a comma-separated string; ``columns`` maps
+    each listed table to its columns (the same two forms).
+
+    :raises exceptions.InvalidParamError: naming the argument at fault.
+    """
+    tables = _as_list(args.get('tables'))
+    if not tables:
+        raise exceptions.InvalidParamError(param='tables',
+                                           reason='no table listed')
+    columns = args.get('columns') or {}
+    if not isinstance(columns, collections.abc.Mapping):
+        raise exceptions.InvalidParamError(
+            param='columns', reason='expected {table: [column, ...]}')
+    unknown = sorted(set(columns) - set(tables))
+    if unknown:
+        raise exceptions.InvalidParamError(
+            param='columns', reason='table(s) %s not listed in tables'
+            % unknown)
+    pairs = [(table, _as_list(columns.get(table))) for table in tables]
+    for table, names in pairs:
+        if not names:
+            raise exceptions.InvalidParamError(
+                param='columns', reason='no column given for table %s'
+                % table)
+    return pairs

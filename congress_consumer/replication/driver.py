@@ -391,17 +391,17 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
     def start(self):
         """Listen first, then sync every table (the protocol's order).
 
-        :raises queues.SharedQueueError: another datasource of this
-            process reads the same queue.
+        :raises queues.SharedQueueError: another datasource (or another
+            instance of this one) of this process reads the same queue.
         """
         self._queue = queues.claim(
-            self.name, self.args.get('transport_url'),
+            self.name, self, self.args.get('transport_url'),
             self.args.get('control_exchange'),
             _setting(self.args, 'topic'), self.args.get('pool'))
         try:
             self.receiver.start()
         except BaseException:
-            queues.release(self._queue, self.name)
+            queues.release(self._queue, self)
             raise
         self.sync.start()
         self.verifier.start()
@@ -409,7 +409,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
     def stop(self):
         self.receiver.stop()
         if self._queue is not None:
-            queues.release(self._queue, self.name)
+            queues.release(self._queue, self)
             self._queue = None
         self.verifier.stop()
         self.sync.stop()

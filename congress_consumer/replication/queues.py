@@ -25,6 +25,11 @@ applies another datasource's changes). So:
   of one transport would share it, and :func:`claim` refuses the second
   with an error naming both datasources and the option ``pool``.
 
+A claim belongs to one driver instance, not to a name: two instances of
+one datasource in one process (Congress re-creating a datasource before
+the old instance stopped, a test starting a second ``nova``) would split
+the queue as surely as two names would, so the second is refused too.
+
 Claims are per process (Congress runs its datasources in one process);
 independent consumer processes of one topic need pools of their own.
 """
@@ -34,7 +39,7 @@ import threading
 from congress_consumer import exceptions
 
 _lock = threading.Lock()
-_claims = {}  # (transport url, exchange, queue) -> datasource name
+_claims = {}  # (transport url, exchange, queue) -> (datasource, owner)
 
 
 class SharedQueueError(exceptions.InvalidParamError):
@@ -44,6 +49,15 @@ class SharedQueueError(exceptions.InvalidParamError):
                'queue %(queue)s of exchange %(exchange)s: each would miss '
                'the messages the other takes; give them different pool '
                'options (or topics)')
+
+
+class RunningTwiceError(SharedQueueError):
+    """A second instance of a datasource would read the first's queue."""
+
+    msg_fmt = ('datasource %(first)s is already running in this process '
+               'and reading queue %(queue)s of exchange %(exchange)s: a '
+               'second instance would split its messages; stop the first '
+               'one before starting another')
 
 
 def pool_of(datasource, pool):
@@ -56,26 +70,31 @@ def queue_of(datasource, topic, pool):
     return pool_of(datasource, pool) or '%s.info' % topic
 
 
-def claim(datasource, transport_url, exchange, topic, pool):
-    """Reserve the queue of ``datasource``; return the claim's key.
+def claim(datasource, owner, transport_url, exchange, topic, pool):
+    """Reserve for ``owner`` the queue of ``datasource``; return its key.
 
+    :param owner: the driver instance that will read the queue; claiming
+        again for the same owner is allowed (a restart).
     :raises SharedQueueError: another datasource of this process reads
         that queue.
+    :raises RunningTwiceError: another instance of ``datasource`` does.
     """
     key = (transport_url or '', exchange or '',
            queue_of(datasource, topic, pool))
     with _lock:
         holder = _claims.get(key)
-        if holder is not None and holder != datasource:
-            raise SharedQueueError(first=holder, second=datasource,
-                                   queue=key[2],
-                                   exchange=exchange or '(default)')
-        _claims[key] = datasource
+        if holder is not None and holder[1] is not owner:
+            error = (RunningTwiceError if holder[0] == datasource
+                     else SharedQueueError)
+            raise error(first=holder[0], second=datasource, queue=key[2],
+                        exchange=exchange or '(default)')
+        _claims[key] = (datasource, owner)
     return key
 
 
-def release(key, datasource):
-    """Give back a claim made by :func:`claim` (if still held)."""
+def release(key, owner):
+    """Give back the claim ``owner`` made by :func:`claim` (if held)."""
     with _lock:
-        if _claims.get(key) == datasource:
+        holder = _claims.get(key)
+        if holder is not None and holder[1] is owner:
             del _claims[key]

@@ -78,7 +78,8 @@ COLUMNS = [
     ('consumer_runs', 'consumer runs'), ('rows', 'rows'),
     ('divergent', 'divergent'), ('converge_s', 'converged after s'),
     ('verified', 'verified'), ('verify_mismatches', 'verify mismatches'),
-    ('verify_repaired', 'rows repaired'),
+    ('verify_repaired', 'rows repaired'), ('injected', 'silent changes'),
+    ('silent_repaired', 'silent repaired'),
     ('relayed', 'relayed'), ('outbox_left', 'outbox left'),
     ('ordered_by', 'ordered by'),
     ('outage_s', 'outage s'), ('outage_txns', 'txns in outage'),
@@ -130,6 +131,25 @@ def _parse_args(argv):
     return args
 
 
+def _failed(figures):
+    """Why a scenario failed, or '' if it did not."""
+    if figures['divergent'] != 0:
+        return 'replica not LIVE' if figures['divergent'] == -1 else \
+            'rows diverge'
+    if figures['injected'] != '-':
+        # Rows changed behind the capture: each must have been repaired.
+        if figures['silent_repaired'] != figures['injected']:
+            return 'verification repaired %s of %s silent changes' % (
+                figures['silent_repaired'], figures['injected'])
+        return ''
+    # A converged replica must also verify: a mismatch found then is a
+    # verification bug (or a divergence it fixed).
+    if figures['verify_mismatches'] != 0:
+        return 'verification found %s mismatched chunks' % (
+            figures['verify_mismatches'])
+    return ''
+
+
 def _run_delivery(args, backend, delivery):
     """Run the scenarios of one backend and mode; True if one diverged."""
     names = args.scenarios
@@ -142,14 +162,13 @@ def _run_delivery(args, backend, delivery):
         figures = scenario.run(backend, name, seconds=args.seconds,
                                outage=args.outage, delivery=delivery,
                                broker_fault=args.broker_fault)
-        # A converged replica must also verify: a mismatch found then
-        # is a verification bug (or a divergence it fixed).
-        diverged |= figures['divergent'] != 0 or \
-            figures['verify_mismatches'] != 0
+        failed = _failed(figures)
+        diverged |= bool(failed)
         rows.append(_row(name, figures))
-        print('  %s/%s/%s: %s divergent of %s rows' % (
+        print('  %s/%s/%s: %s divergent of %s rows%s' % (
             backend, delivery, name, figures['divergent'],
-            figures['rows']), flush=True)
+            figures['rows'], failed and ' (FAILED: %s)' % failed),
+            flush=True)
     benchlib.table(
         '%s, %s mode: %d s of writes, 3 producers, outage %d s '
         '(%s)' % (benchlib.NAMES[backend], delivery, args.seconds,

@@ -47,7 +47,8 @@ from tools.faults.processes import TABLES
 from tools.faults.proxy import Proxy
 
 SCENARIOS = ('baseline', 'kill-producer', 'kill-consumer', 'broker-outage',
-             'duplicate-reorder', 'kill-agent', 'everything')
+             'duplicate-reorder', 'kill-agent', 'silent-writes',
+             'everything')
 FAULTS = {
     'baseline': set(),
     'kill-producer': {'kill-producer'},
@@ -55,6 +56,10 @@ FAULTS = {
     'broker-outage': {'broker-outage'},
     'duplicate-reorder': {'duplicate-reorder'},
     'kill-agent': {'kill-agent'},
+    # Rows changed behind the capture's back once the replica converged
+    # (a capture hole, a manual fix in the database): no record, no gap,
+    # no marker. Only verification can see them; it must repair each.
+    'silent-writes': {'silent-writes'},
     'everything': {'kill-producer', 'kill-consumer', 'broker-outage',
                    'duplicate-reorder', 'kill-agent'},
 }
@@ -288,6 +293,9 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
     _wait_api(procs, 30)
     figures = _converge(engine, procs, converge_timeout)
     figures['converge_s'] = time.monotonic() - last_write
+    figures['injected'] = figures['silent_repaired'] = '-'
+    if 'silent-writes' in faults:
+        figures.update(_silent_writes(engine, procs, converge_timeout))
     figures.update(_verify(procs))
     figures['consumer_runs'] = procs.consumer_runs
     figures['outbox_left'] = _outbox_rows(engine, procs.delivery)
@@ -313,6 +321,44 @@ def _verify(procs):
                                      for t in results.values()),
             'verify_repaired': sum(r['added'] + r['changed'] + r['removed']
                                    for r in repairs)}
+
+
+def _repaired(procs):
+    """Rows verification repaired so far, all tables (the status)."""
+    tables = procs.api('/status')['tables'].values()
+    return sum(t['verification'][k] for t in tables
+               for k in ('rows_added', 'rows_changed', 'rows_removed'))
+
+
+def _silent_writes(engine, procs, timeout):
+    """Change rows without the plugin; verification must repair them.
+
+    Returns the figures of the replica after the repair: ``injected``
+    rows changed behind the capture, ``silent_repaired`` rows the
+    verification repaired, and the row-for-row comparison again.
+    """
+    before = _repaired(procs)
+    with engine.begin() as conn:  # this engine has no plugin installed
+        ids = [r[0] for r in conn.execute(sa.text(
+            'SELECT id FROM instances ORDER BY id')).fetchmany(3)]
+        injected = sum(conn.execute(sa.text(
+            "UPDATE instances SET host = 'moved-silently' WHERE id = :id"),
+            {'id': i}).rowcount for i in ids)
+        tag = conn.execute(sa.text(
+            'SELECT resource_id, tag FROM tags ORDER BY resource_id, tag'
+        )).first()
+        if tag is not None:
+            injected += conn.execute(sa.text(
+                'DELETE FROM tags WHERE resource_id = :r AND tag = :t'),
+                {'r': tag[0], 't': tag[1]}).rowcount
+        injected += conn.execute(sa.text(
+            "INSERT INTO tags (resource_id, tag) VALUES "
+            "('silent', 'never-captured')")).rowcount
+    verified = _verify(procs)
+    figures = _converge(engine, procs, timeout)
+    figures.update(verified, injected=injected,
+                   silent_repaired=_repaired(procs) - before)
+    return figures
 
 
 def _outbox_rows(engine, delivery):

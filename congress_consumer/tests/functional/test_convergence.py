@@ -71,7 +71,7 @@ class ConvergenceTest(testtools.TestCase):
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             futures = [pool.submit(_run_workload, load, 40)
                        for load in loads]
-            late = self.p.new_driver()  # snapshot while writers run
+            late = self.p.new_driver(pool='late')  # snapshot mid-write
             for future in futures:
                 future.result()
         self.assert_converges()
@@ -190,7 +190,7 @@ class RabbitProcessesTest(testtools.TestCase):
                                    seed, self.compression[seed])
                        for seed in range(3)]
             time.sleep(1.0)
-            late = p.new_driver()
+            late = p.new_driver(pool='late')  # a queue of its own
             failed = [f.result(timeout=300) for f in futures]
         self.assertLess(sum(failed), 60)
         self.assertEqual([], p.converge(timeout=30))

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import testtools
 
 from congress_consumer.datasources import sql_polling
+from congress_consumer import exceptions
 from oslo_publish_tables import fixture as backends
 
 HOSTS = sa.Table('hosts', sa.MetaData(),
@@ -83,7 +84,7 @@ class SqlPollingTest(testtools.TestCase):
 
     def test_columns_are_required_for_every_table(self):
         exc = self.assertRaises(
-            sql_polling.exceptions.InvalidParamError,
+            exceptions.InvalidParamError,
             sql_polling.SqlPollingDriver, 'x',
             {'database_url': 'sqlite://', 'tables': 'hosts,racks',
              'columns': {'hosts': 'name'}})

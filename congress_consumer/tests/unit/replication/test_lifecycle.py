@@ -148,6 +148,19 @@ class SharedQueueTest(DriverCase):
         second.start()  # the queue is free again
         self.assertTrue(second.wait_live(10))
 
+    def test_second_instance_of_a_datasource_is_refused(self):
+        first = self.make_driver('a', pool='congress')
+        first.start()
+        second = self.make_driver('a', pool='congress')
+        exc = self.assertRaises(queues.RunningTwiceError, second.start)
+        self.assertIn('datasource a is already running', str(exc))
+        self.assertIn('congress.a', str(exc))
+        second.stop()  # stopping the refused one leaves the claim alone
+        self.assertRaises(queues.RunningTwiceError, second.start)
+        first.stop()
+        second.start()
+        self.assertTrue(second.wait_live(10))
+
     def test_same_pool_is_made_unique(self):
         first = self.make_driver('a', pool='congress')
         second = self.make_driver('b', pool='congress')
