@@ -27,6 +27,7 @@ write check it again: a new shape, or a table dropped and created again,
 is reported so that its consumers reload it.
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,6 +38,21 @@ from sqlalchemy import exc as sa_exc
 from oslo_publish_tables.capture import tables as tables_mod
 
 LOG = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _keeping_options(connection):
+    """Reflect on the service's connection and leave it as it was.
+
+    SQLAlchemy's MySQL reflection sets ``skip_user_error_events`` on the
+    connection it is given, for good: the service's later errors on it
+    would skip oslo.db's translation (``DBDuplicateEntry``...).
+    """
+    options = connection._execution_options
+    try:
+        yield
+    finally:
+        connection._execution_options = options
 
 
 class LazyRegistry(object):
@@ -91,6 +107,8 @@ class LazyRegistry(object):
         if info is not None:
             if connection is None or not self._due(name):
                 return info
+            if self._unchanged(connection, info):
+                return info
             return self._reflect(connection, name)
         if name not in self._names:
             return None
@@ -107,14 +125,25 @@ class LazyRegistry(object):
         return (time.monotonic() - self._checked.get(name, 0.0)
                 >= self.check_interval)
 
+    def _unchanged(self, connection, info):
+        """The periodic check: one query, a reflection only if it differs."""
+        if info.name in self._stale:
+            return False
+        now = time.monotonic()
+        if tables_mod.signature(connection, info.name) != info.signature:
+            return False
+        self._checked[info.name] = now
+        return True
+
     def _reflect(self, connection, name):
         # No lock while reflecting: a reflection waiting on a database
         # lock must not hold up the other tables' statements.
         now = time.monotonic()
         try:
-            info = tables_mod._reflect_one(
-                connection, name, self._excluded.get(name, ()),
-                again=name in self._known)
+            with _keeping_options(connection):
+                info = tables_mod._reflect_one(
+                    connection, name, self._excluded.get(name, ()),
+                    again=name in self._known)
         except sa_exc.NoSuchTableError:
             self._note_missing(name)
             return None
@@ -131,7 +160,7 @@ class LazyRegistry(object):
     def _change(self, name, old, info):
         """Why ``name``'s consumers must reload it, or None (locked)."""
         known = self._known.get(name)
-        self._known[name] = (info.fingerprint, info.identity)
+        self._known[name] = (info.fingerprint, info.signature)
         reason = None
         if name in self._missing:
             self._missing.discard(name)
@@ -143,14 +172,15 @@ class LazyRegistry(object):
             pass
         elif known[0] != info.fingerprint:
             reason = 'the columns of table %s changed' % name
-        elif known[1] != info.identity:
+        elif known[1] != info.signature:
             reason = 'table %s was created again (or, on SQLite, the ' \
                 'schema changed)' % name
         return reason
 
     def warn_missing(self, connection):
         """Warn of each configured table the database does not have."""
-        existing = set(sa.inspect(connection).get_table_names())
+        with _keeping_options(connection):
+            existing = set(sa.inspect(connection).get_table_names())
         for name in sorted(self._names - existing):
             self._note_missing(name)
 

@@ -46,7 +46,7 @@ class TableInfo(object):
                              if c.name not in self.excluded)
         self._coercers = tuple(_coercer(c) for c in self.pk_columns)
         self.fingerprint = fingerprint(table)
-        self.identity = None  # see identity()
+        self.signature = None  # see signature()
         # Whether the database compares this table's keys exactly, so
         # that a key literal of a statement is the key of the row it
         # matches: see :meth:`use_dialect`.
@@ -97,29 +97,48 @@ def fingerprint(table):
     return hashlib.sha1(shape.encode('utf-8')).hexdigest()[:12]
 
 
-_IDENTITY = {
-    # Changes when the table is dropped and created again.
-    'postgresql': 'SELECT CAST(to_regclass(:name) AS oid)',
-    'mysql': 'SELECT CREATE_TIME FROM information_schema.tables '
-             'WHERE table_schema = DATABASE() AND table_name = :name',
+_SIGNATURE = {
+    # One cheap query whose answer changes when the table's columns do,
+    # or when it is dropped and created again (its oid).
+    'postgresql':
+        "SELECT CAST(c.oid AS text) || ':' || md5(string_agg("
+        "a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || "
+        "CASE WHEN a.attnotnull THEN ' nn' ELSE '' END, ',' "
+        "ORDER BY a.attnum)) FROM pg_class c JOIN pg_attribute a "
+        "ON a.attrelid = c.oid WHERE c.oid = to_regclass(:name) "
+        "AND a.attnum > 0 AND NOT a.attisdropped GROUP BY c.oid",
+    # ... its creation time (to the second).
+    'mysql':
+        "SELECT CONCAT((SELECT CREATE_TIME FROM information_schema.tables "
+        "WHERE TABLE_SCHEMA = :schema AND TABLE_NAME = :name), ':', "
+        "COUNT(*), ':', SUM(CRC32(CONCAT_WS(' ', ORDINAL_POSITION, "
+        "COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE)))) "
+        "FROM information_schema.columns "
+        "WHERE TABLE_SCHEMA = :schema AND TABLE_NAME = :name",
     # Any schema change of the database (SQLite keeps no per-table mark;
     # a dropped table's root page is reused).
     'sqlite': 'PRAGMA schema_version',
 }
 
 
-def identity(connection, name):
-    """What tells ``name`` from a table of that name created anew.
+def signature(connection, name):
+    """A cheap mark of ``name``'s shape and identity, or None.
 
-    PostgreSQL: its oid; MySQL/MariaDB: its creation time (to the
-    second); SQLite: the database's schema version (any DDL).
+    Reflecting a table again takes tens of milliseconds (PostgreSQL's
+    catalog queries); this is one query. PostgreSQL: oid and columns;
+    MySQL/MariaDB: creation time and columns; SQLite: the database's
+    schema version (any DDL). None for a table that does not exist (or
+    another database).
     """
     dialect = connection.dialect.name
-    sql = _IDENTITY.get('mysql' if dialect == 'mariadb' else dialect)
+    sql = _SIGNATURE.get('mysql' if dialect == 'mariadb' else dialect)
     if sql is None:
         return None
-    params = {} if sql.startswith('PRAGMA') else {'name': name}
-    return connection.execute(sa.text(sql), params).scalar()
+    # MySQL reads information_schema fast only for constant names.
+    params = {} if sql.startswith('PRAGMA') else {
+        'name': name, 'schema': connection.dialect.default_schema_name}
+    value = connection.execute(sa.text(sql), params).scalar()
+    return None if value is None else str(value)
 
 
 def _coercer(column):
@@ -186,7 +205,7 @@ def _reflect_one(connection, name, excluded, again=False):
                 'primary key columns cannot be excluded')
     info = TableInfo(table, excluded)
     info.use_dialect(connection.dialect.name)
-    info.identity = identity(connection, name)
+    info.signature = signature(connection, name)
     return info
 
 

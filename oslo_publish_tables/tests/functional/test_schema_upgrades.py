@@ -27,6 +27,8 @@ import os
 import alembic.command
 import alembic.config
 import fixtures
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import engines
 from oslo_messaging.notify import _impl_test
 import sqlalchemy as sa
 from sqlalchemy.dialects import plugins
@@ -211,5 +213,42 @@ class DroppedColumnTest(testtools.TestCase):
         conn.commit()
 
 
+class ReflectionLeavesConnectionTest(testtools.TestCase):
+    """Reflecting on the service's connection leaves it as it was.
+
+    The first write of a table reflects it on the writing connection,
+    inside an ORM flush; the service's later errors on that connection
+    are still translated by oslo.db (MySQL's reflection used to switch
+    its error events off for good).
+    """
+    backend = backends.SQLITE  # replaced by for_each_backend()
+
+    def test_duplicate_in_a_savepoint_after_first_use(self):
+        db = self.useFixture(backends.DatabaseFixture(self.backend))
+        metadata = sa.MetaData()
+        tags = sa.Table('tags', metadata,
+                        sa.Column('rid', sa.String(36), primary_key=True),
+                        sa.Column('tag', sa.String(36), primary_key=True))
+        plain = sa.create_engine(db.url)
+        metadata.create_all(plain)
+        plain.dispose()
+        engine = engines.create_engine(db.url)
+        self.addCleanup(engine.dispose)
+        publisher.install(engine, backends.make_conf(tables=['tags']),
+                          submit=[].append)
+        self.addCleanup(publisher.uninstall, engine)
+        with engine.connect() as conn:
+            options = dict(conn.get_execution_options())
+            with conn.begin():
+                conn.execute(sa.insert(tags), {'rid': 'r', 'tag': 't1'})
+                self.assertEqual(options, conn.get_execution_options())
+                nested = conn.begin_nested()
+                self.assertRaises(
+                    db_exc.DBDuplicateEntry, conn.execute,
+                    sa.insert(tags), {'rid': 'r', 'tag': 't1'})
+                nested.rollback()
+
+
 backends.for_each_backend(AlembicUpgradeTest)
+backends.for_each_backend(ReflectionLeavesConnectionTest)
 backends.for_each_backend(DroppedColumnTest)
