@@ -282,6 +282,24 @@ SUBSCRIPTIONS_OPTS = [
                 help='With a RabbitMQ notification transport, count a '
                      'consumer on the subscriber\'s queue '
                      '<subscriber_topic>.info as a sign of life.'),
+    cfg.FloatOpt('expire_after', default=0.0, min=0,
+                 help='Seconds without a sign of life after which a '
+                      'subscription is deleted, counted as for '
+                      'stale_timeout and checked every '
+                      'stale_check_interval. 0: never; stale '
+                      'subscriptions are only reported.'),
+    cfg.BoolOpt('durable', default=False,
+                help='Deliver to subscriber topics through durable '
+                     'RabbitMQ queues (<subscriber_topic>.info on '
+                     'durable_exchange, persistent messages), which '
+                     'survive a broker restart. Subscribers must listen '
+                     'on that exchange with durable queues '
+                     '([oslo_messaging_rabbit] amqp_durable_queues).'),
+    cfg.StrOpt('durable_exchange', default='congress_subscriptions',
+               help='With durable: the exchange of the subscriber '
+                    'topics (a durable exchange of its own: RabbitMQ '
+                    'refuses to redeclare a non-durable exchange '
+                    'durable).'),
     cfg.IntOpt('queue_size', default=10000, min=1,
                help='Most notifications for subscribers held while the '
                     'broker is unreachable; beyond it they are dropped and '

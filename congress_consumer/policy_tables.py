@@ -43,6 +43,7 @@ from oslo_log import log as logging
 from oslo_publish_tables import exceptions as pt_exceptions
 from oslo_publish_tables.protocol import stamps
 
+from congress_consumer.replication import tables_view
 from congress_consumer.subscriptions import driver_tables
 from congress_consumer.subscriptions import republisher as rep_mod
 
@@ -70,7 +71,7 @@ def _columns(width):
     return ['col%d' % i for i in range(width)]
 
 
-class PolicyTables(driver_tables.TablesView):
+class PolicyTables(tables_view.TablesView):
     """Policy tables of one engine, with the Synchronizer's interface.
 
     ``lock`` and ``replicas`` are what the Republisher uses.

@@ -23,9 +23,12 @@ full. Records that overflow the spool are dropped but keep their
 sequence numbers, so consumers see a gap and resync; the count is logged
 once per ``heartbeat_interval``. When idle the thread sends heartbeats
 carrying the last sequence number; a clean shutdown flushes and says
-goodbye. In durable mode (:mod:`oslo_publish_tables.outbox`) a record
-whose every part the transport accepted has its outbox row deleted, in
-batches, by the same background thread. It uses :mod:`threading`
+goodbye (unless ``goodbye`` is False: a relay, whose source goes on
+changing after it stops, must not tell its consumers that nothing will
+change, so they see its silence instead). In durable mode
+(:mod:`oslo_publish_tables.outbox`) a record whose every part the
+transport accepted has its outbox row deleted, in batches, by the same
+background thread. It uses :mod:`threading`
 only, so it runs on native threads and, in an eventlet-monkeypatched
 process, on green threads.
 """
@@ -65,8 +68,10 @@ class Sender(object):
     def __init__(self, transport, max_batch_changes=1000,
                  spool_size=100000, heartbeat_interval=10.0,
                  max_retry_interval=30.0, shutdown_timeout=5.0,
-                 min_send_interval=0.0, signer=None, compression=None):
+                 min_send_interval=0.0, signer=None, compression=None,
+                 goodbye=True):
         self.transport = transport
+        self.goodbye = goodbye
         # compression.ZLIB: compressed bodies (format 1.2); else plain.
         self.compress = compression == compression_mod.ZLIB
         self.min_send_interval = min_send_interval
@@ -315,7 +320,7 @@ class Sender(object):
         self._thread = None
         if not thread.is_alive():
             self._prune()  # never while the thread may still prune
-        if flushed:
+        if flushed and self.goodbye:
             try:
                 self._send(envelope.EVENT_GOODBYE, [], self._seq, final=True)
             except transport_mod.SendError as exc:

@@ -87,6 +87,7 @@ class DataSourceDriver(translators.TranslatorConstants):
         self.initialized = False
         self._lock = threading.RLock()
         self._subscribers = []
+        self._subscriber_counts = []  # callables: more subscribers
         self._translators = []
         self._schema = {}
         self._table_deps = {}
@@ -209,7 +210,8 @@ class DataSourceDriver(translators.TranslatorConstants):
                 'last_updated': last.isoformat() if last else None,
                 'number_of_updates': self.number_of_updates,
                 'last_error': self.last_error,
-                'subscribers': len(self._subscribers)}
+                'subscribers': len(self._subscribers) + sum(
+                    count() for count in list(self._subscriber_counts))}
 
     # -- changing state and publishing -------------------------------------
 
@@ -231,6 +233,19 @@ class DataSourceDriver(translators.TranslatorConstants):
         self.last_updated_time = _now()
         self.number_of_updates += 1
         self.last_error = None
+
+    def add_subscriber_count(self, count):
+        """Add ``count()`` to the ``subscribers`` of :meth:`get_status`.
+
+        For components that serve this driver's tables to subscribers
+        of their own (filtered subscriptions, republishing); remove it
+        with :meth:`remove_subscriber_count`.
+        """
+        self._subscriber_counts.append(count)
+
+    def remove_subscriber_count(self, count):
+        if count in self._subscriber_counts:
+            self._subscriber_counts.remove(count)
 
     def subscribe(self, callback):
         """Call ``callback(table, to_add, to_del)`` on every change."""

@@ -21,6 +21,7 @@ SUB = '/v1/subscriptions/{subscriber_id}'
 
 READ = PREFIX % 'get'
 CREATE = PREFIX % 'create'
+UPDATE = PREFIX % 'update'
 DELETE = PREFIX % 'delete'
 ACK = PREFIX % 'ack'
 
@@ -32,8 +33,13 @@ RULES = [
                     {'method': 'GET', 'path': SUB}]),
     policy.DocumentedRuleDefault(
         name=CREATE, check_str=base.SERVICE_OR_ADMIN,
-        description='Subscribe to a filtered table.',
+        description='Subscribe to a filtered table (with upsert, '
+                    'also replace an existing subscription).',
         operations=[{'method': 'POST', 'path': '/v1/subscriptions'}]),
+    policy.DocumentedRuleDefault(
+        name=UPDATE, check_str=base.SERVICE_OR_ADMIN,
+        description='Update a subscription (PUT, or POST with upsert).',
+        operations=[{'method': 'PUT', 'path': SUB}]),
     policy.DocumentedRuleDefault(
         name=DELETE, check_str=base.SERVICE_OR_ADMIN,
         description='Unsubscribe.',

@@ -62,6 +62,7 @@ Decimals floats, UUIDs and bytes strings, JSON values JSON text.
 """
 
 import collections
+import datetime
 import json
 import logging
 import operator
@@ -505,6 +506,13 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
 
     def get_status(self):
         status = super().get_status()
+        # Congress's fields: what the replica applied, not what the base
+        # class counts (its polls and pushes, which never happen here).
+        count, last = self.sync.updates()
+        status['number_of_updates'] = count
+        status['last_updated'] = None if last is None else \
+            datetime.datetime.fromtimestamp(
+                last, datetime.timezone.utc).isoformat()
         status['tables'] = {self._maps[t].name: self.sync.table_status(t)
                             for t in self._maps}
         for t in self._maps:

@@ -43,6 +43,7 @@ from congress_consumer.replication import plausibility
 from congress_consumer.replication import producers
 from congress_consumer.replication import ratelimit
 from congress_consumer.replication import replica as replica_mod
+from congress_consumer.replication import tables_view
 
 LOG = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class TableStatus(object):
         self.started = None
         self.snapshot_at = None  # clock time the loaded snapshot was taken
         self.last_applied_wall = None
+        self.loaded_wall = None  # time.time() the last snapshot loaded
         self.lag_ms = None
         self.resyncs = 0
         self.progress = None  # of the last snapshot load
@@ -90,7 +92,7 @@ class TableStatus(object):
         self.suspect_count = 0  # empty snapshots in a row
 
 
-class Synchronizer(object):
+class Synchronizer(tables_view.TablesView):
     """Snapshot + delta-stream synchronisation of a set of tables."""
 
     def __init__(self, tables, pk_names, snapshot_source, listener=None,
@@ -493,6 +495,7 @@ class Synchronizer(object):
             if status.requested <= status.started:
                 status.state = LIVE
             status.snapshot_at = status.started
+            status.loaded_wall = time.time()
             status.resyncs = replica.counts['snapshots'] - 1
         if self.on_loaded is not None:
             self.on_loaded(table)
@@ -547,29 +550,8 @@ class Synchronizer(object):
             return STALE
         return state
 
-    # -- the public read API: callers never take the lock themselves ----
-
-    def reading(self):
-        """A context in which no change is applied (the replicas' lock).
-
-        For a reader that must see rows and what it numbers after them
-        agree (the Congress adapter's snapshot and sequence number).
-        """
-        return self.lock
-
-    def row(self, table, key):
-        """The row of ``table`` with primary key ``key``, or None."""
-        with self.lock:
-            return self.replicas[table].rows.get(key)
-
-    def rows(self, table):
-        """A copy of ``table``'s rows: ``{primary key tuple: row}``."""
-        with self.lock:
-            return dict(self.replicas[table].rows)
-
-    def pk_names(self, table):
-        """The names of ``table``'s primary key columns, once known."""
-        return self.replicas[table].pk_names
+    # -- the public read API, beside TablesView's: callers never
+    # take the lock themselves ----
 
     def snapshots_taken(self, tables):
         """``{table: snapshots loaded so far}`` of ``tables``."""
@@ -586,6 +568,19 @@ class Synchronizer(object):
                        and self.status[t].state == LIVE
                        for t, count in before.items())
 
+    def updates(self):
+        """``(changes applied + snapshots loaded, last time.time() of one)``.
+
+        Congress's ``number_of_updates`` and ``last_updated``.
+        """
+        with self.lock:
+            count = sum(r.counts[replica_mod.APPLIED] + r.counts['snapshots']
+                        for r in self.replicas.values())
+            times = [w for s in self.status.values()
+                     for w in (s.last_applied_wall, s.loaded_wall)
+                     if w is not None]
+        return count, max(times) if times else None
+
     def counters(self):
         """Producers, gaps and discarded messages, for the API."""
         return {'producers': len(self.tracker),
@@ -594,23 +589,6 @@ class Synchronizer(object):
                 'gaps': self.tracker.gaps,
                 'vanished_producers': self.tracker.vanished,
                 'discarded': dict(self.counts)}
-
-    def watch(self, watcher, tables=None):
-        """Call ``watcher(table, old, new, ts)`` on every change.
-
-        Of ``tables`` (default: all), under the lock, as it is applied.
-        """
-        with self.lock:
-            for table in tables or list(self.replicas):
-                self.replicas[table].watchers.append(watcher)
-
-    def unwatch(self, watcher, tables=None):
-        """Stop calling ``watcher`` (see :meth:`watch`)."""
-        with self.lock:
-            for table in tables or list(self.replicas):
-                watchers = self.replicas[table].watchers
-                if watcher in watchers:
-                    watchers.remove(watcher)
 
     def table_status(self, table):
         """Status and counters of one table, for the API."""

@@ -18,6 +18,7 @@ Routes added to :class:`congress_consumer.api.wsgi.API` when
     POST   /v1/subscriptions                 201 subscribe
     GET    /v1/subscriptions                 200 list
     GET    /v1/subscriptions/{id}[?rows=1]   200 show (and matching rows)
+    PUT    /v1/subscriptions/{id}            200 update
     DELETE /v1/subscriptions/{id}            204 unsubscribe
     POST   /v1/subscriptions/{id}/ack        204 "I am alive"
 
@@ -26,11 +27,21 @@ Routes added to :class:`congress_consumer.api.wsgi.API` when
     {"subscriber_id": "watcher-1", "subscriber_topic": "watcher_updates",
      "datasource": "nova", "table": "instances",
      "filters": [{"column": "host", "value": ["compute-1", "compute-2"]}],
-     "payload": "delta", "initial_rows": true}
+     "payload": "delta", "initial_rows": true, "notify": true}
 
-and answers the subscription, plus ``seq`` and ``rows`` (the matching
-rows, encoded like the notifications) when ``initial_rows`` is true.
-Errors: 400 for a malformed body or filter, 404 for an unknown
+and answers the subscription and its ``seq``, plus ``epoch`` and ``rows``
+(the matching rows, encoded like the notifications) when
+``initial_rows`` is true. With ``notify`` true the matching rows are also
+sent to the subscriber's topic. ``PUT /v1/subscriptions/{id}`` takes the
+same body (``subscriber_id`` optional) and replaces the subscription,
+its ``seq`` going on; ``POST`` with ``"upsert": true`` does the same
+for an existing id (200) or creates it (201). ONAP's fields are
+accepted: ``ONAPName``, ``ONAPComponent`` and ``ONAPInstance`` are kept
+with the subscription and shown with it, ``requestId`` (or the header
+``X-ONAP-RequestID``) is echoed in the answer's body and that header.
+``"tables": [...]`` instead of ``"table"`` covers several tables of the
+datasource; ``rows`` is then ``{table: [rows]}``. Errors: 400 for a
+malformed body or filter (:mod:`.filters`), 404 for an unknown
 datasource, table or subscription, 409 for a subscriber_id already
 registered.
 """
@@ -46,6 +57,8 @@ from congress_consumer import exceptions
 from congress_consumer.policies import subscriptions as rules
 from congress_consumer.subscriptions import registry as registry_mod
 
+REQUEST_ID = 'X-ONAP-RequestID'
+
 
 def _json(status, body=None):
     resp = webob.Response(status=status, content_type='application/json',
@@ -55,6 +68,12 @@ def _json(status, body=None):
     else:
         resp.content_type = None
     return resp
+
+
+def _encode(tables, rows):
+    """Encoded rows: a list for one table, ``{table: list}`` for more."""
+    encoded = {t: [codec.encode_row(r) for r in rows[t]] for t in tables}
+    return encoded[tables[0]] if len(tables) == 1 else encoded
 
 
 class SubscriptionsAPI(object):
@@ -70,6 +89,7 @@ class SubscriptionsAPI(object):
              {'GET': (self.list, rules.READ),
               'POST': (self.create, rules.CREATE)}),
             (rules.SUB, {'GET': (self.show, rules.READ),
+                         'PUT': (self.update, rules.UPDATE),
                          'DELETE': (self.delete, rules.DELETE)}),
             (rules.SUB + '/ack', {'POST': (self.ack, rules.ACK)}),
         ]
@@ -89,20 +109,45 @@ class SubscriptionsAPI(object):
                 raise wsgi.HTTPError(404, str(exc))
             raise wsgi.HTTPError(400, str(exc))
 
-    def create(self, request):
+    @staticmethod
+    def _body(request):
         try:
-            body = json.loads(request.body or b'null')
+            return json.loads(request.body or b'null')
         except ValueError as exc:
             raise wsgi.HTTPError(400, 'request body is not JSON: %s' % exc)
-        sub, seq, rows = self._call(self.subscriptions.subscribe, body)
+
+    @staticmethod
+    def _request_id(request, body):
+        """ONAP's ``requestId``: from the body, or the X-ONAP-RequestID."""
+        return body.get('requestId') or request.headers.get(REQUEST_ID)
+
+    def _answer(self, status, sub, seq, rows, request_id):
         info = self.subscriptions.describe(sub)
+        if request_id:
+            info['requestId'] = request_id
+        info['seq'] = seq
         if rows is not None:
-            info['seq'] = seq
             info['epoch'] = self.subscriptions.publisher.epoch
-            info['rows'] = [codec.encode_row(r) for r in rows]
-        resp = _json(201, info)
+            info['rows'] = _encode(sub.tables, rows)
+        resp = _json(status, info)
         resp.location = '/v1/subscriptions/%s' % sub.subscriber_id
+        if request_id:
+            resp.headers[REQUEST_ID] = request_id
         return resp
+
+    def create(self, request):
+        body = self._body(request)
+        sub, seq, rows, created = self._call(self.subscriptions.subscribe,
+                                             body)
+        return self._answer(201 if created else 200, sub, seq, rows,
+                            self._request_id(request, body))
+
+    def update(self, request, subscriber_id):
+        body = self._body(request)
+        sub, seq, rows = self._call(self.subscriptions.update,
+                                    subscriber_id, body)
+        return self._answer(200, sub, seq, rows,
+                            self._request_id(request, body))
 
     def list(self, request):
         return _json(200, {'results': self._call(self.subscriptions.list)})
@@ -111,7 +156,7 @@ class SubscriptionsAPI(object):
         rows = request.params.get('rows', '').lower() in ('1', 'true', 'yes')
         info = self._call(self.subscriptions.show, subscriber_id, rows)
         if rows:
-            info['rows'] = [codec.encode_row(r) for r in info['rows']]
+            info['rows'] = _encode(info['tables'], info['rows'])
         return _json(200, info)
 
     def delete(self, request, subscriber_id):

@@ -34,13 +34,20 @@ Notifications (rows are encoded with
     image);
 ``congress_consumer.subscription.snapshot``
     ``{"subscriber_id", "datasource", "table", "epoch", "seq", "ts",
-    "rows": [...]}``: every row matching after the change.
+    "rows": [...]}``: every row matching after the change. Sent also,
+    with ``"reason": "subscribe"`` or ``"update"`` and ``ts`` null, when
+    a subscription asking for it (``notify``) is made or updated,
+    whatever its payload.
 
 ``seq`` counts the notifications of one subscription from 1, and
-``epoch`` names the consumer process: a subscriber that sees a new epoch
-or a hole in ``seq`` (the queue overflowed while the broker was away)
-fetches the matching rows again (``GET /v1/subscriptions/{id}?rows=1``)
-and goes on from the ``seq`` returned with them.
+``epoch`` names the consumer process. After a restart, each subscription
+in the registry gets, once its tables have loaded, a snapshot
+notification per table with ``"reason": "restart"`` (:meth:`\
+FilteredPublisher.restore`): what changed while the consumer was down.
+A subscriber that sees a hole in ``seq`` (the queue overflowed while
+the broker was away) fetches the matching rows again
+(``GET /v1/subscriptions/{id}?rows=1``) and goes on from the ``seq``
+returned with them.
 """
 
 import collections
@@ -62,29 +69,37 @@ EVENT_SNAPSHOT = 'congress_consumer.subscription.snapshot'
 
 
 class _Subscriber(object):
-    """In-memory state of one subscription."""
+    """In-memory state of one subscription (one or more tables)."""
 
-    def __init__(self, sub, replica):
+    def __init__(self, sub, replicas):
         self.sub = sub
-        self.match = filters_mod.matcher(filters_mod.parse(sub.filters))
-        self.replica = replica
+        parsed = filters_mod.parse(sub.filters)
+        self.replicas = replicas  # {table: replica}
+        self.matches = {t: filters_mod.matcher(parsed, t) for t in replicas}
         self.seq = 0
-        self.rows = None  # {key: row} of matching rows, snapshot payload
+        self.active = True  # False once deleted: queued items not sent
+        self.pending = False  # restored: silent until its tables load
+        self.rows = None  # {table: {key: row}} of matching rows (snapshot)
 
-    def change(self, old, new):
+    def matching(self, table):
+        match = self.matches[table]
+        return [r for r in self.replicas[table].rows.values() if match(r)]
+
+    def change(self, table, old, new):
         """Return ``(op, row)`` as this subscriber sees it, or None."""
-        was = old is not None and self.match(old)
-        now = new is not None and self.match(new)
+        match = self.matches[table]
+        was = old is not None and match(old)
+        now = new is not None and match(new)
         if not (was or now):
             return None
         op = 'update' if was and now else ('insert' if now else 'delete')
         row = new if now else old
         if self.rows is not None:
-            key = self.replica.key(row)
+            key = self.replicas[table].key(row)
             if op == 'delete':
-                self.rows.pop(key, None)
+                self.rows[table].pop(key, None)
             else:
-                self.rows[key] = row
+                self.rows[table][key] = row
         return op, row
 
 
@@ -112,6 +127,7 @@ class FilteredPublisher(object):
         self._by_id = {}
         self._watchers = {}
         self._queue = collections.deque()
+        self._pending = set()  # restored subscribers waiting for a load
         self._cond = threading.Condition()
         self._topics = {}
         self._thread = None
@@ -158,46 +174,145 @@ class FilteredPublisher(object):
                                                datasource=datasource)
         return sync, replica
 
+    def _replicas(self, sub):
+        """``(sync, {table: replica})`` of a subscription's tables."""
+        replicas = {}
+        for table in sub.tables:
+            sync, replicas[table] = self._replica(sub.datasource, table)
+        return sync, replicas
+
     def validate(self, sub):
         """Raise InvalidParamError/UnknownTableError if ``sub`` is bad."""
-        sync, replica = self._replica(sub.datasource, sub.table)
+        sync, replicas = self._replicas(sub)
+        columns = {}
         with sync.lock:
-            columns = replica.snapshot_columns
+            for table, replica in replicas.items():
+                names = replica.snapshot_columns
+                if names is None:  # not loaded yet: columns unknown
+                    columns = None
+                    break
+                columns[table] = {'columns': list(names),
+                                  'kinds': filters_mod.kinds(
+                                      replica.rows.values(), names)}
         filters_mod.parse(sub.filters, columns)
 
-    def add(self, sub):
-        """Start delivering to ``sub``; return ``(seq, matching rows)``."""
-        sync, replica = self._replica(sub.datasource, sub.table)
+    def restore(self, sub):
+        """Serve ``sub`` after a restart: tell it the rows it matches now.
+
+        Once every table of ``sub`` has loaded, one snapshot
+        notification per table (``reason`` ``restart``, ``seq`` from 1 in
+        the new ``epoch``) carries its matching rows: whatever changed
+        while the consumer was down. Nothing is sent before.
+        """
+        sync, _ = self._replicas(sub)
+        self.add(sub)
         with sync.lock:
-            subscriber = _Subscriber(sub, replica)
-            rows = [r for r in replica.rows.values() if subscriber.match(r)]
+            subscriber = self._by_id[sub.subscriber_id]
+            subscriber.pending = True
+            self._release(subscriber)
+        with self._cond:
+            self._cond.notify()
+
+    def _release(self, subscriber):
+        """Send a restored subscriber its rows if loaded (under lock)."""
+        if not all(r.loaded for r in subscriber.replicas.values()):
+            self._pending.add(subscriber)
+            return
+        self._pending.discard(subscriber)
+        subscriber.pending = False
+        if subscriber.rows is not None:  # snapshot payload: reload them
+            for table, replica in subscriber.replicas.items():
+                subscriber.rows[table] = {
+                    replica.key(r): r for r in subscriber.matching(table)}
+        for table in subscriber.sub.tables:
+            self._enqueue_rows(subscriber, table,
+                               subscriber.matching(table), 'restart')
+        LOG.info('subscription %s: sent the rows of %s.%s after a restart',
+                 subscriber.sub.subscriber_id, subscriber.sub.datasource,
+                 ','.join(subscriber.sub.tables))
+
+    def _release_pending(self):
+        for subscriber in list(self._pending):
+            if not subscriber.active:
+                self._pending.discard(subscriber)
+                continue
+            with self.syncs[subscriber.sub.datasource].lock:
+                self._release(subscriber)
+
+    def add(self, sub, notify=False, seq=0):
+        """Start delivering to ``sub``; return ``(seq, {table: rows})``.
+
+        ``seq`` is the subscription's last sequence number (kept by an
+        update). With ``notify``, the matching rows are also sent to the
+        subscriber's topic (a snapshot notification per table,
+        ``reason`` ``subscribe`` or ``update``).
+        """
+        sync, replicas = self._replicas(sub)
+        with sync.lock:
+            subscriber = _Subscriber(sub, replicas)
+            subscriber.seq = seq
+            rows = {t: subscriber.matching(t) for t in sub.tables}
             if sub.payload == 'snapshot':
-                subscriber.rows = {replica.key(r): r for r in rows}
-            self._by_table.setdefault((sub.datasource, sub.table), {})[
-                sub.subscriber_id] = subscriber
+                subscriber.rows = {
+                    t: {replicas[t].key(r): r for r in rows[t]}
+                    for t in sub.tables}
+            for table in sub.tables:
+                self._by_table.setdefault((sub.datasource, table), {})[
+                    sub.subscriber_id] = subscriber
             self._by_id[sub.subscriber_id] = subscriber
-        return 0, rows
+            if notify:
+                for table in sub.tables:
+                    self._enqueue_rows(subscriber, table, rows[table],
+                                       'update' if seq else 'subscribe')
+        return subscriber.seq, rows
+
+    def replace(self, sub, notify=False):
+        """Deliver to the updated ``sub`` from now on, ``seq`` going on."""
+        old = self._by_id.get(sub.subscriber_id)
+        seq = old.seq if old is not None else 0
+        self.remove(sub.subscriber_id, keep_queued=True)
+        return self.add(sub, notify=notify, seq=seq)
+
+    def _head(self, subscriber, table, ts):
+        subscriber.seq += 1
+        sub = subscriber.sub
+        return {'subscriber_id': sub.subscriber_id,
+                'datasource': sub.datasource, 'table': table,
+                'epoch': self.epoch, 'seq': subscriber.seq, 'ts': ts}
+
+    def _enqueue_rows(self, subscriber, table, rows, reason):
+        """Queue a snapshot notification of ``rows`` (under the lock)."""
+        head = self._head(subscriber, table, None)
+        head['reason'] = reason
+        self._put((subscriber, EVENT_SNAPSHOT, head, None, list(rows),
+                   None))
 
     def current(self, subscriber_id):
-        """``(seq, matching rows)`` of a subscription, consistently."""
+        """``(seq, {table: matching rows})`` of a subscription."""
         subscriber = self._by_id[subscriber_id]
-        sub = subscriber.sub
-        sync, replica = self._replica(sub.datasource, sub.table)
+        sync, _ = self._replicas(subscriber.sub)
         with sync.lock:
-            return subscriber.seq, [r for r in replica.rows.values()
-                                    if subscriber.match(r)]
+            return subscriber.seq, {t: subscriber.matching(t)
+                                    for t in subscriber.sub.tables}
 
-    def remove(self, subscriber_id):
+    def remove(self, subscriber_id, keep_queued=False):
         subscriber = self._by_id.pop(subscriber_id, None)
         if subscriber is None:
             return
+        subscriber.active = keep_queued
         sub = subscriber.sub
         sync = self.syncs[sub.datasource]
         with sync.lock:
-            subs = self._by_table.get((sub.datasource, sub.table), {})
-            subs.pop(subscriber_id, None)
-            if not subs:
-                self._by_table.pop((sub.datasource, sub.table), None)
+            for table in sub.tables:
+                subs = self._by_table.get((sub.datasource, table), {})
+                subs.pop(subscriber_id, None)
+                if not subs:
+                    self._by_table.pop((sub.datasource, table), None)
+
+    def count(self, datasource):
+        """How many subscriptions follow tables of ``datasource``."""
+        return sum(1 for s in list(self._by_id.values())
+                   if s.sub.datasource == datasource)
 
     def __contains__(self, subscriber_id):
         return subscriber_id in self._by_id
@@ -209,25 +324,26 @@ class FilteredPublisher(object):
             subscribers = self._by_table.get((datasource, table))
             if subscribers:
                 for subscriber in subscribers.values():
-                    self._notify(subscriber, old, new, ts)
+                    self._notify(subscriber, table, old, new, ts)
         return watch
 
-    def _notify(self, subscriber, old, new, ts):
-        seen = subscriber.change(old, new)
+    def _notify(self, subscriber, table, old, new, ts):
+        if subscriber.pending:
+            return  # its restart notification will hold this change
+        seen = subscriber.change(table, old, new)
         if seen is None:
             return
-        subscriber.seq += 1
-        sub = subscriber.sub
-        head = {'subscriber_id': sub.subscriber_id,
-                'datasource': sub.datasource, 'table': sub.table,
-                'epoch': self.epoch, 'seq': subscriber.seq, 'ts': ts}
+        head = self._head(subscriber, table, ts)
         if subscriber.rows is None:
             op, row = seen
             item = (subscriber, EVENT_DELTA, head, op, row,
-                    subscriber.replica.pk_names)
+                    subscriber.replicas[table].pk_names)
         else:
             item = (subscriber, EVENT_SNAPSHOT, head, None,
-                    list(subscriber.rows.values()), None)
+                    list(subscriber.rows[table].values()), None)
+        self._put(item)
+
+    def _put(self, item):
         with self._cond:
             if len(self._queue) >= self.queue_size:
                 self.stats['dropped'] += 1
@@ -257,18 +373,28 @@ class FilteredPublisher(object):
             payload['rows'] = [codec.encode_row(r) for r in rows]
         return payload
 
+    def _next(self):
+        """The next item to send, or None once stopping and empty."""
+        while True:
+            if self._pending:
+                self._release_pending()
+            with self._cond:
+                if not self._queue and not self._stopping:
+                    self._cond.wait(0.2 if self._pending else 1.0)
+                if self._queue:
+                    return self._queue[0]
+                if self._stopping:
+                    return None
+
     def _run(self):
         backoff = 0.0
         while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait(1.0)
-                if not self._queue:
-                    return
-                item = self._queue[0]
+            item = self._next()
+            if item is None:
+                return
             subscriber, event_type, head, op, rows, pk_names = item
             topic = subscriber.sub.subscriber_topic
-            if self._by_id.get(head['subscriber_id']) is not subscriber:
+            if not subscriber.active:
                 with self._cond:  # unsubscribed since: not sent
                     self._queue.popleft()
                 continue

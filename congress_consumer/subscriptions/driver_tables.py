@@ -29,6 +29,8 @@ update is a delete of the old row and an insert of the new one.
 
 from oslo_publish_tables.protocol import stamps
 
+from congress_consumer.replication import tables_view
+
 
 class RowSetTable(object):
     """A table of row tuples, keyed by the whole row."""
@@ -64,39 +66,7 @@ class RowSetTable(object):
                 watch(name, None, new, ts)
 
 
-class TablesView(object):
-    """The Synchronizer's watching and reading API.
-
-    Over ``lock`` and ``replicas`` (:class:`RowSetTable` tables).
-    """
-
-    def reading(self):
-        """A context in which no change is applied."""
-        return self.lock
-
-    def rows(self, table):
-        with self.lock:
-            return dict(self.replicas[table].rows)
-
-    def pk_names(self, table):
-        return self.replicas[table].pk_names
-
-    def watch(self, watcher, tables=None):
-        """Call ``watcher(table, old, new, ts)`` on every change."""
-        with self.lock:
-            for table in tables or list(self.replicas):
-                self.replicas[table].watchers.append(watcher)
-
-    def unwatch(self, watcher, tables=None):
-        """Stop calling ``watcher`` (see :meth:`watch`)."""
-        with self.lock:
-            for table in tables or list(self.replicas):
-                replica = self.replicas.get(table)
-                if replica is not None and watcher in replica.watchers:
-                    replica.watchers.remove(watcher)
-
-
-class DriverTables(TablesView):
+class DriverTables(tables_view.TablesView):
     """A driver's tables, with a synchroniser's ``lock`` and ``replicas``.
 
     It follows the driver from its creation; :meth:`detach` stops.

@@ -26,6 +26,8 @@ A subscription (:class:`Subscription`) has:
     the notification topic the subscriber consumes;
 ``datasource``, ``table``
     the replicated table it watches (the published table name);
+``tables``
+    all the tables it watches, ``table`` first (one datasource);
 ``filters``
     see :mod:`.filters`;
 ``payload``
@@ -33,7 +35,13 @@ A subscription (:class:`Subscription`) has:
     (every change sends all matching rows);
 ``created_at``, ``last_ack_at``
     naive UTC datetimes; the subscriber refreshes ``last_ack_at`` to show
-    it is alive (see stale detection in :mod:`.service`).
+    it is alive (see stale detection in :mod:`.service`);
+``onap``
+    the ONAP fields the subscriber sent (``ONAPName``,
+    ``ONAPComponent``, ``ONAPInstance``), kept and shown as given.
+
+Columns added since the table was first created are added to an
+existing table at start (:func:`_upgrade`), nullable.
 """
 
 import json
@@ -47,6 +55,9 @@ from congress_consumer import exceptions
 
 PAYLOADS = ('delta', 'snapshot')
 
+# ONAP's fields naming the subscriber, kept with its subscription.
+ONAP_FIELDS = ('ONAPName', 'ONAPComponent', 'ONAPInstance')
+
 _metadata = sa.MetaData()
 TABLE = sa.Table(
     'congress_subscriptions', _metadata,
@@ -58,6 +69,9 @@ TABLE = sa.Table(
     sa.Column('payload', sa.String(16), nullable=False),
     sa.Column('created_at', sa.DateTime, nullable=False),
     sa.Column('last_ack_at', sa.DateTime, nullable=False),
+    # Added after the first release: nullable, added by _upgrade().
+    sa.Column('onap', sa.Text, nullable=True),
+    sa.Column('tables', sa.Text, nullable=True),  # when more than one
     mysql_engine='InnoDB', mysql_charset='utf8mb4')
 
 
@@ -77,28 +91,36 @@ class Subscription(object):
     """One registered subscription (see the module docstring)."""
 
     __slots__ = ('subscriber_id', 'subscriber_topic', 'datasource', 'table',
-                 'filters', 'payload', 'created_at', 'last_ack_at')
+                 'filters', 'payload', 'created_at', 'last_ack_at', 'onap',
+                 'tables')
 
     def __init__(self, subscriber_id, subscriber_topic, datasource, table,
                  filters=(), payload='delta', created_at=None,
-                 last_ack_at=None):
+                 last_ack_at=None, onap=None, tables=None):
         self.subscriber_id = subscriber_id
         self.subscriber_topic = subscriber_topic
         self.datasource = datasource
         self.table = table
+        self.tables = list(tables or [table])
+        if self.tables[0] != table:
+            raise ValueError('tables must start with table')
         self.filters = list(filters)
         self.payload = payload
         now = timeutils.utcnow().replace(microsecond=0)
         self.created_at = created_at or now
         self.last_ack_at = last_ack_at or self.created_at
+        self.onap = dict(onap or {})
 
     def to_dict(self):
-        return {'subscriber_id': self.subscriber_id,
-                'subscriber_topic': self.subscriber_topic,
-                'datasource': self.datasource, 'table': self.table,
-                'filters': self.filters, 'payload': self.payload,
-                'created_at': self.created_at.isoformat(),
-                'last_ack_at': self.last_ack_at.isoformat()}
+        info = dict(self.onap)
+        info.update({'subscriber_id': self.subscriber_id,
+                     'subscriber_topic': self.subscriber_topic,
+                     'datasource': self.datasource, 'table': self.table,
+                     'tables': list(self.tables),
+                     'filters': self.filters, 'payload': self.payload,
+                     'created_at': self.created_at.isoformat(),
+                     'last_ack_at': self.last_ack_at.isoformat()})
+        return info
 
     def __eq__(self, other):
         return (isinstance(other, Subscription)
@@ -114,14 +136,31 @@ def _row(sub):
             'datasource': sub.datasource, 'table_name': sub.table,
             'filters': json.dumps(sub.filters, sort_keys=True),
             'payload': sub.payload, 'created_at': sub.created_at,
-            'last_ack_at': sub.last_ack_at}
+            'last_ack_at': sub.last_ack_at,
+            'onap': json.dumps(sub.onap, sort_keys=True) if sub.onap
+            else None,
+            'tables': json.dumps(sub.tables) if len(sub.tables) > 1
+            else None}
 
 
 def _subscription(row):
     return Subscription(row.subscriber_id, row.subscriber_topic,
                         row.datasource, row.table_name,
                         json.loads(row.filters), row.payload,
-                        row.created_at, row.last_ack_at)
+                        row.created_at, row.last_ack_at,
+                        json.loads(row.onap) if row.onap else None,
+                        json.loads(row.tables) if row.tables else None)
+
+
+def _upgrade(engine):
+    """Add the columns of :data:`TABLE` an older table lacks."""
+    have = {c['name'] for c in sa.inspect(engine).get_columns(TABLE.name)}
+    with engine.begin() as conn:
+        for column in TABLE.columns:
+            if column.name not in have:
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(sa.text('ALTER TABLE %s ADD COLUMN %s %s' % (
+                    TABLE.name, column.name, kind)))
 
 
 class Registry(object):
@@ -132,6 +171,7 @@ class Registry(object):
         self._context.configure(connection=connection)
         self.engine = self._context.writer.get_engine()
         _metadata.create_all(self.engine)
+        _upgrade(self.engine)
 
     def add(self, sub):
         """Store ``sub``; raise SubscriptionExists if its id is taken."""
@@ -153,6 +193,20 @@ class Registry(object):
         with self.engine.connect() as conn:
             return [_subscription(r) for r in conn.execute(
                 TABLE.select().order_by(TABLE.c.subscriber_id))]
+
+    def __contains__(self, subscriber_id):
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(TABLE.c.subscriber_id).where(
+                TABLE.c.subscriber_id == subscriber_id)).first() is not None
+
+    def update(self, sub):
+        """Replace the stored ``sub``; raise SubscriptionNotFound."""
+        with self.engine.begin() as conn:
+            result = conn.execute(TABLE.update().where(
+                TABLE.c.subscriber_id == sub.subscriber_id).values(
+                    **_row(sub)))
+        if not result.rowcount:
+            raise SubscriptionNotFound(subscriber_id=sub.subscriber_id)
 
     def delete(self, subscriber_id):
         with self.engine.begin() as conn:

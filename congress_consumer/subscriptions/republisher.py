@@ -19,8 +19,8 @@ it exactly, with the very same
 sync protocol it would use against a producing service:
 
 * deltas are sent by :class:`oslo_publish_tables.sender.Sender` (its own
-  producer identity, sequence numbers, batching, heartbeats, goodbye,
-  bounded spool) as ``publish_tables.*`` notifications on
+  producer identity, sequence numbers, batching, heartbeats, bounded
+  spool) as ``publish_tables.*`` notifications on
   ``<topic_prefix>.<datasource>``;
 * snapshots are served over oslo.messaging RPC on
   ``<topic_prefix>_snapshot.<datasource>``, with the snapshot service's
@@ -36,6 +36,15 @@ one set lookup. Subscriptions are kept in memory; a (re)started
 republisher sends one resync marker for all its tables, so downstream
 replicas resync and thereby subscribe again (then the sender's
 heartbeats go on).
+
+A republisher never says goodbye (it sets its Sender's ``goodbye`` to
+False, whoever made it: the consumer's republished datasources and the
+policy tables of a Congress engine alike). A goodbye tells a replica
+that everything was sent and nothing will change: true of a producing
+service stopped cleanly, not of a relay whose upstream keeps changing.
+When a republisher stops, its heartbeats stop; after
+``producer_timeout`` a downstream datasource is STALE (its tables report
+``STALE``, ``caught_up`` false), never LIVE with stale rows.
 
 The changes come from the replica's watchers (called under the
 synchroniser's lock with the change's stamp). Each visible change becomes
@@ -88,6 +97,7 @@ class Republisher(object):
                  idle_timeout=120.0, now=stamps.local_now):
         self.sync = sync
         self.sender = sender
+        sender.goodbye = False  # a relay: see the module docstring
         self.tables = list(tables or sync.replicas)
         for table in self.tables:
             if table not in sync.replicas:

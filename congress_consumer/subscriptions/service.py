@@ -32,9 +32,12 @@ with ``"stale": true`` by the API, until it comes back. Signs of life are
 notification transport is RabbitMQ and ``check_queues`` is on, a
 consumer seen on the subscriber's queue ``<subscriber_topic>.info``
 (a passive queue declare, which also reports the backlog). A stale
-subscription is reported, never deleted: ``DELETE`` it to stop delivery.
+subscription is reported; with ``expire_after`` it is deleted once it
+has given no sign of life for that long. ``durable`` sends to the
+subscriber topics through durable queues (:mod:`.durable`).
 """
 
+import functools
 import threading
 import urllib.parse
 
@@ -53,6 +56,7 @@ from congress_consumer import exceptions
 from congress_consumer import opts
 from congress_consumer.subscriptions import delivery
 from congress_consumer.subscriptions import driver_tables
+from congress_consumer.subscriptions import durable as durable_mod
 from congress_consumer.subscriptions import filters as filters_mod
 from congress_consumer.subscriptions import registry as registry_mod
 from congress_consumer.subscriptions import republisher as rep_mod
@@ -112,6 +116,24 @@ class QueueProbe(object):
         return messages, consumers
 
 
+def _with_tables(body):
+    """``body`` with both ``table`` and ``tables`` (from either)."""
+    tables = body.get('tables')
+    if tables is None:
+        return dict(body, tables=[body.get('table')])
+    if 'table' in body or not isinstance(tables, list) or not tables or \
+            len(set(map(str, tables))) != len(tables):
+        raise exceptions.InvalidParamError(
+            param='tables', reason='a non-empty list of distinct table '
+                                   'names, instead of table')
+    for table in tables:
+        if not isinstance(table, str) or not table.strip() or \
+                len(table) > 255:
+            raise exceptions.InvalidParamError(
+                param='tables', reason='%r is not a table name' % (table,))
+    return dict(body, table=tables[0])
+
+
 class Subscriptions(object):
     """The subscription services of one ``congress-consumer``."""
 
@@ -140,7 +162,7 @@ class Subscriptions(object):
         self.publisher = None
         if self.registry is not None:
             self.publisher = delivery.FilteredPublisher(
-                conf, self.syncs, self.transport,
+                conf, self.syncs, self._delivery_transport(),
                 queue_size=self.group.queue_size)
         self.probe = probe
         if probe is None and self.registry is not None and \
@@ -149,6 +171,8 @@ class Subscriptions(object):
         self.republishers = {}
         self._servers = []
         self._stale = set()
+        self.expired = 0  # subscriptions deleted by expire_after
+        self._counts = {}  # datasource -> its driver's subscriber count
         self._stop = threading.Event()
         self._checker = None
 
@@ -160,6 +184,17 @@ class Subscriptions(object):
             self._owned.append(self._transport)
         return self._transport
 
+    def _delivery_transport(self):
+        """The transport of subscriber topics (see :mod:`.durable`)."""
+        if not self.group.durable:
+            return self.transport
+        transport, _ = durable_mod.transport(self.conf,
+                                             self.group.durable_exchange)
+        self._owned.append(transport)
+        LOG.info('subscriptions: durable delivery on exchange %s',
+                 self.group.durable_exchange)
+        return transport
+
     @property
     def rpc_transport(self):
         if self._rpc_transport is None:
@@ -169,7 +204,31 @@ class Subscriptions(object):
 
     # -- lifecycle ----------------------------------------------------------
 
+    def subscribers_of(self, datasource):
+        """Subscriptions and republished-table subscribers of a source."""
+        count = 0
+        if self.publisher is not None:
+            count += self.publisher.count(datasource)
+        republisher = self.republishers.get(datasource)
+        if republisher is not None:
+            count += sum(len(s) for s in
+                         list(republisher.subscribers.values()))
+        return count
+
+    def _count_subscribers(self, install):
+        """Install (or remove) the drivers' ``subscribers`` counts."""
+        for name, driver in self.drivers.items():
+            if not hasattr(driver, 'add_subscriber_count'):
+                continue
+            if install:
+                self._counts[name] = functools.partial(
+                    self.subscribers_of, name)
+                driver.add_subscriber_count(self._counts[name])
+            elif name in self._counts:
+                driver.remove_subscriber_count(self._counts.pop(name))
+
     def start(self):
+        self._count_subscribers(True)
         for name in self.group.republish:
             self._start_republisher(name)
         if self.registry is None:
@@ -177,7 +236,7 @@ class Subscriptions(object):
         self.publisher.start()
         for sub in self.registry.list():
             try:
-                self.publisher.add(sub)
+                self.publisher.restore(sub)
             except exceptions.CongressConsumerError as exc:
                 LOG.error('subscription %s is not served: %s',
                           sub.subscriber_id, exc)
@@ -216,6 +275,7 @@ class Subscriptions(object):
                  name, topic, rpc_topic)
 
     def stop(self):
+        self._count_subscribers(False)
         self._stop.set()
         if self._checker is not None:
             self._checker.join(10)
@@ -240,54 +300,101 @@ class Subscriptions(object):
 
     # -- operations (the REST API's) ---------------------------------------
 
-    def subscribe(self, body):
-        """Register a subscription from a request body.
+    _KNOWN = frozenset({'subscriber_id', 'subscriber_topic', 'datasource',
+                        'table', 'filters', 'payload', 'initial_rows',
+                        'notify', 'upsert', 'requestId', 'tables'}
+                       | set(registry_mod.ONAP_FIELDS))
 
-        Returns ``(subscription, seq, rows)``; ``rows`` are the matching
-        rows at ``seq`` when ``initial_rows`` is true, else None.
-        """
+    def _parse(self, body):
+        """A request body as ``(subscription, {flag: bool})``."""
         if not isinstance(body, dict):
             raise exceptions.InvalidParamError(
                 param='body', reason='expected a JSON object')
-        known = {'subscriber_id', 'subscriber_topic', 'datasource', 'table',
-                 'filters', 'payload', 'initial_rows'}
-        unknown = sorted(set(body) - known)
+        unknown = sorted(set(body) - self._KNOWN)
         if unknown:
             raise exceptions.InvalidParamError(
                 param=', '.join(unknown), reason='unknown key')
+        body = _with_tables(body)
+        optional = registry_mod.ONAP_FIELDS + ('requestId',)
         for key in ('subscriber_id', 'subscriber_topic', 'datasource',
-                    'table'):
+                    'table') + optional:
             value = body.get(key)
+            if key in optional and key not in body:
+                continue
             if not isinstance(value, str) or not value.strip() or \
                     len(value) > 255:
                 raise exceptions.InvalidParamError(
-                    param=key, reason='required, a non-empty string of at '
-                                      'most 255 characters')
+                    param=key, reason='%sa non-empty string of at most 255 '
+                    'characters' % ('' if key in optional else 'required, '))
         payload = body.get('payload', 'delta')
         if payload not in registry_mod.PAYLOADS:
             raise exceptions.InvalidParamError(
                 param='payload', reason='expected one of %s'
                 % ', '.join(registry_mod.PAYLOADS))
-        initial = body.get('initial_rows', False)
-        if not isinstance(initial, bool):
-            raise exceptions.InvalidParamError(param='initial_rows',
-                                               reason='expected a boolean')
+        flags = {}
+        for flag in ('initial_rows', 'notify', 'upsert'):
+            flags[flag] = body.get(flag, False)
+            if not isinstance(flags[flag], bool):
+                raise exceptions.InvalidParamError(
+                    param=flag, reason='expected a boolean')
         filters = filters_mod.parse(body.get('filters', []))
         sub = registry_mod.Subscription(
             body['subscriber_id'], body['subscriber_topic'],
             body['datasource'], body['table'], filters_mod.to_json(filters),
-            payload)
+            payload, onap={k: body[k] for k in registry_mod.ONAP_FIELDS
+                           if k in body}, tables=body['tables'])
         self.publisher.validate(sub)
+        return sub, flags
+
+    def subscribe(self, body):
+        """Register a subscription from a request body.
+
+        Returns ``(subscription, seq, rows, created)``; ``rows`` are the
+        matching rows at ``seq`` when ``initial_rows`` is true, else None.
+        With ``upsert`` true, an existing subscription of that id is
+        updated (``created`` is then False); without it, it is refused.
+        """
+        sub, flags = self._parse(body)
+        if flags['upsert'] and sub.subscriber_id in self.registry:
+            return self._update(sub, flags) + (False,)
         self.registry.add(sub)
         try:
-            seq, rows = self.publisher.add(sub)
+            seq, rows = self.publisher.add(sub, notify=flags['notify'])
         except BaseException:
             self.registry.delete(sub.subscriber_id)
             raise
         LOG.info('subscription %s: %s.%s to topic %s (%s)',
                  sub.subscriber_id, sub.datasource, sub.table,
-                 sub.subscriber_topic, payload)
-        return sub, seq, rows if initial else None
+                 sub.subscriber_topic, sub.payload)
+        return sub, seq, rows if flags['initial_rows'] else None, True
+
+    def update(self, subscriber_id, body):
+        """Replace subscription ``subscriber_id`` (``PUT``).
+
+        ``body`` is a subscription as for :meth:`subscribe`; its
+        ``subscriber_id``, if given, must be ``subscriber_id``. Returns
+        ``(subscription, seq, rows)`` as :meth:`subscribe` does.
+        """
+        if isinstance(body, dict):
+            body = dict(body)
+            given = body.setdefault('subscriber_id', subscriber_id)
+            if given != subscriber_id:
+                raise exceptions.InvalidParamError(
+                    param='subscriber_id',
+                    reason='%r is not the id in the path' % given)
+        sub, flags = self._parse(body)
+        return self._update(sub, flags)
+
+    def _update(self, sub, flags):
+        old = self.registry.get(sub.subscriber_id)
+        sub.created_at, sub.last_ack_at = old.created_at, old.last_ack_at
+        self.registry.update(sub)
+        seq, rows = self.publisher.replace(sub, notify=flags['notify'])
+        self._stale.discard(sub.subscriber_id)
+        LOG.info('subscription %s updated: %s.%s to topic %s (%s)',
+                 sub.subscriber_id, sub.datasource, sub.table,
+                 sub.subscriber_topic, sub.payload)
+        return sub, seq, rows if flags['initial_rows'] else None
 
     def unsubscribe(self, subscriber_id):
         self.registry.delete(subscriber_id)
@@ -306,7 +413,10 @@ class Subscriptions(object):
         return [self.describe(s, now) for s in self.registry.list()]
 
     def show(self, subscriber_id, rows=False):
-        """The subscription; with ``rows``, also ``seq`` and its rows."""
+        """The subscription; with ``rows``, also ``seq`` and its rows.
+
+        ``rows`` is ``{table: rows}``.
+        """
         info = self.describe(self.registry.get(subscriber_id))
         if rows:
             if subscriber_id not in self.publisher:
@@ -328,8 +438,28 @@ class Subscriptions(object):
         age = (now - sub.last_ack_at).total_seconds()
         return age > self.group.stale_timeout
 
+    def _expired(self, sub, now):
+        """Delete ``sub`` if older than ``expire_after``; True if so."""
+        limit = self.group.expire_after
+        now = now or timeutils.utcnow()
+        if not limit or (now - sub.last_ack_at).total_seconds() <= limit:
+            return False
+        try:
+            self.unsubscribe(sub.subscriber_id)
+        except registry_mod.SubscriptionNotFound:
+            return True  # deleted meanwhile
+        self.expired += 1
+        LOG.warning('subscription %s (%s.%s, topic %s) expired: no sign '
+                    'of life since %s', sub.subscriber_id, sub.datasource,
+                    ','.join(sub.tables), sub.subscriber_topic,
+                    sub.last_ack_at.isoformat())
+        return True
+
     def check_stale(self, now=None):
-        """Refresh signs of life, report stale subscribers; return ids."""
+        """Refresh signs of life, report stale subscribers; return ids.
+
+        Subscriptions older than ``expire_after`` (if set) are deleted.
+        """
         stale = []
         for sub in self.registry.list():
             if self.probe is not None:
@@ -341,6 +471,8 @@ class Subscriptions(object):
                     status = None
                 if status is not None and status[1] > 0:
                     sub.last_ack_at = self.registry.ack(sub.subscriber_id)
+            if self._expired(sub, now):
+                continue
             if not self._is_stale(sub, now):
                 if sub.subscriber_id in self._stale:
                     self._stale.discard(sub.subscriber_id)

@@ -208,6 +208,16 @@ class RepublishTest(testtools.TestCase):
         self.assertEqual({'svc'}, self.rep.subscribers['tags'])
 
 
+def _eventually(condition, timeout=30):
+    """True once ``condition()`` is true, False after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 class SignedRepublishTest(RepublishTest):
     """Signed records, to downstream drivers that require signatures."""
 
@@ -221,20 +231,23 @@ class SignedRepublishTest(RepublishTest):
         _run(engine, 10, seed=12)
         self.assertTrue(self.p.driver.wait_live(10))
         copy = self.downstream()
-        self.assertTrue(copy.wait_live(10))  # the snapshots are signed
+        # The snapshots are signed and load; every record, heartbeats
+        # included, is unsigned and refused.
+        self.assertTrue(_eventually(lambda: all(
+            copy.sync.snapshots_taken(self.p.tables).values())))
         _run(engine, 20, seed=13)
         self.assertEqual([], self.p.converge())
         self.sender.flush()
-        deadline = time.monotonic() + 10
-        while not copy.get_status()['signatures']['counts'].get(
-                'unsigned') and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertGreater(
-            copy.get_status()['signatures']['counts'].get('unsigned', 0), 0)
+        self.assertTrue(_eventually(lambda: copy.get_status()[
+            'signatures']['counts'].get('unsigned')))
         self.assertTrue(self.p.diverging(copy))
         self.assertEqual(
             {'verified:subs-1'},
             set(copy.get_status()['signatures']['snapshot_counts']))
+        # An upstream heard only through refused messages is not LIVE.
+        self.assertTrue(_eventually(lambda: all(
+            t['state'] != 'LIVE'
+            for t in copy.get_status()['tables'].values())))
 
 
 class RabbitRepublishTest(RepublishTest):

@@ -210,7 +210,7 @@ class SubscriptionsTest(testtools.TestCase):
         status, body = self.request('GET', '/v1/subscriptions/r1?rows=1')
         self.assertEqual(200, status, body)
         self.assertTrue(body['served'])
-        self.assertEqual(0, body['seq'])
+        self.assertEqual(1, body['seq'])  # the restart notification
         self.assertEqual(again.publisher.epoch, body['epoch'])
         view = {}
         for row in body['rows']:
@@ -226,6 +226,7 @@ class SubscriptionsTest(testtools.TestCase):
                again.publisher.epoch]
         self.assertEqual(list(range(1, len(new) + 1)),
                          [p['seq'] for p in new])
+        self.assertEqual('restart', new[0]['reason'])
 
     def test_list_and_show(self):
         self.subscribe('a', [{'column': 'host', 'value': 'host1'}],
@@ -235,6 +236,7 @@ class SubscriptionsTest(testtools.TestCase):
         [sub] = body['results']
         self.assertEqual({'subscriber_id': 'a', 'subscriber_topic': 'sub_a',
                           'datasource': 'nova', 'table': 'instances',
+                          'tables': ['instances'],
                           'filters': [{'column': 'host', 'value': 'host1'}],
                           'payload': 'snapshot', 'stale': False,
                           'served': True},
@@ -386,14 +388,14 @@ class RabbitDeliveryTest(testtools.TestCase):
         _run(p.producer.engine, 20, seed=1)
         self.assertEqual([], p.converge())
         collector = Collector(transport, rabbit.topic)
-        sub, seq, rows = subs.subscribe({
+        sub, seq, rows, _ = subs.subscribe({
             'subscriber_id': 'r', 'subscriber_topic': rabbit.topic,
             'datasource': 'nova', 'table': 'instances',
             # Live rows: a soft delete (deleted = id) leaves the filter.
             'filters': [{'column': 'deleted', 'value': 0}],
             'initial_rows': True})
         self.assertEqual(0, seq)
-        view = {(r['id'],): r for r in rows}
+        view = {(r['id'],): r for r in rows['instances']}
         _run(p.producer.engine, 20, seed=2)
         self.assertEqual([], p.converge())
         collector.stop()  # the subscriber goes away; its queue stays

@@ -79,7 +79,7 @@ class DeliveryTest(testtools.TestCase):
 
     def test_delta_ops_as_the_subscriber_sees_them(self):
         topic, seq, rows = self.subscribe('a')
-        self.assertEqual((0, [{'id': 1, 'host': 'h1'}]), (seq, rows))
+        self.assertEqual((0, {'t': [{'id': 1, 'host': 'h1'}]}), (seq, rows))
         self.pub.start()
         self.workload()
         sent = self.wait_sent(topic, 3)
@@ -121,3 +121,25 @@ class DeliveryTest(testtools.TestCase):
         self.pub.stop(1.0)
         self.assertEqual([], topic.sent)
         self.assertEqual(0, len(self.pub._queue))
+
+    def test_restored_subscription_waits_for_the_load(self):
+        sync = sync_mod.Synchronizer(['t'], {'t': ('id',)}, None)
+        self.pub.syncs['later'] = sync
+        topic = self.pub._topics['r'] = FakeTopic()
+        self.pub.start()
+        self.pub.restore(registry_mod.Subscription(
+            'r', 'r', 'later', 't', [{'column': 'host', 'value': 'h1'}]))
+        self.assertTrue(self.pub._by_id['r'].pending)
+        replica = sync.replicas['t']
+        replica.watchers.append(self.pub._watcher('later'))
+        with sync.lock:
+            replica.begin_load(1)
+            replica.load([{'id': 1, 'host': 'h1'}, {'id': 2, 'host': 'h2'}])
+        self.assertEqual([], topic.sent)  # loading: nothing sent
+        with sync.lock:
+            replica.end_load()
+        [payload] = self.wait_sent(topic, 1)
+        self.assertEqual(('restart', 1, [{'id': 1, 'host': 'h1'}]),
+                         (payload['reason'], payload['seq'],
+                          [codec.decode_row(r) for r in payload['rows']]))
+        self.assertFalse(self.pub._by_id['r'].pending)
