@@ -81,6 +81,13 @@ _opts = optypes.finite([
                help='Most records held while the broker is unreachable. '
                     'Beyond it records are dropped and consumers see a '
                     'sequence gap, which makes them resync.'),
+    cfg.FloatOpt('schema_check_interval', default=5.0, min=0,
+                 help='Seconds between two checks of a published table\'s '
+                      'columns against the database, made on a write to '
+                      'the table. A migration run by another process '
+                      '(nova-manage db sync) is noticed within this time: '
+                      'the table\'s consumers then reload it. 0 checks on '
+                      'every write.'),
     cfg.FloatOpt('heartbeat_interval', default=10.0, min=0.1,
                  help='Seconds between heartbeats of an idle producer.'),
     cfg.FloatOpt('max_retry_interval', default=30.0, min=0.1,

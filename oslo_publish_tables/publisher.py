@@ -38,7 +38,7 @@ import threading
 from oslo_config import cfg
 
 from oslo_publish_tables.capture import listeners
-from oslo_publish_tables.capture import tables as tables_mod
+from oslo_publish_tables.capture import reflection
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import metrics
 from oslo_publish_tables import opts
@@ -111,9 +111,17 @@ def _unless_in_outbox(submit):
     return submit_unless_in_outbox
 
 
-def _reflect(connection, group):
-    registry = tables_mod.TableRegistry.reflect(
-        connection, group.tables, group.exclude_columns)
+def _check(connection, engine, group):
+    """The lazy registry of ``group``'s tables; ConfigError if unusable.
+
+    No table is reflected here, each is on first use
+    (:mod:`.capture.reflection`): one query lists the tables, to warn of
+    the missing ones. Durable mode checks its outbox.
+    """
+    registry = reflection.LazyRegistry(
+        engine, group.tables, group.exclude_columns,
+        check_interval=group.schema_check_interval)
+    registry.warn_missing(connection)
     if group.delivery in outbox_store.OUTBOX_MODES:
         outbox_store.OutboxStore.check(connection, registry.names,
                                        group.delivery)
@@ -123,13 +131,17 @@ def _reflect(connection, group):
 def install(engine, conf=None, submit=None, connection=None):
     """Publish committed changes of ``engine``'s configured tables.
 
-    ``conf`` defaults to the global :data:`oslo_config.cfg.CONF`. The
-    configured tables are reflected now; a bad option value raises
-    :class:`~oslo_publish_tables.exceptions.ConfigError` naming it.
-    ``submit`` replaces the shared sender (for tests and tools).
-    ``connection``, a new connection of ``engine`` with nothing run on it
-    yet, is used for the reflection instead of one of its own (the
-    plugin's deferred install, see :mod:`.plugin`).
+    ``conf`` defaults to the global :data:`oslo_config.cfg.CONF`. A bad
+    option value raises
+    :class:`~oslo_publish_tables.exceptions.ConfigError` naming it. The
+    tables are reflected on first use: a configured table that does not
+    exist is logged as a warning now and published once it exists; an
+    excluded column that does not exist is reported on the table's
+    first write. ``submit`` replaces the shared sender
+    (for tests and tools). ``connection``, a new connection of
+    ``engine`` with nothing run on it yet, is used for that check
+    instead of one of its own (the plugin's deferred
+    install, see :mod:`.plugin`).
     Returns the :class:`~.capture.listeners.EngineCapture`.
     """
     conf = cfg.CONF if conf is None else conf
@@ -137,23 +149,23 @@ def install(engine, conf=None, submit=None, connection=None):
     group = conf[GROUP]
     if connection is not None:
         try:
-            registry = _reflect(connection, group)
+            registry = _check(connection, engine, group)
         finally:
             connection.rollback()
     else:
-        registry = _reflect_on_own(engine, group)
+        registry = _check_on_own(engine, group)
     return _install_registry(engine, conf, group, registry, submit)
 
 
-def _reflect_on_own(engine, group):
+def _check_on_own(engine, group):
     with engine.connect() as connection:
         try:
-            return _reflect(connection, group)
+            return _check(connection, engine, group)
         finally:
             # Inside create_engine (the plugin) the engine's other
             # listeners, such as oslo.db's, are not there yet: this
             # connection missed their set-up and must not be pooled.
-            # End the reflection's transaction first: rollback listeners
+            # End the check's transaction first: rollback listeners
             # (oslo.db's on SQLite) fail on an invalidated connection.
             connection.rollback()
             connection.invalidate()

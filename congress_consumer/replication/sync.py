@@ -227,9 +227,12 @@ class Synchronizer(tables_view.TablesView):
         row = dict(change.row)
         row.update(pk)
         columns = replica.snapshot_columns
-        if (columns is not None and len(row) < len(columns)
-                and change.op != 'delete'):
-            self._learn_exclusions(replica, row, resync)
+        if columns is not None and change.op != 'delete':
+            if not row.keys() <= set(columns):
+                self._new_shape(replica, row, resync)
+                return
+            if len(row) < len(columns):
+                self._learn_exclusions(replica, row, resync)
         version = self._version(replica, record.outbox_id, ts, resync)
         outcome = replica.apply(change.op, pk, row, ts, version)
         if outcome == replica_mod.APPLIED:
@@ -238,6 +241,24 @@ class Synchronizer(tables_view.TablesView):
             status.lag_ms = max(0.0, now * 1e3 - ts / 1e3)
         elif outcome == replica_mod.UNRESOLVABLE:
             resync[change.table] = 'late change below the purge floor'
+
+    def _new_shape(self, replica, row, resync):
+        """A change has columns the snapshot had not: a schema change.
+
+        The table is reloaded (schema and rows) instead of mixing two
+        shapes in one replica, and is not LIVE until then. (A change
+        that lacks columns is taken for the producer's exclusions.)
+        """
+        new = sorted(set(row) - set(replica.snapshot_columns))
+        self.counts['schema_changes'] += 1
+        status = self.status[replica.name]
+        if status.state == LIVE:  # not LIVE with the old shape meanwhile
+            status.state = RESYNCING
+        self.log.warning('table %s: a change has columns the snapshot had '
+                         'not (%s): reloading the table', replica.name,
+                         ', '.join(new))
+        resync[replica.name] = 'schema change (new columns %s)' % (
+            ', '.join(new))
 
     def _learn_exclusions(self, replica, row, resync):
         """Leave out the loaded columns a change lacks.

@@ -39,7 +39,9 @@ whatever issued it, with no session-level hooks needed.
   to ``submit`` only then.
 """
 
+import functools
 import logging
+import re
 import uuid
 
 from oslo_db import exception as db_exc
@@ -63,6 +65,10 @@ LOG = logging.getLogger(__name__)
 _DATABASE_ERRORS = (sa_exc.DBAPIError, db_exc.DBError)
 
 _JOURNAL = 'publish_tables.journal'
+_DDL_SEEN = 'publish_tables.ddl'
+# A statement that may change a table's shape (seen on this engine).
+_DDL = re.compile(r'\s*(ALTER|DROP|CREATE|RENAME)\b', re.IGNORECASE)
+_WORD = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*')
 _PENDING = 'publish_tables.pending'
 _PLAN = 'publish_tables.plan'
 
@@ -71,6 +77,19 @@ _PLANS_KEPT = 256
 
 
 Draft = records.Draft
+
+
+def _roll_back(conn):
+    """End the transaction whose ``COMMIT`` our read-back failed.
+
+    SQLAlchemy counts it as ended and returns the connection to the pool
+    without a rollback: on PostgreSQL it would stay aborted, on MySQL
+    hold the service's uncommitted writes and their locks.
+    """
+    try:
+        conn.connection.dbapi_connection.rollback()
+    except conn.dialect.loaded_dbapi.Error:
+        pass  # a dead connection: the pool finds out on its next use
 
 
 class EngineCapture(object):
@@ -84,7 +103,7 @@ class EngineCapture(object):
         # Durable mode sets an oslo_publish_tables.outbox.store.OutboxStore.
         self.outbox = None
         self.stats = {'statements': 0, 'transactions': 0, 'resyncs': 0,
-                      'errors': 0}
+                      'errors': 0, 'schema_changes': 0}
         # Set by install(), cleared by uninstall().
         self._engine = self._clock_sql = self._clock_column = None
         self._clock_returning = self._do_commit = self._do_savepoint = None
@@ -98,7 +117,7 @@ class EngineCapture(object):
 
     _EVENTS = ('begin', 'after_execute', 'before_cursor_execute',
                'rollback_savepoint', 'release_savepoint',
-               'commit', 'rollback')
+               'commit', 'rollback', 'handle_error')
 
     def install(self, engine):
         """Start capturing on ``engine``."""
@@ -107,14 +126,13 @@ class EngineCapture(object):
         self._engine = engine
         # Only MySQL/MariaDB write several tables in one UPDATE.
         self._multi_table = engine.dialect.name in ('mysql', 'mariadb')
-        for name in self.registry.names:
-            self.registry.get(name).use_dialect(engine.dialect.name)
         self._clock_sql = clock.sql_for(engine.dialect.name,
                                         self.clock_source)
         self._clock_column = clock.column_for(engine.dialect.name,
                                               self.clock_source)
         self._clock_returning = clock.returning_column_for(
             engine.dialect.name, self.clock_source)
+        self.registry.on_change = self._schema_changed
         event.listen(engine, 'before_execute', self._before_execute,
                      retval=True)
         for name in self._EVENTS:
@@ -135,6 +153,7 @@ class EngineCapture(object):
             event.remove(engine, name, getattr(self, '_on_' + name))
         engine.dialect.__dict__.pop('do_commit', None)
         engine.dialect.__dict__.pop('do_savepoint', None)
+        self.registry.on_change = None
         self._engine = None
 
     # -- helpers ----------------------------------------------------------
@@ -192,26 +211,30 @@ class EngineCapture(object):
         made, for the next execution of the same statement object (the
         ORM's unit of work reuses its ``UPDATE`` and ``DELETE``
         statements): planned once, and SQLAlchemy's cache key of the
-        clause is computed once.
+        clause is computed once. A kept plan serves only while the
+        tables it was made for keep their reflected shape (a schema
+        change gives them a new one, :mod:`.reflection`).
         """
-        lookup = self.registry.get
+        lookup = functools.partial(self.registry.get, connection=conn)
         if lookup(getattr(clause.table, 'name', None)) is None and not (
                 self._multi_table and clause.is_update):
             return None  # the common case of an unpublished table: cheap
         sets = statements.param_sets(multiparams, params)
         ident = (id(clause), len(sets) == 1, tuple(sets[0]))
         known = self._plans.get(ident)
-        if known is not None and known[0] is clause:
+        if known is not None and known[0] is clause and all(
+                lookup(name) is info for name, info in known[3]):
             return known[1], known[2], sets
         names = planner.write_targets(clause)
-        if not any(lookup(n) is not None for n in names):
+        shapes = tuple((name, lookup(name)) for name in names)
+        if not any(info is not None for _, info in shapes):
             return None
         plan, planned = planner.plan(conn, clause, sets, names, lookup,
                                      self._clock_returning)
         if getattr(plan, 'reusable', False):
             if len(self._plans) >= _PLANS_KEPT:
                 self._plans.clear()
-            self._plans[ident] = (clause, planned, plan)
+            self._plans[ident] = (clause, planned, plan, shapes)
         return planned, plan, sets
 
     def _targets(self, clause):
@@ -255,6 +278,9 @@ class EngineCapture(object):
 
     def _on_before_cursor_execute(self, conn, cursor, statement, parameters,
                                   context, executemany):
+        if _DDL.match(statement):
+            self._ddl_seen(conn, statement)
+            return
         compiled = context.compiled if context is not None else None
         if compiled is not None and not isinstance(
                 compiled.statement, elements.TextClause):
@@ -267,6 +293,35 @@ class EngineCapture(object):
         if tables:
             self._failed(conn, tables, 'SQL text writes a published table '
                          '(%s)' % statement[:80])
+
+    # -- schema changes ---------------------------------------------------
+
+    def _ddl_seen(self, conn, statement):
+        """A DDL statement names published tables: check them at COMMIT."""
+        tables = set(_WORD.findall(statement)) & self.registry.names
+        if tables:
+            self.registry.forget(tables)
+            conn.info.setdefault(_DDL_SEEN, set()).update(tables)
+
+    def _on_handle_error(self, context):
+        """A planned statement failed: its tables may have changed."""
+        conn = context.connection
+        if conn is None or conn.invalidated:
+            return
+        pending = conn.info.get(_PLAN)
+        if pending is not None:
+            self.registry.forget(pending[1].tables)
+
+    def _check_after_ddl(self, conn):
+        for table in sorted(conn.info.pop(_DDL_SEEN, ())):
+            self.registry.get(table, conn)
+
+    def _schema_changed(self, table, reason):
+        """Consumers reload ``table`` (called by the registry)."""
+        self.stats['schema_changes'] += 1
+        LOG.warning('publish_tables: %s; consumers will reload table %s',
+                    reason, table)
+        self.submit(Draft.resync([table], reason))
 
     # -- transactions -----------------------------------------------------
 
@@ -304,6 +359,8 @@ class EngineCapture(object):
         conn.info.pop(_PLAN, None)
 
     def _on_commit(self, conn):
+        if _DDL_SEEN in conn.info:
+            self._check_after_ddl(conn)
         journal = conn.info.pop(_JOURNAL, None)
         if not journal:
             return
@@ -313,7 +370,11 @@ class EngineCapture(object):
             if ts is None:  # no row read back, or the local clock
                 ts = clock.now(conn, self._clock_sql)
         except _DATABASE_ERRORS:
-            raise  # the transaction is broken: COMMIT must not pretend
+            # The transaction is broken: COMMIT must not pretend. A
+            # migration may have changed the tables read back.
+            self.registry.forget({e.table for e in journal.entries})
+            _roll_back(conn)
+            raise
         except Exception as exc:  # capture must not break the service
             tables.update(e.table for e in journal.entries)
             if self.strict:
@@ -381,7 +442,7 @@ class EngineCapture(object):
             ts = int(ts)
         last_op = {(e.table, e.key): e.op for e in journal.entries}
         for table, nets in journal.fold().items():
-            info = self.registry.get(table)
+            info = self.registry.get(table, conn)
             keys = [k for k, net in nets.items()
                     if last_op[table, k] != 'delete' and net.image is None]
             rows = {}

@@ -21,6 +21,8 @@ Options (group ``[publish_tables]``):
     Primary key columns cannot be excluded.
 """
 
+import hashlib
+
 import sqlalchemy as sa
 
 from oslo_publish_tables import exceptions
@@ -43,6 +45,8 @@ class TableInfo(object):
         self.columns = tuple(c for c in table.columns
                              if c.name not in self.excluded)
         self._coercers = tuple(_coercer(c) for c in self.pk_columns)
+        self.fingerprint = fingerprint(table)
+        self.signature = None  # see signature()
         # Whether the database compares this table's keys exactly, so
         # that a key literal of a statement is the key of the row it
         # matches: see :meth:`use_dialect`.
@@ -86,6 +90,57 @@ class TableInfo(object):
         return {c.name: mapping[c.name] for c in self.columns}
 
 
+def fingerprint(table):
+    """A short digest of ``table``'s shape: columns, types and key."""
+    shape = repr(([(c.name, str(c.type), c.nullable) for c in table.columns],
+                  [c.name for c in table.primary_key.columns]))
+    return hashlib.sha1(shape.encode('utf-8')).hexdigest()[:12]
+
+
+_SIGNATURE = {
+    # One cheap query whose answer changes when the table's columns do,
+    # or when it is dropped and created again (its oid).
+    'postgresql':
+        "SELECT CAST(c.oid AS text) || ':' || md5(string_agg("
+        "a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || "
+        "CASE WHEN a.attnotnull THEN ' nn' ELSE '' END, ',' "
+        "ORDER BY a.attnum)) FROM pg_class c JOIN pg_attribute a "
+        "ON a.attrelid = c.oid WHERE c.oid = to_regclass(:name) "
+        "AND a.attnum > 0 AND NOT a.attisdropped GROUP BY c.oid",
+    # ... its creation time (to the second).
+    'mysql':
+        "SELECT CONCAT((SELECT CREATE_TIME FROM information_schema.tables "
+        "WHERE TABLE_SCHEMA = :schema AND TABLE_NAME = :name), ':', "
+        "COUNT(*), ':', SUM(CRC32(CONCAT_WS(' ', ORDINAL_POSITION, "
+        "COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE)))) "
+        "FROM information_schema.columns "
+        "WHERE TABLE_SCHEMA = :schema AND TABLE_NAME = :name",
+    # Any schema change of the database (SQLite keeps no per-table mark;
+    # a dropped table's root page is reused).
+    'sqlite': 'PRAGMA schema_version',
+}
+
+
+def signature(connection, name):
+    """A cheap mark of ``name``'s shape and identity, or None.
+
+    Reflecting a table again takes tens of milliseconds (PostgreSQL's
+    catalog queries); this is one query. PostgreSQL: oid and columns;
+    MySQL/MariaDB: creation time and columns; SQLite: the database's
+    schema version (any DDL). None for a table that does not exist (or
+    another database).
+    """
+    dialect = connection.dialect.name
+    sql = _SIGNATURE.get('mysql' if dialect == 'mariadb' else dialect)
+    if sql is None:
+        return None
+    # MySQL reads information_schema fast only for constant names.
+    params = {} if sql.startswith('PRAGMA') else {
+        'name': name, 'schema': connection.dialect.default_schema_name}
+    value = connection.execute(sa.text(sql), params).scalar()
+    return None if value is None else str(value)
+
+
 def _coercer(column):
     try:
         python_type = column.type.python_type
@@ -126,6 +181,43 @@ def _split_exclusions(entries, tables):
     return excluded
 
 
+def _reflect_one(connection, name, excluded, again=False):
+    """The :class:`TableInfo` of ``name``; ConfigError if unusable.
+
+    Raises :class:`sqlalchemy.exc.NoSuchTableError` if it does not exist.
+    ``again``: a table reflected before, whose excluded columns a
+    migration may have dropped since.
+    """
+    table = sa.Table(name, sa.MetaData(), autoload_with=connection)
+    if not table.primary_key.columns:
+        raise exceptions.ConfigError(
+            'tables', name, 'the table has no primary key')
+    if again:
+        excluded = [c for c in excluded if c in table.columns]
+    for column in excluded:
+        if column not in table.columns:
+            raise exceptions.ConfigError(
+                'exclude_columns', '%s.%s' % (name, column),
+                'no such column')
+        if table.columns[column].primary_key:
+            raise exceptions.ConfigError(
+                'exclude_columns', '%s.%s' % (name, column),
+                'primary key columns cannot be excluded')
+    info = TableInfo(table, excluded)
+    info.use_dialect(connection.dialect.name)
+    info.signature = signature(connection, name)
+    return info
+
+
+def _configured(tables, exclude_columns):
+    """``(names, {table: excluded columns})``; ConfigError if malformed."""
+    tables = [t.strip() for t in tables if t.strip()]
+    if not tables:
+        raise exceptions.ConfigError(
+            'tables', tables, 'no table is listed; nothing to publish')
+    return tables, _split_exclusions(exclude_columns, set(tables))
+
+
 class TableRegistry(object):
     """The validated set of published tables of one engine."""
 
@@ -135,13 +227,21 @@ class TableRegistry(object):
     def __contains__(self, name):
         return name in self._infos
 
-    def get(self, name):
+    def get(self, name, connection=None):
         """Return the :class:`TableInfo` for ``name`` or None."""
         return self._infos.get(name)
 
     @property
     def names(self):
         return frozenset(self._infos)
+
+    def refresh(self, connection, name):
+        """Reflect ``name`` again (its shape may have changed)."""
+        info = self._infos.get(name)
+        if info is not None:
+            info = self._infos[name] = _reflect_one(
+                connection, name, info.excluded, again=True)
+        return info
 
     @classmethod
     def reflect(cls, connection, tables, exclude_columns=()):
@@ -150,30 +250,13 @@ class TableRegistry(object):
         Raises :class:`~oslo_publish_tables.exceptions.ConfigError` naming
         the option and value for an unknown table or column.
         """
-        tables = [t.strip() for t in tables if t.strip()]
-        if not tables:
-            raise exceptions.ConfigError(
-                'tables', tables, 'no table is listed; nothing to publish')
-        excluded = _split_exclusions(exclude_columns, set(tables))
+        tables, excluded = _configured(tables, exclude_columns)
         existing = set(sa.inspect(connection).get_table_names())
-        metadata = sa.MetaData()
         infos = []
         for name in tables:
             if name not in existing:
                 raise exceptions.ConfigError(
                     'tables', name, 'no such table in the database')
-            table = sa.Table(name, metadata, autoload_with=connection)
-            if not table.primary_key.columns:
-                raise exceptions.ConfigError(
-                    'tables', name, 'the table has no primary key')
-            for column in excluded.get(name, ()):
-                if column not in table.columns:
-                    raise exceptions.ConfigError(
-                        'exclude_columns', '%s.%s' % (name, column),
-                        'no such column')
-                if table.columns[column].primary_key:
-                    raise exceptions.ConfigError(
-                        'exclude_columns', '%s.%s' % (name, column),
-                        'primary key columns cannot be excluded')
-            infos.append(TableInfo(table, excluded.get(name, ())))
+            infos.append(_reflect_one(connection, name,
+                                      excluded.get(name, ())))
         return cls(infos)

@@ -76,12 +76,21 @@ class SnapshotService(object):
         return cls(engine, registry, chunk_rows, lock_timeout,
                    outbox=outbox)
 
-    def open_snapshot(self, table, wrap=None):
-        """Open a fenced snapshot; ``wrap(snapshot)`` may replace it."""
-        info = self.registry.get(table)
-        if info is None:
+    def _current(self, table):
+        """``table``'s info, reflected again: a migration may change it."""
+        if self.registry.get(table) is None:
             raise exceptions.SnapshotError('table %r is not published'
                                            % table)
+        try:
+            with self.engine.connect() as connection:
+                return self.registry.refresh(connection, table)
+        except sa.exc.NoSuchTableError:
+            raise exceptions.SnapshotError('table %r does not exist (a '
+                                           'migration dropped it?)' % table)
+
+    def open_snapshot(self, table, wrap=None):
+        """Open a fenced snapshot; ``wrap(snapshot)`` may replace it."""
+        info = self._current(table)
         with self.snapshots.reserve():
             snap = reader.open_snapshot(self.engine, info,
                                         self.lock_timeout,

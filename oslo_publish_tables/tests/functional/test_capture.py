@@ -510,37 +510,69 @@ class ForeignKeyActionTest(testtools.TestCase):
 
 
 class ConfigErrorTest(testtools.TestCase):
+    """Options are checked at install; tables and columns on first use."""
     backend = 'sqlite'
 
     def _install(self, tables=m.PUBLISHED, exclude_columns=()):
         db = self.useFixture(backends.DatabaseFixture(self.backend))
-        engine = sa.create_engine(db.url)
-        self.addCleanup(engine.dispose)
-        m.create(engine)
+        self.engine = sa.create_engine(db.url)
+        self.addCleanup(self.engine.dispose)
+        m.create(self.engine)
         conf = capture_fixture.make_conf(tables=list(tables),
                                          exclude_columns=exclude_columns)
+        self.drafts = []
+        return conf
+
+    def _failed_install(self, **kwargs):
+        conf = self._install(**kwargs)
         exc = self.assertRaises(exceptions.ConfigError, publisher.install,
-                                engine, conf, submit=list.append)
-        self.assertIsNone(publisher.installed(engine))
+                                self.engine, conf, submit=list.append)
+        self.assertIsNone(publisher.installed(self.engine))
         return exc
 
-    def test_unknown_table_names_option_and_value(self):
-        exc = self._install(tables=['instances', 'instancez'])
-        self.assertIn('[publish_tables] tables', str(exc))
-        self.assertIn('instancez', str(exc))
+    def _first_write(self, **kwargs):
+        conf = self._install(**kwargs)
+        capture = publisher.install(self.engine, conf,
+                                    submit=self.drafts.append)
+        self.addCleanup(publisher.uninstall, self.engine)
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(m.Instance.__table__), {'uuid': 'u'})
+        return capture
 
-    def test_unknown_column(self):
-        exc = self._install(exclude_columns=['instances.nope'])
-        self.assertIn('exclude_columns', str(exc))
-        self.assertIn('instances.nope', str(exc))
+    def test_unknown_table_is_not_published(self):
+        capture = self._first_write(tables=['instances', 'instancez'])
+        self.assertIsNone(capture.registry.get('instancez'))
+        self.assertEqual(['txn'], [d.kind for d in self.drafts])
+
+    def test_unknown_column_resyncs_its_table(self):
+        self._first_write(exclude_columns=['instances.nope'])
+        [draft] = self.drafts
+        self.assertEqual('resync', draft.kind)
+        self.assertIn('instances.nope', draft.reason)
 
     def test_primary_key_cannot_be_excluded(self):
-        exc = self._install(exclude_columns=['instances.id'])
-        self.assertIn('primary key', str(exc))
+        self._first_write(exclude_columns=['instances.id'])
+        [draft] = self.drafts
+        self.assertIn('primary key', draft.reason)
+
+    def test_strict_mode_raises_on_first_write(self):
+        conf = self._install(exclude_columns=['instances.nope'])
+        conf.set_override('strict', True, 'publish_tables')
+        publisher.install(self.engine, conf, submit=self.drafts.append)
+        self.addCleanup(publisher.uninstall, self.engine)
+        with self.engine.connect() as conn:
+            exc = self.assertRaises(
+                exceptions.CaptureError, conn.execute,
+                sa.insert(m.Instance.__table__), {'uuid': 'u'})
+        self.assertIn('instances.nope', str(exc))
 
     def test_malformed_exclusion(self):
-        exc = self._install(exclude_columns=['user_data'])
+        exc = self._failed_install(exclude_columns=['user_data'])
         self.assertIn('table.column', str(exc))
+
+    def test_exclusion_of_an_unlisted_table(self):
+        exc = self._failed_install(exclude_columns=['services.host'])
+        self.assertIn('not listed', str(exc))
 
 
 backends.for_each_backend(CaptureTest)

@@ -203,10 +203,9 @@ class NovaDbApiTest(testtools.TestCase):
 
         Deployed nova databases keep columns nova's models no longer map
         (``instances.internal_id``, ...); ``create_all()`` would miss them.
-        The schema must exist before the plugin reflects it, i.e. before
-        nova's engine with the plugin is created, so the migrations run
-        through a context manager of their own on the plain URL (the way
-        nova targets a cell database).
+        The migrations run through a context manager of their own on the
+        plain URL (the way nova targets a cell database);
+        :mod:`.test_db_sync` runs them with the plugin on.
         """
         ctxt = nova_context.get_admin_context()
         ctxt.db_connection = nova_db.create_context_manager(url)

@@ -180,23 +180,60 @@ class PluginTest(testtools.TestCase):
         self.assertNotIn(config, text)
         self.assertNotIn('plugin', text)
 
-    def test_unknown_table_is_a_config_error(self):
-        config = self.write_config(tables='instances, no_such_table')
+    def test_missing_table_is_one_warning_until_it_exists(self):
+        log = self.useFixture(fixtures.FakeLogger(
+            'oslo_publish_tables', level='INFO'))
+        engine = self.create_engine(self.plugin_url(self.write_config(
+            tables='instances, later')))
+        later = sa.Table('later', sa.MetaData(),
+                         sa.Column('id', sa.Integer, primary_key=True),
+                         sa.Column('name', sa.String(20)))
+        for _ in range(2):
+            with engine.begin() as conn:
+                conn.execute(sa.insert(demo_schema.Instance.__table__),
+                             {'uuid': 'u-%d' % _})
+            self.assertRaises(sa.exc.OperationalError, self._insert_later,
+                              engine, later)
+        self.assertEqual(1, log.output.count('table later is listed'))
+        self.assertNotIn('table instances', log.output)
+        later.create(engine)
+        self._insert_later(engine, later)
+        self.assertIn('table later exists now', log.output)
+        publisher.uninstall(engine)
+        self.assertEqual(
+            [('instances', {'id': 1}), ('instances', {'id': 2}),
+             ('later', {'id': 1})],
+            [(c.table, c.pk) for c in published_changes()])
+
+    @staticmethod
+    def _insert_later(engine, later):
+        with engine.begin() as conn:
+            conn.execute(sa.insert(later), {'id': 1, 'name': 'x'})
+
+    def test_malformed_exclusion_is_a_config_error(self):
+        config = self.write_config(exclude='instances_nope')
         senders = dict(publisher._senders)
         exc = self.assertRaises(exceptions.ConfigError, _started,
                                 self.plugin_url(config))
-        self.assertEqual('tables', exc.option)
-        self.assertEqual('no_such_table', exc.value)
-        self.assertIn('[publish_tables] tables', str(exc))
-        self.assertIn('no_such_table', str(exc))
+        self.assertEqual('exclude_columns', exc.option)
+        self.assertIn('instances_nope', str(exc))
         self.assertEqual(senders, publisher._senders)
 
-    def test_bad_exclusion_is_a_config_error(self):
-        config = self.write_config(exclude='instances.nope')
-        exc = self.assertRaises(exceptions.ConfigError, _started,
-                                self.plugin_url(config))
-        self.assertEqual('exclude_columns', exc.option)
-        self.assertIn('instances.nope', str(exc))
+    def test_unknown_excluded_column_is_reported_on_first_write(self):
+        log = self.useFixture(fixtures.FakeLogger('oslo_publish_tables'))
+        engine = self.create_engine(self.plugin_url(self.write_config(
+            exclude='instances.nope')))
+        with engine.begin() as conn:
+            conn.execute(sa.insert(demo_schema.Instance.__table__),
+                         {'uuid': 'u-1'})
+        publisher.uninstall(engine)
+        self.assertIn('instances.nope', log.output)
+        [resync] = [r for event, batch, _msg in notifications()
+                    if event == envelope.EVENT_BATCH
+                    for r in batch.records]
+        self.assertEqual(('resync', ['instances']),
+                         (resync.kind, list(resync.tables)))
+        self.assertIn('exclude_columns', resync.reason)
 
     def test_oslo_db_create_engine_passes_the_url_through(self):
         engine = self.create_engine(
