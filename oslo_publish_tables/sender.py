@@ -25,7 +25,9 @@ once per ``heartbeat_interval``. When idle the thread sends heartbeats
 carrying the last sequence number; a clean shutdown flushes and says
 goodbye (unless ``goodbye`` is False: a relay, whose source goes on
 changing after it stops, must not tell its consumers that nothing will
-change, so they see its silence instead). In durable mode
+change, so they see its silence instead; and a relay given ``vouch``
+heartbeats only while ``vouch()`` is true, so that its consumers do
+not stay LIVE on a source that is not). In durable mode
 (:mod:`oslo_publish_tables.outbox`) a record whose every part the
 transport accepted has its outbox row deleted, in batches, by the same
 background thread. It uses :mod:`threading`
@@ -69,9 +71,12 @@ class Sender(object):
                  spool_size=100000, heartbeat_interval=10.0,
                  max_retry_interval=30.0, shutdown_timeout=5.0,
                  min_send_interval=0.0, signer=None, compression=None,
-                 goodbye=True):
+                 goodbye=True, vouch=None):
         self.transport = transport
         self.goodbye = goodbye
+        # A relay heartbeats only while its own source is live: vouch()
+        # False withholds them, and consumers then see it go stale.
+        self.vouch = vouch
         # compression.ZLIB: compressed bodies (format 1.2); else plain.
         self.compress = compression == compression_mod.ZLIB
         self.min_send_interval = min_send_interval
@@ -171,7 +176,8 @@ class Sender(object):
             try:
                 if taken:
                     self._send(envelope.EVENT_BATCH, taken, last_seq)
-                elif time.monotonic() - last_sent >= self.heartbeat_interval:
+                elif (time.monotonic() - last_sent >= self.heartbeat_interval
+                      and self._vouched()):
                     self._send(envelope.EVENT_HEARTBEAT, [], last_seq)
                 else:
                     self._prune()  # rows a database error kept
@@ -283,6 +289,17 @@ class Sender(object):
             else:
                 self.stats['outbox_deleted'] += len(drafts)
         self._published = kept[-self.spool_size:]
+
+    def _vouched(self):
+        """False if a relay's source is not live (see ``vouch``)."""
+        if self.vouch is None:
+            return True
+        try:
+            return bool(self.vouch())
+        except Exception:  # the sender thread must outlive a bad callback
+            LOG.exception('publish_tables: vouch callback failed; no '
+                          'heartbeat')
+            return False
 
     def _log_drops(self):
         if self._dropped and (time.monotonic() - self._dropped_logged

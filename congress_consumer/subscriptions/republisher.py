@@ -42,9 +42,11 @@ False, whoever made it: the consumer's republished datasources and the
 policy tables of a Congress engine alike). A goodbye tells a replica
 that everything was sent and nothing will change: true of a producing
 service stopped cleanly, not of a relay whose upstream keeps changing.
-When a republisher stops, its heartbeats stop; after
-``producer_timeout`` a downstream datasource is STALE (its tables report
-``STALE``, ``caught_up`` false), never LIVE with stale rows.
+When a republisher stops, its heartbeats stop; so they do while any of
+its tables is not LIVE upstream (:meth:`Republisher.source_live`, the
+Sender's ``vouch``). After ``producer_timeout`` a downstream datasource
+is then STALE (its tables report ``STALE``, ``caught_up`` false), never
+LIVE with stale rows.
 
 The changes come from the replica's watchers (called under the
 synchroniser's lock with the change's stamp). Each visible change becomes
@@ -71,6 +73,8 @@ from oslo_publish_tables.protocol import records
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables.protocol import stamps
 from oslo_publish_tables.snapshot import bounds
+
+from congress_consumer.replication import sync as sync_mod
 
 LOG = logging.getLogger(__name__)
 
@@ -99,6 +103,7 @@ class Republisher(object):
         self.sync = sync
         self.sender = sender
         sender.goodbye = False  # a relay: see the module docstring
+        sender.vouch = self.source_live
         self.tables = list(tables or sync.replicas)
         for table in self.tables:
             if table not in sync.replicas:
@@ -115,6 +120,17 @@ class Republisher(object):
         self.snapshots = bounds.OpenSnapshots(
             lambda rows: None, max_open, idle_timeout, max_duration)
         self._fetch_lock = threading.Lock()
+
+    def source_live(self):
+        """True while every republished table is LIVE upstream.
+
+        The Sender heartbeats only then: a downstream replica must not
+        stay LIVE on a source that went stale or is resyncing. Tables of
+        drivers without states (push, polling, policy) are always live.
+        """
+        state_of = getattr(self.sync, 'state_of', None)
+        return state_of is None or all(
+            state_of(t) == sync_mod.LIVE for t in self.tables)
 
     # -- watching -----------------------------------------------------------
 

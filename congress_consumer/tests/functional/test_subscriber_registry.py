@@ -37,6 +37,7 @@ import testtools.content
 
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.protocol import codec
+from oslo_publish_tables import publisher
 
 from congress_consumer.api import wsgi
 from congress_consumer.replication import driver as driver_mod
@@ -548,7 +549,8 @@ class StatusTest(RegistryOverRabbitTest):
 class RepublisherStopTest(testtools.TestCase):
     """A downstream replica of a stopped republisher is not LIVE."""
 
-    def test_downstream_goes_stale_when_the_republisher_stops(self):
+    def _republished(self):
+        """(pipeline, republishing service, LIVE downstream copy)."""
         p = self.useFixture(pipeline.Pipeline('sqlite', rabbit=True))
         conffixture.ConfFixture(p.conf)
         service_mod.register_opts(p.conf)
@@ -583,16 +585,16 @@ class RepublisherStopTest(testtools.TestCase):
         self.assertEqual([], p.converge(driver=copy, timeout=30))
         states = {t['state'] for t in copy.get_status()['tables'].values()}
         self.assertEqual({'LIVE'}, states)
-        stopped = time.monotonic()
-        subs.stop()  # the upstream stops republishing
-        base._run(p.producer.engine, 10, seed=2)  # its source changes on
-        deadline = stopped + 60
+        return p, subs, copy
+
+    def _assert_goes_stale(self, copy, since):
+        deadline = since + 60
         while time.monotonic() < deadline:
             tables = copy.get_status()['tables'].values()
             if 'LIVE' not in {t['state'] for t in tables}:
                 break
             time.sleep(0.1)
-        took = time.monotonic() - stopped
+        took = time.monotonic() - since
         self.addDetail('seconds_to_not_live',
                        testtools.content.text_content('%.2f' % took))
         status = copy.get_status()
@@ -600,3 +602,23 @@ class RepublisherStopTest(testtools.TestCase):
         for table in status['tables'].values():
             self.assertNotEqual('LIVE', table['state'])
             self.assertFalse(table['caught_up'])
+
+    def test_downstream_goes_stale_when_the_republisher_stops(self):
+        p, subs, copy = self._republished()
+        stopped = time.monotonic()
+        subs.stop()  # the upstream stops republishing
+        base._run(p.producer.engine, 10, seed=2)  # its source changes on
+        self._assert_goes_stale(copy, stopped)
+
+    def test_downstream_goes_stale_when_the_upstream_does(self):
+        p, subs, copy = self._republished()
+        stopped = time.monotonic()
+        # The source's producer dies (no goodbye, no more capture): the
+        # upstream replica goes STALE, and the republisher, still
+        # running, must stop vouching for it.
+        p.producer.sender.goodbye = False
+        p.producer.sender.stop()
+        publisher.uninstall(p.producer.engine)
+        base._run(p.producer.engine, 10, seed=2)  # unseen changes
+        self._assert_goes_stale(copy, stopped)
+        self.assertTrue(p.driver.get_status()['stale'])
