@@ -250,14 +250,27 @@ def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
         rabbit = _Outage(broker_fault)
         procs = Processes(workdir, url, rabbit.url(), topic, delivery)
         try:
-            return _run(engine, procs, rabbit, faults, seconds, producers,
-                        outage, converge_timeout)
+            figures = _run(engine, procs, rabbit, faults, seconds,
+                           producers, outage, converge_timeout)
+            if figures['divergent'] != 0:
+                _print_logs(workdir)  # the workdir goes with the scenario
+            return figures
         finally:
             try:
                 rabbit.close()
             finally:
                 procs.stop()
                 engine.dispose()
+
+
+def _print_logs(workdir, lines=40):
+    """The last lines of every process's log, for a failed scenario."""
+    for name in sorted(os.listdir(workdir)):
+        if name.endswith('.log'):
+            with open(os.path.join(workdir, name)) as f:
+                tail = f.readlines()[-lines:]
+            print('--- last lines of %s ---\n%s' % (name, ''.join(tail)),
+                  flush=True)
 
 
 def _run(engine, procs, rabbit, faults, seconds, producers, outage,
