@@ -194,6 +194,8 @@ def _install_registry(engine, conf, group, registry, submit):
     if capture.outbox is not None:
         capture.outbox.install()
     capture.install(engine)
+    if key is not None and group.delivery != outbox_store.RELAYED:
+        sender.start()  # announce the producer (in relayed mode the agent)
     return capture
 
 

@@ -135,6 +135,17 @@ class Sender(object):
             if self._thread is None and not self._stopping:
                 self._start()
 
+    def start(self):
+        """Start sending now, not at the first record (idempotent).
+
+        The first heartbeat announces the producer, so that consumers
+        count it (and are not STALE) before the service's first write.
+        A forked child starts again at its first record.
+        """
+        with self._cond:
+            if self._thread is None and not self._stopping:
+                self._start()
+
     def _start(self):
         self._thread = threading.Thread(target=self._run,
                                         name='publish-tables-sender',
@@ -159,13 +170,17 @@ class Sender(object):
 
     def _run(self):
         backoff = 0.0
-        last_sent = time.monotonic()
+        # The first turn heartbeats at once: it announces this producer
+        # to consumers before its first record (see :meth:`start`).
+        last_sent = time.monotonic() - self.heartbeat_interval
+        idle_wait = 0.0
         while True:
             with self._cond:
                 if not self._spool and not self._stopping:
                     # SQLite: ids queued for deletion, try again soon.
                     self._cond.wait(_QUEUED_RETRY if self._queued
-                                    else self.heartbeat_interval)
+                                    else idle_wait)
+                idle_wait = self.heartbeat_interval
                 if self._stopping and not self._spool:
                     return
                 self._pace(last_sent)

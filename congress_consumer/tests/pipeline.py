@@ -40,8 +40,9 @@ class Producer(fixtures.Fixture):
     """An engine with publishing installed and its own sender."""
 
     def __init__(self, url, conf, transport, topic, tables,
-                 compression=None):
+                 compression=None, signer=None):
         super().__init__()
+        self.signer = signer
         self.url, self.conf = url, conf
         self.transport, self.topic, self.tables = transport, topic, tables
         self.compression = compression
@@ -60,10 +61,13 @@ class Producer(fixtures.Fixture):
 
         notifications.send = counting_send
         self.sender = sender_mod.Sender(notifications, heartbeat_interval=0.5,
-                                        compression=self.compression)
+                                        compression=self.compression,
+                                        signer=self.signer)
         self.addCleanup(self.sender.stop)
         self.capture = publisher.install(self.engine, self.conf,
                                          submit=self.sender.submit)
+        if self.conf.publish_tables.delivery != 'relayed':
+            self.sender.start()  # announced at once, as the plugin does
         self.addCleanup(publisher.uninstall, self.engine)
 
 
@@ -73,8 +77,9 @@ class Pipeline(fixtures.Fixture):
     def __init__(self, backend='sqlite', rabbit=False,
                  tables=demo_schema.PUBLISHED, driver_args=None,
                  delivery='direct', compression=None, exclude_columns=(),
-                 transport_url=None, config_files=()):
+                 transport_url=None, config_files=(), signer=None):
         super().__init__()
+        self.signer = signer  # the producers' signing.Signer, if any
         # transport_url: a broker of the test's own (e.g. a cluster);
         # config_files: loaded into the conf of both sides.
         self.own_url = transport_url
@@ -126,7 +131,7 @@ class Pipeline(fixtures.Fixture):
         transport = self._shared or self.new_transport()
         producer = self.useFixture(Producer(
             self.url, self.conf, transport, self.topic, self.tables,
-            self.compression))
+            self.compression, self.signer))
         self.producers.append(producer)
         return producer
 

@@ -177,12 +177,12 @@ class SignedRelayTest(testtools.TestCase):
     def test_consumer_requiring_signatures_accepts_relayed_records(self):
         p = self.useFixture(pipeline.Pipeline(
             delivery='durable',
-            driver_args={'signing_key': KEY, 'signing_key_id': 'k1'}))
+            driver_args={'signing_key': KEY, 'signing_key_id': 'k1'},
+            signer=signing.Signer('k1', KEY)))
         p.driver.stop()  # it would share the topic's queue
         driver = p.new_driver(producer_timeout=PATIENT)
         self.assertTrue(driver.wait_live(20))
         doomed = p.add_producer()
-        doomed.sender.signer = signing.Signer('k1', KEY)
         dead = threading.Event()
         self.addCleanup(dead.set)
         doomed.sender.transport.send = lambda *a: dead.wait()

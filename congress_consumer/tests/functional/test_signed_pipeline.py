@@ -38,9 +38,7 @@ class SignedPipelineTest(testtools.TestCase):
         super().setUp()
         self.p = self.useFixture(pipeline.Pipeline(
             driver_args={'signing_key': KEY, 'signing_key_id': 'k1'},
-            compression=self.compression))
-        # Nothing was sent yet: the sender starts with the first record.
-        self.p.producer.sender.signer = signing.Signer('k1', KEY)
+            compression=self.compression, signer=signing.Signer('k1', KEY)))
 
     def _forge(self):
         """Publish, on the consumer's bus, a batch it must not apply."""
