@@ -135,6 +135,20 @@ class ConvergenceTest(testtools.TestCase):
             self.assert_converges()
         self.assertGreaterEqual(self.p.driver.sync.tracker.gaps, 3)
 
+    def test_producer_is_heard_before_its_first_write(self):
+        # The plugin starts its sender at install: its first heartbeat
+        # announces it, so a consumer of a quiet service counts it and
+        # is caught up (not STALE) before anything was written.
+        self.assertTrue(self.p.driver.wait_live(10))
+        deadline = time.monotonic() + 10
+        while (self.p.driver.get_status()['producers'] < 1
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        status = self.p.driver.get_status()
+        self.assertEqual(1, status['producers'])
+        self.assertFalse(status['stale'])
+        self.assertEqual(0, self.p.producer.sender.stats['records'])
+
     def test_consumer_restart(self):
         _run_workload(self.workload(), 20)
         self.assert_converges()
