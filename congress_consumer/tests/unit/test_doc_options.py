@@ -34,8 +34,8 @@ _OPTION_LIKE = re.compile(
     r'``([a-z][a-z0-9]*(?:_[a-z0-9]+)*_(?:interval|timeout|ttl|period|'
     r'size|rows))``')
 # Named in the docs, but not options: PostgreSQL's setting, a field of
-# the subscriptions API.
-_NOT_OURS = {'deadlock_timeout', 'initial_rows'}
+# the subscriptions API, a nova-manage command.
+_NOT_OURS = {'deadlock_timeout', 'initial_rows', 'archive_deleted_rows'}
 _METRIC_PREFIXES = ('congress_consumer_', 'publish_tables_')
 
 
