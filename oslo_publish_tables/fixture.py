@@ -326,6 +326,28 @@ class DatabaseFixture(fixtures.Fixture):
         backend.drop_named_database(self.database, conditional=True)
 
 
+class OutboxSchemaFixture(fixtures.Fixture):
+    """A name for ``[publish_tables] outbox_schema``, cleaned up after.
+
+    :param database: the test's :class:`DatabaseFixture` (PostgreSQL or
+        MySQL). After setUp, ``name`` is a fresh schema name; nothing is
+        created (``db_sync`` does). At cleanup a MySQL database of that
+        name is dropped; a PostgreSQL schema goes with its database.
+    """
+
+    def __init__(self, database):
+        super().__init__()
+        self.database = database
+        self.name = None
+
+    def _setUp(self):
+        self.name = 'pt_outbox_' + uuid.uuid4().hex[:16]
+        if self.database.backend == MYSQL:
+            backend = provision_backend(MYSQL)
+            self.addCleanup(backend.drop_named_database, self.name,
+                            conditional=True)
+
+
 class RabbitFixture(fixtures.Fixture):
     """RabbitMQ for one test: a transport URL and a topic of its own.
 

@@ -28,6 +28,7 @@ import copy
 from oslo_config import cfg
 
 from oslo_publish_tables import optypes
+from oslo_publish_tables.outbox import schema as outbox_schema
 from oslo_publish_tables.outbox import store
 from oslo_publish_tables.protocol import compression
 from oslo_publish_tables.protocol import signing
@@ -160,6 +161,19 @@ _opts = optypes.finite([
                     'every record (the least work in the service, plus '
                     'up to relayed_poll_interval of latency). durable '
                     'and relayed need "publish-tables-manage db_sync".'),
+    # outbox.schema: where the outbox lives
+    cfg.StrOpt('outbox_schema', regex=outbox_schema.SCHEMA_NAME.pattern,
+               help='Durable and relayed delivery: put the outbox table '
+                    'and its version table in this schema (PostgreSQL) '
+                    'or database (MySQL/MariaDB) of the same server '
+                    'instead of the service\'s own, still written in '
+                    'the service\'s transaction. Tools that expect '
+                    'every table of their database to be theirs (nova\'s '
+                    'archive_deleted_rows, purge and shadow-table checks) '
+                    'then never see it. "publish-tables-manage db_sync" '
+                    'creates it; the service\'s database user needs '
+                    'rights there. Unset: the service\'s own schema. '
+                    'Refused on SQLite.'),
     # outbox.relay: the outbox relay (durable and relayed delivery)
     cfg.FloatOpt('outbox_grace_period', default=15.0, min=0,
                  help='Durable mode: the relay in publish-tables-agent '

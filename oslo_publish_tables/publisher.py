@@ -124,7 +124,7 @@ def _check(connection, engine, group):
     registry.warn_missing(connection)
     if group.delivery in outbox_store.OUTBOX_MODES:
         outbox_store.OutboxStore.check(connection, registry.names,
-                                       group.delivery)
+                                       group.delivery, group.outbox_schema)
     return registry
 
 
@@ -181,7 +181,8 @@ def _install_registry(engine, conf, group, registry, submit):
     capture = listeners.EngineCapture(registry, submit, strict=group.strict,
                                       clock_source=group.clock)
     if group.delivery in outbox_store.OUTBOX_MODES:
-        capture.outbox = outbox_store.OutboxStore(engine)
+        capture.outbox = outbox_store.OutboxStore(
+            engine, schema_name=group.outbox_schema)
     with _lock:
         duplicate = engine in _installed
         if not duplicate:

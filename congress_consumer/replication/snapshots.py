@@ -59,10 +59,11 @@ class DirectSnapshotSource(object):
     """Snapshots read from the database directly."""
 
     def __init__(self, url, tables, exclude_columns=(), chunk_rows=5000,
-                 lock_timeout=10.0):
+                 lock_timeout=10.0, outbox_schema=None):
         self.engine = sa.create_engine(url)
         self._service = service_mod.SnapshotService.for_database(
-            self.engine, tables, exclude_columns, chunk_rows, lock_timeout)
+            self.engine, tables, exclude_columns, chunk_rows, lock_timeout,
+            outbox_schema)
 
     def exclude(self, table, columns):
         """Load ``table`` without ``columns`` from now on.

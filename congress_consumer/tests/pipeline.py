@@ -77,9 +77,12 @@ class Pipeline(fixtures.Fixture):
     def __init__(self, backend='sqlite', rabbit=False,
                  tables=demo_schema.PUBLISHED, driver_args=None,
                  delivery='direct', compression=None, exclude_columns=(),
-                 transport_url=None, config_files=(), signer=None):
+                 transport_url=None, config_files=(), outbox_schema=False,
+                 signer=None):
         super().__init__()
         self.signer = signer  # the producers' signing.Signer, if any
+        # outbox_schema: the outbox in a schema/database of its own.
+        self.outbox_schema = outbox_schema
         # transport_url: a broker of the test's own (e.g. a cluster);
         # config_files: loaded into the conf of both sides.
         self.own_url = transport_url
@@ -97,13 +100,17 @@ class Pipeline(fixtures.Fixture):
         self.url = db.url
         engine = sa.create_engine(db.url)
         demo_schema.create(engine)
+        self.where = None
+        if self.outbox_schema:
+            self.where = self.useFixture(
+                backends.OutboxSchemaFixture(db)).name
         if self.delivery in ('durable', 'relayed'):
-            migration.upgrade(engine)
+            migration.upgrade(engine, schema_name=self.where)
         engine.dispose()
         self.conf = capture_fixture.make_conf(
             tables=self.tables, delivery=self.delivery,
             exclude_columns=self.exclude_columns,
-            config_files=self.config_files)
+            config_files=self.config_files, outbox_schema=self.where)
         if self.own_url:
             self.rabbit = True  # a transport per side, as on RabbitMQ
             self.topic = 'pt_test_%s' % uuid.uuid4().hex[:16]
@@ -148,7 +155,8 @@ class Pipeline(fixtures.Fixture):
         if args.get('snapshot_source') == 'database':
             args['database_url'] = self.url
         else:
-            source = snapshots.DirectSnapshotSource(self.url, self.tables)
+            source = snapshots.DirectSnapshotSource(
+                self.url, self.tables, outbox_schema=self.where)
         driver = driver_mod.PublishTablesDriver(
             'nova', args, conf=self.conf,
             transport=self._shared or self.new_transport(),

@@ -123,7 +123,8 @@ def database_url(conf):
             config_files[-1] if config_files else None)
 
 
-def _publish_conf(conf, config_file):
+def conf_of_plugin(conf, config_file):
+    """The conf of ``[publish_tables]``: ``config_file``'s if given."""
     if not config_file:
         return conf
     own = cfg.ConfigOpts()
@@ -162,7 +163,7 @@ class Agent(object):
 
     def _start(self):
         url, config_file = database_url(self.conf)
-        publish_conf = _publish_conf(self.conf, config_file)
+        publish_conf = conf_of_plugin(self.conf, config_file)
         group = publish_conf[publisher.GROUP]
         db = self.conf.database
         self.engine = engines.create_engine(
@@ -181,6 +182,7 @@ class Agent(object):
             lock_timeout=group.snapshot_lock_timeout,
             idle_timeout=group.snapshot_idle_timeout,
             outbox=group.delivery in outbox_store.OUTBOX_MODES,
+            outbox_schema=group.outbox_schema,
             max_open=group.snapshot_max_open,
             max_duration=group.snapshot_max_duration)
         if self.transport is None:

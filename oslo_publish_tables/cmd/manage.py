@@ -70,11 +70,19 @@ def _engine(conf):
     return engines.create_engine(url, logging_name=PROJECT)
 
 
+def _outbox_schema(conf):
+    """``[publish_tables] outbox_schema``, from the plugin's own file too."""
+    _, config_file = agent.database_url(conf)
+    return agent.conf_of_plugin(conf, config_file)['publish_tables'] \
+        .outbox_schema
+
+
 def _db_sync(conf, out):
     engine = _engine(conf)
     try:
-        migration.upgrade(engine, conf.command.revision)
-        out.write('%s\n' % migration.version(engine))
+        where = _outbox_schema(conf)
+        migration.upgrade(engine, conf.command.revision, where)
+        out.write('%s\n' % migration.version(engine, where))
     finally:
         engine.dispose()
 
@@ -82,7 +90,7 @@ def _db_sync(conf, out):
 def _db_version(conf, out):
     engine = _engine(conf)
     try:
-        out.write('%s\n' % migration.version(engine))
+        out.write('%s\n' % migration.version(engine, _outbox_schema(conf)))
     finally:
         engine.dispose()
 
@@ -95,7 +103,8 @@ def _outbox_wait(conf, out):
     clock, sleep = time.monotonic, time.sleep
     engine = _engine(conf)
     try:
-        store = store_mod.OutboxStore(engine)
+        store = store_mod.OutboxStore(
+            engine, schema_name=_outbox_schema(conf))
         first = left = store.count()
         display = progress.cli_progress('outbox of %s' % engine.url.database,
                                         total=first, clock=clock)

@@ -20,5 +20,7 @@ once the transport confirmed, deletes the row from its background
 thread. Rows whose process died before that are published by the relay
 (:mod:`.relay`) in ``publish-tables-agent``. The table is created by the
 alembic migrations shipped in :mod:`.migration`
-(``publish-tables-manage db_sync``).
+(``publish-tables-manage db_sync``), in the service's own schema or, with
+``[publish_tables] outbox_schema``, in a schema (PostgreSQL) or database
+(MySQL/MariaDB) of the same server (:mod:`.schema`).
 """

@@ -25,7 +25,10 @@ itself::
         as m; print(m.INI)') -x url=mysql+pymysql://... upgrade head
 
 The revisions are recorded in ``publish_tables_alembic_version``, apart
-from the service's own migrations.
+from the service's own migrations. With ``schema_name`` (the option
+``[publish_tables] outbox_schema``; ``-x schema=NAME`` for alembic) both
+tables go to that schema (PostgreSQL) or database (MySQL/MariaDB), which
+:func:`upgrade` creates first if it does not exist.
 """
 
 import os
@@ -42,11 +45,24 @@ SCRIPT_LOCATION = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 INI = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'alembic.ini')
 
 
-def _config(connection):
+def _config(connection, schema_name=None):
     config = alembic_config.Config()
     config.set_main_option('script_location', SCRIPT_LOCATION)
     config.attributes['connection'] = connection
+    config.attributes['schema'] = schema_name
     return config
+
+
+def create_schema(connection, schema_name):
+    """Create schema (PostgreSQL) or database (MySQL) ``schema_name``."""
+    dialect = connection.dialect
+    schema.check_name(schema_name, dialect.name)
+    quoted = dialect.identifier_preparer.quote_identifier(schema_name)
+    if dialect.name == 'postgresql':
+        connection.exec_driver_sql('CREATE SCHEMA IF NOT EXISTS %s' % quoted)
+    elif dialect.name in ('mysql', 'mariadb'):
+        connection.exec_driver_sql('CREATE DATABASE IF NOT EXISTS %s '
+                                   'CHARACTER SET utf8mb4' % quoted)
 
 
 def _run(bind, action):
@@ -57,24 +73,34 @@ def _run(bind, action):
         action(connection)
 
 
-def upgrade(bind, revision='head'):
-    """Upgrade the outbox schema of ``bind`` (Engine or Connection)."""
-    _run(bind, lambda conn: command.upgrade(_config(conn), revision))
+def upgrade(bind, revision='head', schema_name=None):
+    """Upgrade the outbox of ``bind`` (Engine or Connection).
+
+    ``schema_name``: the outbox's own schema or database, created here.
+    """
+    def action(conn):
+        if schema_name is not None:
+            create_schema(conn, schema_name)
+        command.upgrade(_config(conn, schema_name), revision)
+
+    _run(bind, action)
 
 
-def version(bind):
+def version(bind, schema_name=None):
     """The outbox schema revision of ``bind``, or None before db_sync."""
     found = []
 
     def current(conn):
         context = alembic_migration.MigrationContext.configure(
-            conn, opts={'version_table': schema.VERSION_TABLE})
+            conn, opts={'version_table': schema.VERSION_TABLE,
+                        'version_table_schema': schema_name})
         found.append(context.get_current_revision())
 
     _run(bind, current)
     return found[0]
 
 
-def has_outbox(connection):
+def has_outbox(connection, schema_name=None):
     """Whether the outbox table exists on ``connection``."""
-    return sa.inspect(connection).has_table(schema.TABLE_NAME)
+    return sa.inspect(connection).has_table(schema.TABLE_NAME,
+                                            schema=schema_name)

@@ -57,8 +57,8 @@ class Relay(object):
 
     def __init__(self, engine, sender, grace_period=15.0, interval=5.0,
                  batch=500, lease=120.0, clock_source='database',
-                 max_retry_interval=30.0, tables=()):
-        self.store = store_mod.OutboxStore(engine, tables)
+                 max_retry_interval=30.0, tables=(), schema_name=None):
+        self.store = store_mod.OutboxStore(engine, tables, schema_name)
         self.sender = sender
         self.grace_period = grace_period
         self.interval = interval
@@ -84,7 +84,7 @@ class Relay(object):
                    batch=group.outbox_relay_batch,
                    lease=group.outbox_claim_lease, clock_source=group.clock,
                    max_retry_interval=group.max_retry_interval,
-                   tables=group.tables)
+                   tables=group.tables, schema_name=group.outbox_schema)
 
     def run_once(self):
         """Claim old rows and submit them; return how many."""

@@ -30,30 +30,77 @@ test compares the two.
 ``claimed_by``, ``claimed_until``
     The relay's lease: a row claimed by a relay is left to it until
     ``claimed_until`` (same clock as ``created``).
+
+With ``[publish_tables] outbox_schema`` the table and its version table
+live in that schema (PostgreSQL) or database (MySQL/MariaDB) of the same
+server instead of the service's own: :func:`table` gives the table
+there. The service's tools that reflect every table of their database
+(nova's ``archive_deleted_rows``, ``purge`` and shadow-table checks)
+then never meet them.
 """
+
+import re
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from oslo_publish_tables import exceptions
+
 TABLE_NAME = 'publish_tables_outbox'
 VERSION_TABLE = 'publish_tables_alembic_version'
+# What [publish_tables] outbox_schema accepts: a plain identifier.
+SCHEMA_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,62}$')
+OPTION = 'outbox_schema'
 
 metadata = sa.MetaData()
+_elsewhere = {}  # schema name -> its Table (one MetaData each)
 
-outbox = sa.Table(
-    TABLE_NAME, metadata,
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
-              primary_key=True, autoincrement=True),
-    sa.Column('created', sa.BigInteger(), nullable=False),
-    sa.Column('kind', sa.String(16), nullable=False),
-    sa.Column('txn', sa.String(36), nullable=True),
-    sa.Column('payload', sa.Text().with_variant(mysql.LONGTEXT(), 'mysql',
-                                                'mariadb'),
-              nullable=False),
-    sa.Column('claimed_by', sa.String(36), nullable=True),
-    sa.Column('claimed_until', sa.BigInteger(), nullable=True),
-    sa.Index('publish_tables_outbox_created_idx', 'created'),
-    mysql_engine='InnoDB',
-    mysql_charset='utf8mb4',
-    sqlite_autoincrement=True,
-)
+
+def _define(meta, schema=None):
+    return sa.Table(
+        TABLE_NAME, meta,
+        sa.Column('id',
+                  sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                  primary_key=True, autoincrement=True),
+        sa.Column('created', sa.BigInteger(), nullable=False),
+        sa.Column('kind', sa.String(16), nullable=False),
+        sa.Column('txn', sa.String(36), nullable=True),
+        sa.Column('payload',
+                  sa.Text().with_variant(mysql.LONGTEXT(), 'mysql',
+                                         'mariadb'),
+                  nullable=False),
+        sa.Column('claimed_by', sa.String(36), nullable=True),
+        sa.Column('claimed_until', sa.BigInteger(), nullable=True),
+        sa.Index('publish_tables_outbox_created_idx', 'created'),
+        schema=schema,
+        mysql_engine='InnoDB',
+        mysql_charset='utf8mb4',
+        sqlite_autoincrement=True,
+    )
+
+
+outbox = _define(metadata)
+
+
+def check_name(name, dialect_name):
+    """Raise ConfigError unless outbox_schema ``name`` can work here."""
+    if name is None:
+        return
+    if not SCHEMA_NAME.match(name):
+        raise exceptions.ConfigError(
+            OPTION, name, 'not a plain identifier (letters, digits, _)')
+    if dialect_name == 'sqlite':
+        raise exceptions.ConfigError(
+            OPTION, name, 'SQLite has no schema or database of the same '
+            'server that the service\'s transaction can also write; '
+            'leave it unset on SQLite')
+
+
+def table(name=None):
+    """The outbox Table in schema ``name`` (None: the service's own)."""
+    if name is None:
+        return outbox
+    found = _elsewhere.get(name)
+    if found is None:
+        found = _elsewhere.setdefault(name, _define(sa.MetaData(), name))
+    return found

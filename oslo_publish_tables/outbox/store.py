@@ -137,13 +137,15 @@ class OutboxStore(object):
 
     ``tables`` are the published tables: an unreadable row becomes a
     resync marker for them when it does not say which it is about.
+    ``schema_name`` is ``[publish_tables] outbox_schema``: the schema or
+    database the outbox lives in (None: the service's own).
     """
 
-    table = schema.outbox
-
-    def __init__(self, engine, tables=()):
+    def __init__(self, engine, tables=(), schema_name=None):
         self.engine = engine
         self.tables = tuple(tables)
+        self.schema_name = schema_name
+        self.table = schema.table(schema_name)
         self.single_writer = engine.dialect.name == 'sqlite'
         self._gate = threading.Condition()
         self._open = 0           # service transactions open (SQLite)
@@ -152,12 +154,15 @@ class OutboxStore(object):
         self._installed = False
 
     @classmethod
-    def check(cls, connection, published, delivery=DURABLE):
+    def check(cls, connection, published, delivery=DURABLE,
+              schema_name=None):
         """Raise ConfigError unless ``delivery`` can work on ``connection``.
 
         ``published`` are the configured table names: the outbox itself
         is never published (the capture must not capture its own writes).
+        ``schema_name``: where the outbox lives (see :class:`OutboxStore`).
         """
+        schema.check_name(schema_name, connection.dialect.name)
         if delivery == RELAYED and connection.dialect.name == 'sqlite':
             raise exceptions.ConfigError(
                 'delivery', RELAYED,
@@ -169,11 +174,13 @@ class OutboxStore(object):
             raise exceptions.ConfigError(
                 'tables', schema.TABLE_NAME,
                 'the outbox of durable mode cannot be published')
-        if not sa.inspect(connection).has_table(schema.TABLE_NAME):
+        if not sa.inspect(connection).has_table(schema.TABLE_NAME,
+                                                schema=schema_name):
             raise exceptions.ConfigError(
                 'delivery', delivery,
                 'the table %s does not exist; run '
-                '"publish-tables-manage db_sync" first' % schema.TABLE_NAME)
+                '"publish-tables-manage db_sync" first'
+                % schema.table(schema_name).fullname)
 
     # -- SQLite: keep our writes out of the service's way -----------------
 
@@ -351,7 +358,7 @@ class OutboxStore(object):
             return drafts
 
 
-def high_water(conn):
+def high_water(conn, schema_name=None):
     """The highest outbox id allocated so far, read on ``conn``.
 
     Not an MVCC read: the allocation counter itself (PostgreSQL: the
@@ -359,13 +366,15 @@ def high_water(conn):
     SQLite: ``sqlite_sequence``). Read under a snapshot's fence, it
     separates the records of the transactions that wrote the fenced
     table before the fence (ids ``<=``) from those that write it after
-    (ids ``>``): see the durable mode guide.
+    (ids ``>``): see the durable mode guide. ``schema_name``: where the
+    outbox lives (``[publish_tables] outbox_schema``).
     """
     name = conn.dialect.name
     if name == 'postgresql':
-        seq = conn.exec_driver_sql(
-            "SELECT pg_get_serial_sequence('%s', 'id')"
-            % schema.TABLE_NAME).scalar()
+        qualified = conn.dialect.identifier_preparer.format_table(
+            schema.table(schema_name))
+        seq = conn.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"),
+                           {'t': qualified}).scalar()
         value, called = conn.exec_driver_sql(
             'SELECT last_value, is_called FROM %s' % seq).one()
         return int(value) if called else int(value) - 1
@@ -374,10 +383,11 @@ def high_water(conn):
             # MySQL 8 caches information_schema statistics by default.
             conn.exec_driver_sql(
                 'SET SESSION information_schema_stats_expiry = 0')
-        value = conn.exec_driver_sql(
+        value = conn.execute(sa.text(
             "SELECT AUTO_INCREMENT FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND table_name = '%s'"
-            % schema.TABLE_NAME).scalar()
+            "WHERE table_schema = COALESCE(:s, DATABASE()) "
+            "AND table_name = :t"),
+            {'s': schema_name, 't': schema.TABLE_NAME}).scalar()
         return int(value or 1) - 1
     if name == 'sqlite':
         value = conn.exec_driver_sql(

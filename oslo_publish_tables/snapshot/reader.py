@@ -34,6 +34,7 @@ exactly the records of this table whose outbox id is ``<= outbox_id``,
 a rule that needs no clock (see the durable mode guide).
 """
 
+import functools
 import logging
 import time
 
@@ -100,8 +101,13 @@ def _quote(engine, info):
     return engine.dialect.identifier_preparer.format_table(info.table)
 
 
-def open_snapshot(engine, info, lock_timeout=10.0, outbox=False):
-    """Fence ``info``'s table and open a consistent snapshot of it."""
+def open_snapshot(engine, info, lock_timeout=10.0, outbox=False,
+                  outbox_schema=None):
+    """Fence ``info``'s table and open a consistent snapshot of it.
+
+    ``outbox_schema``: where the outbox is (``[publish_tables]
+    outbox_schema``), whose high-water mark the snapshot reads.
+    """
     name = engine.dialect.name
     opener = {'postgresql': _open_postgresql, 'mysql': _open_mysql,
               'mariadb': _open_mysql, 'sqlite': _open_sqlite}.get(name)
@@ -110,7 +116,10 @@ def open_snapshot(engine, info, lock_timeout=10.0, outbox=False):
                                        'supported' % name)
     started = time.monotonic()
     try:
-        snapshot = opener(engine, info, lock_timeout, outbox)
+        mark = (functools.partial(outbox_store.high_water,
+                                  schema_name=outbox_schema)
+                if outbox else None)
+        snapshot = opener(engine, info, lock_timeout, mark)
     except sa.exc.DBAPIError as exc:
         raise exceptions.SnapshotError(
             'cannot snapshot %s: %s' % (info.name, exc.orig)) from exc
@@ -138,8 +147,8 @@ def _streamed(info, ts, conn, mark):
     return snapshot
 
 
-def _high_water(conn, outbox):
-    return outbox_store.high_water(conn) if outbox else None
+def _high_water(conn, mark):
+    return mark(conn) if mark is not None else None
 
 
 def _open_postgresql(engine, info, lock_timeout, outbox):

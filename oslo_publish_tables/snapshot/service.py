@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
-from oslo_publish_tables.outbox import schema as outbox_schema
+from oslo_publish_tables.outbox import schema as outbox_table
 from oslo_publish_tables.protocol import checksum as checksum_mod
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import snapshot_requests as requests
@@ -45,9 +45,10 @@ class SnapshotService(object):
 
     def __init__(self, engine, registry, chunk_rows=5000, lock_timeout=10.0,
                  idle_timeout=120.0, outbox=False, max_open=8,
-                 max_duration=900.0):
+                 max_duration=900.0, outbox_schema=None):
         self.engine = engine
         self.outbox = outbox
+        self.outbox_schema = outbox_schema
         self.registry = registry
         self.chunk_rows = chunk_rows
         self.lock_timeout = lock_timeout
@@ -61,20 +62,21 @@ class SnapshotService(object):
 
     @classmethod
     def for_database(cls, engine, tables, exclude_columns=(),
-                     chunk_rows=5000, lock_timeout=10.0):
+                     chunk_rows=5000, lock_timeout=10.0, outbox_schema=None):
         """A service of ``tables`` of ``engine``'s database, as it is.
 
         For a reader that has no ``[publish_tables]`` configuration (a
         consumer given a read-only database URL): the tables are
         reflected from the database, and durable mode is on if the
-        outbox table exists.
+        outbox table exists (in schema ``outbox_schema`` if given).
         """
         with engine.connect() as conn:
             registry = tables_mod.TableRegistry.reflect(
                 conn, tables, exclude_columns)
-            outbox = sa.inspect(conn).has_table(outbox_schema.TABLE_NAME)
+            outbox = sa.inspect(conn).has_table(outbox_table.TABLE_NAME,
+                                                schema=outbox_schema)
         return cls(engine, registry, chunk_rows, lock_timeout,
-                   outbox=outbox)
+                   outbox=outbox, outbox_schema=outbox_schema)
 
     def _current(self, table):
         """``table``'s info, reflected again: a migration may change it."""
@@ -94,7 +96,8 @@ class SnapshotService(object):
         with self.snapshots.reserve():
             snap = reader.open_snapshot(self.engine, info,
                                         self.lock_timeout,
-                                        outbox=self.outbox)
+                                        outbox=self.outbox,
+                                        outbox_schema=self.outbox_schema)
             if wrap is not None:
                 snap = wrap(snap)
             sid = self.snapshots.add(snap, table)

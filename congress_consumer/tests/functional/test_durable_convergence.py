@@ -54,11 +54,13 @@ def _run_workload(engine, steps, seed):
 class _RelayTestBase(testtools.TestCase):
     backend = 'sqlite'
     delivery = 'durable'
+    outbox_schema = False  # True: [publish_tables] outbox_schema is set
 
     def setUp(self):
         super().setUp()
-        self.p = self.useFixture(pipeline.Pipeline(self.backend,
-                                                   delivery=self.delivery))
+        self.p = self.useFixture(pipeline.Pipeline(
+            self.backend, delivery=self.delivery,
+            outbox_schema=self.outbox_schema))
         self.p.driver.stop()  # it would share the topic's queue
         self.driver = self.p.new_driver(producer_timeout=PATIENT)
         self.assertTrue(self.driver.wait_live(20))
@@ -81,7 +83,7 @@ class _RelayTestBase(testtools.TestCase):
             heartbeat_interval=0.5)
         self.addCleanup(sender.stop)
         relay = relay_mod.Relay(engine, sender, grace_period=0.5,
-                                interval=0.05)
+                                interval=0.05, schema_name=self.p.where)
         self.addCleanup(relay.stop)
         relay.start()
         return relay
@@ -98,7 +100,8 @@ class DurableConvergenceTest(_RelayTestBase):
         self.addCleanup(dead.set)
         doomed.sender.transport.send = lambda *a: dead.wait()
         _run_workload(doomed.engine, 15, seed=2)
-        store = store_mod.OutboxStore(doomed.engine)
+        store = store_mod.OutboxStore(doomed.engine,
+                                      schema_name=self.p.where)
         self.assertGreater(store.count(), 0)
         time.sleep(0.5)
         self.driver.sync.tick()
@@ -124,7 +127,24 @@ class DurableConvergenceTest(_RelayTestBase):
         self.assertEqual((0, 0), (tracker.vanished, tracker.gaps))
 
 
+class DurableElsewhereConvergenceTest(DurableConvergenceTest):
+    """The same with the outbox in a schema/database of its own."""
+
+    outbox_schema = True
+
+    def test_the_services_schema_holds_no_outbox(self):
+        # What nova's archive_deleted_rows and purge reflect.
+        meta = sa.MetaData()
+        meta.reflect(bind=self.p.producer.engine)
+        self.assertEqual([], [n for n in meta.tables
+                              if n.startswith('publish_tables')])
+        _run_workload(self.p.producer.engine, 3, seed=4)
+        self.assertEqual([], self.p.converge(driver=self.driver))
+
+
 backends.for_each_backend(DurableConvergenceTest)
+backends.for_each_backend(DurableElsewhereConvergenceTest,
+                          (backends.POSTGRESQL, backends.MYSQL))
 
 
 class RelayedConvergenceTest(_RelayTestBase):

@@ -16,7 +16,9 @@ Used through :mod:`oslo_publish_tables.outbox.migration`, which hands
 over an open connection in ``config.attributes['connection']``; with the
 ``alembic`` command line, ``-x url=<database URL>`` names the database.
 The revision table is ``publish_tables_alembic_version``, so that it
-never meets the service's own ``alembic_version``.
+never meets the service's own ``alembic_version``. Both tables go to
+schema ``config.attributes['schema']`` (``-x schema=NAME``) when set;
+the revisions read it back as the context's ``version_table_schema``.
 """
 
 from alembic import context
@@ -25,10 +27,18 @@ import sqlalchemy as sa
 from oslo_publish_tables.outbox import schema
 
 
+def _schema():
+    config = context.config
+    if 'schema' in config.attributes:
+        return config.attributes['schema']
+    return context.get_x_argument(as_dictionary=True).get('schema')
+
+
 def _migrate(connection):
     context.configure(connection=connection,
                       target_metadata=schema.metadata,
-                      version_table=schema.VERSION_TABLE)
+                      version_table=schema.VERSION_TABLE,
+                      version_table_schema=_schema())
     with context.begin_transaction():
         context.run_migrations()
 
@@ -53,6 +63,7 @@ if context.is_offline_mode():
     context.configure(url=context.config.get_main_option('sqlalchemy.url'),
                       target_metadata=schema.metadata,
                       version_table=schema.VERSION_TABLE,
+                      version_table_schema=_schema(),
                       literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()

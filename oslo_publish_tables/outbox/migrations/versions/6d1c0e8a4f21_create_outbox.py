@@ -27,6 +27,11 @@ branch_labels = None
 depends_on = None
 
 
+def _schema():
+    # [publish_tables] outbox_schema: where the version table is.
+    return op.get_context().version_table_schema
+
+
 def upgrade():
     op.create_table(
         'publish_tables_outbox',
@@ -45,12 +50,13 @@ def upgrade():
         mysql_charset='utf8mb4',
         # Never reuse the id of a deleted row (see outbox.schema).
         sqlite_autoincrement=True,
+        schema=_schema(),
     )
     op.create_index('publish_tables_outbox_created_idx',
-                    'publish_tables_outbox', ['created'])
+                    'publish_tables_outbox', ['created'], schema=_schema())
 
 
 def downgrade():
     op.drop_index('publish_tables_outbox_created_idx',
-                  table_name='publish_tables_outbox')
-    op.drop_table('publish_tables_outbox')
+                  table_name='publish_tables_outbox', schema=_schema())
+    op.drop_table('publish_tables_outbox', schema=_schema())
