@@ -123,4 +123,5 @@ class ExchangeTest(testtools.TestCase):
                and time.monotonic() < deadline):
             time.sleep(0.05)
         self.assertEqual(['vm0', 'vm1', 'vm2', 'vm9'], self.replica(driver))
-        self.assertEqual(1, driver.receiver.received)
+        # The batch, and maybe the heartbeat that announced the producer.
+        self.assertIn(driver.receiver.received, (1, 2))
