@@ -211,10 +211,12 @@ def _child_transport(setup):
     conf([], project='publish_tables_sending',
          default_config_files=setup['config_files'],
          default_config_dirs=setup['config_dirs'])
-    return transport_mod.NotificationTransport(
+    transport = transport_mod.NotificationTransport(
         conf, setup['topic'], setup['publisher_id'],
         driver=setup['driver'], transport_url=setup['transport_url'],
         retry=setup['retry'])
+    transport.load()  # a transport that cannot load: "did not start"
+    return transport
 
 
 def main():

@@ -27,8 +27,16 @@ the queue ``<topic>.info``, which then keeps every message for ever when
 the consumers read queues of their own (a ``pool``). Each consumer
 declares the queue it reads before it takes its snapshots, so a message
 published before any queue exists is covered by those snapshots.
+
+The oslo.messaging transport and driver are loaded at the first send,
+on the sender's thread, not when the service's engine starts (loading
+them looks the drivers up among the installed packages): a transport
+that cannot be loaded is then a :class:`SendError`, retried like any
+other, as with ``sending = process``. Only the URL's form is checked at
+once.
 """
 
+import threading
 import uuid
 
 import oslo_messaging
@@ -77,18 +85,38 @@ class NotificationTransport(object):
         self._owned = transport is None
         # Driver errors may quote the URL: keep its passwords out of them.
         self._secrets = redaction.url_passwords(transport_url)
-        self._transport = transport or \
-            oslo_messaging.get_notification_transport(conf, url=transport_url)
+        if transport_url:
+            # Its form now (InvalidTransportURL); its driver at the load.
+            oslo_messaging.TransportURL.parse(conf, transport_url)
+        self._conf, self._url, self._driver_name = conf, transport_url, driver
+        self._transport = transport
         self._version = _MESSAGING.get(driver)
         self._target = oslo_messaging.Target(topic='%s.info' % topic)
-        if self._version is not None:
-            self._driver = None
+        self._driver = None
+        self._loaded = False
+        self._load_lock = threading.Lock()
+
+    def load(self):
+        """Load the oslo.messaging transport and driver (idempotent).
+
+        Raises what oslo.messaging and stevedore raise for a transport or
+        driver that cannot be loaded.
+        """
+        if self._loaded:
             return
-        self._driver = stevedore_driver.DriverManager(
-            _NAMESPACE, driver, invoke_on_load=True,
-            invoke_args=(conf,),
-            invoke_kwds={'topics': [topic],
-                         'transport': self._transport}).driver
+        with self._load_lock:
+            if self._loaded:
+                return
+            if self._transport is None:
+                self._transport = oslo_messaging.get_notification_transport(
+                    self._conf, url=self._url)
+            if self._version is None:
+                self._driver = stevedore_driver.DriverManager(
+                    _NAMESPACE, self._driver_name, invoke_on_load=True,
+                    invoke_args=(self._conf,),
+                    invoke_kwds={'topics': [self.topic],
+                                 'transport': self._transport}).driver
+            self._loaded = True
 
     def send(self, event_type, payload):
         """Send one notification; raise SendError if it did not go out."""
@@ -99,6 +127,7 @@ class NotificationTransport(object):
                    'payload': payload,
                    'timestamp': str(timeutils.utcnow())}
         try:
+            self.load()
             if self._driver is None:
                 self._send_messaging(message)
             else:
@@ -119,5 +148,9 @@ class NotificationTransport(object):
                 retry=self.retry)
 
     def close(self):
-        if self._owned:
-            self._transport.cleanup()
+        with self._load_lock:
+            transport = self._transport if self._owned else None
+            if transport is not None:
+                self._transport, self._loaded = None, False
+        if transport is not None:
+            transport.cleanup()

@@ -32,7 +32,6 @@ import logging
 import threading
 import time
 
-import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import tables as tables_mod
@@ -177,10 +176,15 @@ class LazyRegistry(object):
                 'schema changed)' % name
         return reason
 
-    def warn_missing(self, connection):
-        """Warn of each configured table the database does not have."""
-        with _keeping_options(connection):
-            existing = set(sa.inspect(connection).get_table_names())
+    def warn_missing(self, connection, existing=None):
+        """Warn of each configured table the database does not have.
+
+        ``existing``: the table names, if the caller listed them
+        (:func:`.tables.existing_tables`).
+        """
+        if existing is None:
+            with _keeping_options(connection):
+                existing = tables_mod.existing_tables(connection)
         for name in sorted(self._names - existing):
             self._note_missing(name)
 

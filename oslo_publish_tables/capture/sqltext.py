@@ -28,6 +28,10 @@ decides "writes" from the text alone, erring towards yes:
 Every published table named anywhere in such a statement is taken as
 written (``UPDATE a JOIN b ... SET b.x = ...`` writes both). Decisions
 are cached per statement text: the same text costs one dict lookup.
+Nothing is compiled per table when the capture is installed (engine
+start stays cheap with many tables): plain names are found among the
+statement's words; only a name that is not one word (``a-b``) gets a
+pattern, at the first statement that writes.
 """
 
 import re
@@ -39,6 +43,8 @@ _VERBS = ('insert', 'update', 'delete', 'replace', 'merge', 'truncate',
 _FIRST_WORD = re.compile(r'[a-z_]+', re.IGNORECASE)
 _ANY_VERB = re.compile(r'\b(%s)\b' % '|'.join(_VERBS), re.IGNORECASE)
 _PREFIXES = ('with', 'explain')
+# A word as ``\b`` sees one: a name made of these is found word by word.
+_WORDS = re.compile(r'\w+')
 
 # Bound the cache: statements built with literals inline are all new.
 _CACHE_SIZE = 2048
@@ -62,10 +68,16 @@ class TextWrites(object):
     """The published tables SQL text writes, cached per text."""
 
     def __init__(self, names):
-        self._names = sorted(names, key=len, reverse=True)
-        self._name_re = re.compile(
-            r'\b(%s)\b' % '|'.join(re.escape(n) for n in self._names),
-            re.IGNORECASE)
+        self._names = sorted(names)
+        # lower-case word -> the configured names it stands for
+        self._plain = {}
+        self._other = []  # names that are not one word
+        for name in self._names:
+            if _WORDS.fullmatch(name):
+                self._plain.setdefault(name.lower(), []).append(name)
+            else:
+                self._other.append(name)
+        self._other_re = None  # compiled at the first use
         self._cache = {}
 
     def tables(self, statement):
@@ -81,6 +93,17 @@ class TextWrites(object):
     def _tables(self, statement):
         if not writes(statement):
             return ()
-        named = {m.group(1).lower()
-                 for m in self._name_re.finditer(statement)}
-        return tuple(sorted(n for n in self._names if n.lower() in named))
+        plain = self._plain
+        found = {n for word in set(_WORDS.findall(statement.lower()))
+                 for n in plain.get(word, ())}
+        if self._other:
+            if self._other_re is None:
+                self._other_re = re.compile(
+                    r'\b(%s)\b' % '|'.join(
+                        re.escape(n) for n in sorted(
+                            self._other, key=len, reverse=True)),
+                    re.IGNORECASE)
+            named = {m.group(1).lower()
+                     for m in self._other_re.finditer(statement)}
+            found.update(n for n in self._other if n.lower() in named)
+        return tuple(sorted(found))
