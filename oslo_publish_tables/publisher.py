@@ -39,9 +39,11 @@ from oslo_config import cfg
 
 from oslo_publish_tables.capture import listeners
 from oslo_publish_tables.capture import reflection
+from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import metrics
 from oslo_publish_tables import opts
+from oslo_publish_tables.outbox import attached
 from oslo_publish_tables.outbox import store as outbox_store
 from oslo_publish_tables.protocol import signing
 from oslo_publish_tables import sender as sender_mod
@@ -116,15 +118,18 @@ def _check(connection, engine, group):
 
     No table is reflected here, each is on first use
     (:mod:`.capture.reflection`): one query lists the tables, to warn of
-    the missing ones. Durable mode checks its outbox.
+    the missing ones; durable mode finds its outbox in that list (with
+    ``outbox_schema``, in one more query of that schema).
     """
     registry = reflection.LazyRegistry(
         engine, group.tables, group.exclude_columns,
         check_interval=group.schema_check_interval)
-    registry.warn_missing(connection)
+    existing = tables_mod.existing_tables(connection)
+    registry.warn_missing(connection, existing)
     if group.delivery in outbox_store.OUTBOX_MODES:
-        outbox_store.OutboxStore.check(connection, registry.names,
-                                       group.delivery, group.outbox_schema)
+        outbox_store.OutboxStore.check(
+            connection, registry.names, group.delivery, group.outbox_schema,
+            existing=None if group.outbox_schema else existing)
     return registry
 
 
@@ -147,19 +152,34 @@ def install(engine, conf=None, submit=None, connection=None):
     conf = cfg.CONF if conf is None else conf
     register_opts(conf)
     group = conf[GROUP]
-    if connection is not None:
-        try:
-            registry = _check(connection, engine, group)
-        finally:
-            connection.rollback()
-    else:
-        registry = _check_on_own(engine, group)
-    return _install_registry(engine, conf, group, registry, submit)
+    where = _attached_outbox(group)
+    attached.listen(engine, where)  # SQLite: every later connection
+    try:
+        if connection is not None:
+            try:
+                attached.attach(connection, where)  # and this one
+                registry = _check(connection, engine, group)
+            finally:
+                connection.rollback()
+        else:
+            registry = _check_on_own(engine, group, where)
+        return _install_registry(engine, conf, group, registry, submit)
+    except BaseException:
+        attached.unlisten(engine, where)
+        raise
 
 
-def _check_on_own(engine, group):
+def _attached_outbox(group):
+    """The outbox database to attach on SQLite connections, or None."""
+    if group.delivery in outbox_store.OUTBOX_MODES:
+        return group.outbox_schema
+    return None
+
+
+def _check_on_own(engine, group, where):
     with engine.connect() as connection:
         try:
+            attached.attach(connection, where)
             return _check(connection, engine, group)
         finally:
             # Inside create_engine (the plugin) the engine's other
@@ -186,7 +206,7 @@ def _install_registry(engine, conf, group, registry, submit):
     with _lock:
         duplicate = engine in _installed
         if not duplicate:
-            _installed[engine] = (capture, key)
+            _installed[engine] = (capture, key, _attached_outbox(group))
     if duplicate:
         if key is not None:
             _release_sender(key)  # takes _lock itself: not while held
@@ -203,12 +223,13 @@ def _install_registry(engine, conf, group, registry, submit):
 def uninstall(engine):
     """Undo :func:`install`; flushes the sender when it was the last."""
     with _lock:
-        capture, key = _installed.pop(engine, (None, None))
+        capture, key, where = _installed.pop(engine, (None, None, None))
     if capture is None:
         return
     capture.uninstall()
     if capture.outbox is not None:
         capture.outbox.uninstall()
+    attached.unlisten(engine, where)
     if key is not None:
         _release_sender(key)
 

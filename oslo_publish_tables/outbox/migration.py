@@ -28,7 +28,9 @@ The revisions are recorded in ``publish_tables_alembic_version``, apart
 from the service's own migrations. With ``schema_name`` (the option
 ``[publish_tables] outbox_schema``; ``-x schema=NAME`` for alembic) both
 tables go to that schema (PostgreSQL) or database (MySQL/MariaDB), which
-:func:`upgrade` creates first if it does not exist.
+:func:`upgrade` creates first if it does not exist, or on SQLite to the
+database attached under that name, a file beside the main one
+(:mod:`.attached`), created by attaching it.
 """
 
 import os
@@ -38,6 +40,7 @@ from alembic import config as alembic_config
 from alembic import migration as alembic_migration
 import sqlalchemy as sa
 
+from oslo_publish_tables.outbox import attached
 from oslo_publish_tables.outbox import schema
 
 SCRIPT_LOCATION = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -54,36 +57,50 @@ def _config(connection, schema_name=None):
 
 
 def create_schema(connection, schema_name):
-    """Create schema (PostgreSQL) or database (MySQL) ``schema_name``."""
+    """Create schema (PostgreSQL) or database (MySQL) ``schema_name``.
+
+    SQLite: attach it (the file is created then); outside a transaction.
+    """
     dialect = connection.dialect
     schema.check_name(schema_name, dialect.name)
     quoted = dialect.identifier_preparer.quote_identifier(schema_name)
-    if dialect.name == 'postgresql':
+    if dialect.name == 'sqlite':
+        attached.attach(connection, schema_name)
+    elif dialect.name == 'postgresql':
         connection.exec_driver_sql('CREATE SCHEMA IF NOT EXISTS %s' % quoted)
     elif dialect.name in ('mysql', 'mariadb'):
         connection.exec_driver_sql('CREATE DATABASE IF NOT EXISTS %s '
                                    'CHARACTER SET utf8mb4' % quoted)
 
 
-def _run(bind, action):
+def _run(bind, action, schema_name=None):
+    """``action(connection)``, in a transaction if ``bind`` is an Engine.
+
+    On SQLite the outbox database ``schema_name`` is attached first
+    (on a Connection, that must be before its transaction began).
+    """
     if isinstance(bind, sa.engine.Connection):
+        attached.attach(bind, schema_name)
         action(bind)
         return
-    with bind.begin() as connection:
-        action(connection)
+    with bind.connect() as connection:
+        attached.attach(connection, schema_name)
+        with connection.begin():
+            action(connection)
 
 
 def upgrade(bind, revision='head', schema_name=None):
     """Upgrade the outbox of ``bind`` (Engine or Connection).
 
-    ``schema_name``: the outbox's own schema or database, created here.
+    ``schema_name``: the outbox's own schema or database, created here
+    (SQLite: attached).
     """
     def action(conn):
         if schema_name is not None:
             create_schema(conn, schema_name)
         command.upgrade(_config(conn, schema_name), revision)
 
-    _run(bind, action)
+    _run(bind, action, schema_name)
 
 
 def version(bind, schema_name=None):
@@ -96,11 +113,12 @@ def version(bind, schema_name=None):
                         'version_table_schema': schema_name})
         found.append(context.get_current_revision())
 
-    _run(bind, current)
+    _run(bind, current, schema_name)
     return found[0]
 
 
 def has_outbox(connection, schema_name=None):
     """Whether the outbox table exists on ``connection``."""
+    attached.attach(connection, schema_name)
     return sa.inspect(connection).has_table(schema.TABLE_NAME,
                                             schema=schema_name)

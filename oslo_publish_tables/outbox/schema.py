@@ -32,11 +32,12 @@ test compares the two.
     ``claimed_until`` (same clock as ``created``).
 
 With ``[publish_tables] outbox_schema`` the table and its version table
-live in that schema (PostgreSQL) or database (MySQL/MariaDB) of the same
-server instead of the service's own: :func:`table` gives the table
-there. The service's tools that reflect every table of their database
-(nova's ``archive_deleted_rows``, ``purge`` and shadow-table checks)
-then never meet them.
+live in that schema (PostgreSQL), database (MySQL/MariaDB) of the same
+server, or attached database (SQLite, see :mod:`.attached`) instead of
+the service's own: :func:`table` gives the table there. The service's
+tools that reflect every table of their database (nova's
+``archive_deleted_rows``, ``purge`` and shadow-table checks) then never
+meet them.
 """
 
 import re
@@ -48,6 +49,9 @@ from oslo_publish_tables import exceptions
 
 TABLE_NAME = 'publish_tables_outbox'
 VERSION_TABLE = 'publish_tables_alembic_version'
+# The latest revision of migrations/versions (a test compares them): an
+# in-memory attached outbox is created at it (see .attached).
+HEAD = '6d1c0e8a4f21'
 # What [publish_tables] outbox_schema accepts: a plain identifier.
 SCHEMA_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]{0,62}$')
 OPTION = 'outbox_schema'
@@ -89,11 +93,10 @@ def check_name(name, dialect_name):
     if not SCHEMA_NAME.match(name):
         raise exceptions.ConfigError(
             OPTION, name, 'not a plain identifier (letters, digits, _)')
-    if dialect_name == 'sqlite':
+    if dialect_name == 'sqlite' and name.lower() in ('main', 'temp'):
         raise exceptions.ConfigError(
-            OPTION, name, 'SQLite has no schema or database of the same '
-            'server that the service\'s transaction can also write; '
-            'leave it unset on SQLite')
+            OPTION, name, 'SQLite reserves this name for its own '
+            'databases; choose another')
 
 
 def table(name=None):
@@ -104,3 +107,12 @@ def table(name=None):
     if found is None:
         found = _elsewhere.setdefault(name, _define(sa.MetaData(), name))
     return found
+
+
+def version_table(name=None):
+    """The alembic version table as alembic creates it, in ``name``."""
+    return sa.Table(
+        VERSION_TABLE, sa.MetaData(),
+        sa.Column('version_num', sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint('version_num', name=VERSION_TABLE + '_pkc'),
+        schema=name)

@@ -42,7 +42,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from oslo_publish_tables.capture import listeners
+from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import attached
 from oslo_publish_tables.outbox import schema
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import envelope
@@ -155,12 +157,13 @@ class OutboxStore(object):
 
     @classmethod
     def check(cls, connection, published, delivery=DURABLE,
-              schema_name=None):
+              schema_name=None, existing=None):
         """Raise ConfigError unless ``delivery`` can work on ``connection``.
 
         ``published`` are the configured table names: the outbox itself
         is never published (the capture must not capture its own writes).
         ``schema_name``: where the outbox lives (see :class:`OutboxStore`).
+        ``existing``: the names of the tables there, if already listed.
         """
         schema.check_name(schema_name, connection.dialect.name)
         if delivery == RELAYED and connection.dialect.name == 'sqlite':
@@ -174,8 +177,9 @@ class OutboxStore(object):
             raise exceptions.ConfigError(
                 'tables', schema.TABLE_NAME,
                 'the outbox of durable mode cannot be published')
-        if not sa.inspect(connection).has_table(schema.TABLE_NAME,
-                                                schema=schema_name):
+        if existing is None:
+            existing = tables_mod.existing_tables(connection, schema_name)
+        if schema.TABLE_NAME not in existing:
             raise exceptions.ConfigError(
                 'delivery', delivery,
                 'the table %s does not exist; run '
@@ -294,8 +298,18 @@ class OutboxStore(object):
                 self._gate.notify_all()
         return 0
 
+    def _connect(self):
+        """A connection of the engine, the outbox attached (SQLite)."""
+        conn = self.engine.connect()
+        try:
+            attached.attach(conn, self.schema_name)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _delete_now(self, ids, own=False):
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             if own:
                 conn.info[_OWN] = True
             try:
@@ -307,7 +321,7 @@ class OutboxStore(object):
                 conn.info.pop(_OWN, None)
 
     def count(self):
-        with self.engine.connect() as conn:
+        with self._connect() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(
                 self.table)).scalar()
 
@@ -335,7 +349,7 @@ class OutboxStore(object):
         due = t.c.created < older_than
         if dated_ahead is not None:
             due = sa.or_(due, t.c.created > dated_ahead)
-        with self.engine.begin() as conn:
+        with self._connect() as conn, conn.begin():
             ids = [r.id for r in conn.execute(
                 sa.select(t.c.id).where(due, free)
                 .order_by(t.c.id).limit(limit))]
@@ -390,8 +404,10 @@ def high_water(conn, schema_name=None):
             {'s': schema_name, 't': schema.TABLE_NAME}).scalar()
         return int(value or 1) - 1
     if name == 'sqlite':
+        # outbox_schema: the attached database's own sequence table.
         value = conn.exec_driver_sql(
-            "SELECT seq FROM sqlite_sequence WHERE name = '%s'"
-            % schema.TABLE_NAME).scalar()
+            "SELECT seq FROM %ssqlite_sequence WHERE name = '%s'"
+            % ('"%s".' % schema_name if schema_name else '',
+               schema.TABLE_NAME)).scalar()
         return int(value or 0)
     raise OutboxError('no outbox high-water mark on %s' % name)

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import clock
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import attached
 from oslo_publish_tables.outbox import store as outbox_store
 
 LOG = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ def open_snapshot(engine, info, lock_timeout=10.0, outbox=False,
     """
     name = engine.dialect.name
     opener = {'postgresql': _open_postgresql, 'mysql': _open_mysql,
-              'mariadb': _open_mysql, 'sqlite': _open_sqlite}.get(name)
+              'mariadb': _open_mysql,
+              'sqlite': functools.partial(
+                  _open_sqlite, outbox_schema=outbox_schema if outbox
+                  else None)}.get(name)
     if opener is None:
         raise exceptions.SnapshotError('snapshots of %s databases are not '
                                        'supported' % name)
@@ -185,7 +189,12 @@ def _open_mysql(engine, info, lock_timeout, outbox):
     return _streamed(info, ts, conn, mark)
 
 
-def _open_sqlite(engine, info, lock_timeout, outbox):
+def _open_sqlite(engine, info, lock_timeout, outbox, outbox_schema=None):
+    """A snapshot under a ``BEGIN IMMEDIATE`` fence.
+
+    ``outbox_schema``: the attached outbox database, read but not
+    fenced (the service's transactions write it with the fenced table).
+    """
     fence = engine.raw_connection()
     try:
         raw = fence.driver_connection
@@ -195,6 +204,7 @@ def _open_sqlite(engine, info, lock_timeout, outbox):
             raw.execute('PRAGMA busy_timeout = %d' % int(lock_timeout * 1000))
             raw.execute('BEGIN IMMEDIATE')
             with engine.connect() as conn:
+                attached.attach(conn, outbox_schema)
                 ts = clock.local_now()
                 result = conn.execute(_select(info))
                 keys = list(result.keys())

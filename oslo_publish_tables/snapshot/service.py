@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
+from oslo_publish_tables.outbox import attached
 from oslo_publish_tables.outbox import schema as outbox_table
 from oslo_publish_tables.protocol import checksum as checksum_mod
 from oslo_publish_tables.protocol import codec
@@ -71,6 +72,7 @@ class SnapshotService(object):
         outbox table exists (in schema ``outbox_schema`` if given).
         """
         with engine.connect() as conn:
+            attached.attach(conn, outbox_schema)  # SQLite
             registry = tables_mod.TableRegistry.reflect(
                 conn, tables, exclude_columns)
             outbox = sa.inspect(conn).has_table(outbox_table.TABLE_NAME,

@@ -24,6 +24,7 @@ the revisions read it back as the context's ``version_table_schema``.
 from alembic import context
 import sqlalchemy as sa
 
+from oslo_publish_tables.outbox import attached
 from oslo_publish_tables.outbox import schema
 
 
@@ -35,6 +36,8 @@ def _schema():
 
 
 def _migrate(connection):
+    # SQLite: the outbox database (if any) attached, before any BEGIN.
+    attached.attach(connection, _schema())
     context.configure(connection=connection,
                       target_metadata=schema.metadata,
                       version_table=schema.VERSION_TABLE,

@@ -15,14 +15,18 @@
 What the service's own tools see (a reflection of its schema, as nova's
 ``archive_deleted_rows`` and ``purge`` do) holds no outbox table; the
 outbox row still commits or rolls back with the service's transaction;
-SQLite refuses the option. End to end convergence with the outbox
-elsewhere: ``congress_consumer.tests.functional.test_durable_convergence``.
+on all three databases (SQLite: an attached database, refused in WAL
+mode; in memory for an in-memory database). End to end convergence with
+the outbox elsewhere:
+``congress_consumer.tests.functional.test_durable_convergence``.
 """
 
 import io
+import os
 
 from alembic import autogenerate
 from alembic import migration as alembic_migration
+from alembic import script as alembic_script
 import fixtures
 from oslo_config import cfg
 import sqlalchemy as sa
@@ -33,6 +37,7 @@ from oslo_publish_tables.cmd import agent as agent_mod
 from oslo_publish_tables.cmd import manage
 from oslo_publish_tables import exceptions
 from oslo_publish_tables import fixture as backends
+from oslo_publish_tables.outbox import attached
 from oslo_publish_tables.outbox import migration
 from oslo_publish_tables.outbox import schema
 from oslo_publish_tables.outbox import store as store_mod
@@ -83,6 +88,7 @@ class OutboxSchemaTest(testtools.TestCase):
         self.assertEqual(set(m.Base.metadata.tables),
                          _reflected(self.engine))
         with self.engine.connect() as conn:
+            attached.attach(conn, self.where)  # SQLite: on each connection
             names = set(sa.inspect(conn).get_table_names(schema=self.where))
             context = alembic_migration.MigrationContext.configure(conn, opts={
                 'version_table': schema.VERSION_TABLE,
@@ -146,32 +152,102 @@ class OutboxSchemaTest(testtools.TestCase):
         self.assertIn('%s.%s' % (self.where, schema.TABLE_NAME), str(exc))
 
 
-backends.for_each_backend(OutboxSchemaTest,
-                          (backends.POSTGRESQL, backends.MYSQL))
+backends.for_each_backend(OutboxSchemaTest)
 
 
 class OutboxSchemaSQLiteTest(testtools.TestCase):
+    """SQLite: the attached database, beside the main file or in memory."""
 
     def setUp(self):
         super().setUp()
         self.db = self.useFixture(backends.DatabaseFixture(backends.SQLITE))
-
-    def test_install_refuses_it(self):
-        engine = sa.create_engine(self.db.url)
-        self.addCleanup(engine.dispose)
-        conf = capture_fixture.make_conf(
+        self.conf = capture_fixture.make_conf(
             tables=list(m.PUBLISHED), delivery='durable',
-            outbox_schema='outbox')
-        exc = self.assertRaises(exceptions.ConfigError, publisher.install,
-                                engine, conf, submit=lambda d: None)
-        self.assertEqual('outbox_schema', exc.option)
-        self.assertIn('SQLite', str(exc))
+            outbox_schema='pt_outbox')
 
-    def test_db_sync_refuses_it(self):
+    def engine(self, url):
+        engine = sa.create_engine(url)
+        self.addCleanup(engine.dispose)
+        m.create(engine)
+        return engine
+
+    def test_the_file_beside_the_main_one(self):
+        engine = self.engine(self.db.url)
+        migration.upgrade(engine, schema_name='pt_outbox')
+        self.assertTrue(os.path.exists(self.db.database + '-pt_outbox'))
+        publisher.install(engine, self.conf, submit=lambda d: None)
+        self.addCleanup(publisher.uninstall, engine)
+        self.assertTrue(attached.listening(engine, 'pt_outbox'))
+        with engine.begin() as conn:
+            conn.execute(sa.insert(m.Instance.__table__).values(
+                uuid='u-1', hostname='h', deleted=0))
+        # Another process (no plugin) finds the row through the file.
+        other = sa.create_engine(self.db.url)
+        self.addCleanup(other.dispose)
+        store = store_mod.OutboxStore(other, schema_name='pt_outbox')
+        self.assertEqual(1, store.count())
+        publisher.uninstall(engine)
+        self.assertFalse(attached.listening(engine, 'pt_outbox'))
+
+    def test_in_memory_main_database_in_memory_outbox(self):
+        engine = sa.create_engine('sqlite://',
+                                  poolclass=sa.pool.StaticPool)
+        self.addCleanup(engine.dispose)
+        m.create(engine)
+        drafts = []
+        with engine.connect() as conn:  # as the plugin does
+            publisher.install(engine, self.conf, submit=drafts.append,
+                              connection=conn)
+        self.addCleanup(publisher.uninstall, engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(m.Instance.__table__).values(
+                uuid='u-1', hostname='h', deleted=0))
+        with engine.connect() as conn:
+            # Both in memory: no file.
+            self.assertEqual(
+                [('main', ''), ('pt_outbox', '')],
+                sorted((row[1], row[2]) for row in conn.exec_driver_sql(
+                    'PRAGMA database_list') if row[1] != 'temp'))
+            self.assertEqual(drafts[0].outbox_id,
+                             store_mod.high_water(conn, 'pt_outbox'))
+        self.assertEqual(schema.HEAD,
+                         migration.version(engine, 'pt_outbox'))
+        self.assertNotIn(schema.TABLE_NAME, _reflected(engine))
+
+    def test_wal_is_refused_naming_the_option(self):
+        engine = self.engine(self.db.url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql('PRAGMA journal_mode=WAL')
+        engine.dispose()
+        exc = self.assertRaises(exceptions.ConfigError, publisher.install,
+                                engine, self.conf, submit=lambda d: None)
+        self.assertEqual(('outbox_schema', 'pt_outbox'),
+                         (exc.option, exc.value))
+        self.assertIn('WAL', str(exc))
+        self.assertFalse(attached.listening(engine, 'pt_outbox'))
+
+    def test_db_sync_refuses_wal(self):
+        engine = self.engine(self.db.url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql('PRAGMA journal_mode=WAL')
+        engine.dispose()
         err = self.useFixture(fixtures.StringStream('stderr'))
         self.useFixture(fixtures.MonkeyPatch('sys.stderr', err.stream))
-        self.assertEqual(1, _manage(self.db.url, 'db_sync', 'outbox',
+        self.assertEqual(1, _manage(self.db.url, 'db_sync', 'pt_outbox',
                                     io.StringIO()))
         err.stream.flush()
         self.assertIn('[publish_tables] outbox_schema = ',
                       err.getDetails()['stderr'].as_text())
+
+    def test_main_is_not_a_name_for_it(self):
+        engine = self.engine(self.db.url)
+        conf = capture_fixture.make_conf(
+            tables=list(m.PUBLISHED), delivery='durable',
+            outbox_schema='main')
+        exc = self.assertRaises(exceptions.ConfigError, publisher.install,
+                                engine, conf, submit=lambda d: None)
+        self.assertEqual('outbox_schema', exc.option)
+
+    def test_head_is_the_migrations_head(self):
+        script = alembic_script.ScriptDirectory(migration.SCRIPT_LOCATION)
+        self.assertEqual(script.get_current_head(), schema.HEAD)
