@@ -167,13 +167,18 @@ _opts = optypes.finite([
                     'and its version table in this schema (PostgreSQL) '
                     'or database (MySQL/MariaDB) of the same server '
                     'instead of the service\'s own, still written in '
-                    'the service\'s transaction. Tools that expect '
+                    'the service\'s transaction. On SQLite, in a '
+                    'database attached under this name to every '
+                    'connection: the file "<main database file>-NAME" '
+                    'beside the main one, or, for an in-memory database, '
+                    'an in-memory one (created with the outbox); refused '
+                    'when either database is in WAL mode, where they '
+                    'would not commit atomically. Tools that expect '
                     'every table of their database to be theirs (nova\'s '
                     'archive_deleted_rows, purge and shadow-table checks) '
                     'then never see it. "publish-tables-manage db_sync" '
                     'creates it; the service\'s database user needs '
-                    'rights there. Unset: the service\'s own schema. '
-                    'Refused on SQLite.'),
+                    'rights there. Unset: the service\'s own schema.'),
     # outbox.relay: the outbox relay (durable and relayed delivery)
     cfg.FloatOpt('outbox_grace_period', default=15.0, min=0,
                  help='Durable mode: the relay in publish-tables-agent '

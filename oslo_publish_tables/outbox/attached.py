@@ -85,7 +85,13 @@ def _refuse_wal(cursor, name):
                 'PERSIST) or leave %s unset' % (database, schema.OPTION))
 
 
-def _in_memory_ddl(name):
+def ddl(name=None):
+    """SQLite statements creating the outbox of ``schema.HEAD`` in ``name``.
+
+    The outbox table, its index and its version table (stamped), as the
+    migrations make them; for an in-memory database, which no
+    ``db_sync`` can reach (``name`` None: the main database).
+    """
     found = _ddl.get(name)
     if found is None:
         dialect = sqlite_dialect.dialect()
@@ -97,9 +103,9 @@ def _in_memory_ddl(name):
             dialect=dialect)) for index in table.indexes]
         statements.append(str(sa.schema.CreateTable(version).compile(
             dialect=dialect)))
-        statements.append("INSERT INTO \"%s\".%s (version_num) VALUES "
-                          "('%s')" % (name, schema.VERSION_TABLE,
-                                      schema.HEAD))
+        statements.append("INSERT INTO %s%s (version_num) VALUES ('%s')" % (
+            '"%s".' % name if name else '', schema.VERSION_TABLE,
+            schema.HEAD))
         found = _ddl[name] = statements
     return found
 
@@ -117,7 +123,7 @@ def attach_dbapi(dbapi_connection, name):
             target = path(databases.get('main'), name)
             cursor.execute('ATTACH DATABASE ? AS "%s"' % name, (target,))
             if target == _MEMORY:
-                for statement in _in_memory_ddl(name):
+                for statement in ddl(name):
                     cursor.execute(statement)
                 # The sqlite3 module began a transaction at the INSERT:
                 # there was none before (no ATTACH inside one).

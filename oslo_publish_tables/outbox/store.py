@@ -384,6 +384,7 @@ def high_water(conn, schema_name=None):
     outbox lives (``[publish_tables] outbox_schema``).
     """
     name = conn.dialect.name
+    attached.attach(conn, schema_name)  # SQLite; before its transaction
     if name == 'postgresql':
         qualified = conn.dialect.identifier_preparer.format_table(
             schema.table(schema_name))

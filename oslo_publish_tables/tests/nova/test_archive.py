@@ -17,10 +17,11 @@ table of nova's database and expect each to be nova's, with a
 ``shadow_`` twin; nova's shadow-table test checks the same. With the
 outbox in nova's database they fail; with ``[publish_tables]
 outbox_schema`` (PostgreSQL: a schema, MySQL/MariaDB: a database of the
-same server) they see nova's tables only, and what they archive is
-published through the outbox. nova's own DB-API tests run on SQLite
-only, where the option is refused: so nova's calls run here, on nova's
-schema made by nova's migrations, on PostgreSQL and MySQL/MariaDB.
+same server, SQLite: an attached database file beside nova's) they see
+nova's tables only, and what they archive is published through the
+outbox. nova's calls run here on nova's schema made by nova's
+migrations, on all three databases; nova's own ``ArchiveTestCase`` (in
+memory, SQLite) runs in :mod:`.test_nova_own_tests`.
 """
 
 import io
@@ -190,7 +191,5 @@ class NovaArchiveOutboxInNovaSchemaTest(NovaArchiveDurableTest):
         self.assertEqual("'publish_tables_alembic_version'", str(exc))
 
 
-backends.for_each_backend(NovaArchiveDurableTest,
-                          (backends.POSTGRESQL, backends.MYSQL))
-backends.for_each_backend(NovaArchiveOutboxInNovaSchemaTest,
-                          (backends.POSTGRESQL, backends.MYSQL))
+backends.for_each_backend(NovaArchiveDurableTest)
+backends.for_each_backend(NovaArchiveOutboxInNovaSchemaTest)
