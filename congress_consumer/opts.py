@@ -141,6 +141,17 @@ DATASOURCE_OPTS = optypes.finite([
                help='SQLAlchemy URL of a read-only database account, for '
                     'snapshot_source = database. The account needs the '
                     'privilege to lock the tables in share mode.'),
+    cfg.StrOpt('outbox_schema', regex=r'^[A-Za-z_][A-Za-z0-9_]{0,62}$',
+               help='For snapshot_source = database, when the producers '
+                    'run in durable mode with [publish_tables] '
+                    'outbox_schema: the same name, where the outbox is '
+                    '(a schema on PostgreSQL, a database of the same '
+                    'server on MySQL/MariaDB, an attached database file '
+                    'beside the main one on SQLite). The snapshots then '
+                    'carry the outbox position that tells the records '
+                    'they already hold from those that follow. Unset: '
+                    'the outbox is looked for in the database\'s own '
+                    'schema.'),
     cfg.ListOpt('exclude_columns', default=[],
                 help='For snapshot_source = database: the columns the '
                      'producer does not publish (its [publish_tables] '

@@ -281,7 +281,7 @@ def driver_args(conf, name):
     if columns:
         args['columns'] = columns
     for option in ('pool', 'transport_url', 'database_url',
-                   'control_exchange'):
+                   'control_exchange', 'outbox_schema'):
         if values[option]:
             args[option] = values[option]
     if values['exclude_columns']:

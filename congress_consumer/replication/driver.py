@@ -39,9 +39,11 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
     ``{table: {column: int|float|str|bool|json}}`` conversions;
 ``snapshot_source``
     ``rpc`` (default; the producer's ``publish-tables-agent``) or
-    ``database`` with ``database_url`` (a read-only URL) and
+    ``database`` with ``database_url`` (a read-only URL),
     ``exclude_columns`` (list or comma-separated ``table.column``: the
-    producer's ``[publish_tables] exclude_columns``, never loaded);
+    producer's ``[publish_tables] exclude_columns``, never loaded) and
+    ``outbox_schema`` (the producer's ``[publish_tables]
+    outbox_schema``: where its durable outbox is);
 ``snapshot_topic``, ``gap_timeout``, ``producer_timeout``,
 ``tombstone_ttl``, ``chunk_rows``
     see :mod:`congress_consumer.replication.sync`;
@@ -198,6 +200,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
                    'snapshot_source': 'optional',
                    'snapshot_topic': 'optional',
                    'database_url': 'optional',
+                   'outbox_schema': 'optional',
                    'exclude_columns': 'optional', 'gap_timeout': 'optional',
                    'producer_timeout': 'optional',
                    'tombstone_ttl': 'optional', 'chunk_rows': 'optional',
@@ -315,7 +318,8 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             return snapshots.DirectSnapshotSource(
                 url, list(self._maps),
                 _as_list(self.args.get('exclude_columns')),
-                chunk_rows=int(_setting(self.args, 'chunk_rows')))
+                chunk_rows=int(_setting(self.args, 'chunk_rows')),
+                outbox_schema=self.args.get('outbox_schema') or None)
         if kind != 'rpc':
             raise exceptions.InvalidParamError(
                 'snapshot_source = %r: expected rpc or database' % kind)

@@ -67,8 +67,8 @@ class OptsTest(ConfTestCase):
             ['driver', 'tables', 'push_token', 'columns', 'topic', 'pool',
              'transport_url', 'control_exchange', 'snapshot_source',
              'snapshot_topic',
-             'database_url', 'exclude_columns', 'gap_timeout',
-             'producer_timeout',
+             'database_url', 'outbox_schema', 'exclude_columns',
+             'gap_timeout', 'producer_timeout',
              'tombstone_ttl', 'chunk_rows', 'gc_freeze', 'verify_interval',
              'verify_rows_per_second', 'verify_chunk_rows', 'signing_key',
              'signing_key_id',
@@ -135,6 +135,7 @@ class DriverArgsTest(ConfTestCase):
              'snapshot_source': 'database',
              'snapshot_topic': 'nova_snapshots',
              'database_url': 'mysql+pymysql://ro:pw@db/nova',
+             'outbox_schema': 'nova_outbox',
              'gap_timeout': 2.5, 'producer_timeout': 60.0,
              'tombstone_ttl': 120.0, 'chunk_rows': 100,
              'gc_freeze': False, 'verify_interval': 0.0,
@@ -148,6 +149,7 @@ class DriverArgsTest(ConfTestCase):
                       'snapshot_source = database\n'
                       'snapshot_topic = nova_snapshots\n'
                       'database_url = mysql+pymysql://ro:pw@db/nova\n'
+                      'outbox_schema = nova_outbox\n'
                       'gap_timeout = 2.5\nproducer_timeout = 60\n'
                       'tombstone_ttl = 120\nchunk_rows = 100\n'
                       'gc_freeze = false\nverify_interval = 0\n'
