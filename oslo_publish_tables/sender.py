@@ -56,6 +56,7 @@ LOG = logging.getLogger(__name__)
 GROUP = 'publish_tables'
 _DATABASE_ERRORS = (sa_exc.SQLAlchemyError, db_exc.DBError)
 _QUEUED_RETRY = 0.1  # seconds between attempts to delete queued rows
+_FIRST_WAIT = 0.05  # seconds before the first heartbeat (see _run)
 
 
 def producer_identity():
@@ -170,10 +171,14 @@ class Sender(object):
 
     def _run(self):
         backoff = 0.0
-        # The first turn heartbeats at once: it announces this producer
-        # to consumers before its first record (see :meth:`start`).
+        # The first turn heartbeats: it announces this producer to
+        # consumers before its first record (see :meth:`start`); after
+        # _FIRST_WAIT or at the first record (which carries the
+        # announcement too), not at once: loading the transport and
+        # sending take the GIL from the service thread that started us,
+        # in the middle of its first connection.
         last_sent = time.monotonic() - self.heartbeat_interval
-        idle_wait = 0.0
+        idle_wait = _FIRST_WAIT
         while True:
             with self._cond:
                 if not self._spool and not self._stopping:
