@@ -99,10 +99,15 @@ def _conjuncts(where):
         yield where
 
 
-def _where_binds(where, info):
-    """Return {pk name: BindParameter} if ``where`` pins the whole key."""
+def _where_binds(where, info, names=None):
+    """Return {name: BindParameter} if ``where`` pins all of ``names``.
+
+    ``names``: the columns of a key, the primary key by default; each
+    must be equal to a bound value in a conjunct of the ``WHERE``.
+    """
     if where is None:
         return None
+    names = info.pk_names if names is None else names
     found = {}
     for clause in _conjuncts(where):
         if not (isinstance(clause, elements.BinaryExpression)
@@ -114,9 +119,9 @@ def _where_binds(where, info):
         if (isinstance(left, elements.ColumnClause) and isinstance(
                 right, elements.BindParameter)
                 and getattr(left.table, 'name', None) == info.name
-                and left.name in info.pk_names):
+                and left.name in names):
             found[left.name] = right
-    if set(found) == set(info.pk_names):
+    if set(found) == set(names):
         return found
     return None
 
@@ -154,6 +159,9 @@ class Plan(object):
         self.values = None
         # {pk name: BindParameter}: the keys are the parameters' values.
         self.key_binds = None
+        # A journal.UniqueKey: the row is the one holding it, journaled
+        # by unique_finish (see .unique).
+        self.unique = self.unique_finish = None
         self.op = op
         self.keys = keys
         self.before = before or {}
@@ -195,6 +203,9 @@ class Plan(object):
                 images = {}
         elif self.last_insert_id:
             keys = _reported_keys(info, result)
+        elif self.unique is not None:
+            self.unique_finish(self, result, journal)
+            keys = ()
         elif self.key_binds is not None:
             binds = self.key_binds
             keys = [info.key([_bind_value(binds[n], p)
