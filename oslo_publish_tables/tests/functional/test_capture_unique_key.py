@@ -230,11 +230,13 @@ class UniqueKeyTest(testtools.TestCase):
             return conn.exec_driver_sql(sql).scalar()
 
     def _wait_for_lock_wait(self):
+        # Not too often: filling information_schema.innodb_trx takes the
+        # latch a lock wait needs to begin.
         deadline = time.monotonic() + _WAIT
         while self._lock_waits() == 0:
             if time.monotonic() > deadline:
                 self.fail('the other writer never waited for the lock')
-            time.sleep(0.01)
+            time.sleep(0.2)
 
     def test_concurrent_writer_of_another_column(self):
         # Another transaction changes another column of the row between
@@ -254,6 +256,7 @@ class UniqueKeyTest(testtools.TestCase):
                 errors.append(exc)
 
         writer = threading.Thread(target=other_writer)
+        start = len(self.db.drafts)
         with self.db.maker() as s, s.begin():
             s.execute(INST.update().where(INST.c.uuid == uuid_)
                       .values(vm_state='mine'))
@@ -261,6 +264,10 @@ class UniqueKeyTest(testtools.TestCase):
             self._wait_for_lock_wait()
         writer.join(_WAIT)
         self.assertEqual([], errors)
+        # Either thread may hand its record off first; consumers order
+        # them by their stamps, which follow the commit order.
+        self.db.drafts[start:] = sorted(self.db.drafts[start:],
+                                        key=lambda d: d.ts)
         mine, theirs = self._changes(iid)[-2:]
         self.assertEqual(('mine', 'h1'),
                          (mine.row['vm_state'], mine.row['host']))
