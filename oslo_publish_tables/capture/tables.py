@@ -110,8 +110,13 @@ def _plain_unique(index_or_constraint):
 
 
 def _key_column(column):
-    """A column whose equality a statement can pin: integer or string."""
-    if isinstance(column.type, (sa.Enum, mysql.SET)):
+    """A column whose equality a statement can pin: integer or string.
+
+    Not a generated column: setting the columns it is computed from
+    would change it behind the statement.
+    """
+    if column.computed is not None or isinstance(
+            column.type, (sa.Enum, mysql.SET)):
         return False
     return isinstance(column.type, (sa.Integer, sa.String))
 

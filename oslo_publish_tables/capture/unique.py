@@ -35,7 +35,9 @@ cost, only now), so the entry is pinned while R still holds ``X``.
 Inserts and UPDATEs that set other columns leave the entries pending.
 What the capture cannot analyse (SQL text, a statement it cannot plan)
 makes the table's consumers resync anyway. A table that a foreign key
-action can change behind a statement's back does not take this path.
+action can change behind a statement's back does not take this path,
+nor does a key with a generated column (computed from columns a
+statement may set).
 
 The read-back compares the same values with the same operator as the
 statement did (the database's collation, trailing spaces...), and the
@@ -71,11 +73,18 @@ def set_names(clause, params):
 
 
 def _single_table(clause):
-    """Whether the UPDATE reads no table but its target (no UPDATE a, b)."""
-    if not isinstance(clause.table, (sa.Table, sa.sql.expression.TableClause)):
+    """Whether the UPDATE reads no table but its target (no UPDATE a, b).
+
+    As SQLAlchemy finds the extra tables: in its criteria and values.
+    """
+    if not isinstance(clause.table, sa.sql.expression.TableClause):
         return False
     seen = clause.table._cloned_set
-    for crit in clause._where_criteria:
+    consider = list(clause._where_criteria)
+    consider.extend((clause._values or {}).values())
+    consider.extend(v for _, v in
+                    (getattr(clause, '_ordered_values', None) or ()))
+    for crit in consider:
         for item in sql_base._from_objects(crit):
             if not seen.intersection(item._cloned_set):
                 return False

@@ -94,7 +94,9 @@ class UniqueKeyPlanTest(testtools.TestCase):
             sa.Column('uuid', sa.String(36), unique=True),
             sa.Column('num', sa.Integer), sa.Column('x', sa.String(20)),
             sa.Column('e', sa.Enum('a', 'b')),
-            sa.UniqueConstraint('num', 'x'), sa.Index('ue', 'e', unique=True))
+            sa.Column('g', sa.String(36), sa.Computed('LOWER(x)')),
+            sa.UniqueConstraint('num', 'x'), sa.Index('ue', 'e', unique=True),
+            sa.Index('ug', 'g', unique=True))
         self.other = sa.Table('o', meta, sa.Column('id', sa.Integer,
                                                    primary_key=True))
         self.info = capture_tables.TableInfo(self.t, ())
@@ -143,9 +145,13 @@ class UniqueKeyPlanTest(testtools.TestCase):
                 # the primary key is pinned: its own path
                 (t.update().where(t.c.uuid == 'U', t.c.id == 1)
                  .values(x='z'), {}),
-                # another table in the criteria (UPDATE t, o)
+                # another table in the criteria or values (UPDATE t, o)
                 (t.update().where(t.c.uuid == 'U', t.c.num == self.other.c.id)
-                 .values(x='z'), {})):
+                 .values(x='z'), {}),
+                (t.update().where(t.c.uuid == 'U')
+                 .values(x=self.other.c.id), {}),
+                # a generated column is no key (set x, and g changes)
+                (t.update().where(t.c.g == 'u').values(x='Z'), {})):
             self.assertIsNone(self._plan(stmt, params), str(stmt))
 
     def test_only_mysql_single_execution_and_exact_binds(self):
