@@ -111,8 +111,8 @@ class ChecksumSidesTest(testtools.TestCase):
         with self.engine.connect() as conn:
             registry = tables_mod.TableRegistry.reflect(
                 conn, [TABLE], ['%s.secret' % TABLE])
-        self.service = service_mod.SnapshotService(self.engine, registry,
-                                                   chunk_rows=7)
+        self.service = service_mod.SnapshotService(
+            self.engine, registry, service_mod.SnapshotLimits(chunk_rows=7))
         self.addCleanup(self.service.close)
 
     def consumer(self, source):

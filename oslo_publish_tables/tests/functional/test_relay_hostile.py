@@ -63,8 +63,9 @@ class HostileOutboxTest(testtools.TestCase):
             max_retry_interval=0.05)
         self.addCleanup(self.sender.stop)
         self.relay = relay_mod.Relay(
-            self.engine, self.sender, grace_period=60, interval=0.02,
-            lease=30, clock_source='local', tables=m.PUBLISHED)
+            self.engine, self.sender, relay_mod.RelaySettings(
+                grace_period=60, interval=0.02, lease=30,
+                clock_source='local'), tables=m.PUBLISHED)
         self.addCleanup(self.relay.stop)
         self.store = self.relay.store
 
