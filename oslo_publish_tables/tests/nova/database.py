@@ -10,17 +10,20 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""A database for nova's own code, and whether nova is installed.
+"""A database and an engine for nova's own code; whether nova is here.
 
 The nova tests run with ``tox -e nova`` only: without nova, this module
 and theirs still import (nova is imported where it is used), and
 :data:`NOVA_MISSING` says why they skip.
 """
 
+import fixtures
+from oslo_db.sqlalchemy import enginefacade
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
 
 from oslo_publish_tables import fixture as backends
+from oslo_publish_tables import publisher
 
 try:
     import nova  # noqa: F401  (only whether it is installed)
@@ -74,3 +77,30 @@ class NovaDatabase(backends.DatabaseFixture):
             nova_migration.db_sync(database='main', context=ctxt)
         finally:
             ctxt.db_connection.writer.get_engine().dispose()
+
+
+class NovaEngine(fixtures.Fixture):
+    """nova's engine, made the way a nova service makes it.
+
+    A fresh enginefacade factory behind nova's global context manager
+    (as nova's own Database fixture does), configured by nova itself
+    from ``conf``'s ``[database]``: with ``?plugin=publish_tables`` in
+    its connection, the plugin loads from the URL. After setUp:
+    ``engine``; at cleanup the plugin is uninstalled (flush, goodbye)
+    and the engine disposed.
+    """
+
+    def __init__(self, conf):
+        super().__init__()
+        self.conf = conf
+        self.engine = None
+
+    def _setUp(self):
+        from nova.db.main import api as nova_db
+
+        self.addCleanup(nova_db.context_manager.patch_factory(
+            enginefacade.transaction_context()))
+        nova_db.configure(self.conf)
+        self.engine = nova_db.get_engine()
+        self.addCleanup(self.engine.dispose)
+        self.addCleanup(publisher.uninstall, self.engine)

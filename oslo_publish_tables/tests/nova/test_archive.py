@@ -27,7 +27,6 @@ import io
 
 from oslo_config import cfg
 from oslo_config import fixture as config_fixture
-from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
@@ -95,12 +94,7 @@ class NovaArchiveDurableTest(testtools.TestCase):
                       driver='noop', transport_url='fake://')
         config.config(group='database', connection=backends.add_query(
             self.url, plugin='publish_tables'))
-        self.addCleanup(nova_db.context_manager.patch_factory(
-            enginefacade.transaction_context()))
-        nova_db.configure(conf)
-        self.engine = nova_db.get_engine()
-        self.addCleanup(self.engine.dispose)
-        self.addCleanup(publisher.uninstall, self.engine)
+        self.engine = self.useFixture(database.NovaEngine(conf)).engine
         self.assertIsNotNone(publisher.installed(self.engine))
         self.ctxt = nova_context.get_admin_context()
         self.reader = sa.create_engine(self.url, poolclass=sa_pool.NullPool)

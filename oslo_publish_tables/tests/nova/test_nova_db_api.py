@@ -53,7 +53,6 @@ import uuid
 
 from oslo_config import fixture as config_fixture
 from oslo_db import exception as db_exc
-from oslo_db.sqlalchemy import enginefacade
 from oslo_messaging.notify import _impl_test
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
@@ -154,15 +153,7 @@ class NovaDbApiTest(testtools.TestCase):
             url, plugin='publish_tables'))
 
         _impl_test.reset()
-        # A fresh enginefacade factory behind nova's global context
-        # manager (as nova's own Database fixture does), configured from
-        # [database] by nova itself.
-        self.addCleanup(nova_db.context_manager.patch_factory(
-            enginefacade.transaction_context()))
-        nova_db.configure(conf)
-        self.engine = nova_db.get_engine()
-        self.addCleanup(self.engine.dispose)
-        self.addCleanup(publisher.uninstall, self.engine)
+        self.engine = self.useFixture(database.NovaEngine(conf)).engine
         self.capture = publisher.installed(self.engine)
         self.assertIsNotNone(self.capture, 'nova [database] connection %s '
                              'did not load the plugin' % (self.engine.url,))
