@@ -200,10 +200,6 @@ _opts = optypes.finite([
                       'that.'),
 ], maxima={'min_send_interval': 60.0})
 
-# The [publish_tables] defaults, written once above: the settings objects
-# built from the options (outbox.relay, snapshot.service) default to them.
-DEFAULTS = {opt.dest: opt.default for opt in _opts}
-
 
 METRICS_OPTS = [
     cfg.BoolOpt('enabled', default=False,

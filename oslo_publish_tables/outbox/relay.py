@@ -42,7 +42,6 @@ from oslo_db import exception as db_exc
 from sqlalchemy import exc as sa_exc
 
 from oslo_publish_tables.capture import clock
-from oslo_publish_tables import opts
 from oslo_publish_tables.outbox import store as store_mod
 from oslo_publish_tables import progress
 from oslo_publish_tables.protocol import redaction
@@ -56,14 +55,20 @@ _MICROS = 1000000
 
 @dataclasses.dataclass(frozen=True)
 class RelaySettings(object):
-    """How a relay claims and retries; the defaults are the options'."""
+    """How a relay claims and retries.
 
-    grace_period: float = opts.DEFAULTS['outbox_grace_period']
-    interval: float = opts.DEFAULTS['outbox_relay_interval']
-    batch: int = opts.DEFAULTS['outbox_relay_batch']
-    lease: float = opts.DEFAULTS['outbox_claim_lease']
-    clock_source: str = opts.DEFAULTS['clock']
-    max_retry_interval: float = opts.DEFAULTS['max_retry_interval']
+    The defaults are the options' (``outbox_grace_period``,
+    ``outbox_relay_interval``, ``outbox_relay_batch``,
+    ``outbox_claim_lease``, ``clock``, ``max_retry_interval``), which
+    :mod:`oslo_publish_tables.opts` defines and a unit test holds equal.
+    """
+
+    grace_period: float = 15.0
+    interval: float = 5.0
+    batch: int = 500
+    lease: float = 120.0
+    clock_source: str = 'database'
+    max_retry_interval: float = 30.0
 
     @classmethod
     def from_conf(cls, group):

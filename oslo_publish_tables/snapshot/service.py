@@ -30,7 +30,6 @@ import sqlalchemy as sa
 
 from oslo_publish_tables.capture import tables as tables_mod
 from oslo_publish_tables import exceptions
-from oslo_publish_tables import opts
 from oslo_publish_tables.outbox import schema as outbox_table
 from oslo_publish_tables.protocol import checksum as checksum_mod
 from oslo_publish_tables.protocol import codec
@@ -45,13 +44,18 @@ GROUP = 'publish_tables'
 
 @dataclasses.dataclass(frozen=True)
 class SnapshotLimits(object):
-    """What one snapshot service allows; the defaults are the options'."""
+    """What one snapshot service allows.
 
-    chunk_rows: int = opts.DEFAULTS['snapshot_chunk_rows']
-    lock_timeout: float = opts.DEFAULTS['snapshot_lock_timeout']
-    idle_timeout: float = opts.DEFAULTS['snapshot_idle_timeout']
-    max_open: int = opts.DEFAULTS['snapshot_max_open']
-    max_duration: float = opts.DEFAULTS['snapshot_max_duration']
+    The defaults are the ``snapshot_*`` options' of the same names,
+    which :mod:`oslo_publish_tables.opts` defines and a unit test holds
+    equal.
+    """
+
+    chunk_rows: int = 5000
+    lock_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    max_open: int = 8
+    max_duration: float = 900.0
 
     @classmethod
     def from_conf(cls, group):
