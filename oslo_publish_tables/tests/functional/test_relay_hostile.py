@@ -19,6 +19,7 @@ an unexpected error never ends the relay's thread, and a dead worker
 thread ends the agent (so that its supervisor restarts it).
 """
 
+import dataclasses
 import json
 import time
 
@@ -64,8 +65,9 @@ class HostileOutboxTest(testtools.TestCase):
             max_retry_interval=0.05)
         self.addCleanup(self.sender.stop)
         self.relay = relay_mod.Relay(
-            self.engine, self.sender, grace_period=60, interval=0.02,
-            lease=30, clock_source='local', tables=m.PUBLISHED)
+            self.engine, self.sender, relay_mod.RelaySettings(
+                grace_period=60, interval=0.02, lease=30,
+                clock_source='local'), tables=m.PUBLISHED)
         self.addCleanup(self.relay.stop)
         self.store = self.relay.store
 
@@ -134,7 +136,8 @@ class HostileOutboxTest(testtools.TestCase):
         self.relay.sender = StuckSender()
         self.relay.STALL_WARNING = 0.05
         self.insert(_change_payload(), created=1)
-        self.relay.grace_period = 0
+        self.relay.settings = dataclasses.replace(self.relay.settings,
+                                                  grace_period=0)
         self.assertEqual(0.0, self.relay.stalled_for())
         logger = self.useFixture(fixtures.FakeLogger())
         self.relay.start()
