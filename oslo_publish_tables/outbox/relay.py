@@ -35,6 +35,7 @@ waited out with backoff; the relay never exits on its own.
 import collections
 import logging
 import threading
+import time
 import uuid
 
 from oslo_db import exception as db_exc
@@ -55,6 +56,8 @@ _MICROS = 1000000
 class Relay(object):
     """Claims old outbox rows of one database and hands them to a sender."""
 
+    STALL_WARNING = 30.0  # seconds without a confirmation between warnings
+
     def __init__(self, engine, sender, grace_period=15.0, interval=5.0,
                  batch=500, lease=120.0, clock_source='database',
                  max_retry_interval=30.0, tables=(), schema_name=None):
@@ -71,6 +74,8 @@ class Relay(object):
         self._thread = None
         self.stats = collections.Counter()
         self.backlog = None  # progress.Progress of the last backlog
+        # monotonic time since which the sender confirms nothing
+        self._waiting_since = None
 
     @classmethod
     def from_conf(cls, conf, engine, sender):
@@ -105,10 +110,38 @@ class Relay(object):
         return len(drafts)
 
     def _wait_published(self):
-        """Claim no more until the sender has published the last ones."""
-        while not self._stop.is_set():
-            if self.sender.flush(self.interval):
-                return
+        """Claim no more until the sender has published the last ones.
+
+        Never silently: while the sender confirms nothing (a broker
+        outage, a stuck transport), :meth:`stalled_for` grows (exported
+        as ``relay_stalled_seconds``) and a warning is logged every
+        :attr:`STALL_WARNING` seconds.
+        """
+        self._waiting_since = started = warned = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if self.sender.flush(self.interval):
+                    return
+                now = time.monotonic()
+                if now - warned >= self.STALL_WARNING:
+                    warned = now
+                    self._warn_stalled(now - started)
+        finally:
+            self._waiting_since = None
+
+    def _warn_stalled(self, seconds):
+        self.stats['stalls'] += 1
+        failures = getattr(self.sender, 'stats', {}).get('send_failures', 0)
+        LOG.warning('publish_tables relay: the sender has confirmed none '
+                    'of the claimed outbox records of tables %s for %.0fs '
+                    '(%d send failures so far); claiming no more until it '
+                    'does', ', '.join(self.store.tables) or '(all)',
+                    seconds, failures)
+
+    def stalled_for(self):
+        """Seconds the relay has waited for its sender; 0 if it is not."""
+        since = self._waiting_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def _run(self):
         backoff = 0.0
