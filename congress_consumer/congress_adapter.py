@@ -39,6 +39,11 @@ What Congress sees:
   (``get_last_published_data_with_seqnum``), then every change of the
   replica as a ``[to_add, to_del]`` delta with the next sequence number.
   Nothing is published for a table before its first subscriber;
+* the table's current columns: when a migration changes the columns of
+  a published table (``columns`` not configured), the datasource's
+  schema and rows take the new ones at once, subscribers get the whole
+  table in the new shape as the next numbered publication, and policy
+  engines take the new schema (:mod:`congress_consumer.congress_schema`);
 * ``get_row_data``, ``get_status``, ``get_actions``, ``request_refresh``
   (a resync of every table) and ``request_execute`` (the driver's
   actions, ``resync`` and ``refresh_snapshot``, run in a thread of their
@@ -63,6 +68,7 @@ import threading
 from oslo_log import log as logging
 
 from congress_consumer.api import wsgi
+from congress_consumer import congress_schema
 from congress_consumer import exceptions
 from congress_consumer.replication import driver as driver_mod
 
@@ -206,6 +212,9 @@ class _DataServiceMethods(object):
         super().__init__(name)
         self.add_rpc_endpoint(_Endpoints(self))
         self.driver.subscribe(self._on_diff)
+        subscribe_schema = getattr(self.driver, 'subscribe_schema', None)
+        if subscribe_schema is not None:
+            subscribe_schema(self._on_schema)
 
     @classmethod
     def get_datasource_info(cls):
@@ -259,6 +268,12 @@ class _DataServiceMethods(object):
         if self.node is None or table not in self.sender_seqnums:
             return  # no subscriber yet: its snapshot will hold it
         data = self._last_published_data[table]
+        # What subscribers do not have yet: after a change of columns
+        # (_on_schema) they have the whole table in the new shape.
+        to_add = [row for row in to_add if row not in data]
+        to_del = [row for row in to_del if row in data]
+        if not to_add and not to_del:
+            return
         data.difference_update(to_del)
         data.update(to_add)
         self.sender_seqnums[table] += 1
@@ -266,6 +281,24 @@ class _DataServiceMethods(object):
             self.service_id, table,
             [[list(r) for r in to_add], [list(r) for r in to_del]],
             False, self.sender_seqnums[table])
+
+    def _on_schema(self, table):
+        # Called by the driver, under the replica lock, when the table's
+        # columns changed: its rows and schema have the new ones. Its
+        # subscribers get the whole table in the new shape as the next
+        # numbered publication (Congress's own publish(use_snapshot=True));
+        # policy engines not subscribed to it are told to fetch the
+        # schema (congress_schema).
+        if self.node is None:
+            return
+        if table in self.sender_seqnums:
+            data = set(self.get_snapshot(table))
+            self._last_published_data[table] = data
+            self.sender_seqnums[table] += 1
+            self.node.publish_table_sequenced(
+                self.service_id, table, [list(row) for row in data], True,
+                self.sender_seqnums[table])
+        congress_schema.announce(self.node, self.service_id, table)
 
     # -- actions -------------------------------------------------------
 

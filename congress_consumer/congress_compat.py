@@ -18,7 +18,11 @@ Congress 11.0.0 (its last release) predates Python 3.10: it imports
 ``eventlet.monkey_patch()``. :func:`apply` does both, before anything of
 Congress is imported, then imports ``congress.common.config`` (Congress
 registers its options there first). It is the one compatibility step,
-used by the console script below and by ``tox -e congress``.
+used by the console script below and by ``tox -e congress``. Both
+commands below run a policy engine that follows a datasource's new
+columns (Congress 11 takes a datasource's schema once; see
+:mod:`congress_consumer.congress_schema` and
+:func:`follow_schemas_in_server`).
 
 ``congress-with-publish-tables`` (or ``python -m
 congress_consumer.congress_compat``) applies it, then runs:
@@ -61,11 +65,39 @@ def apply():
     _applied.set()
 
 
-def policy_engine_class():
-    """Congress's ``DseRuntime`` without the database synchronizer."""
+def follow_schemas_in_server():
+    """Have ``congress-server``'s engine follow new columns.
+
+    Congress's harness creates ``agnostic.DseRuntime``; it is given a
+    copy of that module whose ``DseRuntime`` is
+    :func:`congress_consumer.congress_schema.following` of Congress's
+    (Congress's own methods name ``DseRuntime`` in ``super()``, so the
+    module's class itself stays).
+    """
+    import types
+
+    from congress import harness
     from congress.policy_engines import agnostic
 
-    class PolicyEngine(agnostic.DseRuntime):
+    from congress_consumer import congress_schema
+
+    module = types.ModuleType(agnostic.__name__, agnostic.__doc__)
+    module.__dict__.update(vars(agnostic))
+    module.DseRuntime = congress_schema.following(agnostic.DseRuntime)
+    harness.agnostic = module
+
+
+def policy_engine_class():
+    """Congress's ``DseRuntime`` without the database synchronizer.
+
+    It follows its datasources' new columns
+    (:mod:`congress_consumer.congress_schema`).
+    """
+    from congress.policy_engines import agnostic
+
+    from congress_consumer import congress_schema
+
+    class PolicyEngine(congress_schema.following(agnostic.DseRuntime)):
         """The policy engine; policies live in memory only."""
 
         def set_synchronizer(self):
@@ -229,6 +261,7 @@ def main(argv=None):
         return _run_engine(argv)
     from congress.server import congress_server
 
+    follow_schemas_in_server()
     sys.argv = ['congress-server'] + argv
     return congress_server.main()
 

@@ -218,6 +218,7 @@ def agent_status(agent):
     if relay is not None:
         status['relayed'] = relay.stats['relayed']
         status['relay_errors'] = relay.stats['errors']
+        status['relay_stalled_seconds'] = relay.stalled_for()
         if relay.backlog is not None:
             status['relay_backlog'] = relay.backlog.as_dict()
         try:

@@ -184,6 +184,11 @@ class BoundedWSGIServer(simple_server.WSGIServer):
         self._selector.close()
         super().server_close()
 
+    def stop(self):
+        """End the running :meth:`serve_forever`, then close."""
+        self.shutdown()
+        self.server_close()
+
 
 class BufferedRequestHandler(simple_server.WSGIRequestHandler):
     """Handles a request whose bytes were already read by the server."""

@@ -170,7 +170,7 @@ def serve(app, host=DEFAULT_HOST, port=DEFAULT_PORT):
 
     Port 0 picks a free port; ``server.server_address`` tells which.
     Returns the :class:`~congress_consumer.api.server.BoundedWSGIServer`;
-    stop it with ``server.shutdown()`` then ``server.server_close()``.
+    ``server.stop()`` stops it.
     """
     server = simple_server.make_server(
         host, port, app, server_class=server_mod.BoundedWSGIServer,

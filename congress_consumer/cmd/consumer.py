@@ -405,7 +405,7 @@ class Consumer(object):
         self.server = None
         self.subscriptions = None
         self.metrics = None
-        self._started = []
+        self._started = []  # (what, part): stop() stops them, last first
 
     def start(self):
         """Start every driver (listen, then sync), then serve the API."""
@@ -413,15 +413,16 @@ class Consumer(object):
         group = self.conf[GROUP]
         try:
             try:
-                self.server = wsgi.serve(application, group.api_host,
-                                         group.api_port)
+                self.server = self._started_part('the API server', wsgi.serve(
+                    application, group.api_host, group.api_port))
             except OSError as exc:  # e.g. the port is in use
                 raise ConfigError(group=GROUP, option='api_port',
                                   value=group.api_port,
                                   reason='cannot listen on %s: %s' % (
                                       group.api_host, exc.strerror or exc)
                                   ) from None
-            self.metrics = metrics.start(self.conf, self.drivers)
+            self.metrics = self._started_part(
+                'the metrics endpoint', metrics.start(self.conf, self.drivers))
         except BaseException:
             self.stop()
             raise
@@ -437,7 +438,7 @@ class Consumer(object):
         try:
             for name, driver in sorted(self.drivers.items()):
                 driver.start()
-                self._started.append(driver)
+                self._started_part('datasource %s' % name, driver)
                 LOG.info('datasource %s started: tables %s', name,
                          ', '.join(sorted(driver.get_tablenames() |
                                           set(driver.state))))
@@ -460,8 +461,9 @@ class Consumer(object):
     def _start_subscriptions(self):
         """Start ``[subscriptions]`` if configured; return its routes."""
         try:
-            self.subscriptions = subscriptions.from_conf(self.conf,
-                                                         self.drivers)
+            self.subscriptions = self._started_part(
+                'the subscriptions',
+                subscriptions.from_conf(self.conf, self.drivers))
             if self.subscriptions is None:
                 return []
             self.subscriptions.start()
@@ -492,24 +494,25 @@ class Consumer(object):
             host = '[%s]' % host
         return 'http://%s:%d' % (host, port)
 
+    def _started_part(self, what, part):
+        """Have :meth:`stop` stop ``part`` (unless None); return it."""
+        if part is not None:
+            self._started.append((what, part))
+        return part
+
     def stop(self):
-        """Stop serving, then stop every driver; never raises."""
-        if self.metrics is not None:
-            self.metrics.stop()
-            self.metrics = None
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
-        if self.subscriptions is not None:
-            self.subscriptions.stop()
-            self.subscriptions = None
+        """Stop what was started, the last first; never raises.
+
+        The metrics endpoint, the API server, the subscriptions, then
+        every driver.
+        """
         while self._started:
-            driver = self._started.pop()
+            what, part = self._started.pop()
             try:
-                driver.stop()
+                part.stop()
             except Exception:
-                LOG.exception('stopping datasource %s failed', driver.name)
+                LOG.exception('stopping %s failed', what)
+        self.metrics = self.server = self.subscriptions = None
 
 
 def run(conf, stop_event):

@@ -179,6 +179,33 @@ class DataSourceDriver(translators.TranslatorConstants):
             self._table_deps[translator[self.TABLE_NAME]] = (
                 translators.get_tables(translator))
 
+    def replace_translator(self, translator):
+        """Put ``translator`` in place of the one of the same table.
+
+        The table's schema becomes the new translator's (a table whose
+        columns changed); a table not registered yet is registered.
+
+        :raises InvalidTranslatorError: if it is invalid, or one of its
+            sub-tables belongs to another translator.
+        """
+        table = translator[self.TABLE_NAME]
+        with self._lock:
+            old = [t for t in self._translators if t[self.TABLE_NAME] == table]
+            if not old:
+                return self.register_translator(translator)
+            schema = validation.get_schema([translator])
+            before = validation.get_schema(old)
+            clash = sorted(set(schema) & (set(self._schema) - set(before)))
+            if clash:
+                raise exceptions.InvalidTranslatorError(
+                    'table(s) %s already registered in %s' % (
+                        clash, self.name), reason='duplicate table')
+            self._translators[self._translators.index(old[0])] = translator
+            for name in before:
+                del self._schema[name]
+            self._schema.update(schema)
+            self._table_deps[table] = translators.get_tables(translator)
+
     @staticmethod
     def convert_objs(objs, translator):
         """Translate objects; see :func:`conversion.convert_objs`."""

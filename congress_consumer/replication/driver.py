@@ -32,7 +32,8 @@ running the ``publish_tables`` plugin. ``args`` (Congress-style):
 ``table_names``
     ``{published: datasource table}`` renames of whole tables;
 ``columns``
-    ``{table: [column, ...]}`` columns to keep (default: all published);
+    ``{table: [column, ...]}`` columns to keep (default: all published,
+    following the table's columns when a migration changes them);
 ``rename``
     ``{table: {column: new name}}``;
 ``types``
@@ -130,8 +131,11 @@ class _TableMap(object):
     def __init__(self, name, args, columns=None):
         self.source = name
         self.name = (args.get('table_names') or {}).get(name, name)
-        self.columns = list((args.get('columns') or {}).get(name) or
-                            columns or ())
+        configured = (args.get('columns') or {}).get(name)
+        # Configured columns stay; learnt ones follow the table's.
+        self.configured = bool(configured)
+        self.missing = []  # configured columns the table lacks
+        self.columns = list(configured or columns or ())
         renames = (args.get('rename') or {}).get(name, {})
         self.names = [renames.get(c, c) for c in self.columns]
         types = (args.get('types') or {}).get(name, {})
@@ -236,6 +240,7 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
         self.snapshot_authenticator = None if verifier is None else \
             authentication.SnapshotAuthenticator(verifier)
         self._maps = {t: _TableMap(t, args) for t in tables}
+        self._schema_subscribers = []
         self._counts = {m.name: collections.Counter()
                         for m in self._maps.values()}
         for table_map in self._maps.values():
@@ -334,16 +339,70 @@ class PublishTablesDriver(pushed.PushedDataSourceDriver,
             signer=authentication.signer_from_args(self.args))
 
     def _learn_columns(self, table, columns):
+        """Take the columns of a snapshot about to load (replica locked).
+
+        Learnt columns (``columns`` not configured) follow the table's:
+        the first snapshot sets them and a migration that adds, drops,
+        renames or reorders columns changes them. The table's schema
+        (:meth:`get_schema`, its translator) and its rows take the new
+        columns at once: :meth:`subscribe_schema` callbacks are told,
+        diff subscribers get the change of rows, and the snapshot's rows
+        then arrive as changes in the new shape.
+        """
         table_map = self._maps[table]
-        if table_map.columns:
+        if table_map.configured:
+            self._check_configured(table_map, columns)
             return
+        if table_map.columns == list(columns):
+            return
+        before = table_map.columns
         self._maps[table] = table_map = _TableMap(table, self.args, columns)
-        self.register_translator(table_map.translator())
-        # Deltas applied before the columns were known reached the replica
-        # but not the state (_on_change ignored them); add them now. The
-        # snapshot load only reports rows it changes, so it would not.
-        for row in list(self.sync.rows(table).values()):
-            self._on_change(table, None, row)
+        table_map.learn_key(self.sync.pk_names(table))
+        self.replace_translator(table_map.translator())
+        old_rows = self.state[table_map.name]
+        self._rebuild(table, table_map)
+        if before:
+            LOG.warning('datasource %s: table %s: columns changed from %s '
+                        'to %s: its schema and rows follow', self.name,
+                        table_map.name, ', '.join(before),
+                        ', '.join(table_map.columns))
+        for callback in list(self._schema_subscribers):
+            callback(table_map.name)
+        rows = self.state[table_map.name]
+        self.publish_diff(table_map.name, rows - old_rows, old_rows - rows)
+
+    def _check_configured(self, table_map, columns):
+        """Warn once that configured columns are not in the table."""
+        missing = sorted(set(table_map.columns) - set(columns))
+        if missing and missing != table_map.missing:
+            LOG.warning('datasource %s: table %s: configured columns %s '
+                        'are not in the table: their values are None',
+                        self.name, table_map.name, ', '.join(missing))
+        table_map.missing = missing
+
+    def _rebuild(self, table, table_map):
+        """The rows of ``table`` anew, from its replica, in the map's shape.
+
+        Rows the replica got before the columns were known, or in the
+        previous shape, are all there (a snapshot load reports only the
+        rows it changes).
+        """
+        counts = collections.Counter(
+            table_map.row(row) for row in self.sync.rows(table).values())
+        self._counts[table_map.name] = collections.Counter() \
+            if table_map.unique else counts
+        self.state[table_map.name] = set(counts)
+
+    def subscribe_schema(self, callback):
+        """Call ``callback(table)`` when ``table``'s columns change.
+
+        It is called under the replica lock, once :meth:`get_schema` and
+        the table's rows (:meth:`get_snapshot`) have the new columns and
+        before any diff of rows in them; the diff from the rows before
+        to the rows in the new columns follows. The first columns
+        learnt count as a change.
+        """
+        self._schema_subscribers.append(callback)
 
     def _on_change(self, table, old, new):
         table_map = self._maps[table]

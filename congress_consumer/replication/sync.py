@@ -44,6 +44,7 @@ from congress_consumer.replication import producers
 from congress_consumer.replication import ratelimit
 from congress_consumer.replication import replica as replica_mod
 from congress_consumer.replication import tables_view
+from congress_consumer.replication import worker
 
 LOG = logging.getLogger(__name__)
 
@@ -132,9 +133,7 @@ class Synchronizer(tables_view.TablesView):
         self.liveness = liveness_mod.Liveness(self.tracker, producer_timeout,
                                               LOG, clock)
         self.counts = collections.Counter()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = None
+        self._worker = worker.Worker(self._run, 'publish-tables-sync')
         now = clock()
         for status in self.status.values():
             status.requested = now
@@ -329,7 +328,7 @@ class Synchronizer(tables_view.TablesView):
         LOG.info('datasource %s: resync of %s requested: %s', self.name,
                  ', '.join(tables or sorted(self.status)),
                  ratelimit.safe(reason))
-        self._wake.set()
+        self._worker.wake.set()
 
     # -- worker ---------------------------------------------------------------
 
@@ -339,22 +338,15 @@ class Synchronizer(tables_view.TablesView):
         What was published while stopped was not received: a restarted
         synchroniser takes a fresh snapshot of every table.
         """
-        restarted = self._thread is not None
-        self._stop.clear()
-        if restarted:
+        if self._worker.thread is not None:  # restarted
             with self.lock:
                 self.tracker.restart()
                 self.liveness.restart()
             self.request_resync(None, 'restarted')
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name='publish-tables-sync')
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout=10):
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._worker.stop(timeout)
 
     def _due(self):
         with self.lock:
@@ -362,13 +354,13 @@ class Synchronizer(tables_view.TablesView):
                     if s.started is None or s.started < s.requested]
 
     def _run(self):
-        while not self._stop.is_set():
+        while not self._worker.stopping.is_set():
             try:
                 self.tick()
             except Exception as exc:  # the worker must outlive any input
                 self._worker_error('checks', exc)
             for table in self._due():
-                if self._stop.is_set():
+                if self._worker.stopping.is_set():
                     return
                 try:
                     self.sync_table(table)
@@ -378,12 +370,12 @@ class Synchronizer(tables_view.TablesView):
                         'snapshot failed: ' + table, 'datasource %s: '
                         'table %s: snapshot failed: %s; retrying',
                         self.name, table, redaction.redact(exc))
-                    self._stop.wait(self.retry_interval)
+                    self._worker.stopping.wait(self.retry_interval)
                 except Exception as exc:  # e.g. a value that cannot compare
                     self.counts['snapshot_failures'] += 1
                     self._worker_error('snapshot of ' + table, exc)
-            self._wake.wait(0.2)
-            self._wake.clear()
+            self._worker.wake.wait(0.2)
+            self._worker.wake.clear()
 
     def _worker_error(self, what, exc):
         """Count and report an unexpected error; the worker goes on."""
@@ -392,7 +384,7 @@ class Synchronizer(tables_view.TablesView):
             'worker: ' + what, 'datasource %s: %s failed unexpectedly '
             '(%s: %s); retrying', self.name, what, type(exc).__name__,
             redaction.short_text(redaction.redact(exc)))
-        self._stop.wait(self.retry_interval)
+        self._worker.stopping.wait(self.retry_interval)
 
     def tick(self):
         """Periodic checks: lost records, silent producers, tombstones."""

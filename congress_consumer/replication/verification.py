@@ -33,6 +33,7 @@ doc/source/reference/sync-protocol.rst for the argument and the cost.
 verification (0: no bound).
 """
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -52,6 +53,7 @@ from congress_consumer import exceptions
 from congress_consumer import opts
 from congress_consumer.replication import replica as replica_mod
 from congress_consumer.replication import sync
+from congress_consumer.replication import worker
 
 LOG = logging.getLogger(__name__)
 
@@ -61,8 +63,8 @@ _ERRORS = (pt_exceptions.PublishTablesError,
 
 SLICE_ROWS = 5000
 
-# Driver argument: (Verifier parameter, type, least value); the
-# defaults are the datasource options' (congress_consumer.opts).
+# Driver argument: (VerifyPace field, type, least value); the defaults
+# are the datasource options' (congress_consumer.opts).
 ARGS = {
     'verify_interval': ('interval', float, 0),
     'verify_rows_per_second': ('rows_per_second', float, 0),
@@ -129,30 +131,23 @@ class TableVerification(object):
         return dict(vars(self))
 
 
-class Verifier(object):
-    """Periodic and on-demand verification of a synchronizer's tables."""
+@dataclasses.dataclass(frozen=True)
+class VerifyPace(object):
+    """How often and how fast a :class:`Verifier` works.
 
-    def __init__(self, synchronizer, source, datasource='', interval=600.0,
-                 rows_per_second=20000, chunk_rows=1000, settle=1.0,
-                 clock=time.monotonic):
-        self.sync = synchronizer
-        self.source = source
-        self.datasource = datasource
-        self.interval = interval
-        self.rows_per_second = rows_per_second
-        self.chunk_rows = chunk_rows
-        self.settle = settle
-        self._clock = clock
-        self.status = {t: TableVerification() for t in synchronizer.status}
-        self._running = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = None
-        self.lock_seconds = 0.0  # the replica copy of the last verification
+    The defaults are the datasource options' (:data:`ARGS`); ``settle``
+    is ``gap_timeout``: deltas may take that long to arrive.
+    """
+
+    interval: float = opts.DATASOURCE_DEFAULTS['verify_interval']
+    rows_per_second: float = opts.DATASOURCE_DEFAULTS[
+        'verify_rows_per_second']
+    chunk_rows: int = opts.DATASOURCE_DEFAULTS['verify_chunk_rows']
+    settle: float = opts.DATASOURCE_DEFAULTS['gap_timeout']
 
     @classmethod
-    def from_args(cls, synchronizer, source, datasource, args):
-        """A verifier configured by a driver's ``args`` (see ARGS)."""
+    def from_args(cls, args):
+        """The pace a driver's ``args`` ask for (see :data:`ARGS`)."""
         values = {}
         for arg, (name, kind, least) in ARGS.items():
             raw = args.get(arg, opts.DATASOURCE_DEFAULTS[arg])
@@ -165,39 +160,52 @@ class Verifier(object):
                     param=arg, reason='expected a number of at least %s, '
                     'got %r' % (least, raw))
             values[name] = value
-        # Deltas may take gap_timeout to arrive (the protocol's bound).
         settle = float(args.get('gap_timeout',
                                 opts.DATASOURCE_DEFAULTS['gap_timeout']))
-        return cls(synchronizer, source, datasource, settle=settle,
-                   **values)
+        return cls(settle=settle, **values)
+
+
+class Verifier(object):
+    """Periodic and on-demand verification of a synchronizer's tables."""
+
+    def __init__(self, synchronizer, source, datasource='',
+                 pace=VerifyPace(), clock=time.monotonic):
+        self.sync = synchronizer
+        self.source = source
+        self.datasource = datasource
+        self.pace = pace
+        self._clock = clock
+        self.status = {t: TableVerification() for t in synchronizer.status}
+        self._running = threading.Lock()
+        self._worker = worker.Worker(self._run, 'publish-tables-verify')
+        self.lock_seconds = 0.0  # the replica copy of the last verification
+
+    @classmethod
+    def from_args(cls, synchronizer, source, datasource, args):
+        """A verifier configured by a driver's ``args`` (see ARGS)."""
+        return cls(synchronizer, source, datasource,
+                   VerifyPace.from_args(args))
 
     # -- running ------------------------------------------------------------
 
     def start(self):
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name='publish-tables-verify')
-        self._thread.start()
+        self._worker.start()
 
     def stop(self, timeout=10):
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._worker.stop(timeout)
 
     def request(self):
         """Verify every table soon, in the background."""
-        self._wake.set()
+        self._worker.wake.set()
 
     def _run(self):
-        while not self._stop.is_set():
-            if self.interval:
-                self._wake.wait(self.interval)
+        while not self._worker.stopping.is_set():
+            if self.pace.interval:
+                self._worker.wake.wait(self.pace.interval)
             else:
-                self._wake.wait()
-            self._wake.clear()
-            if self._stop.is_set():
+                self._worker.wake.wait()
+            self._worker.wake.clear()
+            if self._worker.stopping.is_set():
                 return
             try:
                 self.verify()
@@ -258,7 +266,7 @@ class Verifier(object):
         if not hasattr(self.source, 'open_checksum'):
             raise Unverifiable('its snapshot source cannot compute '
                                'checksums')
-        chunks = max(1, math.ceil(size / self.chunk_rows))
+        chunks = max(1, math.ceil(size / self.pace.chunk_rows))
         try:
             opened = self.source.open_checksum(table, chunks)
         except oslo_messaging.MessagingException as exc:
@@ -335,16 +343,17 @@ class Verifier(object):
         return digests.as_list(), keys, unsettled
 
     def _throttle(self, started, rows):
-        if self.rows_per_second:
-            ahead = rows / self.rows_per_second - (self._clock() - started)
+        pace = self.pace.rows_per_second
+        if pace:
+            ahead = rows / pace - (self._clock() - started)
             if ahead > 0:
-                self._stop.wait(ahead)
-        if self._stop.is_set():
+                self._worker.stopping.wait(ahead)
+        if self._worker.stopping.is_set():
             raise pt_exceptions.SnapshotError('the consumer is stopping')
 
     def _slice(self):
-        if self.rows_per_second:
-            return max(1, min(SLICE_ROWS, int(self.rows_per_second)))
+        if self.pace.rows_per_second:
+            return max(1, min(SLICE_ROWS, int(self.pace.rows_per_second)))
         return SLICE_ROWS
 
     def _drive(self, opened):
@@ -384,7 +393,7 @@ class Verifier(object):
         # Deltas committed before the fence may still be on their way;
         # the version rules make the repair right either way, waiting
         # only keeps them from being counted as repairs.
-        self._stop.wait(self.settle)
+        self._worker.stopping.wait(self.pace.settle)
         by_chunk = {c: [] for c in mismatched}
         for row in rows:
             by_chunk[checksum.chunk_of(replica.key(row), chunks)].append(row)

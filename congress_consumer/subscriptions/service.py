@@ -79,8 +79,9 @@ class QueueProbe(object):
     def __init__(self, transport_url, timeout=3.0):
         parsed = urllib.parse.urlsplit(transport_url)
         netloc = parsed.netloc.split(',')[0]
-        self.url = urllib.parse.urlunsplit(
-            ('amqp', netloc, parsed.path or '/', '', ''))
+        # Not urlunsplit: it drops the '//' of an empty host, and kombu
+        # reads 'amqp:/' as a host name ('rabbit://' means localhost).
+        self.url = 'amqp://%s%s' % (netloc, parsed.path or '/')
         self.timeout = timeout
 
     @classmethod

@@ -20,12 +20,19 @@ one :class:`Net` change per key.
 A statement that returned the rows it wrote (``RETURNING``) leaves their
 images in its entries, and, where the database clock can be read per row
 (PostgreSQL), the stamp: see :attr:`Journal.stamp`.
+
+An UPDATE by a unique key other than the primary key leaves an entry
+keyed by that unique key (:class:`UniqueKey`), pending until it is
+resolved to the row's primary key (see :mod:`.unique`).
 """
 
 import collections
 
 Entry = collections.namedtuple('Entry', 'table key op before changed image',
                                defaults=(None,))
+
+UniqueKey = collections.namedtuple('UniqueKey', 'names values')
+UniqueKey.__doc__ = """The values of a unique key (not the primary key)."""
 
 Net = collections.namedtuple('Net', 'first_op before changed image',
                              defaults=(None,))
@@ -42,7 +49,7 @@ when that statement returned nothing (the row must be read back).
 class Journal(object):
     """Touched keys and resync requests of one transaction."""
 
-    __slots__ = ('entries', 'resync', 'stamp', '_marks')
+    __slots__ = ('entries', 'resync', 'stamp', 'deferred', '_marks')
 
     def __init__(self):
         self.entries = []
@@ -51,6 +58,8 @@ class Journal(object):
         # table read it, after that statement's last row lock; None when
         # that statement did not read it (the stamp is then read later).
         self.stamp = None
+        # The tables that may have entries keyed by a UniqueKey.
+        self.deferred = set()
         self._marks = {}
 
     def __bool__(self):
@@ -58,6 +67,25 @@ class Journal(object):
 
     def add(self, table, key, op, before=None, changed=(), image=None):
         self.entries.append(Entry(table, key, op, before, changed, image))
+
+    def defer(self, table, unique, changed=()):
+        """An update of the one row holding ``unique`` (a UniqueKey)."""
+        self.entries.append(Entry(table, unique, 'update', None, changed))
+        self.deferred.add(table)
+
+    def pending(self, table):
+        """``[(index, entry)]`` of ``table``'s entries keyed by a UniqueKey."""
+        if table not in self.deferred:
+            return []
+        return [(i, e) for i, e in enumerate(self.entries)
+                if e.table == table and isinstance(e.key, UniqueKey)]
+
+    def resolve(self, index, key):
+        """Key the entry at ``index`` by ``key`` (None: it touched no row).
+
+        In place, so that a savepoint still discards exactly its own.
+        """
+        self.entries[index] = self.entries[index]._replace(key=key)
 
     def request_resync(self, table, reason):
         """Ask consumers to resync ``table`` (kept even on rollback)."""
@@ -79,6 +107,11 @@ class Journal(object):
         """Return ``{table: {key: Net}}`` for the surviving entries."""
         folded = {}
         for entry in self.entries:
+            if entry.key is None:
+                continue  # resolved to no row
+            if isinstance(entry.key, UniqueKey):
+                raise ValueError('pending entry of %s not resolved'
+                                 % entry.table)
             keys = folded.setdefault(entry.table, {})
             net = keys.get(entry.key)
             if net is None:

@@ -54,6 +54,7 @@ from oslo_publish_tables.capture import journal as journal_mod
 from oslo_publish_tables.capture import planner
 from oslo_publish_tables.capture import sqltext
 from oslo_publish_tables.capture import statements
+from oslo_publish_tables.capture import unique
 from oslo_publish_tables import exceptions
 from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables.protocol import records
@@ -220,6 +221,9 @@ class EngineCapture(object):
                 self._multi_table and clause.is_update):
             return None  # the common case of an unpublished table: cheap
         sets = statements.param_sets(multiparams, params)
+        journal = conn.info.get(_JOURNAL)
+        if journal is not None and journal.deferred:
+            self._resolve_moved(conn, clause, sets, lookup, journal)
         ident = (id(clause), len(sets) == 1, tuple(sets[0]))
         known = self._plans.get(ident)
         if known is not None and known[0] is clause and all(
@@ -236,6 +240,18 @@ class EngineCapture(object):
                 self._plans.clear()
             self._plans[ident] = (clause, planned, plan, shapes)
         return planned, plan, sets
+
+    def _resolve_moved(self, conn, clause, sets, lookup, journal):
+        """Pin pending unique-key entries this statement may move.
+
+        See :mod:`.unique`: before a statement that may take a pending
+        entry's unique key off its row, the entry gets the row's key.
+        """
+        for name in planner.write_targets(clause):
+            if name in journal.deferred:
+                info = lookup(name)
+                if not unique.keeps_pending(clause, sets, info):
+                    unique.resolve(conn, journal, info)
 
     def _targets(self, clause):
         """The published tables ``clause`` writes (all, if unknown)."""
@@ -422,12 +438,28 @@ class EngineCapture(object):
                     self.stats['resyncs'] += 1
                 self.submit(draft)
 
+    def _read_pending(self, conn, journal):
+        """Rows of the entries pending under a unique key, and a stamp.
+
+        Returns ``({table: {key: row}}, stamp or None)``; the entries
+        are resolved (see :func:`.unique.read_pending`).
+        """
+        known, ts = {}, None
+        for table in sorted(journal.deferred):
+            info = self.registry.get(table, conn)
+            known[table], stamp = unique.read_pending(
+                conn, journal, info, self._clock_column)
+            if stamp is not None:
+                ts = int(stamp)
+        return known, ts
+
     def _build_changes(self, conn, journal):
         """The changes and their stamp; reads back what was not returned.
 
         A key's image is the row its last statement returned; a key
         whose last statement returned none is read back, and the stamp
-        comes with it (one round trip per table): every read-back runs
+        comes with it (one round trip per table; rows updated by a unique
+        key are read back by it first, :mod:`.unique`): every read-back runs
         after the transaction's last write, so the clock column of any of
         them is a valid stamp; the last one read is kept. Without a
         read-back, the stamp is the clock the last write statement
@@ -440,15 +472,20 @@ class EngineCapture(object):
         changes, ts = [], journal.stamp
         if ts is not None:
             ts = int(ts)
+        known, stamp = self._read_pending(conn, journal)
+        if stamp is not None:
+            ts = stamp
         last_op = {(e.table, e.key): e.op for e in journal.entries}
         for table, nets in journal.fold().items():
             info = self.registry.get(table, conn)
+            rows = known.get(table, {})
             keys = [k for k, net in nets.items()
-                    if last_op[table, k] != 'delete' and net.image is None]
-            rows = {}
+                    if last_op[table, k] != 'delete' and net.image is None
+                    and k not in rows]
             if keys:
-                rows, stamp = statements.read_rows(conn, info, keys,
+                more, stamp = statements.read_rows(conn, info, keys,
                                                    self._clock_column)
+                rows = {**rows, **more}
                 if stamp is not None:
                     ts = int(stamp)
             for key, net in nets.items():

@@ -26,6 +26,8 @@ statements that touch more keys than their rows:
   also evaluates the new key expressions (MySQL/MariaDB evaluate ``SET``
   left to right: a key expression that reads another column the
   statement sets is not analysed);
+* an UPDATE whose ``WHERE`` pins a unique key other than the primary
+  key, on MySQL/MariaDB: no ``SELECT`` first (:mod:`.unique`);
 * a MySQL/MariaDB multi-table UPDATE (``UPDATE a, b ... SET a.x = ...,
   b.y = ...``): the keys of every published table it writes, from a
   locking ``SELECT`` of its criteria, read back at ``COMMIT``.
@@ -39,6 +41,7 @@ from sqlalchemy.sql import elements
 from sqlalchemy.sql import visitors
 
 from oslo_publish_tables.capture import statements
+from oslo_publish_tables.capture import unique
 
 _MYSQL = ('mysql', 'mariadb')
 
@@ -109,6 +112,11 @@ def plan(conn, clause, sets, names, lookup, stamp=None):
                 info, 'update', last_insert_id=True,
                 changed=statements._changed_columns(clause, sets, None,
                                                     info)), clause
+        by_unique = unique.plan(conn, clause, sets, info,
+                                statements._changed_columns(
+                                    clause, sets, None, info))
+        if by_unique is not None:
+            return by_unique, clause
     return statements.plan_update_delete(conn, clause, sets, info, stamp)
 
 

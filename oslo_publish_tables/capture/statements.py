@@ -44,6 +44,9 @@ Anything it cannot pin down raises :class:`Unanalysable`, which the
 caller turns into a resync marker.
 """
 
+import dataclasses
+import typing
+
 import sqlalchemy as sa
 from sqlalchemy.sql import elements
 from sqlalchemy.sql import operators
@@ -99,10 +102,15 @@ def _conjuncts(where):
         yield where
 
 
-def _where_binds(where, info):
-    """Return {pk name: BindParameter} if ``where`` pins the whole key."""
+def _where_binds(where, info, names=None):
+    """Return {name: BindParameter} if ``where`` pins all of ``names``.
+
+    ``names``: the columns of a key, the primary key by default; each
+    must be equal to a bound value in a conjunct of the ``WHERE``.
+    """
     if where is None:
         return None
+    names = info.pk_names if names is None else names
     found = {}
     for clause in _conjuncts(where):
         if not (isinstance(clause, elements.BinaryExpression)
@@ -114,9 +122,9 @@ def _where_binds(where, info):
         if (isinstance(left, elements.ColumnClause) and isinstance(
                 right, elements.BindParameter)
                 and getattr(left.table, 'name', None) == info.name
-                and left.name in info.pk_names):
+                and left.name in names):
             found[left.name] = right
-    if set(found) == set(info.pk_names):
+    if set(found) == set(names):
         return found
     return None
 
@@ -127,6 +135,7 @@ def _bind_value(bind, params):
     return bind.effective_value
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class Plan(object):
     """What one statement does to the published rows of one table.
 
@@ -136,32 +145,42 @@ class Plan(object):
     last of them is the stamp.
     """
 
-    def __init__(self, info, op, keys=None, before=None, changed=(),
-                 expected=None, returned=None, images=False,
-                 stamped=False, first=(), last_insert_id=False):
-        self.info = info
-        # The key of the one row updated is the result's lastrowid
-        # (SET id = LAST_INSERT_ID(id), see planner._reports_key).
-        self.last_insert_id = last_insert_id
-        self.tables = (info.name,)
-        # (key, op) entries journaled before the statement's own keys:
-        # the old keys of a primary key change.
-        self.first = first
-        # The number of columns the caller's own RETURNING asked for,
-        # when the plan's columns were added to it (see _share_returning).
-        self.shared = None
-        # Column values the statement itself holds (``.values(...)``).
-        self.values = None
-        # {pk name: BindParameter}: the keys are the parameters' values.
-        self.key_binds = None
-        self.op = op
-        self.keys = keys
-        self.before = before or {}
-        self.changed = tuple(changed)
-        self.expected = expected
-        self.returned = returned
-        self.images = images
-        self.stamped = stamped
+    info: object
+    op: str
+    keys: typing.Optional[list] = None
+    before: typing.Optional[dict] = None  # {key: row as it was}
+    changed: tuple = ()
+    expected: typing.Optional[int] = None
+    returned: typing.Optional[tuple] = None
+    images: bool = False
+    stamped: bool = False
+    # (key, op) entries journaled before the statement's own keys:
+    # the old keys of a primary key change.
+    first: tuple = ()
+    # The key of the one row updated is the result's lastrowid
+    # (SET id = LAST_INSERT_ID(id), see planner._reports_key).
+    last_insert_id: bool = False
+    # The number of columns the caller's own RETURNING asked for,
+    # when the plan's columns were added to it (see _share_returning).
+    shared: typing.Optional[int] = dataclasses.field(default=None,
+                                                     init=False)
+    # Column values the statement itself holds (``.values(...)``).
+    values: typing.Optional[dict] = dataclasses.field(default=None,
+                                                      init=False)
+    # {pk name: BindParameter}: the keys are the parameters' values.
+    key_binds: typing.Optional[dict] = dataclasses.field(default=None,
+                                                         init=False)
+    # A journal.UniqueKey: the row is the one holding it, journaled by
+    # unique_finish (see .unique).
+    unique: typing.Optional[tuple] = dataclasses.field(default=None,
+                                                       init=False)
+    unique_finish: typing.Optional[typing.Callable] = dataclasses.field(
+        default=None, init=False)
+
+    def __post_init__(self):
+        self.tables = (self.info.name,)
+        self.before = self.before or {}
+        self.changed = tuple(self.changed)
 
     def finish(self, result, journal, sets):
         """Record the statement's keys in ``journal`` after it ran."""
@@ -195,6 +214,9 @@ class Plan(object):
                 images = {}
         elif self.last_insert_id:
             keys = _reported_keys(info, result)
+        elif self.unique is not None:
+            self.unique_finish(self, result, journal)
+            keys = ()
         elif self.key_binds is not None:
             binds = self.key_binds
             keys = [info.key([_bind_value(binds[n], p)

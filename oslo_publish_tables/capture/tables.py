@@ -24,6 +24,7 @@ Options (group ``[publish_tables]``):
 import hashlib
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 from oslo_publish_tables import exceptions
 
@@ -57,6 +58,9 @@ class TableInfo(object):
             (fk.ondelete or 'NO ACTION').upper() not in _INERT
             or (fk.onupdate or 'NO ACTION').upper() not in _INERT
             for fk in table.foreign_keys)
+        # The unique keys, other than the primary key, that an UPDATE's
+        # WHERE may pin instead of it (see :mod:`.unique`).
+        self.unique_keys = unique_keys(table)
 
     def exclude(self, columns):
         """Stop publishing ``columns`` (primary key columns stay)."""
@@ -88,6 +92,53 @@ class TableInfo(object):
     def image(self, mapping):
         """Return the published image of a row (exclusions applied)."""
         return {c.name: mapping[c.name] for c in self.columns}
+
+
+def _plain_unique(index_or_constraint):
+    """Whether a unique index or constraint holds on whole columns.
+
+    Not one on expressions, nor a partial index (``WHERE``); a MySQL
+    prefix index (``UNIQUE (uuid(8))``) is unique on the whole value too.
+    """
+    expressions = getattr(index_or_constraint, 'expressions', None)
+    if expressions is not None and len(expressions) != len(
+            index_or_constraint.columns):
+        return False
+    return not any(options.get('where') is not None for options in
+                   index_or_constraint.dialect_options.values()
+                   if 'where' in options)
+
+
+def _key_column(column):
+    """A column whose equality a statement can pin: integer or string.
+
+    Not a generated column: setting the columns it is computed from
+    would change it behind the statement.
+    """
+    if column.computed is not None or isinstance(
+            column.type, (sa.Enum, mysql.SET)):
+        return False
+    return isinstance(column.type, (sa.Integer, sa.String))
+
+
+def unique_keys(table):
+    """The column names of ``table``'s unique keys but its primary key.
+
+    Only keys of integer and string columns, on whole columns, each once.
+    """
+    found = []
+    pk = set(c.name for c in table.primary_key.columns)
+    candidates = [c for c in table.constraints
+                  if isinstance(c, sa.UniqueConstraint)]
+    candidates.extend(i for i in table.indexes if i.unique)
+    for each in candidates:
+        columns = list(each.columns)
+        names = tuple(c.name for c in columns)
+        if (columns and _plain_unique(each) and set(names) != pk
+                and all(_key_column(c) for c in columns)
+                and names not in found):
+            found.append(names)
+    return tuple(found)
 
 
 def fingerprint(table):

@@ -178,13 +178,9 @@ class Agent(object):
             registry = tables_mod.TableRegistry.reflect(
                 connection, group.tables, group.exclude_columns)
         self.service = service_mod.SnapshotService(
-            self.engine, registry, chunk_rows=group.snapshot_chunk_rows,
-            lock_timeout=group.snapshot_lock_timeout,
-            idle_timeout=group.snapshot_idle_timeout,
+            self.engine, registry, service_mod.SnapshotLimits.from_conf(group),
             outbox=group.delivery in outbox_store.OUTBOX_MODES,
-            outbox_schema=group.outbox_schema,
-            max_open=group.snapshot_max_open,
-            max_duration=group.snapshot_max_duration)
+            outbox_schema=group.outbox_schema)
         if self.transport is None:
             # Where the plugin publishes, which is where consumers are.
             self.transport = oslo_messaging.get_rpc_transport(
@@ -228,7 +224,7 @@ class Agent(object):
                                                self.relay_sender)
         self.relay.start()
         LOG.info('relaying outbox records older than %.1fs on topic %s',
-                 self.relay.grace_period, group.topic)
+                 self.relay.settings.grace_period, group.topic)
 
     def dead_workers(self):
         """Names of the agent's worker threads that died."""

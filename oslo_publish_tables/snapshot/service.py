@@ -23,6 +23,8 @@ The RPC's names and reply shapes, and how a reply is signed, are part
 of the protocol: :mod:`oslo_publish_tables.protocol.snapshot_rpc`.
 """
 
+import dataclasses
+
 import oslo_messaging
 import sqlalchemy as sa
 
@@ -41,20 +43,46 @@ from oslo_publish_tables.snapshot import reader
 GROUP = 'publish_tables'
 
 
-class SnapshotService(object):
-    """Open, page through and close snapshots of published tables."""
+@dataclasses.dataclass(frozen=True)
+class SnapshotLimits(object):
+    """What one snapshot service allows.
 
-    def __init__(self, engine, registry, chunk_rows=5000, lock_timeout=10.0,
-                 idle_timeout=120.0, outbox=False, max_open=8,
-                 max_duration=900.0, outbox_schema=None):
+    The defaults are the ``snapshot_*`` options' of the same names,
+    which :mod:`oslo_publish_tables.opts` defines and a unit test holds
+    equal.
+    """
+
+    chunk_rows: int = 5000
+    lock_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    max_open: int = 8
+    max_duration: float = 900.0
+
+    @classmethod
+    def from_conf(cls, group):
+        """The limits of the ``[publish_tables]`` options ``group``."""
+        return cls(group.snapshot_chunk_rows, group.snapshot_lock_timeout,
+                   group.snapshot_idle_timeout, group.snapshot_max_open,
+                   group.snapshot_max_duration)
+
+
+class SnapshotService(object):
+    """Open, page through and close snapshots of published tables.
+
+    ``outbox``: durable mode, the snapshots are fenced on the outbox too
+    (in schema ``outbox_schema`` if given).
+    """
+
+    def __init__(self, engine, registry, limits=SnapshotLimits(),
+                 outbox=False, outbox_schema=None):
         self.engine = engine
+        self.registry = registry
+        self.limits = limits
         self.outbox = outbox
         self.outbox_schema = outbox_schema
-        self.registry = registry
-        self.chunk_rows = chunk_rows
-        self.lock_timeout = lock_timeout
         self.snapshots = bounds.OpenSnapshots(
-            lambda snap: snap.close(), max_open, idle_timeout, max_duration)
+            lambda snap: snap.close(), limits.max_open, limits.idle_timeout,
+            limits.max_duration)
 
     @property
     def stats(self):
@@ -63,7 +91,9 @@ class SnapshotService(object):
 
     @classmethod
     def for_database(cls, engine, tables, exclude_columns=(),
-                     chunk_rows=5000, lock_timeout=10.0, outbox_schema=None):
+                     chunk_rows=SnapshotLimits.chunk_rows,
+                     lock_timeout=SnapshotLimits.lock_timeout,
+                     outbox_schema=None):
         """A service of ``tables`` of ``engine``'s database, as it is.
 
         For a reader that has no ``[publish_tables]`` configuration (a
@@ -77,8 +107,10 @@ class SnapshotService(object):
                 conn, tables, exclude_columns)
             outbox = sa.inspect(conn).has_table(outbox_table.TABLE_NAME,
                                                 schema=outbox_schema)
-        return cls(engine, registry, chunk_rows, lock_timeout,
-                   outbox=outbox, outbox_schema=outbox_schema)
+        limits = SnapshotLimits(chunk_rows=chunk_rows,
+                                lock_timeout=lock_timeout)
+        return cls(engine, registry, limits, outbox=outbox,
+                   outbox_schema=outbox_schema)
 
     def _current(self, table):
         """``table``'s info, reflected again: a migration may change it."""
@@ -97,7 +129,7 @@ class SnapshotService(object):
         info = self._current(table)
         with self.snapshots.reserve():
             snap = reader.open_snapshot(self.engine, info,
-                                        self.lock_timeout,
+                                        self.limits.lock_timeout,
                                         outbox=self.outbox,
                                         outbox_schema=self.outbox_schema)
             if wrap is not None:
@@ -125,8 +157,8 @@ class SnapshotService(object):
         """Digest more rows; the digests come with the last page."""
         entry = self.snapshots.get(checksum_id, checksum_mod.ChecksumCursor)
         cursor = entry.snap
-        rows = cursor.advance(min(max_rows or self.chunk_rows,
-                                  self.chunk_rows))
+        rows = cursor.advance(min(max_rows or self.limits.chunk_rows,
+                                  self.limits.chunk_rows))
         page = {'done': cursor.done, 'table': entry.table,
                 'position': self.snapshots.advance(entry, rows),
                 'rows': rows}
@@ -166,8 +198,8 @@ class SnapshotService(object):
         """The snapshot, its next values and the page without its rows."""
         entry = self.snapshots.get(snapshot_id)
         snap = entry.snap
-        values = snap.fetch_values(min(max_rows or self.chunk_rows,
-                                       self.chunk_rows))
+        values = snap.fetch_values(min(max_rows or self.limits.chunk_rows,
+                                       self.limits.chunk_rows))
         position = self.snapshots.advance(entry, len(values))
         if not values:
             self.close_snapshot(snapshot_id)

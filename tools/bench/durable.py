@@ -59,7 +59,8 @@ def _relay_main(url, topic, stop):
     benchlib.quiet_logging()
     engine = sa.create_engine(url)
     sender = benchlib.make_sender(benchlib.make_conf(), topic)
-    relay = relay_mod.Relay(engine, sender, grace_period=0, interval=0.02)
+    relay = relay_mod.Relay(engine, sender, relay_mod.RelaySettings(
+        grace_period=0, interval=0.02))
     relay.start()
     stop.wait()
     relay.stop()

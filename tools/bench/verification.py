@@ -165,8 +165,8 @@ def measure(backend, rows):
         conf, engine, service, transport, server = _serve(url, topic)
         source = _CountingSource(transport, topic, timeout=600)
         verifier = verification.Verifier(
-            synchronizer, source, 'bench', rows_per_second=0,
-            chunk_rows=CHUNK_ROWS, settle=0.5)
+            synchronizer, source, 'bench', verification.VerifyPace(
+                rows_per_second=0, chunk_rows=CHUNK_ROWS, settle=0.5))
         db_cpu = _DatabaseCpu(url)
         try:
             clean = _verify(verifier, source, db_cpu)

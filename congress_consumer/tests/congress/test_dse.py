@@ -106,14 +106,18 @@ class CongressTestBase(testtools.TestCase):
         self.node.stop()
         self.node.wait()
 
-    def _create_datasource(self, **config):
-        """Load the datasource as Congress's datasource manager does."""
+    def _create_datasource(self, columns=COLUMNS, **config):
+        """Load the datasource as Congress's datasource manager does.
+
+        ``columns=None``: every column, as the table has them.
+        """
+        if columns is not None:
+            config['columns'] = columns
         service = congress_compat.add_datasource(
             self.node, self.engine, 'nova', 'publish_tables',
             dict(tables=','.join(TABLES), transport_url='fake://',
                  snapshot_source='database', database_url=self.url,
-                 columns=COLUMNS, gap_timeout='0.5', producer_timeout='5',
-                 **config))
+                 gap_timeout='0.5', producer_timeout='5', **config))
         self.producer = self.useFixture(pipeline.Producer(
             self.url, capture_fixture.make_conf(tables=TABLES),
             service.driver._transport, 'publish_tables', TABLES))

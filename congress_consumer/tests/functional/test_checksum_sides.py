@@ -111,8 +111,8 @@ class ChecksumSidesTest(testtools.TestCase):
         with self.engine.connect() as conn:
             registry = tables_mod.TableRegistry.reflect(
                 conn, [TABLE], ['%s.secret' % TABLE])
-        self.service = service_mod.SnapshotService(self.engine, registry,
-                                                   chunk_rows=7)
+        self.service = service_mod.SnapshotService(
+            self.engine, registry, service_mod.SnapshotLimits(chunk_rows=7))
         self.addCleanup(self.service.close)
 
     def consumer(self, source):
@@ -120,9 +120,10 @@ class ChecksumSidesTest(testtools.TestCase):
                                          chunk_rows=9)
         synchronizer.sync_table(TABLE)
         self.assertEqual(sync.LIVE, synchronizer.status[TABLE].state)
-        verifier = verification.Verifier(synchronizer, source, 'test',
-                                         rows_per_second=0, chunk_rows=6,
-                                         settle=0)
+        verifier = verification.Verifier(
+            synchronizer, source, 'test',
+            verification.VerifyPace(rows_per_second=0, chunk_rows=6,
+                                    settle=0))
         return synchronizer, verifier
 
     def test_same_digests_through_json_and_in_process(self):

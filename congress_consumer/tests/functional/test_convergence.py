@@ -46,8 +46,11 @@ class ConvergenceTest(testtools.TestCase):
 
     def setUp(self):
         super().setUp()
+        # Resyncs at most once a second (10 s by default): the lost-record
+        # test resyncs three times in a row.
         self.p = self.useFixture(pipeline.Pipeline(
-            self.backend, compression=self.compression))
+            self.backend, compression=self.compression,
+            driver_args={'min_resync_interval': 1.0}))
 
     def workload(self, producer=None, seed=1):
         return demo_workload.Workload((producer or self.p.producer).engine,

@@ -19,6 +19,7 @@ the replica can converge only through the relay; every test ends with a
 row-for-row comparison of each replica table with its source table.
 """
 
+import dataclasses
 import multiprocessing
 import threading
 import time
@@ -82,8 +83,10 @@ class _RelayTestBase(testtools.TestCase):
                 transport=self.p._shared),
             heartbeat_interval=0.5)
         self.addCleanup(sender.stop)
-        relay = relay_mod.Relay(engine, sender, grace_period=0.5,
-                                interval=0.05, schema_name=self.p.where)
+        relay = relay_mod.Relay(
+            engine, sender, relay_mod.RelaySettings(grace_period=0.5,
+                                                    interval=0.05),
+            schema_name=self.p.where)
         self.addCleanup(relay.stop)
         relay.start()
         return relay
@@ -120,7 +123,8 @@ class DurableConvergenceTest(_RelayTestBase):
         # A slow live sender and the relay may both publish a record:
         # consumers absorb the duplicate (same stamp).
         relay = self.start_relay()
-        relay.grace_period = 0
+        relay.settings = dataclasses.replace(relay.settings,
+                                             grace_period=0)
         _run_workload(self.p.producer.engine, 30, seed=3)
         self.assertEqual([], self.p.converge(driver=self.driver))
         tracker = self.driver.sync.tracker
@@ -158,7 +162,8 @@ class RelayedConvergenceTest(_RelayTestBase):
         self.assertGreater(store.count(), 0)   # nobody else publishes
         self.assertEqual(0, self.p.producer.sender.stats['records'])
         relay = self.start_relay()
-        relay.grace_period = 0
+        relay.settings = dataclasses.replace(relay.settings,
+                                             grace_period=0)
         self.assertEqual([], self.p.converge(driver=self.driver))
         tracker = self.driver.sync.tracker
         self.assertEqual((0, 0), (tracker.vanished, tracker.gaps))

@@ -363,6 +363,15 @@ class RabbitQueueProbeTest(testtools.TestCase):
         later = timeutils.utcnow() + datetime.timedelta(seconds=120)
         self.assertEqual(['q'], self.subs.check_stale(later))
 
+    def test_a_url_without_host_probes_the_local_broker(self):
+        # 'rabbit://' is oslo.messaging's localhost:5672 as guest.
+        self.assertEqual('amqp:///', service_mod.QueueProbe('rabbit://').url)
+        self.assertEqual('amqp://u:p@h1:5672/vh', service_mod.QueueProbe(
+            'rabbit://u:p@h1:5672,u:p@h2:5672/vh').url)
+        if self.rabbit.transport_url == backends.DEFAULT_URLS['rabbit']:
+            self.assertIsNone(service_mod.QueueProbe('rabbit://').status(
+                self.queue))  # asked, and not declared
+
     def test_no_probe_without_rabbit(self):
         self.conf.set_override('transport_url', 'fake://',
                                'oslo_messaging_notifications')

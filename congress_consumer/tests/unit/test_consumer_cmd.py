@@ -308,6 +308,31 @@ class ConsumerTest(ConfTestCase):
         service.stop()
         self.assertIsNone(service.server)
 
+    def test_stop_goes_on_past_a_failure(self):
+        conf = self.make_conf(self.text.replace(
+            'api_port = %d' % self.port, 'api_port = 0'))
+        service = consumer.Consumer(conf, consumer.build_drivers(conf))
+        service.start()
+        self.addCleanup(service.stop)
+        server, driver = service.server, service.drivers['nova']
+        stop_server, stop_driver = server.stop, driver.stop
+        stopped = []
+
+        def failing_server_stop():
+            stopped.append('server')
+            stop_server()
+            raise RuntimeError('boom')
+
+        def driver_stop():
+            stopped.append('nova')
+            stop_driver()
+
+        server.stop, driver.stop = failing_server_stop, driver_stop
+        service.stop()  # does not raise
+        self.assertEqual(['server', 'nova'], stopped)
+        self.assertIsNone(service.server)
+        self.assertIn('stopping the API server failed', self.log.output)
+
     def test_consumer_serves_subscriptions(self):
         subs_db = self.useFixture(backends.DatabaseFixture('sqlite')).url
         conf = self.make_conf(self.text.replace(

@@ -151,6 +151,7 @@ class DocumentedSamplesTest(testtools.TestCase):
                                           snapshot_rows=5), snapshots=[]),
             relay=types.SimpleNamespace(
                 stats=collections.Counter(relayed=5), backlog=None,
+                stalled_for=lambda: 0.0,
                 store=types.SimpleNamespace(count=lambda: 3)),
             relay_sender=types.SimpleNamespace(
                 stats=collections.Counter(records=5), _spool=[],

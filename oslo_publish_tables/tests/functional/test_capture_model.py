@@ -49,7 +49,7 @@ OPS = ('insert', 'orm_update', 'orm_rekey', 'orm_delete', 'core_update',
        'core_rekey', 'core_rekey_criteria', 'core_delete', 'light_update',
        'light_delete', 'light_insert', 'text_comment', 'text_cte',
        'multi_table', 'meta_insert', 'tag_insert', 'tag_delete_other_case',
-       'tag_rekey', 'savepoint_rollback')
+       'tag_rekey', 'savepoint_rollback', 'uuid_update', 'uuid_move')
 TEXT_OPS = ('text_comment', 'text_cte')
 
 operation = st.tuples(st.sampled_from(OPS), st.integers(0, 1000))
@@ -201,9 +201,34 @@ class CaptureModelTest(testtools.TestCase):
                                        T.c.tag == t)
                       .values(tag='n%d' % next(self.uuids)))
 
+    def _uuid_of(self, s, n):
+        iid = self._pick(s, n)
+        if iid is not None:
+            return iid, s.execute(sa.select(INST.c.uuid).where(
+                INST.c.id == iid)).scalar()
+        return None, None
+
+    def op_uuid_update(self, s, n):
+        # By the unique uuid, not the key (nova's way).
+        iid, value = self._uuid_of(s, n)
+        if iid is not None:
+            s.execute(INST.update().where(INST.c.uuid == value,
+                                          INST.c.deleted == 0)
+                      .values(task_state='u%d' % n))
+
+    def op_uuid_move(self, s, n):
+        # A uuid taken off its row and given to a new one.
+        iid, value = self._uuid_of(s, n)
+        if iid is not None:
+            s.execute(INST.update().where(INST.c.id == iid)
+                      .values(uuid=str(uuid.uuid4())))
+            s.execute(INST.insert().values(uuid=value, vm_state='reused',
+                                           host=self._host(n)))
+
     def op_savepoint_rollback(self, s, n):
         nested = s.begin_nested()
         self.op_orm_update(s, n)
+        self.op_uuid_update(s, n + 2)
         self.op_core_rekey(s, n + 1)
         self.op_tag_insert(s, n)
         nested.rollback()

@@ -17,8 +17,9 @@ and asserts how many SQL statements the capture added: none where the
 service's own statement can return the rows (``RETURNING``), and on
 MySQL/MariaDB, which has no ``UPDATE ... RETURNING``, the read-back
 before ``COMMIT`` (which also reads the clock) plus, for an UPDATE whose
-``WHERE`` does not pin the primary key, the locking ``SELECT`` of its
-keys. Counts, not times: the saving is asserted, not measured.
+``WHERE`` pins neither the primary key nor another unique key, the
+locking ``SELECT`` of its keys. Counts, not times: the saving is
+asserted, not measured.
 """
 
 import uuid
@@ -38,6 +39,8 @@ EXPECTED = {
     'update_on_match': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'update_on_match_by_uuid': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'update_by_criteria': {'sqlite': 0, 'postgresql': 0, 'mysql': 2},
+    # nova's instance_destroy: by uuid, unique; read back by it at COMMIT.
+    'update_by_unique_key': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'delete_by_key': {'sqlite': 0, 'postgresql': 0, 'mysql': 1},
     'unpublished': {'sqlite': 0, 'postgresql': 0, 'mysql': 0},
 }
@@ -148,6 +151,20 @@ class RoundTripsTest(testtools.TestCase):
                     synchronize_session=False)
 
         self._added('update_by_criteria', work)
+
+    def test_update_by_unique_key(self):
+        iid = self._instance(host='h1')
+        with self.db.engine.connect() as conn:
+            uuid_ = conn.execute(sa.select(m.Instance.uuid).where(
+                m.Instance.id == iid)).scalar()
+
+        def work():
+            with self.db.maker() as s, s.begin():
+                s.query(m.Instance).filter_by(uuid=uuid_, deleted=0).update(
+                    {'vm_state': str(uuid.uuid4())},
+                    synchronize_session=False)
+
+        self._added('update_by_unique_key', work)
 
     def test_delete_by_key(self):
         ids = [self._instance() for _ in range(2)]

@@ -147,7 +147,8 @@ class DurableTest(testtools.TestCase):
         self.addCleanup(sender.stop)
         args = dict(grace_period=0, interval=0.02, lease=30)
         args.update(kwargs)
-        relay = relay_mod.Relay(engine, sender, **args)
+        relay = relay_mod.Relay(engine, sender,
+                                relay_mod.RelaySettings(**args))
         self.addCleanup(relay.stop)
         return relay
 

@@ -19,9 +19,11 @@ an unexpected error never ends the relay's thread, and a dead worker
 thread ends the agent (so that its supervisor restarts it).
 """
 
+import dataclasses
 import json
 import time
 
+import fixtures
 from oslo_config import cfg
 import sqlalchemy as sa
 import testtools
@@ -63,8 +65,9 @@ class HostileOutboxTest(testtools.TestCase):
             max_retry_interval=0.05)
         self.addCleanup(self.sender.stop)
         self.relay = relay_mod.Relay(
-            self.engine, self.sender, grace_period=60, interval=0.02,
-            lease=30, clock_source='local', tables=m.PUBLISHED)
+            self.engine, self.sender, relay_mod.RelaySettings(
+                grace_period=60, interval=0.02, lease=30,
+                clock_source='local'), tables=m.PUBLISHED)
         self.addCleanup(self.relay.stop)
         self.store = self.relay.store
 
@@ -117,6 +120,36 @@ class HostileOutboxTest(testtools.TestCase):
         self.assertEqual(['txn'], [r['kind'] for r in self.relayed()])
         self.assertTrue(self.relay.is_alive())
         self.assertEqual(1, self.relay.stats['unexpected_errors'])
+
+    def test_a_sender_that_never_confirms_is_reported(self):
+        class StuckSender(object):
+            stats = {'send_failures': 3}
+            submitted = []
+
+            def submit(self, draft):
+                self.submitted.append(draft)
+
+            def flush(self, timeout):
+                time.sleep(min(timeout, 0.01))
+                return False
+
+        self.relay.sender = StuckSender()
+        self.relay.STALL_WARNING = 0.05
+        self.insert(_change_payload(), created=1)
+        self.relay.settings = dataclasses.replace(self.relay.settings,
+                                                  grace_period=0)
+        self.assertEqual(0.0, self.relay.stalled_for())
+        logger = self.useFixture(fixtures.FakeLogger())
+        self.relay.start()
+        self.assertTrue(test_durable.wait_for(
+            lambda: self.relay.stats['stalls'] >= 2))
+        self.assertGreater(self.relay.stalled_for(), 0.05)
+        self.assertEqual(1, len(StuckSender.submitted))  # claims no more
+        self.assertIn('confirmed none of the claimed outbox records of '
+                      'tables', logger.output)
+        self.assertIn('(3 send failures so far)', logger.output)
+        self.relay.stop()
+        self.assertEqual(0.0, self.relay.stalled_for())
 
 
 class AgentWatchdogTest(testtools.TestCase):

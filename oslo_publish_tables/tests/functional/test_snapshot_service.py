@@ -61,8 +61,8 @@ class SnapshotServiceTest(testtools.TestCase):
                 {'resource_id': 'u00', 'tag': t} for t in 'abcde'])
         with self.engine.connect() as conn:
             registry = tables_mod.TableRegistry.reflect(conn, _TABLES)
-        self.service = service_mod.SnapshotService(self.engine, registry,
-                                                   chunk_rows=4)
+        self.service = service_mod.SnapshotService(
+            self.engine, registry, service_mod.SnapshotLimits(chunk_rows=4))
         self.addCleanup(self.service.close)
 
     def pages(self, table, fetch):

@@ -28,7 +28,6 @@ import io
 
 from oslo_config import cfg
 from oslo_config import fixture as config_fixture
-from oslo_db.sqlalchemy import enginefacade
 from oslo_utils import uuidutils
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
@@ -39,17 +38,12 @@ from oslo_publish_tables.cmd import manage
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.outbox import store as store_mod
 from oslo_publish_tables import publisher
+from oslo_publish_tables.tests.nova import database
 
-try:
+if not database.NOVA_MISSING:
     import nova.conf
     from nova import context as nova_context
     from nova.db.main import api as nova_db
-    from nova.db import migration as nova_migration
-except ImportError as exc:
-    NOVA_MISSING = ('nova is not installed (%s); these tests run with '
-                    '"tox -e nova"' % exc)
-else:
-    NOVA_MISSING = ''
 
 PUBLISHED = ('instances', 'instance_extra', 'compute_nodes')
 COMPUTE_NODE = dict(
@@ -76,19 +70,15 @@ def missing_shadows(engine):
                   and 'shadow_' + n not in meta.tables)
 
 
-@testtools.skipIf(NOVA_MISSING, NOVA_MISSING)
+@testtools.skipIf(database.NOVA_MISSING, database.NOVA_MISSING)
 class NovaArchiveDurableTest(testtools.TestCase):
     backend = backends.POSTGRESQL  # replaced by for_each_backend()
     elsewhere = True
 
     def setUp(self):
         super().setUp()
-        db = self.useFixture(backends.DatabaseFixture(self.backend))
+        db = self.useFixture(database.NovaDatabase(self.backend))
         self.url = db.url
-        if db.backend == backends.MYSQL:
-            self.url = backends.add_query(self.url, charset='utf8')
-            self.execute('ALTER DATABASE `%s` CHARACTER SET utf8'
-                         % db.database)
         self.where = None
         if self.elsewhere:
             self.where = self.useFixture(
@@ -96,7 +86,7 @@ class NovaArchiveDurableTest(testtools.TestCase):
         conf = nova.conf.CONF
         conf([], project='nova', default_config_files=[],
              default_config_dirs=[])
-        self.nova_db_sync()
+        db.migrate()
         self.outbox_db_sync()
         publisher.register_opts(conf)
         config = self.useFixture(config_fixture.Config(conf))
@@ -105,33 +95,11 @@ class NovaArchiveDurableTest(testtools.TestCase):
                       driver='noop', transport_url='fake://')
         config.config(group='database', connection=backends.add_query(
             self.url, plugin='publish_tables'))
-        self.addCleanup(nova_db.context_manager.patch_factory(
-            enginefacade.transaction_context()))
-        nova_db.configure(conf)
-        self.engine = nova_db.get_engine()
-        self.addCleanup(self.engine.dispose)
-        self.addCleanup(publisher.uninstall, self.engine)
+        self.engine = self.useFixture(database.NovaEngine(conf)).engine
         self.assertIsNotNone(publisher.installed(self.engine))
         self.ctxt = nova_context.get_admin_context()
         self.reader = sa.create_engine(self.url, poolclass=sa_pool.NullPool)
         self.addCleanup(self.reader.dispose)
-
-    def execute(self, sql):
-        engine = sa.create_engine(self.url, poolclass=sa_pool.NullPool)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(sql)
-        finally:
-            engine.dispose()
-
-    def nova_db_sync(self):
-        """nova's schema by nova's migrations, shadow tables included."""
-        ctxt = nova_context.get_admin_context()
-        ctxt.db_connection = nova_db.create_context_manager(self.url)
-        try:
-            nova_migration.db_sync(database='main', context=ctxt)
-        finally:
-            ctxt.db_connection.writer.get_engine().dispose()
 
     def outbox_db_sync(self):
         conf = cfg.ConfigOpts()

@@ -29,14 +29,7 @@ from sqlalchemy import pool as sa_pool
 import testtools
 
 from oslo_publish_tables import fixture as backends
-
-try:
-    import nova  # noqa: F401  (only whether it is installed)
-except ImportError as exc:
-    NOVA_MISSING = ('nova is not installed (%s); these tests run with '
-                    '"tox -e nova"' % exc)
-else:
-    NOVA_MISSING = ''
+from oslo_publish_tables.tests.nova import database
 
 TABLES = ('instances', 'compute_nodes', 'instance_extra')
 CONFIG = """\
@@ -50,26 +43,13 @@ transport_url = fake://
 """
 
 
-@testtools.skipIf(NOVA_MISSING, NOVA_MISSING)
+@testtools.skipIf(database.NOVA_MISSING, database.NOVA_MISSING)
 class NovaManageDbSyncTest(testtools.TestCase):
     backend = backends.SQLITE  # replaced by for_each_backend()
 
     def setUp(self):
         super().setUp()
-        self.db = self.useFixture(backends.DatabaseFixture(self.backend))
-        self.url = self.db.url
-        if self.db.backend == backends.MYSQL:
-            self.url = backends.add_query(self.url, charset='utf8')
-            self.execute('ALTER DATABASE `%s` CHARACTER SET utf8'
-                         % self.db.database)
-
-    def execute(self, sql):
-        engine = sa.create_engine(self.url, poolclass=sa_pool.NullPool)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(sql)
-        finally:
-            engine.dispose()
+        self.url = self.useFixture(database.NovaDatabase(self.backend)).url
 
     def db_sync(self):
         tmp = self.useFixture(fixtures.TempDir()).path

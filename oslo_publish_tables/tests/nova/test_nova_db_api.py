@@ -53,7 +53,6 @@ import uuid
 
 from oslo_config import fixture as config_fixture
 from oslo_db import exception as db_exc
-from oslo_db.sqlalchemy import enginefacade
 from oslo_messaging.notify import _impl_test
 import sqlalchemy as sa
 from sqlalchemy import pool as sa_pool
@@ -62,19 +61,13 @@ import testtools
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.protocol import envelope
 from oslo_publish_tables import publisher
+from oslo_publish_tables.tests.nova import database
 
-try:
+if not database.NOVA_MISSING:
     import nova.conf
     from nova import context as nova_context
     from nova.db.main import api as nova_db
-    from nova.db import migration as nova_migration
     from nova import exception as nova_exc
-except ImportError as exc:
-    nova = None
-    NOVA_MISSING = ('nova is not installed (%s); these tests run with '
-                    '"tox -e nova"' % exc)
-else:
-    NOVA_MISSING = ''
 
 # Every table nova's calls below write, except the bookkeeping ones
 # (instance_id_mappings, security_group_instance_association, ...), which
@@ -121,24 +114,18 @@ class Step(object):
         return {c.table for c in self.changes()}
 
 
-@testtools.skipIf(nova is None, NOVA_MISSING)
+@testtools.skipIf(database.NOVA_MISSING, database.NOVA_MISSING)
 class NovaDbApiTest(testtools.TestCase):
     backend = backends.SQLITE  # replaced by for_each_backend()
 
     def setUp(self):
         super().setUp()
-        db = self.useFixture(backends.DatabaseFixture(self.backend))
+        db = self.useFixture(database.NovaDatabase(self.backend))
         url = db.url
-        if db.backend == backends.MYSQL:
-            # nova's MySQL schema is utf8 (3 bytes), and its index
-            # lengths are sized for that.
-            url = backends.add_query(url, charset='utf8')
-            self.alter_database(url, 'ALTER DATABASE `%s` CHARACTER SET '
-                                'utf8' % db.database)
         conf = nova.conf.CONF
         conf([], project='nova', default_config_files=[],
              default_config_dirs=[])
-        self.create_schema(url)
+        db.migrate()
         # The test reads the database back through an engine of its own,
         # without the plugin.
         self.reader = sa.create_engine(url, poolclass=sa_pool.NullPool)
@@ -166,15 +153,7 @@ class NovaDbApiTest(testtools.TestCase):
             url, plugin='publish_tables'))
 
         _impl_test.reset()
-        # A fresh enginefacade factory behind nova's global context
-        # manager (as nova's own Database fixture does), configured from
-        # [database] by nova itself.
-        self.addCleanup(nova_db.context_manager.patch_factory(
-            enginefacade.transaction_context()))
-        nova_db.configure(conf)
-        self.engine = nova_db.get_engine()
-        self.addCleanup(self.engine.dispose)
-        self.addCleanup(publisher.uninstall, self.engine)
+        self.engine = self.useFixture(database.NovaEngine(conf)).engine
         self.capture = publisher.installed(self.engine)
         self.assertIsNotNone(self.capture, 'nova [database] connection %s '
                              'did not load the plugin' % (self.engine.url,))
@@ -187,32 +166,6 @@ class NovaDbApiTest(testtools.TestCase):
         self.steps = []
         self.groups = set()
         self.initial = self.snapshot()
-
-    @staticmethod
-    def alter_database(url, sql):
-        engine = sa.create_engine(url, poolclass=sa_pool.NullPool)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(sql)
-        finally:
-            engine.dispose()
-
-    @staticmethod
-    def create_schema(url):
-        """nova's schema, by nova's own migrations (``nova-manage db sync``).
-
-        Deployed nova databases keep columns nova's models no longer map
-        (``instances.internal_id``, ...); ``create_all()`` would miss them.
-        The migrations run through a context manager of their own on the
-        plain URL (the way nova targets a cell database);
-        :mod:`.test_db_sync` runs them with the plugin on.
-        """
-        ctxt = nova_context.get_admin_context()
-        ctxt.db_connection = nova_db.create_context_manager(url)
-        try:
-            nova_migration.db_sync(database='main', context=ctxt)
-        finally:
-            ctxt.db_connection.writer.get_engine().dispose()
 
     # -- harness ----------------------------------------------------------
 

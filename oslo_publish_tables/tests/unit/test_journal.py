@@ -213,3 +213,34 @@ class FoldTest(testtools.TestCase):
 
     def test_empty(self):
         self.assertEqual({}, journal_mod.Journal().fold())
+
+
+class PendingTest(testtools.TestCase):
+    """Entries under a unique key until they are resolved."""
+
+    def test_pending_resolved_in_place_keeps_savepoints_exact(self):
+        journal = journal_mod.Journal()
+        key = journal_mod.UniqueKey(('uuid',), ('U',))
+        journal.add('t', (1,), 'insert', changed=('id',))
+        journal.defer('t', key, ('a',))
+        journal.savepoint('sp')
+        journal.add('t', (3,), 'update', changed=('b',))
+        self.assertEqual([(1, 't')], [(i, e.table) for i, e in
+                                      journal.pending('t')])
+        self.assertEqual([], journal.pending('other'))
+        journal.resolve(1, (2,))
+        journal.rollback_to('sp')
+        self.assertEqual([], journal.pending('t'))
+        self.assertEqual({(1,), (2,)}, set(journal.fold()['t']))
+        self.assertEqual({'a'}, journal.fold()['t'][(2,)].changed)
+
+    def test_resolved_to_no_row_is_left_out(self):
+        journal = journal_mod.Journal()
+        journal.defer('t', journal_mod.UniqueKey(('uuid',), ('U',)))
+        journal.resolve(0, None)
+        self.assertEqual({}, journal.fold())
+
+    def test_fold_refuses_an_unresolved_entry(self):
+        journal = journal_mod.Journal()
+        journal.defer('t', journal_mod.UniqueKey(('uuid',), ('U',)))
+        self.assertRaises(ValueError, journal.fold)

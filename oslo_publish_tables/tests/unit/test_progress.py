@@ -145,7 +145,8 @@ class TestRelayBacklog(testtools.TestCase):
 
         engine = sa.create_engine('sqlite://')
         self.addCleanup(engine.dispose)
-        relay = relay_mod.Relay(engine, sender=None, batch=10)
+        relay = relay_mod.Relay(engine, None,
+                                relay_mod.RelaySettings(batch=10))
         left = [25]
         relay.store.count = lambda: left[0]
         relay._track_backlog(3)  # no backlog: a partial batch

@@ -10,11 +10,13 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The API's WSGI application: pipeline, keystone, policy, gunicorn.
+"""The API's WSGI application: pipeline, keystone, policy, uwsgi, gunicorn.
 
 The keystone tests drive the paste pipeline in the test process (the
-fake tokens of keystonemiddleware's fixture live here); a real gunicorn
-process serves the same factory (noauth) to a real HTTP client.
+fake tokens of keystonemiddleware's fixture live here); real gunicorn
+and uwsgi processes serve the same factory (noauth) to a real HTTP
+client, and a real uwsgi process serves it behind keystone, asking a
+real (tiny) identity server in the test process.
 """
 
 import json
@@ -39,6 +41,7 @@ from oslo_middleware import sizelimit
 from congress_consumer.api import wsgi_app
 from congress_consumer.cmd import consumer
 from congress_consumer import exceptions
+from congress_consumer.tests.unit.api import fake_keystone
 
 CONF_DIR = os.path.join(os.path.dirname(__file__), 'conf')
 ROWS = '/v1/data-sources/alarms/tables/alarms/rows'
@@ -223,16 +226,25 @@ application = init_application()
 class ServerMixin(object):
     """A real server process serves the factory to a real client."""
 
-    def conf_dir(self):
+    def conf_dir(self, **replace):
+        """The documented consumer.conf, noauth unless ``replace`` says.
+
+        ``replace``: ``{text: new text}`` of the file's.
+        """
+        replace = replace or {'auth_strategy = keystone':
+                              'auth_strategy = noauth'}
         tmp = self.useFixture(fixtures.TempDir()).path
         with open(os.path.join(CONF_DIR, 'consumer.conf')) as f:
             text = f.read()
+        for old, new in replace.items():
+            self.assertIn(old, text)
+            text = text.replace(old, new)
         with open(os.path.join(tmp, 'consumer.conf'), 'w') as f:
-            f.write(text.replace('auth_strategy = keystone',
-                                 'auth_strategy = noauth'))
+            f.write(text)
         return tmp
 
-    def serve(self, command, conf_dir, port):
+    def start(self, command, conf_dir, port):
+        """Run ``command``; its base URL once /healthcheck answers."""
         env = dict(os.environ, OS_CONGRESS_CONSUMER_CONFIG_DIR=conf_dir)
         proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
@@ -250,6 +262,27 @@ class ServerMixin(object):
                     raise
                 time.sleep(0.2)
         self.assertEqual(200, health.status_code)
+        return base
+
+    def uwsgi_command(self, conf_dir, port):
+        """uwsgi serving the WSGI script with the documented snippet."""
+        import configparser
+        script = os.path.join(conf_dir, 'congress-consumer-api')
+        with open(script, 'w') as f:
+            f.write(WSGI_SCRIPT)
+        parser = configparser.ConfigParser()
+        parser.read(os.path.join(CONF_DIR, 'uwsgi.ini'))
+        parser['uwsgi'].update({
+            'wsgi-file': script, 'http-socket': '127.0.0.1:%d' % port,
+            'env': '%s=%s' % (wsgi_app.CONFIG_DIR_ENV, conf_dir),
+            'home': sys.prefix, 'threads': '4', 'need-app': 'true'})
+        ini = os.path.join(conf_dir, 'uwsgi.ini')
+        with open(ini, 'w') as f:
+            parser.write(f)
+        return [self.executable('uwsgi'), '--ini', ini]
+
+    def serve(self, command, conf_dir, port):
+        base = self.start(command, conf_dir, port)
         resp = requests.put(base + ROWS, json=[['a1', 'ok']],
                             headers={'Authorization': 'Bearer T0ken'},
                             timeout=5)
@@ -278,19 +311,72 @@ class GunicornTest(ServerMixin, testtools.TestCase):
 class UwsgiTest(ServerMixin, testtools.TestCase):
 
     def test_uwsgi_serves_the_api_with_the_documented_snippet(self):
-        import configparser
         tmp = self.conf_dir()
-        script = os.path.join(tmp, 'congress-consumer-api')
-        with open(script, 'w') as f:
-            f.write(WSGI_SCRIPT)
         port = _free_port()
-        parser = configparser.ConfigParser()
-        parser.read(os.path.join(CONF_DIR, 'uwsgi.ini'))
-        parser['uwsgi'].update({
-            'wsgi-file': script, 'http-socket': '127.0.0.1:%d' % port,
-            'env': '%s=%s' % (wsgi_app.CONFIG_DIR_ENV, tmp),
-            'home': sys.prefix, 'threads': '4', 'need-app': 'true'})
-        ini = os.path.join(tmp, 'uwsgi.ini')
-        with open(ini, 'w') as f:
-            parser.write(f)
-        self.serve([self.executable('uwsgi'), '--ini', ini], tmp, port)
+        self.serve(self.uwsgi_command(tmp, port), tmp, port)
+
+
+class KeystoneUwsgiTest(ServerMixin, testtools.TestCase):
+    """uwsgi serves the API behind keystone: a real identity server.
+
+    The documented consumer.conf, with its ``[keystone_authtoken]``
+    pointing at :class:`~.fake_keystone.FakeKeystone`, served by a real
+    uwsgi process; a real HTTP client sends the tokens.
+    """
+
+    DOC_URL = 'http://keystone.example.org/identity'
+
+    def setUp(self):
+        super().setUp()
+        # The service user of the documented [keystone_authtoken].
+        self.keystone = self.useFixture(fake_keystone.FakeKeystone(
+            'congress-consumer', 'secret', 'service'))
+        self.keystone.add_token('member-token', 'alice', 'demo',
+                                ['member', 'reader'])
+        self.keystone.add_token('admin-token', 'root', 'admin',
+                                ['admin', 'member', 'reader'])
+        tmp = self.conf_dir(**{self.DOC_URL: self.keystone.url})
+        port = _free_port()
+        self.base = self.start(self.uwsgi_command(tmp, port), tmp, port)
+
+    def request(self, method, path, token=None, **kwargs):
+        headers = kwargs.pop('headers', {})
+        if token is not None:
+            headers['X-Auth-Token'] = token
+        return requests.request(method, self.base + path, headers=headers,
+                                timeout=30, **kwargs)
+
+    def test_tokens_refused_accepted_and_policy_denies(self):
+        resp = self.request('GET', ROWS)
+        self.assertEqual(401, resp.status_code)
+        # Where to get a token: www_authenticate_uri.
+        self.assertEqual('Keystone uri="%s"' % self.keystone.url,
+                         resp.headers['WWW-Authenticate'])
+        self.assertEqual(401, self.request('GET', ROWS,
+                                           'unknown-token').status_code)
+        resp = self.request('GET', ROWS, 'member-token')
+        self.assertEqual(200, resp.status_code, resp.text)
+        self.assertEqual([], resp.json()['results'])
+        # auth_token asked the identity server: the service user's
+        # password authentication, then each user token's validation.
+        validated = [path for method, path in self.keystone.requests
+                     if method == 'GET' and '/v3/auth/tokens' in path]
+        self.assertEqual(2, len(validated), self.keystone.requests)
+        self.assertIn(('POST', '/identity/v3/auth/tokens'),
+                      self.keystone.requests)
+        # The policy: refresh needs admin, pushing service or admin.
+        resp = self.request(
+            'POST', '/v1/data-sources/alarms?action=request-refresh',
+            'member-token')
+        self.assertEqual(403, resp.status_code, resp.text)
+        self.assertIn('congress_consumer:datasource:request_refresh',
+                      resp.json()['error']['message'])
+        push = {'Authorization': 'Bearer T0ken'}
+        resp = self.request('PUT', ROWS, 'member-token', headers=push,
+                            json=[['a1', 'ok']])
+        self.assertEqual(403, resp.status_code, resp.text)
+        resp = self.request('PUT', ROWS, 'admin-token', headers=push,
+                            json=[['a1', 'ok']])
+        self.assertEqual(200, resp.status_code, resp.text)
+        resp = self.request('GET', ROWS, 'member-token')
+        self.assertEqual([{'data': ['a1', 'ok']}], resp.json()['results'])

@@ -192,9 +192,10 @@ class RelayFuzzTest(testtools.TestCase):
         sender = sender_mod.Sender(transport, heartbeat_interval=0.2,
                                    shutdown_timeout=0.5,
                                    max_retry_interval=0.05)
-        relay = relay_mod.Relay(self.engine, sender, grace_period=0,
-                                lease=30, clock_source='local',
-                                tables=['instances'])
+        relay = relay_mod.Relay(
+            self.engine, sender, relay_mod.RelaySettings(
+                grace_period=0, lease=30, clock_source='local'),
+            tables=['instances'])
         with self.engine.begin() as conn:
             for kind, payload, created in rows:
                 conn.execute(schema.outbox.insert().values(

@@ -184,7 +184,7 @@ class WorkerSurvivesTest(testtools.TestCase):
         sync.start()
         self.addCleanup(sync.stop)
         self.assertTrue(sync.wait_live(30))
-        self.assertTrue(sync._thread.is_alive())
+        self.assertTrue(sync._worker.thread.is_alive())
         self.assertEqual(2, sync.counts['worker_errors'])
 
 

@@ -372,6 +372,37 @@ class DriverTest(testtools.TestCase):
                          driver.get_column_names('hosts'))
         self.assertEqual({(7, 'h7')}, driver.get_snapshot('hosts'))
 
+    def test_learnt_columns_follow_the_table(self):
+        driver = self.make_driver()
+        recorder = driver.subscribe(Recorder())
+        changed = []
+        driver.subscribe_schema(
+            lambda table: changed.append(
+                (table, driver.get_column_names(table),
+                 driver.get_snapshot(table))))
+        self.sync_all(driver)
+        self.assertEqual([('hosts', ('id', 'hostname'), set())], changed)
+        # A migration adds a column (zone) and drops one (hostname).
+        self.source.tables['hosts'] = (
+            2000, ['id', 'zone'], [{'id': 7, 'zone': 'z1'}])
+        self.source.tables['instances'][1].append('zone')
+        recorder.calls.clear()
+        driver.resync()
+        self.sync_all(driver)
+        # Told once the schema and rows have the new columns, before
+        # the snapshot's rows load; instances keeps its configured ones.
+        self.assertEqual(('hosts', ('id', 'zone'), {(7, None)}),
+                         changed[1])
+        self.assertEqual(2, len(changed))
+        self.assertEqual(('id', 'zone'), driver.get_column_names('hosts'))
+        self.assertEqual(('id', 'display_name', 'created_at', 'price'),
+                         driver.get_column_names('servers'))
+        self.assertEqual({(7, 'z1')}, driver.get_snapshot('hosts'))
+        self.assertEqual(
+            [('hosts', {(7, None)}, {(7, 'h7')}),
+             ('hosts', {(7, 'z1')}, {(7, None)})],
+            [(t, set(a), set(d)) for t, a, d in recorder.calls])
+
     def test_state_tuples_and_value_conversion(self):
         driver = self.make_driver()
         self.sync_all(driver)

@@ -195,7 +195,8 @@ class BoundedAgentTest(testtools.TestCase):
         with self.engine.connect() as conn:
             registry = tables_mod.TableRegistry.reflect(conn, ['tags'])
         self.service = service_mod.SnapshotService(
-            self.engine, registry, max_open=3, max_duration=3600)
+            self.engine, registry,
+            service_mod.SnapshotLimits(max_open=3, max_duration=3600))
         self.addCleanup(self.service.close)
 
     def test_held_open_snapshots_are_bounded_and_time_out(self):

@@ -82,8 +82,9 @@ class VerifierTest(testtools.TestCase):
             synchronizer, _Opened(), 'ds', {'verify_interval': '0',
                                             'gap_timeout': 2})
         self.assertEqual((0.0, 20000.0, 1000, 2.0),
-                         (verifier.interval, verifier.rows_per_second,
-                          verifier.chunk_rows, verifier.settle))
+                         (verifier.pace.interval,
+                          verifier.pace.rows_per_second,
+                          verifier.pace.chunk_rows, verifier.pace.settle))
         for bad in ({'verify_interval': -1}, {'verify_chunk_rows': 0},
                     {'verify_rows_per_second': 'fast'}):
             exc = self.assertRaises(
@@ -141,7 +142,8 @@ class RateLimitTest(testtools.TestCase):
         now = [0.0]
         source = Paged()
         verifier = verification.Verifier(
-            _synchronizer(source), source, 'ds', rows_per_second=100,
+            _synchronizer(source), source, 'ds',
+            verification.VerifyPace(rows_per_second=100),
             clock=lambda: now[0])
         waits = []
 
@@ -149,7 +151,7 @@ class RateLimitTest(testtools.TestCase):
             waits.append(seconds)
             now[0] += seconds  # the clock moves as if it slept
 
-        verifier._stop.wait = wait
+        verifier._worker.stopping.wait = wait
         found = verifier.verify_table('t')
         self.assertTrue(found['verified'], found)
         self.assertEqual([100] * 4, source.asked)  # slices of one second

@@ -66,7 +66,8 @@ class AgentServer(object):
         with engine.connect() as conn:
             registry = tables_mod.TableRegistry.reflect(conn, ['tags'])
         self.source = service_mod.SnapshotService(
-            engine, registry, idle_timeout=10, max_open=2, max_duration=100)
+            engine, registry, service_mod.SnapshotLimits(
+                idle_timeout=10, max_open=2, max_duration=100))
         test.addCleanup(self.source.close)
 
     def endpoint(self, signer, checker):
