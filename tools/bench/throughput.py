@@ -213,8 +213,27 @@ class _EmptyBefore(object):
         pass
 
 
+def _drain_driver(topic, conf, transport, columns):
+    return driver_mod.PublishTablesDriver(
+        'bench', {'tables': TABLES, 'topic': topic, 'gap_timeout': 30,
+                  'producer_timeout': 300}, conf=conf,
+        transport=transport, snapshot_source=_EmptyBefore(columns))
+
+
 def measure_drain(url, producers, txns, rows, topic):
-    """Consumer capacity: apply a backlog already waiting in the queue."""
+    """Consumer capacity: apply a backlog already waiting in the queue.
+
+    Producers cast to the topic's queue and declare none, so the
+    consumer's queue is made first: a driver started and stopped (its
+    queue outlives it, as a consumer's queue outlives a restart).
+    """
+    conf = benchlib.make_conf(tables=TABLES)
+    transport = oslo_messaging.get_notification_transport(
+        conf, url=benchlib.rabbit_url())
+    columns = [c.name for c in _instances().columns]
+    declaring = _drain_driver(topic, conf, transport, columns)
+    declaring.start()
+    declaring.stop()
     ctx = multiprocessing.get_context('spawn')
     start = ctx.Event()
     results = ctx.Queue()
@@ -229,14 +248,7 @@ def measure_drain(url, producers, txns, rows, topic):
     for proc in procs:
         proc.join(60)
     total = sum(r['changes'] for r in reports)
-    conf = benchlib.make_conf(tables=TABLES)
-    transport = oslo_messaging.get_notification_transport(
-        conf, url=benchlib.rabbit_url())
-    columns = [c.name for c in _instances().columns]
-    driver = driver_mod.PublishTablesDriver(
-        'bench', {'tables': TABLES, 'topic': topic, 'gap_timeout': 30,
-                  'producer_timeout': 300}, conf=conf,
-        transport=transport, snapshot_source=_EmptyBefore(columns))
+    driver = _drain_driver(topic, conf, transport, columns)
     began = time.time()
     driver.start()
     try:
