@@ -135,7 +135,7 @@ def _rounds(engine, confs, sender, relay, rounds, seconds, modes=MODES):
         order = modes if index % 2 == 0 else modes[::-1]
         for mode in order:
             if mode != 'off':
-                publisher.install(engine, confs[mode], submit=sender.submit)
+                benchlib.install(engine, confs[mode], submit=sender.submit)
             mark = len(work.commits)
             if mode == 'relayed':
                 with relay:  # the agent publishes while the service runs

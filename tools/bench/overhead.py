@@ -201,9 +201,9 @@ def _one_run(engine, conf, senders, work, mode, seconds, statements):
     """
     sender = senders.get(mode)
     if sender is not None:
-        capture = publisher.install(engine, conf, submit=sender.submit)
+        capture = benchlib.install(engine, conf, submit=sender.submit)
     elif mode == 'capture':
-        publisher.install(engine, conf, submit=_discard)
+        benchlib.install(engine, conf, submit=_discard)
     mark = len(work.commits)
     executed = statements[0]
     child_start = benchlib.process_cpu(sender)
