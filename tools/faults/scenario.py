@@ -23,12 +23,15 @@ taken under load) and, in durable mode, ``publish-tables-agent`` (the
 outbox relay), injects the scenario's faults on a timeline, waits for
 the writers to finish and then for the consumer's replica, read through
 its HTTP API, to equal the database row for row. It returns the figures
-as a dict.
+as a dict. A diverged scenario prints, per table, its state and a few
+rows found on one side only, and the tail of every process's log; with
+``PT_FAULTS_KEEP=<dir>`` its work directory (logs, stats) is kept there.
 """
 
 import collections
 import json
 import os
+import shutil
 import tempfile
 import time
 import urllib.request
@@ -106,6 +109,21 @@ def divergence(db, replica):
         held = replica.get(name, collections.Counter())
         total += sum(((rows - held) + (held - rows)).values())
     return total
+
+
+def _diverged(db, replica, status):
+    """Per diverged table: its state, and the rows on either side only."""
+    report = {}
+    for name, rows in db.items():
+        held = replica.get(name, collections.Counter())
+        missing, extra = rows - held, held - rows
+        if missing or extra:
+            table = status['tables'].get(name, {})
+            report[name] = {'state': table.get('state'),
+                            'caught_up': table.get('caught_up'),
+                            'database_only': sorted(missing)[:5],
+                            'replica_only': sorted(extra)[:5]}
+    return report
 
 
 def _producer_figures(procs, outage=None):
@@ -254,6 +272,7 @@ def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
                            producers, outage, converge_timeout)
             if figures['divergent'] != 0:
                 _print_logs(workdir)  # the workdir goes with the scenario
+                _keep(workdir, backend, scenario)
             return figures
         finally:
             try:
@@ -261,6 +280,16 @@ def run(backend, scenario, seconds=8.0, producers=3, outage=3.0,
             finally:
                 procs.stop()
                 engine.dispose()
+
+
+def _keep(workdir, backend, scenario):
+    """Copy a failed scenario's files under ``$PT_FAULTS_KEEP`` if set."""
+    keep = os.environ.get('PT_FAULTS_KEEP')
+    if keep:
+        target = os.path.join(
+            keep, '%s-%s-%d' % (backend, scenario, time.time()))
+        shutil.copytree(workdir, target)
+        print('the files of the scenario are in %s' % target, flush=True)
 
 
 def _print_logs(workdir, lines=40):
@@ -400,6 +429,9 @@ def _converge(engine, procs, timeout):
                     t: (s['state'], s.get('last_resync_reasons'))
                     for t, s in status['tables'].items()
                     if s['state'] not in ('LIVE', 'STALE')}, flush=True)
+            if bad:
+                print('diverged: %s' % _diverged(db, replica, status),
+                      flush=True)
             return {'rows': sum(sum(c.values()) for c in db.values()),
                     'divergent': bad if live else -1, 'live': live}
         time.sleep(0.25)
