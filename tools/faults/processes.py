@@ -59,13 +59,16 @@ class Processes(object):
         self.agent = None
         self.agent_runs = 0
         self.api_port = None
+        self.stop_file = os.path.join(workdir, 'stop-writing')
 
     def start_producer(self, seconds, seed, mischief=False):
+        """A producer writing for ``seconds`` or until :meth:`stop_writing`."""
         stats = os.path.join(self.workdir, 'producer-%d.stats' % seed)
         args = [sys.executable, '-m', 'tools.faults.producer',
                 '--url', self.url, '--transport-url', self.transport_url,
                 '--topic', self.topic, '--tables', ','.join(TABLES),
-                '--seconds', str(seconds), '--seed', str(seed),
+                '--seconds', str(seconds), '--stop-file', self.stop_file,
+                '--seed', str(seed),
                 '--stats', stats, '--delivery', self.delivery]
         if mischief:
             args += ['--duplicate', '0.2', '--reorder', '0.2']
@@ -141,6 +144,10 @@ class Processes(object):
                 if os.path.exists(path) and os.path.getsize(path):
                     break
                 time.sleep(0.05)
+
+    def stop_writing(self):
+        """Tell every producer to finish its transaction and stop."""
+        open(self.stop_file, 'w').close()
 
     def kill(self, proc):
         proc.send_signal(signal.SIGKILL)

@@ -13,14 +13,14 @@
 """One producer process of the fault suite (run by ``run.py``).
 
 It installs publishing on its own engine, runs the random nova-like
-workload of :mod:`publish_tables_demo.workload` for ``--seconds``
-and appends one line per transaction to ``--stats``: ``t <op>
-<microseconds> <end>`` (the commit latency the service saw, and when it
-ended in milliseconds of ``time.monotonic()``, the clock every process
-of the machine shares), and every half
-second ``s <records> <notifications> <send failures>`` from its sender.
-Lines are written unbuffered, so a process killed with SIGKILL leaves
-everything up to its last transaction.
+workload of :mod:`publish_tables_demo.workload` until the file
+``--stop-file`` exists (at most ``--seconds``) and appends one line per
+transaction to ``--stats``: ``t <op> <microseconds> <end>`` (the
+commit latency the service saw, and when it ended in milliseconds of
+``time.monotonic()``, the clock every process of the machine shares),
+and every half second ``s <records> <notifications> <send failures>``
+from its sender. Lines are written unbuffered, so a process killed
+with SIGKILL leaves everything up to its last transaction.
 
 ``--duplicate`` and ``--reorder`` make its transport send a share of the
 notifications twice, or hold one back until after the next one.
@@ -86,6 +86,7 @@ def main(argv=None):
     parser.add_argument('--topic', required=True)
     parser.add_argument('--tables', required=True)
     parser.add_argument('--seconds', type=float, required=True)
+    parser.add_argument('--stop-file')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--stats', required=True)
     parser.add_argument('--duplicate', type=float, default=0.0)
@@ -113,7 +114,8 @@ def main(argv=None):
                      daemon=True).start()
     workload = demo_workload.Workload(engine, seed=args.seed)
     deadline = time.monotonic() + args.seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (
+            args.stop_file and os.path.exists(args.stop_file)):
         start = time.perf_counter()
         name = workload.step()
         elapsed = int((time.perf_counter() - start) * 1e6)

@@ -124,7 +124,7 @@ def _parse_args(argv):
                              'the long run) or cut a TCP proxy (default '
                              'of --quick: other tests share the broker)')
     args = parser.parse_args(argv)
-    args.seconds = args.seconds or (8.0 if args.quick else 60.0)
+    args.seconds = args.seconds or (6.0 if args.quick else 60.0)
     args.outage = args.outage or (3.0 if args.quick else 30.0)
     args.broker_fault = args.broker_fault or ('cut' if args.quick
                                               else 'restart')

@@ -69,6 +69,7 @@ FAULTS = {
 # Only the outbox modes (durable, relayed) run the relay in the agent.
 DURABLE_ONLY = {'kill-agent'}
 _NO_COMMIT = ('conflict', 'rolled_back')
+_START_TIMEOUT = 120  # seconds for the consumer to load every table
 
 
 def _normal(rows):
@@ -179,19 +180,30 @@ def _consumer_figures(status):
                                            for t in tables}))}
 
 
-def _wait_api(procs, timeout):
+def _wait_api(procs, timeout, live=False):
+    """The consumer's status once it answers (``live``: all tables LIVE)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            return procs.api('/status')
+            status = procs.api('/status')
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError('the consumer API did not answer in %ds' % timeout)
+            status = None
+        if status is not None and (not live or all(
+                t['state'] == 'LIVE' for t in status['tables'].values())):
+            return status
+        time.sleep(0.1)
+    raise RuntimeError('the consumer was not %s in %ds'
+                       % ('LIVE' if live else 'answering', timeout))
 
 
 def _timeline(faults, seconds, outage):
-    """[(at seconds, action)] for the faults of a scenario."""
-    events = [(1.0, 'start-consumer')]
+    """[(at seconds, action)] for the faults of a scenario.
+
+    The clock starts once the consumer has loaded every table, so that
+    each fault strikes a running consumer (it takes seconds to start on
+    a loaded machine); the writes stop at ``seconds``.
+    """
+    events = [(seconds, 'stop-writing')]
     if 'broker-outage' in faults:
         events += [(seconds * 0.3, 'cut'), (seconds * 0.3 + outage,
                                             'restore')]
@@ -307,13 +319,18 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
     mischief = 'duplicate-reorder' in faults
     if procs.delivery != 'direct':
         procs.start_agent()
+    cap = seconds + _START_TIMEOUT  # they stop at 'stop-writing'
     for seed in range(producers):
-        procs.start_producer(seconds, seed, mischief)
-    procs.wait_writing()  # the timeline starts when they all write
+        procs.start_producer(cap, seed, mischief)
+    procs.wait_writing()
+    procs.start_consumer()  # its snapshot is taken under load
+    _wait_api(procs, _START_TIMEOUT, live=True)
     start = time.monotonic()
     for at, action in _timeline(faults, seconds, outage):
         time.sleep(max(0.0, start + at - time.monotonic()))
-        if action == 'start-consumer':
+        if action == 'stop-writing':
+            procs.stop_writing()
+        elif action == 'start-consumer':
             procs.start_consumer()
         elif action == 'kill-consumer':
             procs.kill(procs.consumer)
@@ -327,8 +344,7 @@ def _run(engine, procs, rabbit, faults, seconds, producers, outage,
             rabbit.finish()
         elif action == 'kill-producer':
             procs.kill(procs.producers[0][0])  # records in flight die
-            procs.start_producer(max(1.0, start + seconds - time.monotonic()),
-                                 producers, mischief)
+            procs.start_producer(cap, producers, mischief)
     for proc, _ in procs.producers:
         proc.wait()
     last_write = time.monotonic()
