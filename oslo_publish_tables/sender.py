@@ -101,6 +101,7 @@ class Sender(object):
         self.identity = producer_identity()
         self._introduced = False  # a batch with the full identity went
         self._seq = 0
+        self._high = 0  # the highest stamp of the records numbered
         self._spool = collections.deque()
         self._inflight = 0
         self._thread = None
@@ -123,6 +124,10 @@ class Sender(object):
         with self._cond:
             for index, changes in enumerate(parts):
                 self._seq += 1
+                # What the records numbered before this one were stamped
+                # at most (ts_before, see message-format).
+                before = self._high
+                self._high = max(self._high, draft.ts)
                 # Records being sent count: they are still held.
                 if len(self._spool) + self._inflight >= self.spool_size:
                     self._dropped += 1
@@ -131,7 +136,7 @@ class Sender(object):
                         draft.keep = True  # the relay will publish it
                     continue
                 self._spool.append((self._seq, draft, changes, index,
-                                    len(parts)))
+                                    len(parts), before))
             self._cond.notify()
             if self._thread is None and not self._stopping:
                 self._start()
@@ -160,12 +165,12 @@ class Sender(object):
         """Pop records for one notification (caller holds the lock)."""
         taken, changes = [], 0
         while self._spool:
-            seq, draft, part, index, count = self._spool[0]
-            size = max(len(part), 1)
+            entry = self._spool[0]
+            size = max(len(entry[2]), 1)
             if taken and changes + size > self.max_batch_changes:
                 break
             self._spool.popleft()
-            taken.append((seq, draft, part, index, count))
+            taken.append(entry)
             changes += size
         return taken
 
@@ -191,14 +196,14 @@ class Sender(object):
                 self._pace(last_sent)
                 taken = self._take()
                 self._inflight = len(taken)
-                last_seq = self._seq
+                last_seq, high = self._seq, self._high
             self._log_drops()
             try:
                 if taken:
                     self._send(envelope.EVENT_BATCH, taken, last_seq)
                 elif (time.monotonic() - last_sent >= self.heartbeat_interval
                       and self._vouched()):
-                    self._send(envelope.EVENT_HEARTBEAT, [], last_seq)
+                    self._send(envelope.EVENT_HEARTBEAT, [], last_seq, high)
                 else:
                     self._prune()  # rows a database error kept
                     continue
@@ -244,28 +249,34 @@ class Sender(object):
                 return True
         return False
 
-    def payload(self, event_type, records, last_seq, final=False):
+    def payload(self, event_type, records, last_seq, final=False,
+                ts_before=0):
         """The payload that carries ``records``, as it is sent.
 
         The full identity travels in heartbeats, in the goodbye and in
         batches until one of them went out; other batches carry only the
-        producer's ``id``, all a consumer needs.
+        producer's ``id``, all a consumer needs. ``ts_before``: the
+        highest stamp of the records numbered before the first of
+        ``records`` (all up to ``last_seq`` if there are none).
         """
         full = event_type != envelope.EVENT_BATCH or not self._introduced
         producer = self.identity if full else {'id': self.identity['id']}
         payload = envelope.batch(producer, last_seq, records,
-                                 self.heartbeat_interval, final=final)
+                                 self.heartbeat_interval, final=final,
+                                 ts_before=ts_before)
         if self.compress:
             payload = envelope.compress(payload)
         if self.signer is not None:  # signs what is sent
             payload = self.signer.sign(payload)
         return payload
 
-    def _send(self, event_type, taken, last_seq, final=False):
-        records = [_wire(seq, draft, part, index, count)
-                   for seq, draft, part, index, count in taken]
+    def _send(self, event_type, taken, last_seq, high=0, final=False):
+        """Send ``taken`` spool entries (``high``: see ts_before)."""
+        records = [_wire(*entry[:5]) for entry in taken]
+        ts_before = taken[0][5] if taken else high
         self.transport.send(event_type, self.payload(
-            event_type, records, last_seq, final=final))
+            event_type, records, last_seq, final=final,
+            ts_before=ts_before))
         if event_type == envelope.EVENT_BATCH:
             self._introduced = True
         self.stats['notifications'] += 1
@@ -274,7 +285,7 @@ class Sender(object):
     # -- durable mode: delete the outbox rows of published records --------
 
     def _confirm(self, taken):
-        for _, draft, _, index, count in taken:
+        for _, draft, _, index, count, _ in taken:
             if getattr(draft, 'outbox', None) is None:
                 continue  # direct mode
             if index == count - 1 and not draft.keep:
@@ -359,7 +370,8 @@ class Sender(object):
             self._prune()  # never while the thread may still prune
         if flushed and self.goodbye:
             try:
-                self._send(envelope.EVENT_GOODBYE, [], self._seq, final=True)
+                self._send(envelope.EVENT_GOODBYE, [], self._seq, self._high,
+                           final=True)
             except transport_mod.SendError as exc:
                 LOG.warning('publish_tables: goodbye not sent: %s', exc)
         self._stopping = False

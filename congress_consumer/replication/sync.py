@@ -38,6 +38,7 @@ from oslo_publish_tables import progress as progress_mod
 from oslo_publish_tables.protocol import codec
 from oslo_publish_tables.protocol import redaction
 
+from congress_consumer.replication import baselines as baselines_mod
 from congress_consumer.replication import liveness as liveness_mod
 from congress_consumer.replication import plausibility
 from congress_consumer.replication import producers
@@ -132,6 +133,7 @@ class Synchronizer(tables_view.TablesView):
                                                  producer_timeout, clock)
         self.liveness = liveness_mod.Liveness(self.tracker, producer_timeout,
                                               LOG, clock)
+        self.baselines = baselines_mod.Baselines()
         self.counts = collections.Counter()
         self._worker = worker.Worker(self._run, 'publish-tables-sync')
         now = clock()
@@ -185,11 +187,21 @@ class Synchronizer(tables_view.TablesView):
                     continue
                 for change in record.changes:
                     self._apply(change, record, resync)
+            if self.tracker.position(producer_id) is None:
+                self._first_heard(producer_id, batch, resync)
             self.tracker.observe(producer_id,
                                  [r.seq for r in batch.records],
                                  batch.last_seq, batch.final,
                                  batch.heartbeat_interval)
         self._limited_resyncs(resync.items())
+
+    def _first_heard(self, producer_id, batch, resync):
+        """A new producer: resync the tables its baseline is not proven for."""
+        unproven = self.baselines.first_heard(
+            ratelimit.safe(producer_id, 64), batch.ts_before, self._clock())
+        for table, reason in unproven.items():
+            self.counts['unproven_baselines'] += 1
+            resync.setdefault(table, reason)
 
     def _limited_resyncs(self, requests):
         """Resync for causes from the bus, at most once per interval."""
@@ -446,6 +458,11 @@ class Synchronizer(tables_view.TablesView):
             if resync:  # opened before the switch: take another
                 raise _Reordered()
             replica.begin_load(snap['ts'], version)
+            unproven = self.baselines.fenced(table, snap['ts'],
+                                             status.started)
+            if unproven is not None:  # loaded, then taken again
+                self.counts['unproven_baselines'] += 1
+                self._limited_resyncs([(table, unproven)])
             status.progress = self._progress(table, snap)
 
     def _load_pages(self, table, replica, status, snap):

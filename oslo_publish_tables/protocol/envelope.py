@@ -17,7 +17,8 @@ A producer sends notifications whose payload is a *batch*::
     {"format": "publish_tables", "version": "1.1",
      "producer": {"id": ..., "host": ..., "pid": ..., "started": ...,
                   "publisher": ...},
-     "last_seq": 42, "heartbeat_interval": 10.0, "final": false,
+     "last_seq": 42, "ts_before": 1700000000120000,
+     "heartbeat_interval": 10.0, "final": false,
      "records": [RECORD, ...]}
 
 and each record is a committed transaction (or a chunk of one)::
@@ -53,7 +54,7 @@ from oslo_publish_tables.protocol import compression
 from oslo_publish_tables.protocol import redaction
 
 FORMAT = 'publish_tables'
-VERSION = '1.2'
+VERSION = '1.3'
 MAJOR = 1
 
 EVENT_BATCH = 'publish_tables.batch'
@@ -75,8 +76,14 @@ Record.__doc__ = """A committed transaction chunk or a resync marker.
 """
 
 Batch = collections.namedtuple('Batch', 'producer last_seq final '
-                               'heartbeat_interval records')
-Batch.__doc__ = """A decoded notification payload."""
+                               'heartbeat_interval records ts_before',
+                               defaults=(None,))
+Batch.__doc__ = """A decoded notification payload.
+
+``ts_before`` (since 1.3; None before) is the highest stamp of the
+producer's records numbered before the first of ``records`` (all up to
+``last_seq`` if there are none).
+"""
 
 
 def txn_record(seq, ts, txn, changes, part=0, parts=1):
@@ -107,11 +114,19 @@ def encode_change(change):
             'changed': sorted(change.changed)}
 
 
-def batch(producer, last_seq, records, heartbeat_interval, final=False):
-    """Return a notification payload carrying ``records``."""
-    return {'format': FORMAT, 'version': VERSION, 'producer': producer,
-            'last_seq': last_seq, 'final': final,
-            'heartbeat_interval': heartbeat_interval, 'records': records}
+def batch(producer, last_seq, records, heartbeat_interval, final=False,
+          ts_before=0):
+    """Return a notification payload carrying ``records``.
+
+    ``ts_before``: see :class:`Batch`; None leaves it out (as producers
+    before format 1.3 did).
+    """
+    payload = {'format': FORMAT, 'version': VERSION, 'producer': producer,
+               'last_seq': last_seq, 'final': final,
+               'heartbeat_interval': heartbeat_interval, 'records': records}
+    if ts_before is not None:
+        payload['ts_before'] = ts_before
+    return payload
 
 
 def compress(payload):
@@ -186,9 +201,14 @@ def parse(payload):
     except OverflowError:  # a JSON integer beyond the float range
         raise exceptions.EnvelopeError("batch: 'heartbeat_interval' is "
                                        "out of range")
+    ts_before = None
+    if payload.get('ts_before') is not None:  # since 1.3
+        ts_before = _require(payload, 'ts_before', int, 'batch')
+        if ts_before < 0:
+            raise exceptions.EnvelopeError("batch: 'ts_before' is negative")
     records = [_parse_record(r, compact)
                for r in _require(payload, 'records', list, 'batch')]
-    return Batch(producer, last_seq, final, interval, records)
+    return Batch(producer, last_seq, final, interval, records, ts_before)
 
 
 def _parse_record(rec, compact=False):

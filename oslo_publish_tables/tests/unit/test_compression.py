@@ -188,7 +188,7 @@ class CompressedEnvelopeTest(testtools.TestCase):
         compressed = _wire(envelope.compress(plain))
         self.assertEqual({'format', 'version', 'encoding', 'body'},
                          set(compressed))
-        self.assertEqual('1.2', compressed['version'])
+        self.assertEqual(envelope.VERSION, compressed['version'])
         expected = envelope.parse(_wire(plain))
         got = envelope.parse(compressed)
         # The unsplit txn record lost its id (compact header); the rest,
@@ -219,7 +219,7 @@ class CompressedEnvelopeTest(testtools.TestCase):
         payload = envelope.compress(envelope.batch(
             test_envelope.PRODUCER, 7, [], 2.5, final=True))
         batch = envelope.parse(_wire(payload))
-        self.assertEqual((test_envelope.PRODUCER, 7, True, 2.5, []),
+        self.assertEqual((test_envelope.PRODUCER, 7, True, 2.5, [], 0),
                          tuple(batch))
 
     def test_compact_header_only_inside_a_body(self):

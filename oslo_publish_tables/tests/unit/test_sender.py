@@ -114,6 +114,28 @@ class SenderTest(testtools.TestCase):
         self.assertEqual(1, len({b.producer['id'] for _, b in
                                  transport.sent}))
 
+    def test_every_message_says_the_stamps_before_it(self):
+        # ts_before: the highest stamp of the records numbered before the
+        # message's first (all of them in the goodbye), across failures.
+        transport = FakeTransport(fail=2)
+        sender = self.make_sender(transport, max_batch_changes=2)
+        for n in (5, 9, 7):  # stamps out of order, as threads commit
+            sender.submit(_draft(n))
+        sender.submit(_draft(8, changes=3))  # 2 parts, one stamp
+        self.assertTrue(sender.flush(5))
+        sender.stop()
+        stamps = {1: TS + 5, 2: TS + 9, 3: TS + 7, 4: TS + 8, 5: TS + 8}
+        sent = [b for _, b in transport.sent]
+        self.assertGreater(len(sent), 2)
+        for batch in sent:
+            first = min([r.seq for r in batch.records],
+                        default=batch.last_seq + 1)
+            self.assertEqual(
+                max([ts for seq, ts in stamps.items() if seq < first],
+                    default=0), batch.ts_before, batch)
+        self.assertTrue(sent[-1].final)
+        self.assertEqual(TS + 9, sent[-1].ts_before)
+
     def test_concurrent_submits_are_numbered_once(self):
         transport = FakeTransport()
         sender = self.make_sender(transport)
@@ -311,7 +333,7 @@ class SenderTest(testtools.TestCase):
         for payload in raw:
             self.assertEqual({'format', 'version', 'encoding', 'body',
                               'signature'}, set(payload))
-            self.assertEqual('1.2', payload['version'])
+            self.assertEqual(envelope.VERSION, payload['version'])
             self.assertEqual('k1', verifier.verify(payload))
         records = transport.records()
         self.assertEqual([1, 2, 3], [r.seq for r in records])

@@ -12,14 +12,16 @@
 
 """The wire format does not change: messages recorded from a release.
 
-``data/wire_golden.json`` holds messages the producer made before the
-module layout changed (recorded at commit b403238): batches plain, split,
-compressed and signed, heartbeat, goodbye, resync marker, durable
-``outbox_id``, snapshot replies signed and unsigned, outbox rows. These
-tests build the same messages from the same inputs with the current code
-and require the same JSON text, and parse the recorded ones with the
-current consumer side, so that a consumer of the previous version reads
-what the new producer sends and the other way round.
+``data/wire_golden.json`` holds the messages of format 1.3 (recorded when
+``ts_before`` was added): batches plain, split, compressed and signed,
+heartbeat, goodbye, resync marker, durable ``outbox_id``, snapshot
+replies signed and unsigned, outbox rows. These tests build the same
+messages from the same inputs with the current code and require the same
+JSON text, and parse the recorded ones with the current consumer side.
+``data/wire_golden_1.2.json`` holds the same messages as the previous
+version made them (recorded at commit b403238); the current consumer
+side reads them too, so that a consumer reads what a producer of the
+previous version sends.
 
 To record the file again (only when the format is meant to change, with
 a new version)::
@@ -44,8 +46,9 @@ from oslo_publish_tables.protocol import signing
 from oslo_publish_tables.protocol import snapshot_rpc
 from oslo_publish_tables import sender as sender_mod
 
-GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data',
-                      'wire_golden.json')
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
+GOLDEN = os.path.join(DATA, 'wire_golden.json')
+PREVIOUS = os.path.join(DATA, 'wire_golden_1.2.json')
 KEY = 'k' * 32
 IDENTITY = {'id': 'b7d2c1e0f4a94c3e8d6a5b4c3d2e1f00', 'host': 'compute-1',
             'pid': 4242, 'started': 1700000000000000,
@@ -126,7 +129,8 @@ def _notifications():
         'batch_compressed_signed': _sender(
             signer=signer, compression=compression.ZLIB).payload(
             envelope.EVENT_BATCH, records, 4),
-        'heartbeat': introduced.payload(envelope.EVENT_HEARTBEAT, [], 4),
+        'heartbeat': introduced.payload(envelope.EVENT_HEARTBEAT, [], 4,
+                                        ts_before=TS + 2),
         'goodbye': introduced.payload(envelope.EVENT_GOODBYE, [], 4,
                                       final=True),
     }
@@ -168,8 +172,8 @@ def _text(messages):
     return json.dumps(messages, indent=1, sort_keys=True) + '\n'
 
 
-def _golden():
-    with open(GOLDEN) as f:
+def _golden(path=GOLDEN):
+    with open(path) as f:
         return json.load(f)
 
 
@@ -204,20 +208,28 @@ class SameBytesTest(testtools.TestCase):
 
 
 class ParseRecordedTest(testtools.TestCase):
-    """The consumer side reads every recorded message."""
+    """The consumer side reads every recorded message, of both versions."""
 
     def test_batches_parse(self):
         verifier = signing.Verifier([('2025-02', KEY)], require=False)
-        for name, message in _golden()['notifications'].items():
-            verifier.verify(message)
-            batch = envelope.parse(message)
-            self.assertEqual(IDENTITY['id'], batch.producer['id'], name)
-            if name in ('heartbeat', 'goodbye'):
-                self.assertEqual([], batch.records)
-                self.assertEqual(name == 'goodbye', batch.final)
+        for path in (GOLDEN, PREVIOUS):
+            for name, message in _golden(path)['notifications'].items():
+                verifier.verify(message)
+                batch = envelope.parse(message)
+                self.assertEqual(IDENTITY['id'], batch.producer['id'], name)
+                if name in ('heartbeat', 'goodbye'):
+                    self.assertEqual([], batch.records)
+                    self.assertEqual(name == 'goodbye', batch.final)
+
+    def test_ts_before_since_1_3(self):
+        old = _golden(PREVIOUS)['notifications']
+        new = _golden()['notifications']
+        self.assertIsNone(envelope.parse(old['heartbeat']).ts_before)
+        self.assertEqual(TS + 2, envelope.parse(new['heartbeat']).ts_before)
+        self.assertEqual(0, envelope.parse(new['batch']).ts_before)
 
     def test_records_decode_to_the_inputs(self):
-        batch = envelope.parse(_golden()['notifications']['batch'])
+        batch = envelope.parse(_golden(PREVIOUS)['notifications']['batch'])
         self.assertEqual([1, 2, 3, 4], [r.seq for r in batch.records])
         self.assertEqual(['txn', 'txn', 'txn', 'resync'],
                          [r.kind for r in batch.records])

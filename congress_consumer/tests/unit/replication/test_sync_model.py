@@ -161,6 +161,8 @@ class Producer(object):
                          'pid': number, 'started': number}
         self.seq = 0
         self.buffer = []
+        self.stamps = {}  # seq -> stamp of every record numbered
+        self.sends_ts_before = True  # False: a producer of format < 1.3
 
     @property
     def pid(self):
@@ -168,6 +170,7 @@ class Producer(object):
 
     def record(self, ts, changes, outbox_id=None):
         self.seq += 1
+        self.stamps[self.seq] = ts
         record = envelope.txn_record(self.seq, ts, 'txn-%d' % ts, changes)
         if outbox_id is not None:
             record['outbox_id'] = outbox_id
@@ -175,6 +178,7 @@ class Producer(object):
 
     def marker(self, ts, tables, reason):
         self.seq += 1
+        self.stamps[self.seq] = ts
         self.buffer.append(envelope.resync_record(self.seq, ts, tables,
                                                   reason))
 
@@ -189,8 +193,14 @@ class Producer(object):
         return self._wire([], final)
 
     def _wire(self, records, final=False):
+        first = records[0]['seq'] if records else self.seq + 1
+        ts_before = None
+        if self.sends_ts_before:
+            ts_before = max([ts for seq, ts in self.stamps.items()
+                             if seq < first], default=0)
         return json.dumps(envelope.batch(self.identity, self.seq, records,
-                                         HEARTBEAT, final=final))
+                                         HEARTBEAT, final=final,
+                                         ts_before=ts_before))
 
 
 class SnapshotSource(object):
@@ -406,18 +416,20 @@ class World(object):
         """True if losing ``wire`` is within the protocol's assumptions.
 
         A record numbered below the first number this consumer got from
-        its producer is indistinguishable from a pre-subscription one
-        (see "What this protocol does not cover"), and a producer the
-        consumer does not track (never heard of, or given up for silent
-        and not heard since) cannot be found silent if it never sends
-        again.
+        its producer may be lost too: the first message says the highest
+        stamp before it (``ts_before``). A producer the consumer does not
+        track (given up for silent and not heard since) cannot be found
+        silent if it never sends again, nor can one never heard that
+        stopped; one never heard that still runs will be heard.
         """
         payload = json.loads(wire)
         seqs = [r['seq'] for r in payload['records']]
         pid = payload['producer']['id']
-        base = self.baseline.get(pid)
-        return not seqs or (base is not None and min(seqs) >= base
-                            and self.tracked(pid))
+        if not seqs:
+            return True
+        if pid not in self.baseline:
+            return pid in [p.pid for p in self.producers]
+        return self.tracked(pid)
 
     def tracked(self, pid):
         return pid in self.sync.tracker._producers
@@ -984,6 +996,53 @@ class HazardTest(testtools.TestCase, WorldTestMixin):
         world.tick(GAP_TIMEOUT + 0.1)
         self.assertEqual(0, world.sync.tracker.gaps)
         self.assertEqual([], world.due())
+        self.assertConverged(world)
+
+    def _first_message_lost(self, world, sends_ts_before=True):
+        """A new producer's first record is lost; its second arrives."""
+        world.producers.append(Producer(9))
+        world.producers[2].sends_ts_before = sends_ts_before
+        world.txn(2, [('t', 4, 1)])
+        world.net.pop()  # lost: the consumer never heard producer 9
+        world.txn(2, [('t', 5, 1)])
+        self.deliver_all(world)
+
+    def test_hazard_5_record_lost_before_first_heard_is_resynced(self):
+        # Its number says nothing (the first heard is the baseline); its
+        # stamp, in the next message's ts_before, is after the fence.
+        world = self.live_world()
+        self._first_message_lost(world)
+        self.assertEqual(['t'], world.diverging())
+        self.assertNotEqual(sync_mod.LIVE, world.sync.status['t'].state)
+        self.assertEqual(['t', 'u'], sorted(world.due()))
+        world.run_syncs()
+        self.assertConverged(world)
+        self.assertEqual(0, world.sync.tracker.gaps)
+
+    def test_hazard_5_producer_without_ts_before_is_unproven(self):
+        world = self.live_world()
+        self._first_message_lost(world, sends_ts_before=False)
+        self.assertEqual(['t', 'u'], sorted(world.due()))
+        world.run_syncs()
+        self.assertConverged(world)
+
+    def test_hazard_5_first_heard_while_the_snapshot_opens(self):
+        # Heard after the fence but before the load began: the load
+        # itself finds the baseline unproven and takes another snapshot.
+        world = World()
+        world.txn(0, [('t', 1, 1), ('u', 1, 1)])
+        self.deliver_all(world)
+        opened = world.source.open
+
+        def open_then_hear(table):
+            world.source.open = opened
+            snap = opened(table)
+            self._first_message_lost(world)
+            return snap
+        world.source.open = open_then_hear
+        world.run_syncs()  # the first snapshots: no fence known before
+        self.assertEqual(['t'], world.due())
+        world.run_syncs()
         self.assertConverged(world)
 
     def test_hazard_5_producer_vanishing_without_goodbye(self):
