@@ -29,7 +29,8 @@ per-table figures, ``table``:
 - ``congress_consumer_table_snapshot_progress_*`` (``done``, ``total``,
   ``rate_per_s``, ``eta_s``, ...) of the last snapshot load;
 - ``congress_consumer_datasource_gaps_total``,
-  ``..._vanished_producers_total``, ``..._received_total``,
+  ``..._vanished_producers_total``, ``..._unproven_baselines_total``,
+  ``..._received_total``,
   ``congress_consumer_datasource_discarded_total{reason=...}``;
 - every other number of the status, as a gauge named after its key
   (verification counters, signatures, ...).

@@ -51,7 +51,8 @@ PRODUCER_INTERVAL = 5.0
 # Status keys whose values only grow: exported as counters (*_total).
 COUNTER_KEYS = frozenset([
     'applied', 'duplicate', 'late', 'unresolvable', 'snapshots',
-    'resyncs', 'gaps', 'vanished_producers', 'received', 'discarded',
+    'resyncs', 'gaps', 'vanished_producers', 'unproven_baselines',
+    'received', 'discarded',
     'relayed', 'errors', 'notifications', 'records', 'send_failures',
     'dropped', 'outbox_deleted', 'outbox_delete_failures',
     'snapshot_requests', 'snapshot_rows', 'snapshot_failures',

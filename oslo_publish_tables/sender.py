@@ -101,7 +101,8 @@ class Sender(object):
         self.identity = producer_identity()
         self._introduced = False  # a batch with the full identity went
         self._seq = 0
-        self._high = 0  # the highest stamp of the records numbered
+        # The highest stamp and outbox id of the records numbered.
+        self._high = (0, 0)
         self._spool = collections.deque()
         self._inflight = 0
         self._thread = None
@@ -124,10 +125,12 @@ class Sender(object):
         with self._cond:
             for index, changes in enumerate(parts):
                 self._seq += 1
-                # What the records numbered before this one were stamped
-                # at most (ts_before, see message-format).
+                # The highest stamp and outbox id of the records numbered
+                # before this one (ts_before, outbox_before: see
+                # message-format).
                 before = self._high
-                self._high = max(self._high, draft.ts)
+                self._high = (max(before[0], draft.ts), max(
+                    before[1], getattr(draft, 'outbox_id', None) or 0))
                 # Records being sent count: they are still held.
                 if len(self._spool) + self._inflight >= self.spool_size:
                     self._dropped += 1
@@ -250,33 +253,33 @@ class Sender(object):
         return False
 
     def payload(self, event_type, records, last_seq, final=False,
-                ts_before=0):
+                before=(0, 0)):
         """The payload that carries ``records``, as it is sent.
 
         The full identity travels in heartbeats, in the goodbye and in
         batches until one of them went out; other batches carry only the
-        producer's ``id``, all a consumer needs. ``ts_before``: the
-        highest stamp of the records numbered before the first of
+        producer's ``id``, all a consumer needs. ``before``: the highest
+        stamp and outbox id of the records numbered before the first of
         ``records`` (all up to ``last_seq`` if there are none).
         """
         full = event_type != envelope.EVENT_BATCH or not self._introduced
         producer = self.identity if full else {'id': self.identity['id']}
         payload = envelope.batch(producer, last_seq, records,
                                  self.heartbeat_interval, final=final,
-                                 ts_before=ts_before)
+                                 ts_before=before[0],
+                                 outbox_before=before[1] or None)
         if self.compress:
             payload = envelope.compress(payload)
         if self.signer is not None:  # signs what is sent
             payload = self.signer.sign(payload)
         return payload
 
-    def _send(self, event_type, taken, last_seq, high=0, final=False):
-        """Send ``taken`` spool entries (``high``: see ts_before)."""
+    def _send(self, event_type, taken, last_seq, high=(0, 0), final=False):
+        """Send ``taken`` spool entries (``high``: see :meth:`payload`)."""
         records = [_wire(*entry[:5]) for entry in taken]
-        ts_before = taken[0][5] if taken else high
+        before = taken[0][5] if taken else high
         self.transport.send(event_type, self.payload(
-            event_type, records, last_seq, final=final,
-            ts_before=ts_before))
+            event_type, records, last_seq, final=final, before=before))
         if event_type == envelope.EVENT_BATCH:
             self._introduced = True
         self.stats['notifications'] += 1

@@ -198,9 +198,8 @@ class Synchronizer(tables_view.TablesView):
     def _first_heard(self, producer_id, batch, resync):
         """A new producer: resync the tables its baseline is not proven for."""
         unproven = self.baselines.first_heard(
-            ratelimit.safe(producer_id, 64), batch.ts_before, self._clock())
+            ratelimit.safe(producer_id, 64), batch, self._clock())
         for table, reason in unproven.items():
-            self.counts['unproven_baselines'] += 1
             resync.setdefault(table, reason)
 
     def _limited_resyncs(self, requests):
@@ -458,10 +457,10 @@ class Synchronizer(tables_view.TablesView):
             if resync:  # opened before the switch: take another
                 raise _Reordered()
             replica.begin_load(snap['ts'], version)
-            unproven = self.baselines.fenced(table, snap['ts'],
-                                             status.started)
+            unproven = self.baselines.fenced(
+                table, snap['ts'], version if replica.order ==
+                replica_mod.OUTBOX else None, status.started)
             if unproven is not None:  # loaded, then taken again
-                self.counts['unproven_baselines'] += 1
                 self._limited_resyncs([(table, unproven)])
             status.progress = self._progress(table, snap)
 
@@ -597,6 +596,7 @@ class Synchronizer(tables_view.TablesView):
                 'stale': self.liveness.is_stale(),
                 'gaps': self.tracker.gaps,
                 'vanished_producers': self.tracker.vanished,
+                'unproven_baselines': self.baselines.unproven,
                 'discarded': dict(self.counts)}
 
     def table_status(self, table):

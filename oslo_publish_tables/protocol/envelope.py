@@ -17,7 +17,7 @@ A producer sends notifications whose payload is a *batch*::
     {"format": "publish_tables", "version": "1.1",
      "producer": {"id": ..., "host": ..., "pid": ..., "started": ...,
                   "publisher": ...},
-     "last_seq": 42, "ts_before": 1700000000120000,
+     "last_seq": 42, "ts_before": 1700000000120000, "outbox_before": 40,
      "heartbeat_interval": 10.0, "final": false,
      "records": [RECORD, ...]}
 
@@ -76,13 +76,14 @@ Record.__doc__ = """A committed transaction chunk or a resync marker.
 """
 
 Batch = collections.namedtuple('Batch', 'producer last_seq final '
-                               'heartbeat_interval records ts_before',
-                               defaults=(None,))
+                               'heartbeat_interval records ts_before '
+                               'outbox_before', defaults=(None, None))
 Batch.__doc__ = """A decoded notification payload.
 
 ``ts_before`` (since 1.3; None before) is the highest stamp of the
 producer's records numbered before the first of ``records`` (all up to
-``last_seq`` if there are none).
+``last_seq`` if there are none), ``outbox_before`` (since 1.3; None if
+none of them has an outbox id) their highest outbox id.
 """
 
 
@@ -115,17 +116,19 @@ def encode_change(change):
 
 
 def batch(producer, last_seq, records, heartbeat_interval, final=False,
-          ts_before=0):
+          ts_before=0, outbox_before=None):
     """Return a notification payload carrying ``records``.
 
-    ``ts_before``: see :class:`Batch`; None leaves it out (as producers
-    before format 1.3 did).
+    ``ts_before``, ``outbox_before``: see :class:`Batch`; None leaves
+    them out (producers before format 1.3 sent neither).
     """
     payload = {'format': FORMAT, 'version': VERSION, 'producer': producer,
                'last_seq': last_seq, 'final': final,
                'heartbeat_interval': heartbeat_interval, 'records': records}
     if ts_before is not None:
         payload['ts_before'] = ts_before
+    if outbox_before is not None:
+        payload['outbox_before'] = outbox_before
     return payload
 
 
@@ -201,14 +204,22 @@ def parse(payload):
     except OverflowError:  # a JSON integer beyond the float range
         raise exceptions.EnvelopeError("batch: 'heartbeat_interval' is "
                                        "out of range")
-    ts_before = None
-    if payload.get('ts_before') is not None:  # since 1.3
-        ts_before = _require(payload, 'ts_before', int, 'batch')
-        if ts_before < 0:
-            raise exceptions.EnvelopeError("batch: 'ts_before' is negative")
+    ts_before, outbox_before = (_optional_count(payload, key) for key in
+                                ('ts_before', 'outbox_before'))
     records = [_parse_record(r, compact)
                for r in _require(payload, 'records', list, 'batch')]
-    return Batch(producer, last_seq, final, interval, records, ts_before)
+    return Batch(producer, last_seq, final, interval, records, ts_before,
+                 outbox_before)
+
+
+def _optional_count(payload, key):
+    """``payload[key]``, a non-negative integer, or None if absent."""
+    if payload.get(key) is None:
+        return None
+    value = _require(payload, key, int, 'batch')
+    if value < 0:
+        raise exceptions.EnvelopeError('batch: %r is negative' % key)
+    return value
 
 
 def _parse_record(rec, compact=False):

@@ -219,7 +219,7 @@ class CompressedEnvelopeTest(testtools.TestCase):
         payload = envelope.compress(envelope.batch(
             test_envelope.PRODUCER, 7, [], 2.5, final=True))
         batch = envelope.parse(_wire(payload))
-        self.assertEqual((test_envelope.PRODUCER, 7, True, 2.5, [], 0),
+        self.assertEqual((test_envelope.PRODUCER, 7, True, 2.5, [], 0, None),
                          tuple(batch))
 
     def test_compact_header_only_inside_a_body(self):

@@ -121,7 +121,8 @@ def _notifications():
         'batch': plain.payload(envelope.EVENT_BATCH, records, 4),
         'batch_introduced': introduced.payload(envelope.EVENT_BATCH,
                                                records[:1], 1),
-        'batch_durable': plain.payload(envelope.EVENT_BATCH, durable, 2),
+        'batch_durable': plain.payload(envelope.EVENT_BATCH, durable, 2,
+                                       before=(TS + 2, 40)),
         'batch_compressed': _sender(compression=compression.ZLIB).payload(
             envelope.EVENT_BATCH, records, 4),
         'batch_signed': _sender(signer=signer).payload(
@@ -130,7 +131,7 @@ def _notifications():
             signer=signer, compression=compression.ZLIB).payload(
             envelope.EVENT_BATCH, records, 4),
         'heartbeat': introduced.payload(envelope.EVENT_HEARTBEAT, [], 4,
-                                        ts_before=TS + 2),
+                                        before=(TS + 2, 0)),
         'goodbye': introduced.payload(envelope.EVENT_GOODBYE, [], 4,
                                       final=True),
     }
@@ -227,6 +228,10 @@ class ParseRecordedTest(testtools.TestCase):
         self.assertIsNone(envelope.parse(old['heartbeat']).ts_before)
         self.assertEqual(TS + 2, envelope.parse(new['heartbeat']).ts_before)
         self.assertEqual(0, envelope.parse(new['batch']).ts_before)
+        durable = envelope.parse(new['batch_durable'])
+        self.assertEqual((TS + 2, 40),
+                         (durable.ts_before, durable.outbox_before))
+        self.assertIsNone(envelope.parse(new['batch']).outbox_before)
 
     def test_records_decode_to_the_inputs(self):
         batch = envelope.parse(_golden(PREVIOUS)['notifications']['batch'])

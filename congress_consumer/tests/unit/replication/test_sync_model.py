@@ -161,7 +161,7 @@ class Producer(object):
                          'pid': number, 'started': number}
         self.seq = 0
         self.buffer = []
-        self.stamps = {}  # seq -> stamp of every record numbered
+        self.stamps = {}  # seq -> (stamp, outbox id) of every record
         self.sends_ts_before = True  # False: a producer of format < 1.3
 
     @property
@@ -170,7 +170,7 @@ class Producer(object):
 
     def record(self, ts, changes, outbox_id=None):
         self.seq += 1
-        self.stamps[self.seq] = ts
+        self.stamps[self.seq] = (ts, outbox_id or 0)
         record = envelope.txn_record(self.seq, ts, 'txn-%d' % ts, changes)
         if outbox_id is not None:
             record['outbox_id'] = outbox_id
@@ -178,7 +178,7 @@ class Producer(object):
 
     def marker(self, ts, tables, reason):
         self.seq += 1
-        self.stamps[self.seq] = ts
+        self.stamps[self.seq] = (ts, 0)
         self.buffer.append(envelope.resync_record(self.seq, ts, tables,
                                                   reason))
 
@@ -194,13 +194,14 @@ class Producer(object):
 
     def _wire(self, records, final=False):
         first = records[0]['seq'] if records else self.seq + 1
-        ts_before = None
+        before = [v for seq, v in self.stamps.items() if seq < first]
+        ts_before = outbox_before = None
         if self.sends_ts_before:
-            ts_before = max([ts for seq, ts in self.stamps.items()
-                             if seq < first], default=0)
-        return json.dumps(envelope.batch(self.identity, self.seq, records,
-                                         HEARTBEAT, final=final,
-                                         ts_before=ts_before))
+            ts_before = max([ts for ts, _ in before], default=0)
+            outbox_before = max([i for _, i in before], default=0) or None
+        return json.dumps(envelope.batch(
+            self.identity, self.seq, records, HEARTBEAT, final=final,
+            ts_before=ts_before, outbox_before=outbox_before))
 
 
 class SnapshotSource(object):
@@ -1018,6 +1019,7 @@ class HazardTest(testtools.TestCase, WorldTestMixin):
         world.run_syncs()
         self.assertConverged(world)
         self.assertEqual(0, world.sync.tracker.gaps)
+        self.assertEqual(2, world.sync.counters()['unproven_baselines'])
 
     def test_hazard_5_producer_without_ts_before_is_unproven(self):
         world = self.live_world()
