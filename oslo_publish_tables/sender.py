@@ -367,6 +367,12 @@ class Sender(object):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+            unsent = len(self._spool) + self._inflight
+        if not flushed:
+            LOG.warning('publish_tables: stopping with %d records not sent '
+                        'in %.0fs (tables: %s); no goodbye: consumers will '
+                        'resync when they find this producer silent', unsent,
+                        self.shutdown_timeout, _tables_of(list(self._spool)))
         thread.join(self.shutdown_timeout)
         self._thread = None
         if not thread.is_alive():
@@ -378,6 +384,16 @@ class Sender(object):
             except transport_mod.SendError as exc:
                 LOG.warning('publish_tables: goodbye not sent: %s', exc)
         self._stopping = False
+
+
+def _tables_of(entries):
+    """The tables the spool ``entries`` change or resync, sorted."""
+    tables = set()
+    for entry in entries:
+        draft, part = entry[1], entry[2]
+        tables.update(getattr(draft, 'tables', None) or ())
+        tables.update(change.table for change in part)
+    return ', '.join(sorted(tables)) or '-'
 
 
 def _split(draft, size):

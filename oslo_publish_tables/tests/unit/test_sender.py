@@ -13,6 +13,7 @@
 """Tests for the background sender, with an in-memory transport."""
 
 import json
+import logging
 import os
 import threading
 import time
@@ -135,6 +136,18 @@ class SenderTest(testtools.TestCase):
                     default=0), batch.ts_before, batch)
         self.assertTrue(sent[-1].final)
         self.assertEqual(TS + 9, sent[-1].ts_before)
+
+    def test_stop_with_unsent_records_says_so(self):
+        # Without the goodbye the consumers resync once they find the
+        # producer silent; the operator learns why from this line.
+        log = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        sender = self.make_sender(FakeTransport(fail=10 ** 6),
+                                  shutdown_timeout=0.2)
+        sender.submit(_draft(1))
+        sender.submit(listeners.Draft.resync(['tags'], 'SQL text'))
+        sender.stop()
+        self.assertIn('stopping with 2 records not sent', log.output)
+        self.assertIn('(tables: instances, tags)', log.output)
 
     def test_concurrent_submits_are_numbered_once(self):
         transport = FakeTransport()
