@@ -15,6 +15,7 @@
 import fixtures
 from oslo_db.sqlalchemy import orm as db_orm
 import sqlalchemy as sa
+import testtools
 
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables import publisher
@@ -114,3 +115,18 @@ class Replica(object):
             if rows != actual:
                 found[table] = (rows, actual)
         return found
+
+
+class CaptureTestCase(testtools.TestCase):
+    """A test on a :class:`CapturedDatabase` of ``backend`` with a replica.
+
+    ``instances.user_data`` is excluded, as nova deployments do.
+    """
+
+    backend = 'sqlite'
+
+    def setUp(self):
+        super().setUp()
+        self.db = self.useFixture(CapturedDatabase(
+            self.backend, exclude_columns=['instances.user_data']))
+        self.replica = Replica(self.db)

@@ -21,7 +21,6 @@ import uuid
 
 import fixtures
 import sqlalchemy as sa
-import testtools
 
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.tests import capture_fixture
@@ -37,14 +36,7 @@ TAGS = m.Tag.__table__
 METADATA = m.InstanceMetadata.__table__
 
 
-class HolesTest(testtools.TestCase):
-    backend = 'sqlite'
-
-    def setUp(self):
-        super().setUp()
-        self.db = self.useFixture(capture_fixture.CapturedDatabase(
-            self.backend, exclude_columns=['instances.user_data']))
-        self.replica = capture_fixture.Replica(self.db)
+class HolesTest(capture_fixture.CaptureTestCase):
 
     @property
     def mysql(self):

@@ -25,7 +25,6 @@ asserted, not measured.
 import uuid
 
 import sqlalchemy as sa
-import testtools
 
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables import publisher
@@ -46,14 +45,7 @@ EXPECTED = {
 }
 
 
-class RoundTripsTest(testtools.TestCase):
-    backend = 'sqlite'
-
-    def setUp(self):
-        super().setUp()
-        self.db = self.useFixture(capture_fixture.CapturedDatabase(
-            self.backend, exclude_columns=['instances.user_data']))
-        self.replica = capture_fixture.Replica(self.db)
+class RoundTripsTest(capture_fixture.CaptureTestCase):
 
     def _count(self, work):
         seen = []

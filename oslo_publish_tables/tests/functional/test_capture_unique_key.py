@@ -25,7 +25,6 @@ import time
 import uuid
 
 import sqlalchemy as sa
-import testtools
 
 from oslo_publish_tables import fixture as backends
 from oslo_publish_tables.tests import capture_fixture
@@ -42,14 +41,10 @@ def _uuid():
     return str(uuid.uuid4())
 
 
-class UniqueKeyTest(testtools.TestCase):
-    backend = 'sqlite'
+class UniqueKeyTest(capture_fixture.CaptureTestCase):
 
     def setUp(self):
         super().setUp()
-        self.db = self.useFixture(capture_fixture.CapturedDatabase(
-            self.backend, exclude_columns=['instances.user_data']))
-        self.replica = capture_fixture.Replica(self.db)
         self.statements = []
         sa.event.listen(self.db.engine, 'before_cursor_execute',
                         self._record)
